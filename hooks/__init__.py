@@ -1,0 +1,1 @@
+"""Hooks: named extension points modules subscribe to, and the button-operation protocol."""

@@ -1,0 +1,20 @@
+"""msgpack RPC over a stream socket: framing, the five message kinds, the codec, the peer."""
+
+from .codec import decode, encode
+from .errors import CodecError, IPCError, PeerClosed, ProtocolError, RemoteError
+from .messages import PROTOCOL_VERSION
+from .peer import DEFAULT_MAX_FRAME, OutgoingCall, Peer
+
+__all__ = [
+    "DEFAULT_MAX_FRAME",
+    "PROTOCOL_VERSION",
+    "CodecError",
+    "IPCError",
+    "OutgoingCall",
+    "Peer",
+    "PeerClosed",
+    "ProtocolError",
+    "RemoteError",
+    "decode",
+    "encode",
+]

@@ -1,0 +1,154 @@
+"""msgpack codec for everything that crosses the host/module boundary.
+
+Supported: None, bool, int, float, str, bytes, lists/tuples (decoded as lists), dicts,
+``datetime`` (naive or aware, kept as it was), ``date``, ``Decimal``, enums (sent as their
+value) and aiogram ``TelegramObject``s (sent as type name + ``model_dump``, rebuilt with
+``model_validate``). Anything else is a ``CodecError`` naming the type and the path of the
+offending value, e.g. ``kwargs['session']``.
+
+Decoding is safe on untrusted input: nothing is unpickled or executed, and an object type is
+only rebuilt when its name is a ``TelegramObject`` subclass exported by ``aiogram.types``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import aiogram.types as _tg_types
+import msgpack
+from aiogram.types import TelegramObject
+
+from .errors import CodecError
+
+# Extension type codes. They are part of the wire protocol: never renumber.
+EXT_DATETIME = 1
+EXT_DATE = 2
+EXT_DECIMAL = 3
+EXT_TELEGRAM = 4
+
+# A TelegramObject nests further TelegramObjects only as plain dicts (model_dump), so nesting
+# of EXT_TELEGRAM inside EXT_TELEGRAM is never produced by us; bound it against hostile input.
+_MAX_EXT_DEPTH = 4
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, _dt.datetime):
+        return msgpack.ExtType(EXT_DATETIME, value.isoformat().encode())
+    if isinstance(value, _dt.date):
+        return msgpack.ExtType(EXT_DATE, value.isoformat().encode())
+    if isinstance(value, Decimal):
+        return msgpack.ExtType(EXT_DECIMAL, str(value).encode())
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, TelegramObject):
+        body = [type(value).__name__, value.model_dump(exclude_none=True)]
+        return msgpack.ExtType(EXT_TELEGRAM, _packer().pack(body))
+    raise TypeError(type(value))
+
+
+def _packer() -> msgpack.Packer:
+    # datetime=False: our own ext type keeps naive datetimes naive (msgpack's builtin needs tz).
+    return msgpack.Packer(default=_default, use_bin_type=True, datetime=False)
+
+
+def encode(value: Any) -> bytes:
+    """Serialize ``value``; raise ``CodecError`` naming the first unsupported value's path."""
+    try:
+        return _packer().pack(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise CodecError(describe_unsupported(value, "value") or f"cannot encode value: {exc}") from None
+
+
+def describe_unsupported(value: Any, root: str) -> str | None:
+    """A sentence naming the first value inside ``value`` the codec cannot send, if any.
+
+    ``root`` names ``value`` itself: ``describe_unsupported(kwargs, "argument")`` gives
+    "cannot send argument['session']: values of type ... cannot cross the module boundary".
+    """
+    path, bad = _find_unsupported(value, root)
+    if path is None:
+        return None
+    return (
+        f"cannot send {path}: values of type {type(bad).__module__}.{type(bad).__qualname__} "
+        "cannot cross the module boundary"
+    )
+
+
+def _find_unsupported(value: Any, path: str) -> tuple[str | None, Any]:
+    """Walk ``value`` like the packer does and return the path of the first bad leaf."""
+    if value is None or isinstance(value, (bool, str, bytes, float, Decimal, _dt.date, enum.Enum)):
+        return None, None
+    if isinstance(value, int):
+        if -(2**63) <= value < 2**64:
+            return None, None
+        return path, value
+    if isinstance(value, TelegramObject):
+        return _find_unsupported(value.model_dump(exclude_none=True), f"{path}<{type(value).__name__}>")
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            found = _find_unsupported(item, f"{path}[{i}]")
+            if found[0] is not None:
+                return found
+        return None, None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _find_unsupported(key, f"{path} key {key!r}")
+            if found[0] is not None:
+                return found
+            found = _find_unsupported(item, f"{path}[{key!r}]")
+            if found[0] is not None:
+                return found
+        return None, None
+    return path, value
+
+
+def decode(data: bytes) -> Any:
+    """Deserialize one frame. Any malformed input raises ``CodecError``."""
+    try:
+        return _unpack(data, 0)
+    except CodecError:
+        raise
+    except Exception as exc:  # msgpack raises several types for corrupt input
+        raise CodecError(f"malformed msgpack: {type(exc).__name__}: {exc}") from None
+
+
+def _unpack(data: bytes, depth: int) -> Any:
+    return msgpack.unpackb(
+        data,
+        raw=False,
+        strict_map_key=False,
+        use_list=True,
+        ext_hook=lambda code, payload: _ext_hook(code, payload, depth),
+    )
+
+
+def _ext_hook(code: int, payload: bytes, depth: int) -> Any:
+    if code == EXT_DATETIME:
+        return _dt.datetime.fromisoformat(payload.decode())
+    if code == EXT_DATE:
+        return _dt.date.fromisoformat(payload.decode())
+    if code == EXT_DECIMAL:
+        try:
+            return Decimal(payload.decode())
+        except InvalidOperation:
+            raise CodecError(f"bad Decimal {payload[:40]!r}") from None
+    if code == EXT_TELEGRAM:
+        if depth >= _MAX_EXT_DEPTH:
+            raise CodecError("TelegramObject nesting too deep")
+        body = _unpack(payload, depth + 1)
+        if not (isinstance(body, list) and len(body) == 2 and isinstance(body[0], str)):
+            raise CodecError("bad TelegramObject envelope")
+        name, fields = body
+        return telegram_type(name).model_validate(fields)
+    raise CodecError(f"unknown msgpack extension type {code}")
+
+
+def telegram_type(name: str) -> type[TelegramObject]:
+    """The ``aiogram.types`` class called ``name``; anything else is a ``CodecError``."""
+    cls = getattr(_tg_types, name, None) if name.isidentifier() else None
+    if not (isinstance(cls, type) and issubclass(cls, TelegramObject)):
+        raise CodecError(f"{name!r} is not an aiogram.types TelegramObject")
+    return cls

@@ -1,0 +1,263 @@
+"""The RPC peer both sides of a channel use.
+
+One ``Peer`` wraps one connected stream socket. Frames are a 4-byte big-endian length and a
+msgpack payload (``ipc.codec``), capped at ``max_frame`` bytes. The peer
+
+* sends requests and matches answers by id (ids are per direction);
+* serves incoming requests concurrently, each in its own task that the peer owns, so a
+  handler that calls back into the other side while that side waits on it cannot deadlock;
+* turns any breach of the protocol (malformed msgpack, unknown kind, oversized frame, an
+  answer to an id it never issued, a duplicate request id) into closing this channel only:
+  every outstanding request fails at once with ``PeerClosed`` carrying the reason.
+
+It is built on ``asyncio.Protocol`` rather than streams: the reader never awaits, so a slow
+handler can never delay the frames behind it, and the hot path is one ``write`` per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from . import codec, messages
+from .errors import CodecError, PeerClosed, ProtocolError, RemoteError
+from .messages import Cancel, Error, Notify, Request, Response
+
+log = logging.getLogger("solobot.ipc")
+
+DEFAULT_MAX_FRAME = 4 * 1024 * 1024
+_HEADER = struct.Struct(">I")
+
+RequestHandler = Callable[[str, Any], Awaitable[Any]]
+NotifyHandler = Callable[[str, Any], None]
+
+
+class OutgoingCall:
+    """One request in flight: await ``future``; ``cancel()`` also tells the other side."""
+
+    __slots__ = ("_peer", "future", "id")
+
+    def __init__(self, peer: Peer, id: int, future: asyncio.Future[Any]) -> None:
+        self._peer = peer
+        self.id = id
+        self.future = future
+
+    def cancel(self) -> None:
+        if self._peer._pending.pop(self.id, None) is not None and not self._peer.is_closed:
+            self._peer._send(Cancel(self.id))
+        self.future.cancel()
+
+
+class Peer(asyncio.Protocol):
+    """One end of a msgpack RPC channel. Create it with ``await Peer.connect(sock, ...)``."""
+
+    def __init__(
+        self,
+        name: str,
+        on_request: RequestHandler,
+        on_notify: NotifyHandler | None = None,
+        *,
+        max_frame: int = DEFAULT_MAX_FRAME,
+    ) -> None:
+        self.name = name
+        self.max_frame = max_frame
+        self._on_request = on_request
+        self._on_notify = on_notify
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._last_id = 0
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._serving: dict[int, asyncio.Task[None]] = {}
+        self._close_reason: str | None = None
+        self.protocol_error: str | None = None
+        self.closed: asyncio.Future[str] = self._loop.create_future()
+        self.late_answers = 0
+
+    @classmethod
+    async def connect(
+        cls,
+        sock: socket.socket,
+        name: str,
+        on_request: RequestHandler,
+        on_notify: NotifyHandler | None = None,
+        *,
+        max_frame: int = DEFAULT_MAX_FRAME,
+    ) -> Peer:
+        peer = cls(name, on_request, on_notify, max_frame=max_frame)
+        await asyncio.get_running_loop().connect_accepted_socket(lambda: peer, sock=sock)
+        return peer
+
+    # ----------------------------------------------------------------- sending
+
+    @property
+    def is_closed(self) -> bool:
+        return self._close_reason is not None
+
+    @property
+    def serving_count(self) -> int:
+        """Incoming requests whose handlers are still running."""
+        return len(self._serving)
+
+    @property
+    def close_reason(self) -> str | None:
+        return self._close_reason
+
+    def call(self, method: str, params: Any = None) -> OutgoingCall:
+        """Send a request now; the returned call's future gets the answer.
+
+        Raises ``PeerClosed`` if the channel is closed and ``CodecError`` if ``params`` cannot
+        be encoded (nothing is sent then).
+        """
+        if self._close_reason is not None:
+            raise PeerClosed(self._close_reason)
+        self._last_id += 1
+        call_id = self._last_id
+        self._send(Request(call_id, method, params))
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._pending[call_id] = future
+        return OutgoingCall(self, call_id, future)
+
+    async def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:
+        """Send a request and wait for its answer; on timeout or cancellation tell the peer."""
+        call = self.call(method, params)
+        try:
+            async with asyncio.timeout(timeout):
+                return await call.future
+        except BaseException:
+            call.cancel()
+            raise
+
+    def notify(self, method: str, params: Any = None) -> None:
+        """Fire-and-forget message; silently dropped once the channel is closed."""
+        if self._close_reason is None:
+            self._send(Notify(method, params))
+
+    def _send(self, msg: messages.Message) -> None:
+        payload = codec.encode(messages.to_wire(msg))
+        if len(payload) > self.max_frame:
+            raise CodecError(f"message of {len(payload)} bytes exceeds the {self.max_frame}-byte frame cap")
+        assert self._transport is not None
+        self._transport.write(_HEADER.pack(len(payload)) + payload)
+
+    # ----------------------------------------------------------------- closing
+
+    def close(self, reason: str = "closed locally") -> None:
+        """Close the channel: fail outstanding requests, cancel running handlers. Idempotent."""
+        if self._close_reason is not None:
+            return
+        self._close_reason = reason
+        if self._transport is not None:
+            self._transport.abort()
+        error = PeerClosed(reason)
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(error)
+        self._pending.clear()
+        for task in self._serving.values():
+            task.cancel()
+        if not self.closed.done():
+            self.closed.set_result(reason)
+
+    def _protocol_error(self, detail: str) -> None:
+        self.protocol_error = detail
+        self.close(f"protocol error: {detail}")
+
+    # ------------------------------------------------------- asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.close(f"connection lost: {exc}" if exc else "connection closed by the other side")
+
+    def eof_received(self) -> bool:
+        self.close("connection closed by the other side")
+        return False
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        while self._close_reason is None and len(buffer) >= 4:
+            (size,) = _HEADER.unpack_from(buffer)
+            if size > self.max_frame:
+                self._protocol_error(f"frame of {size} bytes exceeds the {self.max_frame}-byte cap")
+                return
+            if len(buffer) < 4 + size:
+                return
+            payload = bytes(buffer[4 : 4 + size])
+            del buffer[: 4 + size]
+            try:
+                msg = messages.from_wire(codec.decode(payload))
+            except (CodecError, ProtocolError) as exc:
+                self._protocol_error(str(exc))
+                return
+            self._dispatch(msg)
+
+    # ---------------------------------------------------------------- incoming
+
+    def _dispatch(self, msg: messages.Message) -> None:
+        match msg:
+            case Response(call_id, result):
+                future = self._answer_future(call_id)
+                if future is not None and not future.done():
+                    future.set_result(result)
+            case Error(call_id, kind, message, tb):
+                future = self._answer_future(call_id)
+                if future is not None and not future.done():
+                    future.set_exception(RemoteError(kind, message, tb))
+            case Request(call_id, _, _):
+                if call_id in self._serving:
+                    self._protocol_error(f"request id {call_id} is already in use")
+                    return
+                self._serving[call_id] = self._loop.create_task(self._serve(msg))
+            case Notify(method, params):
+                if self._on_notify is not None:
+                    try:
+                        self._on_notify(method, params)
+                    except Exception:
+                        log.exception("[%s] notify handler for %r failed", self.name, method)
+            case Cancel(call_id):
+                task = self._serving.get(call_id)
+                if task is not None:
+                    task.cancel()
+
+    def _answer_future(self, call_id: int) -> asyncio.Future[Any] | None:
+        future = self._pending.pop(call_id, None)
+        if future is None:
+            if call_id > self._last_id:
+                self._protocol_error(f"answer to request id {call_id}, which was never sent")
+            else:
+                self.late_answers += 1  # we gave up on it (timeout/cancel): harmless
+        return future
+
+    async def _serve(self, req: Request) -> None:
+        try:
+            result = await self._on_request(req.method, req.params)
+            if self._close_reason is None:
+                try:
+                    self._send(Response(req.id, result))
+                except CodecError as exc:
+                    self._send(Error(req.id, "CodecError", f"cannot return the result of {req.method}: {exc}", ""))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if self._close_reason is None:
+                # An exception may carry a traceback from further away (a module's import error).
+                tb = getattr(exc, "remote_traceback", None) or traceback.format_exc()
+                self._send(Error(req.id, type(exc).__name__, _safe_str(exc), tb))
+        finally:
+            self._serving.pop(req.id, None)
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return f"<unprintable {type(exc).__name__}>"

@@ -1,0 +1,1 @@
+BTN_CONNECT = "📺 Подключить Happ TV"

@@ -1,0 +1,1 @@
+LEGACY_PREFIX = "legacy_"

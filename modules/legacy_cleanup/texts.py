@@ -1,0 +1,1 @@
+# This module shows no text of its own.

@@ -1,0 +1,1 @@
+NEWS_URL = "https://t.me/solobot_news"

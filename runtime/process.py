@@ -1,0 +1,256 @@
+"""``ModuleProcess``: the host's handle on one incarnation of one module process.
+
+It owns the IPC peer, the heartbeat and the exit watch of that process, and knows how to stop
+it: ask (``shutdown``), then ``SIGTERM``, then ``SIGKILL`` of the whole process group. Exit is
+noticed through a pidfd, so a process that dies is seen at once even if a descendant still
+holds its socket; the process is reaped here (the host is its subreaper), and whatever is left
+in its process group is killed and reaped too, so nothing lingers as an orphan or a zombie.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ipc import OutgoingCall, Peer, PeerClosed, ProtocolError, RemoteError
+
+from .config import RuntimeConfig
+from .protocol import Manifest
+from .zygote_client import Zygote
+
+log = logging.getLogger("solobot.runtime")
+
+HostHandler = Callable[[str, str, Any], Awaitable[Any]]  # (module, method, params) -> result
+NotifyHandler = Callable[[str, str, Any], None]  # (module, method, params)
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    """How a module process ended. ``expected`` is true when the host asked it to."""
+
+    reason: str
+    returncode: int | None
+    signal: int | None
+    expected: bool
+
+
+class ModuleLoadError(Exception):
+    """A module process could not be started: its import failed, or it broke the handshake."""
+
+    def __init__(self, module: str, message: str, traceback: str = "") -> None:
+        super().__init__(f"module {module}: {message}")
+        self.module = module
+        self.message = message
+        self.traceback = traceback
+
+
+class ModuleProcess:
+    def __init__(self, module: str, pid: int, config: RuntimeConfig) -> None:
+        self.module = module
+        self.pid = pid
+        self.config = config
+        self.peer: Peer | None = None
+        self.manifest: Manifest | None = None
+        self.started_at = time.time()
+        self.exited: asyncio.Future[ExitInfo] = asyncio.get_running_loop().create_future()
+        self._kill_reason: str | None = None
+        self._expected = False
+        self._pidfd = os.pidfd_open(pid)
+        asyncio.get_running_loop().add_reader(self._pidfd, self._on_pidfd_readable)
+
+    # --------------------------------------------------------------- starting
+
+    @classmethod
+    async def spawn(
+        cls,
+        zygote: Zygote,
+        module: str,
+        modules_dir: str,
+        config: RuntimeConfig,
+        on_request: HostHandler,
+        on_notify: NotifyHandler,
+    ) -> ModuleProcess:
+        """Fork a process for ``module`` and complete the handshake (its import included)."""
+        host_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            pid = await zygote.fork(module, modules_dir, child_end)
+        except BaseException:
+            host_end.close()
+            raise
+        finally:
+            child_end.close()
+        proc = cls(module, pid, config)
+        proc.peer = await Peer.connect(
+            host_end,
+            f"module {module}",
+            lambda method, params: on_request(module, method, params),
+            lambda method, params: on_notify(module, method, params),
+            max_frame=config.max_frame,
+        )
+        proc.peer.closed.add_done_callback(proc._on_peer_closed)
+        try:
+            await proc._handshake()
+        except BaseException:
+            await proc.terminate("handshake failed")
+            raise
+        return proc
+
+    async def _handshake(self) -> None:
+        assert self.peer is not None
+        params = {"protocol": 1, "module": self.module, "drain_timeout": self.config.stop_grace}
+        try:
+            raw = await self.peer.request("init", params, timeout=self.config.start_timeout)
+            self.manifest = Manifest.from_wire(raw, self.module)
+        except RemoteError as exc:
+            raise ModuleLoadError(self.module, exc.message, exc.traceback) from None
+        except ProtocolError as exc:
+            self.kill(f"protocol error in handshake: {exc}")
+            raise ModuleLoadError(self.module, f"protocol error in handshake: {exc}") from None
+        except TimeoutError:
+            raise ModuleLoadError(self.module, f"no handshake within {self.config.start_timeout} s") from None
+        except PeerClosed:
+            info = await self.exited
+            raise ModuleLoadError(self.module, f"the process {info.reason} while importing the module") from None
+
+    # ---------------------------------------------------------------- serving
+
+    @property
+    def alive(self) -> bool:
+        return not self.exited.done()
+
+    def call(self, method: str, params: Any) -> OutgoingCall:
+        if self.peer is None:
+            raise PeerClosed("not connected")
+        return self.peer.call(method, params)
+
+    async def heartbeat(self) -> None:
+        """Ping until the process exits; a missed answer kills it. Owned by the supervisor."""
+        interval, timeout = self.config.heartbeat_interval, self.config.heartbeat_timeout
+        while self.alive and self.peer is not None:
+            await asyncio.sleep(interval)
+            if not self.alive:
+                return
+            try:
+                await self.peer.request("ping", None, timeout=timeout)
+            except TimeoutError:
+                self.kill(f"missed heartbeat (no answer within {timeout} s)")
+                return
+            except (PeerClosed, RemoteError):
+                return
+
+    # --------------------------------------------------------------- stopping
+
+    def kill(self, reason: str) -> None:
+        """SIGKILL the process group now; ``reason`` becomes the exit reason."""
+        if self._kill_reason is None:
+            self._kill_reason = reason
+        _killpg(self.pid, signal.SIGKILL)
+
+    async def terminate(self, reason: str = "stopped") -> ExitInfo:
+        """Stop the process as the host asked for it: ask, then SIGTERM, then SIGKILL."""
+        self._expected = True
+        if self._kill_reason is None:
+            self._kill_reason = reason
+        if self.alive and self.peer is not None and not self.peer.is_closed:
+            try:
+                await self.peer.request("shutdown", None, timeout=self.config.stop_grace)
+            except (TimeoutError, PeerClosed, RemoteError):
+                pass
+            await self._wait_exit(self.config.stop_grace)
+        if self.alive:
+            _killpg(self.pid, signal.SIGTERM)
+            await self._wait_exit(self.config.term_grace)
+        if self.alive:
+            _killpg(self.pid, signal.SIGKILL)
+        return await self.exited
+
+    async def _wait_exit(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(self.exited), timeout)
+        except TimeoutError:
+            pass
+
+    # ------------------------------------------------------------ exit watch
+
+    def _on_peer_closed(self, _future: asyncio.Future[str]) -> None:
+        # A closed channel means the process is of no further use: EOF, or a protocol error.
+        if self.alive:
+            assert self.peer is not None
+            if self.peer.protocol_error:
+                self.kill(f"protocol error: {self.peer.protocol_error}")
+            elif not self._expected:
+                self.kill(self.peer.close_reason or "channel closed")
+
+    def _on_pidfd_readable(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        # Kill what the module left behind in its group while the zombie still holds the pgid.
+        _killpg(self.pid, signal.SIGKILL)
+        status = _reap(self.pid)
+        returncode = signum = None
+        if status is not None:
+            if os.WIFSIGNALED(status):
+                signum = os.WTERMSIG(status)
+            else:
+                returncode = os.waitstatus_to_exitcode(status)
+        described = _describe(returncode, signum)
+        reason = f"{self._kill_reason} ({described})" if self._kill_reason else described
+        if self.peer is not None:
+            self.peer.close(f"process {described}")
+        _reap_group_later(loop, self.pid)
+        self.exited.set_result(ExitInfo(reason, returncode, signum, self._expected))
+
+
+def _describe(returncode: int | None, signum: int | None) -> str:
+    if signum is not None:
+        try:
+            return f"killed by {signal.Signals(signum).name}"
+        except ValueError:
+            return f"killed by signal {signum}"
+    if returncode is None:
+        return "exited"
+    return f"exited with code {returncode}"
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _reap(pid: int) -> int | None:
+    # Right after fork the process may still be the zygote's grandchild for a few
+    # microseconds; it becomes ours as soon as the intermediate exits.
+    for _ in range(200):
+        try:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            time.sleep(0.001)
+            continue
+        if reaped:
+            return status
+        time.sleep(0.001)
+    log.warning("could not reap module process %s", pid)
+    return None
+
+
+def _reap_group_later(loop: asyncio.AbstractEventLoop, pgid: int, attempts: int = 20) -> None:
+    """Reap descendants of a dead module that were re-parented to us (we are a subreaper)."""
+    while True:
+        try:
+            result = os.waitid(os.P_PGID, pgid, os.WEXITED | os.WNOHANG)
+        except ChildProcessError:
+            return  # no children of ours left in that group
+        if result is None:
+            break  # some are still dying
+    if attempts > 0:
+        loop.call_later(0.05, _reap_group_later, loop, pgid, attempts - 1)

@@ -1,0 +1,200 @@
+"""``ModuleRuntime``: the host-facing API (ARCHITECTURE.md §7).
+
+    async with ModuleRuntime(modules_dir="modules") as rt:
+        results = await rt.run_hooks("profile_menu", chat_id=1, admin=False)
+        rt.status()
+        await rt.stop("name"); await rt.start("name"); await rt.restart("name"); await rt.reload("name")
+
+Entering starts the zygote and one process per enabled module (concurrently) and installs the
+runtime as the dispatcher of ``hooks.hooks.run_hooks``, so core code calls hooks exactly as
+upstream does. Leaving stops every module process and the zygote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from hooks import hooks as hook_registry
+from hooks.results import HookResults
+
+from . import linux
+from .config import RuntimeConfig
+from .discovery import discover
+from .fanout import fan_out
+from .module_logs import ModuleLogSink
+from .process import ModuleLoadError, ModuleProcess
+from .state_store import StateStore
+from .supervisor import ModuleState, ModuleSupervisor
+from .tasks import TaskOwner
+from .zygote_client import Zygote
+
+log = logging.getLogger("solobot.runtime")
+
+CORE_SOURCE = "core"  # results of hooks registered in the host process itself
+
+
+class UnknownModuleError(KeyError):
+    def __str__(self) -> str:
+        return f"no module named {self.args[0]!r} in the modules folder"
+
+
+class ModuleRuntime:
+    def __init__(
+        self,
+        modules_dir: str | os.PathLike[str] = "modules",
+        *,
+        state_file: str | os.PathLike[str] | None = None,
+        config: RuntimeConfig | None = None,
+    ) -> None:
+        self.modules_dir = Path(modules_dir).resolve()
+        self.config = config or RuntimeConfig()
+        self._store = StateStore(state_file)
+        self._tasks = TaskOwner("runtime")
+        self._zygote = Zygote()
+        self._supervisors: dict[str, ModuleSupervisor] = {}
+        self._log_sinks: dict[str, ModuleLogSink] = {}
+        self._host_calls: dict[str, int] = {}
+        self._previous_dispatcher: hook_registry.Dispatcher | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> ModuleRuntime:
+        try:
+            linux.set_child_subreaper()
+        except OSError as exc:  # pragma: no cover - every Linux since 3.4 has it
+            log.warning("cannot become a child subreaper (%s): module processes may outlive a crash", exc)
+        if not self.modules_dir.is_dir():
+            log.warning("[modules] modules folder %s does not exist: no modules", self.modules_dir)
+        await self._zygote.start()
+        for spec in discover(self.modules_dir):
+            self._supervisors[spec.name] = ModuleSupervisor(spec, self._launch, self.config, self._tasks, self._store)
+        self._previous_dispatcher = hook_registry.set_dispatcher(self._dispatch)
+        await asyncio.gather(*(self._autostart(sup) for sup in self._supervisors.values()))
+        return self
+
+    async def _autostart(self, supervisor: ModuleSupervisor) -> None:
+        if not supervisor.enabled:
+            log.info("[modules] %s: stopped by the operator earlier; not starting", supervisor.name)
+            return
+        try:
+            await supervisor.start(persist=False)
+        except ModuleLoadError:
+            pass  # logged by the supervisor; the module is 'failed', the others go on
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        hook_registry.set_dispatcher(self._previous_dispatcher)
+        await self._tasks.aclose()  # restart timers and watchers first: nothing restarts now
+        processes = [sup.process for sup in self._supervisors.values() if sup.process is not None]
+        await asyncio.gather(*(p.terminate("runtime shutting down") for p in processes), return_exceptions=True)
+        await self._zygote.aclose()
+
+    # ---------------------------------------------------------------- hooks
+
+    async def run_hooks(self, hook: str, /, **kwargs: Any) -> HookResults:
+        """Call ``hook`` in every running module subscribed to it; results in load order."""
+        results = HookResults(hook)
+        if hook in hook_registry.registered_hook_names():
+            local, failures = await hook_registry.call_registered(hook, kwargs, self.config.timeout_for(hook))
+            hook_registry.log_failures(hook, failures)
+            for value in local:
+                results.add(CORE_SOURCE, value)
+        remote = await fan_out(hook, kwargs, list(self._supervisors.values()), self.config.timeout_for(hook))
+        for index, value in enumerate(remote):
+            results.add(remote.source_of(index), value)
+        return results
+
+    async def _dispatch(self, hook: str, kwargs: dict[str, Any]) -> HookResults:
+        return await self.run_hooks(hook, **kwargs)
+
+    # ---------------------------------------------------------- operations
+
+    async def start(self, name: str) -> None:
+        await self._supervisor(name).start()
+
+    async def stop(self, name: str) -> None:
+        await self._supervisor(name).stop()
+
+    async def restart(self, name: str) -> None:
+        await self._supervisor(name).restart()
+
+    async def reload(self, name: str) -> None:
+        await self._supervisor(name).reload()
+
+    def status(self) -> list[dict[str, Any]]:
+        """One dict per module, in load order (see ``ModuleSupervisor.status``)."""
+        return [sup.status() for sup in self._supervisors.values()]
+
+    def module_status(self, name: str) -> dict[str, Any]:
+        return self._supervisor(name).status()
+
+    @property
+    def module_names(self) -> list[str]:
+        return list(self._supervisors)
+
+    @property
+    def zygote_pid(self) -> int | None:
+        return self._zygote.pid
+
+    def _supervisor(self, name: str) -> ModuleSupervisor:
+        supervisor = self._supervisors.get(name)
+        if supervisor is None:
+            # A module folder added while running is picked up on first use.
+            for spec in discover(self.modules_dir):
+                if spec.name == name:
+                    supervisor = ModuleSupervisor(spec, self._launch, self.config, self._tasks, self._store)
+                    self._supervisors = dict(sorted({**self._supervisors, name: supervisor}.items()))
+                    break
+            else:
+                raise UnknownModuleError(name)
+        return supervisor
+
+    # ------------------------------------------------ module process wiring
+
+    async def _launch(self, name: str) -> ModuleProcess:
+        return await ModuleProcess.spawn(
+            self._zygote, name, str(self.modules_dir), self.config, self._serve_module_request, self._on_module_notify
+        )
+
+    async def _serve_module_request(self, module: str, method: str, params: Any) -> Any:
+        """Requests module processes make of the host. Everything in ``params`` is untrusted."""
+        in_flight = self._host_calls.get(module, 0)
+        if in_flight >= self.config.max_host_calls_in_flight:
+            raise RuntimeError(f"too many concurrent requests to the host (limit {self.config.max_host_calls_in_flight})")
+        self._host_calls[module] = in_flight + 1
+        try:
+            if method == "run_hooks":
+                hook, kwargs = _hook_call_params(params)
+                results = await self.run_hooks(hook, **kwargs)
+                return [[results.source_of(i), value] for i, value in enumerate(results)]
+            raise LookupError(f"unknown host method {method!r}")
+        finally:
+            self._host_calls[module] -= 1
+
+    def _on_module_notify(self, module: str, method: str, params: Any) -> None:
+        if method == "log":
+            sink = self._log_sinks.get(module)
+            if sink is None:
+                sink = self._log_sinks[module] = ModuleLogSink(module, self.config.log_lines_per_second)
+            sink.emit(params)
+
+
+def _hook_call_params(params: Any) -> tuple[str, dict[str, Any]]:
+    if not isinstance(params, dict) or not isinstance(params.get("hook"), str) or not params["hook"]:
+        raise ValueError("run_hooks needs {'hook': name, 'kwargs': {...}}")
+    kwargs = params.get("kwargs") or {}
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) and k.isidentifier() for k in kwargs):
+        raise ValueError("run_hooks kwargs must be a map of identifier names")
+    return params["hook"], kwargs
+
+
+__all__ = ["ModuleRuntime", "ModuleState", "UnknownModuleError"]

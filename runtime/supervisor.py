@@ -1,0 +1,270 @@
+"""``ModuleSupervisor``: the lifecycle of one module across its process incarnations.
+
+States: ``starting`` → ``running``; an unexpected exit, a missed heartbeat, a protocol error
+or too many hook timeouts in a row → ``crashed`` and a restart after an exponential backoff;
+too many crashes within the window → ``quarantined`` (no more restarts until an operator
+starts it); an import error on an explicit start → ``failed``; ``stopped`` by the operator
+(persisted). Every transition is logged with its reason. Operations on one module are
+serialized by a lock; different modules never wait for each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Any
+
+import psutil
+
+from .config import RuntimeConfig
+from .discovery import ModuleSpec
+from .latency import LatencyWindow
+from .process import ModuleLoadError, ModuleProcess
+from .state_store import StateStore
+from .tasks import TaskOwner
+from .zygote_client import ZygoteError
+
+log = logging.getLogger("solobot.runtime")
+
+Launcher = Callable[[str], Awaitable[ModuleProcess]]
+
+
+class ModuleState(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    CRASHED = "crashed"
+    QUARANTINED = "quarantined"
+    FAILED = "failed"
+
+
+class ModuleSupervisor:
+    def __init__(
+        self, spec: ModuleSpec, launch: Launcher, config: RuntimeConfig, tasks: TaskOwner, store: StateStore
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self._launch = launch
+        self.config = config
+        self._tasks = tasks
+        self._store = store
+        self.state = ModuleState.STOPPED
+        self.process: ModuleProcess | None = None
+        self.restarts = 0
+        self.last_error: str | None = spec.problem
+        self.latency = LatencyWindow()
+        self._crashes: deque[float] = deque()
+        self._consecutive_timeouts = 0
+        self._lock = asyncio.Lock()
+        self._psutil: psutil.Process | None = None
+
+    # ------------------------------------------------------------ operations
+
+    @property
+    def enabled(self) -> bool:
+        return self._store.is_enabled(self.name)
+
+    async def start(self, *, persist: bool = True) -> None:
+        """Start (or un-quarantine) the module; raises ``ModuleLoadError`` if it cannot load."""
+        async with self._lock:
+            if persist:
+                self._store.set_enabled(self.name, True)
+            if self._serving_process() is not None:
+                return
+            self._crashes.clear()
+            await self._launch_locked("started")
+
+    async def stop(self) -> None:
+        async with self._lock:
+            self._store.set_enabled(self.name, False)
+            await self._retire(self.process, "stopped by the operator")
+            self.process = None
+            self._transition(ModuleState.STOPPED, "stopped by the operator")
+
+    async def restart(self) -> None:
+        async with self._lock:
+            self._store.set_enabled(self.name, True)
+            await self._retire(self.process, "restart requested")
+            self.process = None
+            self._crashes.clear()
+            self.restarts += 1
+            await self._launch_locked("restarted by the operator")
+
+    async def reload(self) -> None:
+        """Start the module's current code, then retire the old process.
+
+        If the new code fails, the old process keeps serving, ``last_error`` says why and
+        ``ModuleLoadError`` is raised.
+        """
+        async with self._lock:
+            self._store.set_enabled(self.name, True)
+            old = self._serving_process()
+            if old is None:
+                self._crashes.clear()
+                await self._launch_locked("reloaded")
+                return
+            try:
+                new = await self._launch(self.name)
+            except (ModuleLoadError, ZygoteError) as exc:
+                self.last_error = _error_text(exc)
+                log.error("[modules] %s: reload failed, the previous version keeps serving: %s", self.name, self.last_error)
+                raise
+            self._adopt(new, "reloaded")
+            await self._retire(old, "replaced by a reload")
+
+    # ---------------------------------------------------------------- hooks
+
+    def serves(self, hook: str) -> ModuleProcess | None:
+        """The process to call for ``hook``, if this module is running and subscribed."""
+        process = self._serving_process()
+        if process is None or self.state is not ModuleState.RUNNING:
+            return None
+        return process if process.manifest and hook in process.manifest.hooks else None
+
+    def hook_succeeded(self, seconds: float) -> None:
+        self._consecutive_timeouts = 0
+        self.latency.record(seconds)
+
+    def hook_failed(self, seconds: float) -> None:
+        self._consecutive_timeouts = 0
+        self.latency.record(seconds)
+        self.latency.errors += 1
+
+    def hook_timed_out(self, process: ModuleProcess, hook: str) -> None:
+        self.latency.timeouts += 1
+        self._consecutive_timeouts += 1
+        if self._consecutive_timeouts >= self.config.timeouts_before_restart and process is self.process:
+            self._consecutive_timeouts = 0
+            process.kill(f"{self.config.timeouts_before_restart} hook timeouts in a row (last: {hook})")
+
+    # -------------------------------------------------------------- internals
+
+    def _serving_process(self) -> ModuleProcess | None:
+        return self.process if self.process is not None and self.process.alive else None
+
+    async def _launch_locked(self, why: str) -> None:
+        if self.spec.problem:
+            self.last_error = self.spec.problem
+            self._transition(ModuleState.FAILED, self.spec.problem)
+            raise ModuleLoadError(self.name, self.spec.problem)
+        self._transition(ModuleState.STARTING, why)
+        try:
+            process = await self._launch(self.name)
+        except (ModuleLoadError, ZygoteError) as exc:
+            self.last_error = _error_text(exc)
+            self._transition(ModuleState.FAILED, self.last_error)
+            raise
+        self._adopt(process, why)
+
+    def _adopt(self, process: ModuleProcess, why: str) -> None:
+        self.process = process
+        self._consecutive_timeouts = 0
+        self._psutil = None
+        self._transition(ModuleState.RUNNING, f"{why}, pid {process.pid}")
+        for warning in process.manifest.warnings if process.manifest else ():
+            log.warning("[modules] %s: %s", self.name, warning)
+        self._tasks.spawn(self._watch(process), f"{self.name}:{process.pid}")
+
+    async def _watch(self, process: ModuleProcess) -> None:
+        heartbeat = self._tasks.spawn(process.heartbeat(), f"{self.name}:{process.pid}:heartbeat")
+        try:
+            info = await asyncio.shield(process.exited)
+        finally:
+            heartbeat.cancel()
+        if info.expected or process is not self.process:
+            return
+        self.process = None
+        self._crashed(info.reason)
+
+    def _crashed(self, reason: str) -> None:
+        now = time.monotonic()
+        self._crashes.append(now)
+        while self._crashes and self._crashes[0] < now - self.config.crash_loop_window:
+            self._crashes.popleft()
+        self.last_error = reason
+        if len(self._crashes) >= self.config.crash_loop_max:
+            self._transition(
+                ModuleState.QUARANTINED,
+                f"{len(self._crashes)} crashes within {self.config.crash_loop_window:g} s, last: {reason}; "
+                "no more restarts until it is started again",
+            )
+            return
+        delay = self.config.backoff(len(self._crashes))
+        self._transition(ModuleState.CRASHED, f"{reason}; restarting in {delay:.2f} s")
+        self._tasks.spawn(self._restart_after(delay), f"{self.name}:restart")
+
+    async def _restart_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with self._lock:
+            if self.state is not ModuleState.CRASHED:
+                return  # stopped, started or reloaded meanwhile
+            self.restarts += 1
+            self._transition(ModuleState.STARTING, f"restart #{self.restarts} after a crash")
+            try:
+                process = await self._launch(self.name)
+            except (ModuleLoadError, ZygoteError) as exc:
+                self._crashed(f"restart failed: {_error_text(exc)}")
+                return
+            self._adopt(process, "restarted after a crash")
+
+    async def _retire(self, process: ModuleProcess | None, reason: str) -> None:
+        if process is not None and process.alive:
+            await process.terminate(reason)
+
+    def _transition(self, state: ModuleState, reason: str) -> None:
+        previous, self.state = self.state, state
+        level = logging.ERROR if state in (ModuleState.CRASHED, ModuleState.QUARANTINED, ModuleState.FAILED) else logging.INFO
+        log.log(level, "[modules] %s: %s -> %s: %s", self.name, previous.value, state.value, reason)
+
+    # ---------------------------------------------------------------- status
+
+    def status(self) -> dict[str, Any]:
+        process = self._serving_process()
+        manifest = process.manifest if process else None
+        info: dict[str, Any] = {
+            "name": self.name,
+            "version": self.spec.version(),
+            "state": self.state.value,
+            "enabled": self.enabled,
+            "pid": process.pid if process else None,
+            "restarts": self.restarts,
+            "last_error": self.last_error,
+            "rss": None,
+            "uss": None,
+            "cpu_percent": None,
+            "uptime": time.time() - process.started_at if process else None,
+            "hooks": list(manifest.hooks) if manifest else [],
+            "has_router": manifest.has_router if manifest else False,
+            "webhook_path": manifest.webhook_path if manifest else None,
+            "fast_flow_key": manifest.fast_flow_key if manifest else None,
+            "warnings": list(manifest.warnings) if manifest else [],
+            "hook_calls": self.latency.calls,
+            "hook_errors": self.latency.errors,
+            "hook_timeouts": self.latency.timeouts,
+            "hook_p50": self.latency.percentile(0.5),
+            "hook_p99": self.latency.percentile(0.99),
+        }
+        if process:
+            info.update(self._resource_usage(process.pid))
+        return info
+
+    def _resource_usage(self, pid: int) -> dict[str, Any]:
+        try:
+            if self._psutil is None or self._psutil.pid != pid:
+                self._psutil = psutil.Process(pid)
+                self._psutil.cpu_percent(None)  # prime: the next call measures since now
+            with self._psutil.oneshot():
+                memory = self._psutil.memory_full_info()
+                return {"rss": memory.rss, "uss": memory.uss, "cpu_percent": self._psutil.cpu_percent(None)}
+        except (psutil.Error, OSError):
+            return {}
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, ModuleLoadError):
+        return f"{exc.message}\n{exc.traceback}".strip() if exc.traceback else exc.message
+    return str(exc)

@@ -1,0 +1,156 @@
+"""The zygote: a fork server that has already imported everything a module process needs.
+
+Started once per runtime as ``python -m runtime.zygote <control fd> <host pid>`` with a
+scrubbed environment, it imports aiogram, SQLAlchemy, asyncpg, msgpack and the core packages,
+freezes the GC (so forked children keep sharing those pages) and then serves fork requests
+from the host over a ``SOCK_SEQPACKET`` control socket. It runs no event loop and holds no
+secrets: it never sees the bot token, the database owner or any module code.
+
+A fork request carries the module name, the modules folder and, as ``SCM_RIGHTS``, the
+child's end of the module's socketpair. The zygote double-forks so the module process is
+re-parented to the host (a child subreaper): the host reaps it, the module's parent-death
+signal follows the host, and a dying zygote leaves running modules alone.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import os
+import signal
+import socket
+import sys
+import time
+
+import msgpack
+
+from runtime import linux
+
+# Imported before forking so every module process shares them copy-on-write.
+PRELOAD = (
+    "asyncio",
+    "aiogram",
+    "aiogram.types",
+    "aiogram.filters",
+    "aiogram.fsm.context",
+    "aiogram.fsm.state",
+    "aiogram.utils.keyboard",
+    "aiohttp",
+    "sqlalchemy",
+    "sqlalchemy.ext.asyncio",
+    "sqlalchemy.dialects.postgresql",
+    "asyncpg",
+    "msgpack",
+    "ipc",
+    "logger",
+    "hooks.hooks",
+    "hooks.hook_buttons",
+    "runtime.child",
+)
+
+MAX_REQUEST = 64 * 1024
+REPARENT_WAIT = 5.0  # seconds a new module process waits to be adopted by the host
+
+
+def main() -> None:
+    control_fd, host_pid = int(sys.argv[1]), int(sys.argv[2])
+    linux.set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != host_pid:  # the host died before we armed the signal
+        os._exit(0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the host's to handle
+    control = socket.socket(fileno=control_fd)
+    failed = []
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # a broken optional import must not stop every module
+            failed.append(f"{name}: {type(exc).__name__}: {exc}")
+    gc.collect()
+    gc.freeze()
+    control.send(msgpack.packb({"ready": True, "pid": os.getpid(), "preload_failed": failed}))
+    serve(control, host_pid)
+
+
+def serve(control: socket.socket, host_pid: int) -> None:
+    while True:
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(control, MAX_REQUEST, 4)
+        except InterruptedError:
+            continue
+        if not data:  # the host closed the control socket: we are done
+            os._exit(0)
+        try:
+            request = msgpack.unpackb(data)
+            reply = {"id": request["id"], "pid": fork_module(request, fds, control, host_pid)}
+        except Exception as exc:
+            reply = {"id": request.get("id") if isinstance(request, dict) else None, "error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            for fd in fds:
+                _close_quietly(fd)
+        control.send(msgpack.packb(reply))
+
+
+def fork_module(request: dict, fds: list[int], control: socket.socket, host_pid: int) -> int:
+    if len(fds) != 1:
+        raise ValueError(f"expected one channel fd, got {len(fds)}")
+    channel_fd = fds[0]
+    read_end, write_end = os.pipe()
+    middle = os.fork()
+    if middle == 0:  # intermediate: fork the module process, report its pid, vanish
+        try:
+            os.close(read_end)
+            pid = os.fork()
+            if pid == 0:
+                os.close(write_end)
+                control.close()
+                _become_module_process(request, channel_fd, host_pid)
+            os.write(write_end, str(pid).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        raw = b""
+        while chunk := os.read(read_end, 32):
+            raw += chunk
+    finally:
+        os.close(read_end)
+        os.waitpid(middle, 0)
+    if not raw:
+        raise RuntimeError("the module process could not be forked")
+    return int(raw)
+
+
+def _become_module_process(request: dict, channel_fd: int, host_pid: int) -> None:
+    """Runs in the module process (still trusted code): detach, then hand over to child.py."""
+    code = 1
+    try:
+        os.setsid()  # own session and process group: the host signals the whole group
+        deadline = time.monotonic() + REPARENT_WAIT
+        while os.getppid() != host_pid and time.monotonic() < deadline:
+            time.sleep(0.0002)
+        linux.set_parent_death_signal(signal.SIGKILL)
+        if os.getppid() != host_pid:  # host gone (or not a subreaper): never run orphaned
+            os._exit(1)
+        os.closerange(3, channel_fd)
+        os.closerange(channel_fd + 1, 65536)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        from runtime import child
+
+        code = child.main(channel_fd, request["module"], request["modules_dir"])
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    main()

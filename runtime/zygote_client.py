@@ -1,0 +1,128 @@
+"""The host's handle on the zygote: start it, ask it to fork, replace it when it dies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import msgpack
+
+from .environment import PROJECT_ROOT, module_environment
+
+log = logging.getLogger("solobot.runtime")
+
+READY_TIMEOUT = 120.0  # a cold interpreter importing aiogram takes seconds on a small machine
+FORK_TIMEOUT = 10.0
+
+
+class ZygoteError(RuntimeError):
+    """The zygote could not be started or could not fork."""
+
+
+class Zygote:
+    """One zygote process. ``fork()`` restarts it transparently if it has died."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._control: socket.socket | None = None
+        self._lock = asyncio.Lock()
+        self._next_id = 0
+        self.starts = 0
+        self.ready_seconds: float | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    async def start(self) -> None:
+        async with self._lock:
+            await self._start_locked()
+
+    async def _start_locked(self) -> None:
+        self._discard()
+        host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        started = time.monotonic()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "runtime.zygote", str(zygote_end.fileno()), str(os.getpid())],
+                pass_fds=[zygote_end.fileno()],
+                env=module_environment(),
+                cwd=os.getcwd(),
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            zygote_end.close()
+        host_end.setblocking(False)
+        self._control = host_end
+        self.starts += 1
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                ready = await self._receive()
+        except (TimeoutError, ZygoteError) as exc:
+            self._discard()
+            raise ZygoteError(f"the zygote did not become ready: {exc or 'timeout'}") from None
+        self.ready_seconds = time.monotonic() - started
+        for failure in ready.get("preload_failed", ()):
+            log.warning("[zygote] could not pre-import %s", failure)
+        log.info("[zygote] ready: pid %s, %.2f s", self.pid, self.ready_seconds)
+
+    async def fork(self, module: str, modules_dir: str, channel: socket.socket) -> int:
+        """Fork a module process that owns ``channel``; return its pid."""
+        async with self._lock:
+            if not self.alive():
+                if self._proc is not None:
+                    log.warning("[zygote] pid %s died (%s); starting a new one", self.pid, self._proc.returncode)
+                await self._start_locked()
+            self._next_id += 1
+            request = msgpack.packb({"id": self._next_id, "module": module, "modules_dir": modules_dir})
+            assert self._control is not None
+            try:
+                socket.send_fds(self._control, [request], [channel.fileno()])
+                async with asyncio.timeout(FORK_TIMEOUT):
+                    reply = await self._receive()
+            except (OSError, TimeoutError, ZygoteError) as exc:
+                self._discard()
+                raise ZygoteError(f"fork of {module!r} failed: {exc or 'timeout'}") from None
+            if reply.get("id") != self._next_id or "pid" not in reply:
+                raise ZygoteError(f"fork of {module!r} failed: {reply.get('error', reply)}")
+            return int(reply["pid"])
+
+    async def _receive(self) -> dict:
+        assert self._control is not None
+        data = await asyncio.get_running_loop().sock_recv(self._control, 65536)
+        if not data:
+            raise ZygoteError("the zygote exited")
+        return msgpack.unpackb(data)
+
+    def _discard(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            if self._control is not None:
+                self._control.close()  # EOF tells the zygote to exit
+                self._control = None
+            if self._proc is not None:
+                try:
+                    await asyncio.wait_for(asyncio.to_thread(self._proc.wait), 2.0)
+                except TimeoutError:
+                    self._proc.kill()
+                    self._proc.wait()
+                self._proc = None
+
+
+__all__ = ["PROJECT_ROOT", "Zygote", "ZygoteError"]
