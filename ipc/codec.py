@@ -71,10 +71,7 @@ def describe_unsupported(value: Any, root: str) -> str | None:
     path, bad = _find_unsupported(value, root)
     if path is None:
         return None
-    return (
-        f"cannot send {path}: values of type {type(bad).__module__}.{type(bad).__qualname__} "
-        "cannot cross the module boundary"
-    )
+    return f"cannot send {path}: values of type {type(bad).__module__}.{type(bad).__qualname__} cannot cross the module boundary"
 
 
 def _find_unsupported(value: Any, path: str) -> tuple[str | None, Any]:

@@ -81,7 +81,7 @@ class HookReply:
         failures = []
         for item in raw.get("failures") or []:
             if isinstance(item, list) and len(item) == 4 and all(isinstance(x, str) for x in item):
-                failures.append((item[0][:MAX_NAME * 2], item[1][:MAX_NAME], item[2][:MAX_TEXT], item[3][: MAX_TEXT * 8]))
+                failures.append((item[0][: MAX_NAME * 2], item[1][:MAX_NAME], item[2][:MAX_TEXT], item[3][: MAX_TEXT * 8]))
         return cls(raw["results"], failures)
 
 

@@ -86,9 +86,7 @@ class ModuleRuntime:
         except ModuleLoadError:
             pass  # logged by the supervisor; the module is 'failed', the others go on
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:

@@ -40,9 +40,11 @@ class StateStore:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self._unreadable = True
             log.error(
-                "[modules] cannot read %s (%s); expected {\"disabled\": [names]}. "
+                '[modules] cannot read %s (%s); expected {"disabled": [names]}. '
                 "Every module starts enabled; the file will be kept as %s.bad when state is next saved.",
-                self.path, exc, self.path.name,
+                self.path,
+                exc,
+                self.path.name,
             )
             return set()
         return {n.strip() for n in names if n.strip()}

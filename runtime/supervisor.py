@@ -43,9 +43,7 @@ class ModuleState(StrEnum):
 
 
 class ModuleSupervisor:
-    def __init__(
-        self, spec: ModuleSpec, launch: Launcher, config: RuntimeConfig, tasks: TaskOwner, store: StateStore
-    ) -> None:
+    def __init__(self, spec: ModuleSpec, launch: Launcher, config: RuntimeConfig, tasks: TaskOwner, store: StateStore) -> None:
         self.spec = spec
         self.name = spec.name
         self._launch = launch
