@@ -1,0 +1,103 @@
+"""Shared fixtures: module folders written on the fly, and runtimes over them.
+
+Every runtime here is real: a real zygote, real forked module processes, real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime import ModuleRuntime, RuntimeConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class ModuleFolder:
+    """A modules folder in a temp dir; ``add`` writes a module in the seed's layout."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def add(self, name: str, router_source: str, *, version: str | None = None, **files: str) -> Path:
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "__init__.py").write_text('__all__ = ("router",)\nfrom .router import router\n')
+        (folder / "router.py").write_text(textwrap.dedent(router_source))
+        for filename, source in files.items():
+            (folder / filename.replace("__", ".")).write_text(textwrap.dedent(source))
+        if version is not None:
+            (folder / "VERSION").write_text(version + "\n")
+        return folder
+
+    def add_button_module(self, name: str, hook: str = "profile_menu", after: str = "balance") -> Path:
+        """A well-behaved module adding one button named after itself."""
+        return self.add(
+            name,
+            f"""
+            from aiogram import Router
+            from aiogram.types import InlineKeyboardButton
+            from hooks.hooks import register_hook
+
+            router = Router()
+
+            async def {hook}_hook(**kwargs):
+                return {{"after": {after!r}, "button": InlineKeyboardButton(text={name!r}, callback_data={name + "|open"!r})}}
+
+            register_hook({hook!r}, {hook}_hook)
+            """,
+        )
+
+
+@pytest.fixture
+def modules(tmp_path: Path) -> ModuleFolder:
+    return ModuleFolder(tmp_path / "modules")
+
+
+RuntimeFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def make_runtime(tmp_path: Path) -> RuntimeFactory:
+    """``async with make_runtime(folder, **config) as rt`` — a runtime with a private state file."""
+
+    @asynccontextmanager
+    async def factory(folder: ModuleFolder | Path, state_file: Path | None = None, **config: Any) -> AsyncIterator[ModuleRuntime]:
+        root = folder.root if isinstance(folder, ModuleFolder) else folder
+        state = state_file or tmp_path / "storage" / "modules_state.json"
+        async with ModuleRuntime(root, state_file=state, config=RuntimeConfig(**config)) as rt:
+            yield rt
+
+    return factory
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail the test on timeout."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+def pids(rt: ModuleRuntime) -> dict[str, int | None]:
+    return {s["name"]: s["pid"] for s in rt.status()}
+
+
+def callback_rows(builder: Any) -> list[list[str]]:
+    return [[b.callback_data or b.url for b in row] for row in builder.export()]
