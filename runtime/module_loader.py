@@ -89,8 +89,8 @@ def load_module(name: str) -> LoadedModule:
     try:
         package = importlib.import_module(package_name)
         router_module = _import_router_module(package_name) or package
-    except (Exception, SystemExit, KeyboardInterrupt):  # sys.exit() at import is a load error too
-        raise ModuleImportError(traceback.format_exc()) from None
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # sys.exit() at import is a load error too
+        raise ModuleImportError(_module_traceback(exc)) from None
 
     loaded = LoadedModule(name, package, None, hook_registry.registered_hook_names())
     router = getattr(router_module, "router", None) or getattr(package, "router", None)
@@ -101,6 +101,15 @@ def load_module(name: str) -> LoadedModule:
     loaded.webhook = _optional_integration(loaded, router_module, "get_webhook_data", ("path", "handler"))
     loaded.fast_flow = _optional_integration(loaded, router_module, "get_fast_flow_handler", ("payment_key", "handler"))
     return loaded
+
+
+def _module_traceback(exc: BaseException) -> str:
+    """The traceback from the module's first frame on: the import machinery is noise to its author."""
+    roots = tuple(os.path.realpath(p) + os.sep for p in sys.modules[MODULES_PACKAGE].__path__)
+    tb = exc.__traceback__
+    while tb is not None and not os.path.realpath(tb.tb_frame.f_code.co_filename).startswith(roots):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
 def _import_router_module(package_name: str) -> types.ModuleType | None:
