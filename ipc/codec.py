@@ -42,7 +42,9 @@ def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return msgpack.ExtType(EXT_DECIMAL, str(value).encode())
     if isinstance(value, enum.Enum):
-        return value.value
+        # msgpack does not call ``default`` again on what it returns: convert the value here.
+        inner = value.value
+        return _default(inner) if isinstance(inner, (_dt.date, Decimal, enum.Enum, TelegramObject)) else inner
     if isinstance(value, TelegramObject):
         body = [type(value).__name__, value.model_dump(exclude_none=True)]
         return msgpack.ExtType(EXT_TELEGRAM, _packer().pack(body))

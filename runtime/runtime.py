@@ -55,7 +55,7 @@ class ModuleRuntime:
         self.config = config or RuntimeConfig()
         self._store = StateStore(state_file)
         self._tasks = TaskOwner("runtime")
-        self._zygote = Zygote()
+        self._zygote = Zygote(on_death=self._replace_zygote)
         self._supervisors: dict[str, ModuleSupervisor] = {}
         self._log_sinks: dict[str, ModuleLogSink] = {}
         self._host_calls: dict[str, int] = {}
@@ -76,6 +76,9 @@ class ModuleRuntime:
         self._previous_dispatcher = hook_registry.set_dispatcher(self._dispatch)
         await asyncio.gather(*(self._autostart(sup) for sup in self._supervisors.values()))
         return self
+
+    def _replace_zygote(self) -> None:
+        self._tasks.spawn(self._zygote.start(), "zygote-restart")
 
     async def _autostart(self, supervisor: ModuleSupervisor) -> None:
         if not supervisor.enabled:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import msgpack
 
@@ -25,10 +26,16 @@ class ZygoteError(RuntimeError):
 
 
 class Zygote:
-    """One zygote process. ``fork()`` restarts it transparently if it has died."""
+    """One zygote process, replaced when it dies.
 
-    def __init__(self) -> None:
+    Its exit is watched through a pidfd: ``on_death`` (if given) is called at once so the owner
+    can start a new one in the background; ``fork()`` also starts one if it finds it dead.
+    """
+
+    def __init__(self, on_death: Callable[[], None] | None = None) -> None:
+        self._on_death = on_death
         self._proc: subprocess.Popen[bytes] | None = None
+        self._pidfd: int | None = None
         self._control: socket.socket | None = None
         self._lock = asyncio.Lock()
         self._next_id = 0
@@ -62,6 +69,8 @@ class Zygote:
             zygote_end.close()
         host_end.setblocking(False)
         self._control = host_end
+        self._pidfd = os.pidfd_open(self._proc.pid)
+        asyncio.get_running_loop().add_reader(self._pidfd, self._exited)
         self.starts += 1
         try:
             async with asyncio.timeout(READY_TIMEOUT):
@@ -102,7 +111,21 @@ class Zygote:
             raise ZygoteError("the zygote exited")
         return msgpack.unpackb(data)
 
+    def _exited(self) -> None:
+        self._unwatch()
+        if self._control is not None:  # not a shutdown we asked for
+            log.warning("[zygote] pid %s exited unexpectedly; running modules are unaffected", self.pid)
+            if self._on_death is not None:
+                self._on_death()
+
+    def _unwatch(self) -> None:
+        if self._pidfd is not None:
+            asyncio.get_running_loop().remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+
     def _discard(self) -> None:
+        self._unwatch()
         if self._control is not None:
             self._control.close()
             self._control = None
@@ -113,6 +136,7 @@ class Zygote:
 
     async def aclose(self) -> None:
         async with self._lock:
+            self._unwatch()
             if self._control is not None:
                 self._control.close()  # EOF tells the zygote to exit
                 self._control = None

@@ -217,11 +217,14 @@ async def test_zygote_death_leaves_modules_running(modules: ModuleFolder, make_r
         before = pids(rt)
         zygote = rt.zygote_pid
         os.kill(zygote, signal.SIGKILL)
-        await wait_until(lambda: not psutil.pid_exists(zygote) or psutil.Process(zygote).status() == "zombie")
         assert (await rt.run_hooks("profile_menu")).sources == ["one", "two"]
         assert pids(rt) == before
-        await rt.restart("two")  # needs a fork: a new zygote is started
-        assert rt.zygote_pid != zygote and pids(rt)["one"] == before["one"]
+        # The runtime replaces it at once, without waiting for the next fork.
+        new_zygote = await wait_until(lambda: rt.zygote_pid != zygote and rt.zygote_pid, timeout=60)
+        await wait_until(lambda: psutil.Process(new_zygote).num_fds() > 0, timeout=5)
+        assert not psutil.pid_exists(zygote) or psutil.Process(zygote).status() == psutil.STATUS_ZOMBIE
+        await rt.restart("two")
+        assert rt.zygote_pid == new_zygote and pids(rt)["one"] == before["one"]
         assert (await rt.run_hooks("profile_menu")).sources == ["one", "two"]
 
 
@@ -243,3 +246,45 @@ async def test_module_process_environment_is_scrubbed(modules: ModuleFolder, mak
         assert "BOT_TOKEN" not in result["remove"] and "DATABASE_URL" not in result["remove"]
         environ = Path(f"/proc/{pids(rt)['nosy']}/environ").read_bytes()
         assert b"SECRET-TOKEN" not in environ and b"owner:pw" not in environ
+
+
+@pytest.mark.parametrize(
+    ("garbage", "reason"),
+    [
+        (b"\x00\x00\x00\x03\xc1\xc1\xc1", "malformed msgpack"),
+        (b"\xff\xff\xff\xff", "exceeds the"),
+        (b"\x00\x00\x00\x02\x91\x09", "unknown message kind"),  # [9] is no message
+        (b"\x00\x00\x00\x05\x93\x01\xcc\xc8\xc0", "never sent"),  # [RESPONSE, 200, nil]
+    ],
+)
+async def test_protocol_violation_restarts_only_that_module(
+    modules: ModuleFolder, make_runtime, garbage: bytes, reason: str
+) -> None:
+    modules.add(
+        "forger",
+        f"""
+        import os
+        from aiogram import Router
+        from hooks.hooks import register_hook
+        router = Router()
+
+        @register_hook("profile_menu")
+        def forge(**kwargs):
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    if os.readlink(f"/proc/self/fd/{{fd}}").startswith("socket:"):
+                        os.write(int(fd), {garbage!r})
+                except OSError:
+                    pass
+            return "forged"
+        """,
+    )
+    modules.add_button_module("healthy")
+    async with make_runtime(modules) as rt:
+        before = pids(rt)
+        results = await rt.run_hooks("profile_menu")
+        assert "healthy" in results.sources and "forger" not in results.sources
+        status = await wait_until(lambda: (s := rt.module_status("forger"))["pid"] not in (None, before["forger"]) and s)
+        assert "protocol error" in status["last_error"] and reason in status["last_error"]
+        assert pids(rt)["healthy"] == before["healthy"]
+        assert (await rt.run_hooks("healthy_only_probe")) == []
