@@ -34,6 +34,7 @@ def machine_info() -> dict[str, Any]:
             loadavg = f.read().split()[:3]
     except OSError:
         loadavg = []
+    git = _git_state()
     pythonpath = os.environ.get("PYTHONPATH")
     command = ("PYTHONPATH=" + pythonpath + " " if pythonpath else "") + "python " + " ".join(sys.argv)
     return {
@@ -43,10 +44,29 @@ def machine_info() -> dict[str, Any]:
         "uname": uname,
         "cpu_model": cpu_model,
         "cores": os.cpu_count(),
+        "cpu_affinity": sorted(os.sched_getaffinity(0)),
         "python": sys.version.split()[0],
         "python_executable": sys.executable,
         "loadavg_at_start": loadavg,
+        **git,
     }
+
+
+def _git_state() -> dict[str, Any]:
+    """The commit measured and the files that differed from it (the code under test may be uncommitted)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "runtime", "ipc", "hooks", "logger.py"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return {"git_commit": None, "git_uncommitted_code_changes": None}
+    return {"git_commit": commit, "git_uncommitted_code_changes": [line.strip() for line in changed]}
 
 
 def percentile(ordered: list[float], q: float) -> float:
@@ -75,8 +95,10 @@ def summarize(samples: list[float], scale: float = 1.0) -> dict[str, float]:
 
 def print_header(title: str, info: dict[str, Any]) -> None:
     print(f"== {title}")
-    for key in ("command", "date", "uname", "cpu_model", "cores", "python", "loadavg_at_start"):
+    for key in ("command", "date", "uname", "cpu_model", "cores", "cpu_affinity", "python", "loadavg_at_start", "git_commit"):
         print(f"   {key:<17} {info[key]}")
+    if info.get("git_uncommitted_code_changes"):
+        print(f"   uncommitted code changes: {', '.join(info['git_uncommitted_code_changes'])}")
 
 
 def print_table(headers: list[str], rows: list[list[Any]]) -> None:
@@ -95,9 +117,16 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def write_results(script: str, data: dict[str, Any]) -> Path:
+def write_results(script: str, data: dict[str, Any], tag: str | None = None) -> Path:
+    """Write ``results/<script>.json`` (``results/<script>.<tag>.json`` for a tagged variant run)."""
+    try:
+        with open("/proc/loadavg", encoding="utf-8") as f:
+            data["machine"]["loadavg_at_end"] = f.read().split()[:3]
+    except (OSError, KeyError, TypeError):
+        pass
+    print(f"   loadavg at end: {data.get('machine', {}).get('loadavg_at_end')}")
     RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"{script}.json"
+    path = RESULTS_DIR / (f"{script}.{tag}.json" if tag else f"{script}.json")
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     print(f"results written to {path}")
     return path

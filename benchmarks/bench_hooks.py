@@ -1,6 +1,9 @@
 """Hook round trip: ``rt.run_hooks`` to 1 and 10 module processes vs the same hooks in-process.
 
 Run from the project root:  PYTHONPATH=/work/main python benchmarks/bench_hooks.py
+Variant on one core (everything inherits the affinity, zygote and modules included):
+    PYTHONPATH=/work/main taskset -c 0 python benchmarks/bench_hooks.py --tag cpu0
+(``--tag NAME`` writes results/bench_hooks.NAME.json instead of results/bench_hooks.json.)
 
 Measured side by side in one run, in interleaved rounds (the order rotates every round):
 
@@ -18,6 +21,7 @@ Targets (not assertions): 1 module p50 <= 300 us, 10 modules p50 <= 1.5 ms.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import socket
@@ -245,6 +249,9 @@ async def run(echo_sock: socket.socket) -> dict[str, Any]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tag", help="write results/bench_hooks.TAG.json (e.g. for a taskset variant)")
+    args = parser.parse_args()
     info = machine_info()
     child_pid, echo_sock = fork_echo_child()
     try:
@@ -266,7 +273,7 @@ def main() -> None:
         f"   module restarts during the run: {result['module_restarts_during_run']}; "
         f"runtime warnings/errors: {result['runtime_log_records_warning_or_worse'] or 'none'}"
     )
-    write_results("bench_hooks", {"machine": info, **result})
+    write_results("bench_hooks", {"machine": info, **result}, args.tag)
 
 
 if __name__ == "__main__":
