@@ -19,6 +19,7 @@ from typing import Any
 
 import aiogram.types as _tg_types
 import msgpack
+from aiogram.client.default import Default
 from aiogram.types import TelegramObject
 
 from .errors import CodecError
@@ -28,6 +29,7 @@ EXT_DATETIME = 1
 EXT_DATE = 2
 EXT_DECIMAL = 3
 EXT_TELEGRAM = 4
+EXT_DEFAULT = 5  # aiogram's Default("parse_mode") placeholder, resolved by the bot that sends
 
 # A TelegramObject nests further TelegramObjects only as plain dicts (model_dump), so nesting
 # of EXT_TELEGRAM inside EXT_TELEGRAM is never produced by us; bound it against hostile input.
@@ -45,10 +47,17 @@ def _default(value: Any) -> Any:
         # msgpack does not call ``default`` again on what it returns: convert the value here.
         inner = value.value
         return _default(inner) if isinstance(inner, (_dt.date, Decimal, enum.Enum, TelegramObject)) else inner
-    if isinstance(value, TelegramObject):
+    if isinstance(value, TelegramObject) and _is_exported(type(value)):
         body = [type(value).__name__, value.model_dump(exclude_none=True)]
         return msgpack.ExtType(EXT_TELEGRAM, _packer().pack(body))
+    if isinstance(value, Default):
+        return msgpack.ExtType(EXT_DEFAULT, value.name.encode())
     raise TypeError(type(value))
+
+
+def _is_exported(cls: type) -> bool:
+    """Only classes the other side can rebuild by name: those ``aiogram.types`` exports."""
+    return getattr(_tg_types, cls.__name__, None) is cls
 
 
 def _packer() -> msgpack.Packer:
@@ -70,7 +79,10 @@ def describe_unsupported(value: Any, root: str) -> str | None:
     ``root`` names ``value`` itself: ``describe_unsupported(kwargs, "argument")`` gives
     "cannot send argument['session']: values of type ... cannot cross the module boundary".
     """
-    path, bad = _find_unsupported(value, root)
+    try:
+        path, bad = _find_unsupported(value, root)
+    except RecursionError:
+        return f"cannot send {root}: it is nested too deeply or contains itself"
     if path is None:
         return None
     return f"cannot send {path}: values of type {type(bad).__module__}.{type(bad).__qualname__} cannot cross the module boundary"
@@ -78,13 +90,15 @@ def describe_unsupported(value: Any, root: str) -> str | None:
 
 def _find_unsupported(value: Any, path: str) -> tuple[str | None, Any]:
     """Walk ``value`` like the packer does and return the path of the first bad leaf."""
-    if value is None or isinstance(value, (bool, str, bytes, float, Decimal, _dt.date, enum.Enum)):
+    if value is None or isinstance(value, (bool, str, bytes, float, Decimal, _dt.date, enum.Enum, Default)):
         return None, None
     if isinstance(value, int):
         if -(2**63) <= value < 2**64:
             return None, None
         return path, value
     if isinstance(value, TelegramObject):
+        if not _is_exported(type(value)):
+            return path, value
         return _find_unsupported(value.model_dump(exclude_none=True), f"{path}<{type(value).__name__}>")
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
@@ -120,8 +134,25 @@ def _unpack(data: bytes, depth: int) -> Any:
         raw=False,
         strict_map_key=False,
         use_list=True,
+        object_pairs_hook=_map,
         ext_hook=lambda code, payload: _ext_hook(code, payload, depth),
     )
+
+
+def _map(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    # A tuple key crosses as an array; make it hashable again so what encodes also decodes.
+    try:
+        return dict(pairs)
+    except TypeError:
+        return {_hashable(key): value for key, value in pairs}
+
+
+def _hashable(key: Any) -> Any:
+    if isinstance(key, list):
+        return tuple(_hashable(k) for k in key)
+    if isinstance(key, dict):
+        raise CodecError("a map cannot be a map key")
+    return key
 
 
 def _ext_hook(code: int, payload: bytes, depth: int) -> Any:
@@ -142,6 +173,8 @@ def _ext_hook(code: int, payload: bytes, depth: int) -> Any:
             raise CodecError("bad TelegramObject envelope")
         name, fields = body
         return telegram_type(name).model_validate(fields)
+    if code == EXT_DEFAULT:
+        return Default(payload.decode())
     raise CodecError(f"unknown msgpack extension type {code}")
 
 

@@ -244,16 +244,37 @@ class Peer(asyncio.Protocol):
                 try:
                     self._send(Response(req.id, result))
                 except CodecError as exc:
-                    self._send(Error(req.id, "CodecError", f"cannot return the result of {req.method}: {exc}", ""))
-        except asyncio.CancelledError:
-            raise
+                    self._send_error(req.id, "CodecError", f"cannot return the result of {req.method}: {exc}", "")
+        except asyncio.CancelledError as exc:
+            if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                raise  # really cancelled (CANCEL message or closing): the caller gave up
+            self._send_error(req.id, "CancelledError", _safe_str(exc), traceback.format_exc())
         except Exception as exc:
-            if self._close_reason is None:
-                # An exception may carry a traceback from further away (a module's import error).
-                tb = getattr(exc, "remote_traceback", None) or traceback.format_exc()
-                self._send(Error(req.id, type(exc).__name__, _safe_str(exc), tb))
+            # An exception may carry a traceback from further away (a module's import error).
+            tb = getattr(exc, "remote_traceback", None) or traceback.format_exc()
+            self._send_error(req.id, type(exc).__name__, _safe_str(exc), tb)
         finally:
             self._serving.pop(req.id, None)
+
+    def _send_error(self, call_id: int, kind: str, message: str, tb: str) -> None:
+        """Answer with an error whatever the exception held (huge text, lone surrogates)."""
+        if self._close_reason is not None:
+            return
+        error = Error(
+            call_id,
+            _sendable(kind, messages.MAX_ERROR_KIND),
+            _sendable(message, messages.MAX_ERROR_MESSAGE),
+            _sendable(tb, messages.MAX_TRACEBACK),
+        )
+        try:
+            self._send(error)
+        except CodecError:  # still over the frame cap: keep the kind and the start of the message
+            self._send(Error(call_id, error.kind, error.message[:1000] + "… [truncated to fit a frame]", ""))
+
+
+def _sendable(text: str, limit: int) -> str:
+    text = text if len(text) <= limit else text[:limit] + "… [truncated]"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _safe_str(exc: BaseException) -> str:

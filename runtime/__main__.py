@@ -57,8 +57,14 @@ async def main(argv: list[str] | None = None) -> int:
 
     async with ModuleRuntime(args.modules, state_file=args.state_file) as rt:
         _print_status(rt)
-        _print_keyboard("Профиль (profile_menu):", insert_hook_buttons(_keyboard(PROFILE), await run_hooks("profile_menu", chat_id=1, admin=True)))
-        _print_keyboard("Карточка подписки (view_key_menu):", insert_hook_buttons(_keyboard(KEY_CARD), await run_hooks("view_key_menu", key_name="demo_key")))
+        _print_keyboard(
+            "Профиль (profile_menu):",
+            insert_hook_buttons(_keyboard(PROFILE), await run_hooks("profile_menu", chat_id=1, admin=True)),
+        )
+        _print_keyboard(
+            "Карточка подписки (view_key_menu):",
+            insert_hook_buttons(_keyboard(KEY_CARD), await run_hooks("view_key_menu", key_name="demo_key")),
+        )
         if args.once:
             return 0
         print("\nModules are running under supervision. Ctrl-C to stop.", flush=True)
