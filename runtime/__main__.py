@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 
 from aiogram.types import InlineKeyboardButton
@@ -68,10 +69,11 @@ async def main(argv: list[str] | None = None) -> int:
         if args.once:
             return 0
         print("\nModules are running under supervision. Ctrl-C to stop.", flush=True)
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            pass
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or a service manager's stop
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("Stopping modules…", flush=True)
     return 0
 
 
