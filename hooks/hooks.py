@@ -65,6 +65,11 @@ def _register(name: str, func: HookFunc) -> None:
     logger.debug("[Hook] registered %r: %s", name, getattr(func, "__qualname__", func))
 
 
+def has_registered(name: str) -> bool:
+    """Whether this process itself has a function for ``name`` (a dict look-up: hot path)."""
+    return bool(_hooks.get(name))
+
+
 def registered_hook_names() -> list[str]:
     """Names with at least one function registered in this process, in registration order."""
     return [name for name, funcs in _hooks.items() if funcs]

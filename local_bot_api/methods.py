@@ -117,6 +117,12 @@ def _check_text(text: Any, *, caption: bool = False) -> str | None:
     return str(text)
 
 
+def _inline_markup(params: Params) -> dict[str, Any] | None:
+    """Only an inline keyboard is kept on a sent message (aiogram cannot parse a reply keyboard back)."""
+    markup = _reply_markup(params)
+    return markup if markup and "inline_keyboard" in markup else None
+
+
 def _reply_markup(params: Params) -> dict[str, Any] | None:
     """Parse and validate reply_markup; inline keyboards get Telegram's button checks."""
     raw = params.get("reply_markup")
@@ -289,14 +295,13 @@ async def set_my_commands(world: World, params: Params) -> Any:
 async def send_message(world: World, params: Params) -> Any:
     chat_id = _chat_id(world, params)
     text = _check_text(params.get("text"))
-    markup = _reply_markup(params)
     message = world.add_message(
         chat_id,
         world.bot,
         text=text,
         entities=_entities(params, "entities"),
         parse_mode=params.get("parse_mode") or None,
-        reply_markup=markup if markup and "inline_keyboard" in markup else None,
+        reply_markup=_inline_markup(params),
     )
     return message.to_dict()
 
@@ -304,7 +309,6 @@ async def send_message(world: World, params: Params) -> Any:
 async def _send_media(world: World, params: Params, kind: str) -> Any:
     chat_id = _chat_id(world, params)
     caption = _check_text(params.get("caption") or None, caption=True)
-    markup = _reply_markup(params)
     file = _resolve_file(world, params, kind, kind)
     message = world.add_message(
         chat_id,
@@ -312,7 +316,7 @@ async def _send_media(world: World, params: Params, kind: str) -> Any:
         caption=caption,
         caption_entities=_entities(params, "caption_entities"),
         parse_mode=params.get("parse_mode") or None,
-        reply_markup=markup if markup and "inline_keyboard" in markup else None,
+        reply_markup=_inline_markup(params),
         **{kind: file},
     )
     return message.to_dict()

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ipc import OutgoingCall, Peer, PeerClosed, ProtocolError, RemoteError
+from ipc import PROTOCOL_VERSION, OutgoingCall, Peer, PeerClosed, ProtocolError, RemoteError
 
 from .config import RuntimeConfig
 from .protocol import Manifest
@@ -104,7 +104,7 @@ class ModuleProcess:
 
     async def _handshake(self) -> None:
         assert self.peer is not None
-        params = {"protocol": 1, "module": self.module, "drain_timeout": self.config.stop_grace}
+        params = {"protocol": PROTOCOL_VERSION, "module": self.module, "drain_timeout": self.config.stop_grace}
         try:
             raw = await self.peer.request("init", params, timeout=self.config.start_timeout)
             self.manifest = Manifest.from_wire(raw, self.module)

@@ -103,16 +103,15 @@ class ModuleRuntime:
 
     async def run_hooks(self, hook: str, /, **kwargs: Any) -> HookResults:
         """Call ``hook`` in every running module subscribed to it; results in load order."""
-        results = HookResults(hook)
-        if hook in hook_registry.registered_hook_names():
-            local, failures = await hook_registry.call_registered(hook, kwargs, self.config.timeout_for(hook))
-            hook_registry.log_failures(hook, failures)
-            for value in local:
-                results.add(CORE_SOURCE, value)
-        remote = await fan_out(hook, kwargs, list(self._supervisors.values()), self.config.timeout_for(hook))
-        for index, value in enumerate(remote):
-            results.add(remote.source_of(index), value)
-        return results
+        timeout = self.config.timeout_for(hook)
+        supervisors = list(self._supervisors.values())
+        if not hook_registry.has_registered(hook):
+            return await fan_out(hook, kwargs, supervisors, timeout)
+        # In-process (core) hooks run and come first, as they were registered before any module.
+        local, failures = await hook_registry.call_registered(hook, kwargs, timeout)
+        hook_registry.log_failures(hook, failures)
+        remote = await fan_out(hook, kwargs, supervisors, timeout)
+        return HookResults(hook, [(CORE_SOURCE, v) for v in local] + list(zip(remote.sources, remote, strict=True)))
 
     async def _dispatch(self, hook: str, kwargs: dict[str, Any]) -> HookResults:
         return await self.run_hooks(hook, **kwargs)
