@@ -1,6 +1,6 @@
 """msgpack RPC over a stream socket: framing, the five message kinds, the codec, the peer."""
 
-from .codec import decode, encode
+from .codec import Ref, decode, encode
 from .errors import CodecError, IPCError, PeerClosed, ProtocolError, RemoteError
 from .messages import PROTOCOL_VERSION
 from .peer import DEFAULT_MAX_FRAME, OutgoingCall, Peer
@@ -14,6 +14,7 @@ __all__ = [
     "Peer",
     "PeerClosed",
     "ProtocolError",
+    "Ref",
     "RemoteError",
     "decode",
     "encode",

@@ -3,8 +3,9 @@
 Supported: None, bool, int, float, str, bytes, lists/tuples (decoded as lists), dicts,
 ``datetime`` (naive or aware, kept as it was), ``date``, ``Decimal``, enums (sent as their
 value) and aiogram ``TelegramObject``s (sent as type name + ``model_dump``, rebuilt with
-``model_validate``). Anything else is a ``CodecError`` naming the type and the path of the
-offending value, e.g. ``kwargs['session']``.
+``model_validate``) and ``Ref``s (a tagged value standing for something that cannot cross
+itself, such as the host's database session or an uploaded file). Anything else is a
+``CodecError`` naming the type and the path of the offending value, e.g. ``kwargs['session']``.
 
 Decoding is safe on untrusted input: nothing is unpickled or executed, and an object type is
 only rebuilt when its name is a ``TelegramObject`` subclass exported by ``aiogram.types``.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -30,6 +32,22 @@ EXT_DATE = 2
 EXT_DECIMAL = 3
 EXT_TELEGRAM = 4
 EXT_DEFAULT = 5  # aiogram's Default("parse_mode") placeholder, resolved by the bot that sends
+EXT_REF = 6  # Ref(kind, data): each side decides what a kind means; the codec only carries it
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A tagged value: ``kind`` says what ``data`` stands for.
+
+    Used for what must be re-made on the other side instead of copied: the host sends
+    ``Ref("session")`` for its ``AsyncSession`` and the module process opens its own; a module
+    sends ``Ref("file", [name, data])`` for an ``InputFile`` it read. The codec never interprets
+    a kind, so adding one never changes the wire format.
+    """
+
+    kind: str
+    data: Any = None
+
 
 # A TelegramObject nests further TelegramObjects only as plain dicts (model_dump), so nesting
 # of EXT_TELEGRAM inside EXT_TELEGRAM is never produced by us; bound it against hostile input.
@@ -52,6 +70,8 @@ def _default(value: Any) -> Any:
         return msgpack.ExtType(EXT_TELEGRAM, _packer().pack(body))
     if isinstance(value, Default):
         return msgpack.ExtType(EXT_DEFAULT, value.name.encode())
+    if isinstance(value, Ref):
+        return msgpack.ExtType(EXT_REF, _packer().pack([value.kind, value.data]))
     raise TypeError(type(value))
 
 
@@ -92,6 +112,8 @@ def _find_unsupported(value: Any, path: str) -> tuple[str | None, Any]:
     """Walk ``value`` like the packer does and return the path of the first bad leaf."""
     if value is None or isinstance(value, (bool, str, bytes, float, Decimal, _dt.date, enum.Enum, Default)):
         return None, None
+    if isinstance(value, Ref):
+        return _find_unsupported(value.data, f"{path}<Ref {value.kind}>")
     if isinstance(value, int):
         if -(2**63) <= value < 2**64:
             return None, None
@@ -175,6 +197,13 @@ def _ext_hook(code: int, payload: bytes, depth: int) -> Any:
         return telegram_type(name).model_validate(fields)
     if code == EXT_DEFAULT:
         return Default(payload.decode())
+    if code == EXT_REF:
+        if depth >= _MAX_EXT_DEPTH:
+            raise CodecError("Ref nesting too deep")
+        body = _unpack(payload, depth + 1)
+        if not (isinstance(body, list) and len(body) == 2 and isinstance(body[0], str)):
+            raise CodecError("bad Ref envelope")
+        return Ref(body[0], body[1])
     raise CodecError(f"unknown msgpack extension type {code}")
 
 

@@ -37,6 +37,7 @@ class LocalBotAPI:
         bot_first_name: str = "Local Test Bot",
         rate_limit: tuple[int, float] | None = None,
         host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 123456
         self.token = token
@@ -46,6 +47,7 @@ class LocalBotAPI:
         self._calls: deque[float] = deque()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        self._requested_port = port  # 0: any free port
 
     @property
     def base_url(self) -> str:
@@ -66,7 +68,7 @@ class LocalBotAPI:
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
+        site = web.TCPSite(self._runner, self.host, self._requested_port)
         await site.start()
         self.port = self._runner.addresses[0][1]
         return self

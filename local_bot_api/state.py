@@ -152,6 +152,8 @@ class World:
     files: dict[str, StoredFile] = field(default_factory=dict)
     commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     webhook: dict[str, Any] = field(default_factory=dict)
+    # Channels the bot can check membership in: "@username" → member user ids (getChatMember).
+    channels: dict[str, set[int]] = field(default_factory=dict)
     closing: bool = False
 
     def __post_init__(self) -> None:

@@ -15,6 +15,11 @@ class RuntimeConfig:
     hook_timeouts: dict[str, float] = field(default_factory=dict)  # per hook name
     timeouts_before_restart: int = 3  # consecutive hook timeouts that restart a module
 
+    # Updates, webhooks and fast flows handled by modules
+    update_timeout: float = 30.0  # a module handler that takes longer is abandoned; the user is told
+    webhook_timeout: float = 10.0  # → 504
+    webhook_max_body: int = 1024 * 1024  # → 413
+
     # Process lifecycle
     start_timeout: float = 30.0  # fork + import + handshake
     heartbeat_interval: float = 2.0

@@ -23,6 +23,7 @@ from ipc import PROTOCOL_VERSION, OutgoingCall, Peer, PeerClosed, ProtocolError,
 
 from .config import RuntimeConfig
 from .protocol import Manifest
+from .route_index import RouteIndex
 from .zygote_client import Zygote
 
 log = logging.getLogger("solobot.runtime")
@@ -58,6 +59,7 @@ class ModuleProcess:
         self.config = config
         self.peer: Peer | None = None
         self.manifest: Manifest | None = None
+        self.routes = RouteIndex({})
         self.started_at = time.time()
         self.exited: asyncio.Future[ExitInfo] = asyncio.get_running_loop().create_future()
         self._kill_reason: str | None = None
@@ -76,6 +78,7 @@ class ModuleProcess:
         config: RuntimeConfig,
         on_request: HostHandler,
         on_notify: NotifyHandler,
+        init_params: dict[str, Any] | None = None,
     ) -> ModuleProcess:
         """Fork a process for ``module`` and complete the handshake (its import included)."""
         host_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -96,18 +99,20 @@ class ModuleProcess:
         )
         proc.peer.closed.add_done_callback(proc._on_peer_closed)
         try:
-            await proc._handshake()
+            await proc._handshake(init_params or {})
         except BaseException:
             await proc.terminate("handshake failed")
             raise
         return proc
 
-    async def _handshake(self) -> None:
+    async def _handshake(self, init_params: dict[str, Any]) -> None:
+        """``init`` carries what the module process is entitled to (bot id, its database URL, settings)."""
         assert self.peer is not None
-        params = {"protocol": PROTOCOL_VERSION, "module": self.module, "drain_timeout": self.config.stop_grace}
+        params = {**init_params, "protocol": PROTOCOL_VERSION, "module": self.module, "drain_timeout": self.config.stop_grace}
         try:
             raw = await self.peer.request("init", params, timeout=self.config.start_timeout)
             self.manifest = Manifest.from_wire(raw, self.module)
+            self.routes = RouteIndex.from_wire(self.manifest.routes)
         except RemoteError as exc:
             raise ModuleLoadError(self.module, exc.message, exc.traceback) from None
         except ProtocolError as exc:

@@ -28,6 +28,7 @@ class Manifest:
     has_router: bool
     webhook_path: str | None = None
     fast_flow_key: str | None = None
+    routes: dict[str, Any] = field(default_factory=dict)  # validated into a RouteIndex by the host
     warnings: list[str] = field(default_factory=list)
     import_seconds: float = 0.0
 
@@ -53,6 +54,9 @@ class Manifest:
                 raise ProtocolError(f"handshake {key!r} must be a short string")
         if type(raw.get("pid")) is not int or type(raw.get("has_router")) is not bool:
             raise ProtocolError("handshake 'pid' and 'has_router' are required")
+        routes = raw.get("routes") or {}
+        if not isinstance(routes, dict):
+            raise ProtocolError("handshake 'routes' must be a map")
         seconds = raw.get("import_seconds", 0.0)
         return cls(
             protocol=PROTOCOL_VERSION,
@@ -62,6 +66,7 @@ class Manifest:
             has_router=raw["has_router"],
             webhook_path=raw.get("webhook_path"),
             fast_flow_key=raw.get("fast_flow_key"),
+            routes=routes,
             warnings=[w[:MAX_TEXT] for w in warnings[:MAX_WARNINGS]],
             import_seconds=float(seconds) if isinstance(seconds, (int, float)) else 0.0,
         )

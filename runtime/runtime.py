@@ -23,9 +23,11 @@ from hooks import hooks as hook_registry
 from hooks.results import HookResults
 
 from . import linux
+from .boundary import kwargs_to_wire
 from .config import RuntimeConfig
 from .discovery import discover
 from .fanout import fan_out
+from .host_services import HostServices
 from .module_logs import ModuleLogSink
 from .process import ModuleLoadError, ModuleProcess
 from .state_store import StateStore
@@ -50,9 +52,11 @@ class ModuleRuntime:
         *,
         state_file: str | os.PathLike[str] | None = None,
         config: RuntimeConfig | None = None,
+        services: HostServices | None = None,
     ) -> None:
         self.modules_dir = Path(modules_dir).resolve()
         self.config = config or RuntimeConfig()
+        self.services = services or HostServices()
         self._store = StateStore(state_file)
         self._tasks = TaskOwner("runtime")
         self._zygote = Zygote(on_death=self._replace_zygote)
@@ -106,11 +110,11 @@ class ModuleRuntime:
         timeout = self.config.timeout_for(hook)
         supervisors = list(self._supervisors.values())
         if not hook_registry.has_registered(hook):
-            return await fan_out(hook, kwargs, supervisors, timeout)
+            return await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout)
         # In-process (core) hooks run and come first, as they were registered before any module.
         local, failures = await hook_registry.call_registered(hook, kwargs, timeout)
         hook_registry.log_failures(hook, failures)
-        remote = await fan_out(hook, kwargs, supervisors, timeout)
+        remote = await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout)
         return HookResults(hook, [(CORE_SOURCE, v) for v in local] + list(zip(remote.sources, remote, strict=True)))
 
     async def _dispatch(self, hook: str, kwargs: dict[str, Any]) -> HookResults:
@@ -142,6 +146,11 @@ class ModuleRuntime:
         return list(self._supervisors)
 
     @property
+    def supervisors(self) -> list[ModuleSupervisor]:
+        """Every module's supervisor, in load order (update routing, webhooks, fast flows read them)."""
+        return list(self._supervisors.values())
+
+    @property
     def zygote_pid(self) -> int | None:
         return self._zygote.pid
 
@@ -162,7 +171,13 @@ class ModuleRuntime:
 
     async def _launch(self, name: str) -> ModuleProcess:
         return await ModuleProcess.spawn(
-            self._zygote, name, str(self.modules_dir), self.config, self._serve_module_request, self._on_module_notify
+            self._zygote,
+            name,
+            str(self.modules_dir),
+            self.config,
+            self._serve_module_request,
+            self._on_module_notify,
+            self.services.init_params(name),
         )
 
     async def _serve_module_request(self, module: str, method: str, params: Any) -> Any:
@@ -172,11 +187,15 @@ class ModuleRuntime:
             raise RuntimeError(f"too many concurrent requests to the host (limit {self.config.max_host_calls_in_flight})")
         self._host_calls[module] = in_flight + 1
         try:
+            if method == "bot_api" and self.services.bot_gateway is not None:
+                return await self.services.bot_gateway.call(module, params)
+            if method == "fsm" and self.services.fsm_gateway is not None:
+                return await self.services.fsm_gateway.call(module, params)
             if method == "run_hooks":
                 hook, kwargs = _hook_call_params(params)
                 results = await self.run_hooks(hook, **kwargs)
                 return [[results.source_of(i), value] for i, value in enumerate(results)]
-            raise LookupError(f"unknown host method {method!r}")
+            raise LookupError(f"the host offers no {method!r} here")
         finally:
             self._host_calls[module] -= 1
 
@@ -197,4 +216,4 @@ def _hook_call_params(params: Any) -> tuple[str, dict[str, Any]]:
     return params["hook"], kwargs
 
 
-__all__ = ["ModuleRuntime", "ModuleState", "UnknownModuleError"]
+__all__ = ["HostServices", "ModuleRuntime", "ModuleState", "UnknownModuleError"]

@@ -24,6 +24,7 @@ from .config import RuntimeConfig
 from .discovery import ModuleSpec
 from .latency import LatencyWindow
 from .process import ModuleLoadError, ModuleProcess
+from .protocol import Manifest
 from .state_store import StateStore
 from .tasks import TaskOwner
 from .zygote_client import ZygoteError
@@ -52,6 +53,7 @@ class ModuleSupervisor:
         self._store = store
         self.state = ModuleState.STOPPED
         self.process: ModuleProcess | None = None
+        self.last_manifest: Manifest | None = None  # kept while the module is down (its webhook path → 503)
         self.restarts = 0
         self.last_error: str | None = spec.problem
         self.latency = LatencyWindow()
@@ -116,12 +118,16 @@ class ModuleSupervisor:
 
     # ---------------------------------------------------------------- hooks
 
+    @property
+    def running_process(self) -> ModuleProcess | None:
+        """The process serving this module, if it is running."""
+        process = self._serving_process()
+        return process if process is not None and self.state is ModuleState.RUNNING else None
+
     def serves(self, hook: str) -> ModuleProcess | None:
         """The process to call for ``hook``, if this module is running and subscribed."""
-        process = self._serving_process()
-        if process is None or self.state is not ModuleState.RUNNING:
-            return None
-        return process if process.manifest and hook in process.manifest.hooks else None
+        process = self.running_process
+        return process if process is not None and process.manifest and hook in process.manifest.hooks else None
 
     def hook_succeeded(self, seconds: float) -> None:
         self._consecutive_timeouts = 0
@@ -160,6 +166,7 @@ class ModuleSupervisor:
 
     def _adopt(self, process: ModuleProcess, why: str) -> None:
         self.process = process
+        self.last_manifest = process.manifest
         self._consecutive_timeouts = 0
         self._psutil = None
         self._transition(ModuleState.RUNNING, f"{why}, pid {process.pid}")

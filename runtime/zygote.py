@@ -36,6 +36,8 @@ PRELOAD = (
     "aiogram.fsm.state",
     "aiogram.utils.keyboard",
     "aiohttp",
+    "aiohttp.web",
+    "aiohttp.test_utils",
     "sqlalchemy",
     "sqlalchemy.ext.asyncio",
     "sqlalchemy.dialects.postgresql",
@@ -45,6 +47,15 @@ PRELOAD = (
     "logger",
     "hooks.hooks",
     "hooks.hook_buttons",
+    # The core that module code imports (COMPAT.md); import-safe by design.
+    "config",
+    "bot",
+    "database",
+    "database.models",
+    "filters.admin",
+    "handlers.utils",
+    "handlers.profile",
+    "handlers.keys.key_view",
     "runtime.child",
 )
 

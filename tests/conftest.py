@@ -6,13 +6,16 @@ Every runtime here is real: a real zygote, real forked module processes, real so
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import textwrap
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.pool import NullPool
 
 from runtime import ModuleRuntime, RuntimeConfig
 
@@ -101,3 +104,52 @@ def pids(rt: ModuleRuntime) -> dict[str, int | None]:
 
 def callback_rows(builder: Any) -> list[list[str]]:
     return [[b.callback_data or b.url for b in row] for row in builder.export()]
+
+
+# --- PostgreSQL: one embedded server per test session, one fresh database per test ---------
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """asyncpg URL of the ``postgres`` database on an embedded server living for the whole session."""
+    from database.embedded import EmbeddedPostgres
+
+    with EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data") as pg:
+        yield pg.url
+
+
+_database_counter = itertools.count(1)
+
+
+@asynccontextmanager
+async def fresh_database(pg_url: str) -> AsyncIterator[str]:
+    """A new empty database on the embedded server; dropped on exit. Yields its URL."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = f"test_{os.getpid()}_{next(_database_counter)}"
+    admin = create_async_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.fixture
+async def db(pg_url: str, anyio_backend: str) -> AsyncIterator[str]:
+    """A fresh database with the core tables: ``database.db`` is bound to it; yields its URL."""
+    import database.db
+    from database.init_db import init_db
+
+    async with fresh_database(pg_url) as url:
+        engine = database.db.bind(url)
+        try:
+            await init_db(engine)
+            yield url
+        finally:
+            await database.db.dispose()

@@ -1,6 +1,12 @@
 # Returns a nested list of operations: the results are flattened before they are applied.
-from aiogram import Router
-from aiogram.types import InlineKeyboardButton
+from aiogram import F, Router
+from aiogram.types import CallbackQuery, InlineKeyboardButton
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy import func, select
+
+from database.models import User
+from filters.admin import IsAdminFilter
+from handlers.utils import edit_or_send_message
 
 from hooks.hooks import register_hook
 
@@ -22,3 +28,20 @@ async def profile_menu_hook(admin: bool = False, **kwargs):
 
 
 register_hook("profile_menu", profile_menu_hook)
+
+
+def _back():
+    return InlineKeyboardBuilder().row(InlineKeyboardButton(text=texts.BTN_BACK, callback_data="profile")).as_markup()
+
+
+@router.callback_query(F.data == "promo|list")
+async def promo_list(callback: CallbackQuery):
+    await edit_or_send_message(callback.message, texts.PROMO_LIST, reply_markup=_back())
+    await callback.answer()
+
+
+@router.callback_query(F.data == "promo|stats", IsAdminFilter())
+async def promo_stats(callback: CallbackQuery, session):
+    users = (await session.execute(select(func.count()).select_from(User))).scalar_one()
+    await edit_or_send_message(callback.message, texts.PROMO_STATS.format(users=users), reply_markup=_back())
+    await callback.answer()

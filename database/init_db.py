@@ -1,0 +1,52 @@
+"""``init_db``: create the core tables (and any module tables registered on ``Base``), seed defaults.
+
+Upstream calls ``Base.metadata.create_all`` here; module models imported before the call get
+their tables too. ``create_all`` only creates what is missing, so calling this at every start is
+safe. The seed rows exist because the core needs at least one tariff and one server to issue a
+trial key on a fresh install; an operator edits or replaces them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from . import db
+from .models import Base, Server, Tariff
+
+DEFAULT_TARIFF = {
+    "name": "1 месяц",
+    "group_code": "standard",
+    "duration_days": 30,
+    "price_rub": 150,
+    "is_active": True,
+    "sort_order": 1,
+}
+DEFAULT_SERVER = {
+    "cluster_name": "local",
+    "server_name": "local-1",
+    "api_url": "http://127.0.0.1:2053",
+    "subscription_url": "http://127.0.0.1:2096/sub",
+    "inbound_id": "1",
+    "panel_type": "3x-ui",
+    "max_keys": 1000,
+    "tariff_group": "standard",
+    "enabled": True,
+}
+
+
+async def init_db(engine: AsyncEngine | None = None) -> None:
+    """Create missing tables on ``engine`` (default: the bound one) and seed an empty install."""
+    engine = engine or db.get_engine()
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        await _seed_defaults(session)
+        await session.commit()
+
+
+async def _seed_defaults(session: AsyncSession) -> None:
+    if not await session.scalar(select(func.count()).select_from(Tariff)):
+        session.add(Tariff(**DEFAULT_TARIFF))
+    if not await session.scalar(select(func.count()).select_from(Server)):
+        session.add(Server(**DEFAULT_SERVER))

@@ -1,0 +1,1 @@
+"""Core aiogram filters (upstream: ``filters.admin.IsAdminFilter``)."""

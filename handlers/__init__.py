@@ -1,0 +1,48 @@
+"""The Solobot core screens modules extend. ``core_routers()`` is how the host assembles them.
+
+Nothing is imported eagerly here: module processes import ``handlers.utils`` and friends
+directly, and the routers are built only when the host asks for them.
+"""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+
+def core_routers() -> list[Router]:
+    """Core routers in consulting order; the fallback router is last.
+
+    The routers are module-level objects (as upstream); an aiogram router has one parent, so they
+    are detached from a previous Dispatcher first: a host (or a test) may assemble a new one.
+    """
+    from .admin import stats as admin_stats
+    from .admin import users as admin_users
+    from .admin.panel import handler as admin_panel
+    from .fallback import router as fallback
+    from .keys import key_view, renew, trial
+    from .pay import router as pay
+    from .profile import router as profile
+    from .start import router as start
+
+    routers = [
+        start,
+        profile,
+        key_view.router,
+        trial.router,
+        renew.router,
+        pay,
+        admin_panel.router,
+        admin_stats.router,
+        admin_users.router,
+        fallback,
+    ]
+    for router in routers:
+        _detach(router)
+    return routers
+
+
+def _detach(router: Router) -> None:
+    parent = router.parent_router
+    if parent is not None:
+        parent.sub_routers.remove(router)
+        router._parent_router = None  # aiogram offers no public way to re-parent a router

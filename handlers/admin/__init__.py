@@ -1,0 +1,1 @@
+"""The admin panel: statistics, maintenance mode, user card with ban/unban."""

@@ -1,0 +1,1 @@
+"""Admin panel keyboard (module-facing ``AdminPanelCallback``) and its screens."""

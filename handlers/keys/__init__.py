@@ -1,0 +1,1 @@
+"""Keys (subscriptions): list and card, trial creation, renewal from the balance."""

@@ -1,0 +1,1 @@
+"""Periodic notifications: the core's expiry reminders and the modules' ``periodic_notifications``."""

@@ -1,0 +1,169 @@
+"""``SolobotHost``: the whole bot as an async context manager.
+
+Entering brings the parts up in dependency order and leaving takes them down in reverse (an
+``AsyncExitStack`` owns each one):
+
+1. the database: ``DATABASE_URL``, or an embedded PostgreSQL under ``<data_dir>/postgres``;
+   core tables created (``database.init_db``);
+2. the bot (the only holder of the token), pointed at ``TELEGRAM_API_URL`` when set;
+3. FSM storage (memory, or Redis with ``REDIS_URL``) and the Dispatcher: core outer
+   middlewares, then the modules' router, then the core's routers (upstream's order);
+4. the module runtime: zygote and one process per module, lent the bot (through the Bot API
+   gateway), the storage and a database URL;
+5. the web server (health, module webhooks), the notifications loop, and polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiohttp import web
+
+import bot as bot_module
+import config
+from config import Settings
+from database import db
+from database.embedded import resolve_database_url
+from database.init_db import init_db
+from runtime import HostServices, ModuleRuntime, RuntimeConfig
+from runtime.tasks import TaskOwner
+from runtime.update_forwarding import modules_router
+from utils import modules_loader
+
+from .fsm_storage import make_storage
+from .web import build_web_app
+
+log = logging.getLogger("solobot")
+
+
+class SolobotHost:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        runtime_config: RuntimeConfig | None = None,
+        state_file: str | Path | None = None,
+        polling: bool = True,
+        notifications: bool = True,
+        web_server: bool = True,
+        throttle_rate: float = 0.5,
+    ) -> None:
+        self.settings = settings
+        self.runtime_config = runtime_config
+        self.state_file = state_file
+        self.polling = polling
+        self.notifications = notifications
+        self.web_server = web_server
+        self.throttle_rate = throttle_rate
+        self.database_url: str | None = None
+        self.bot: Bot | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.runtime: ModuleRuntime | None = None
+        self.web_app: web.Application | None = None
+        self.web_url: str | None = None
+        self._stack = AsyncExitStack()
+        self._tasks = TaskOwner("host")
+
+    async def __aenter__(self) -> SolobotHost:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        settings = self.settings
+        config.apply_public_settings(config.public_settings(settings))
+
+        url, close_database = await resolve_database_url(settings)
+        self._stack.push_async_callback(close_database)
+        self.database_url = url
+        db.bind(url)
+        self._stack.push_async_callback(db.dispose)
+        await init_db()
+
+        self.bot = bot = _make_bot(settings)
+        self._stack.push_async_callback(bot.session.close)
+        bot_module.set_current_bot(bot)
+        self._stack.callback(bot_module.set_current_bot, None)
+
+        storage = make_storage(settings.redis_url)
+        self._stack.push_async_callback(storage.close)
+        self.dispatcher = dispatcher = Dispatcher(storage=storage)
+
+        services = HostServices(bot=bot, fsm_storage=storage, database_url=url, settings=config.public_settings(settings))
+        self.runtime = runtime = ModuleRuntime(
+            settings.modules_dir, state_file=self.state_file, config=self.runtime_config, services=services
+        )
+        await self._stack.enter_async_context(runtime)
+        modules_loader.use_runtime(runtime)
+        self._stack.callback(modules_loader.use_runtime, None)
+
+        _assemble(dispatcher, runtime, settings, self.throttle_rate)
+        self._stack.push_async_callback(self._tasks.aclose)
+
+        if self.web_server:
+            await self._start_web(runtime)
+        if self.notifications:
+            from handlers.notifications.general_notifications import notifications_loop
+
+            self._tasks.spawn(notifications_loop(bot, db.async_session_maker, settings.notification_time), "notifications")
+        if self.polling:
+            polling = self._tasks.spawn(self._poll(), "polling")
+            self._stack.push_async_callback(self._stop_polling, polling)
+        for status in runtime.status():
+            log.info("[modules] %s %s: %s", status["name"], status["version"] or "", status["state"])
+
+    async def _start_web(self, runtime: ModuleRuntime) -> None:
+        self.web_app = build_web_app(runtime)
+        runner = web.AppRunner(self.web_app, access_log=None)
+        await runner.setup()
+        self._stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, self.settings.web_host, self.settings.web_port)
+        await site.start()
+        port = runner.addresses[0][1] if runner.addresses else self.settings.web_port
+        self.web_url = f"http://{self.settings.web_host}:{port}"
+        log.info("web server (module webhooks) on %s", self.web_url)
+
+    async def _stop_polling(self, polling: asyncio.Task[None]) -> None:
+        """Let aiogram finish the updates in hand (its own stop), then make sure the task is gone."""
+        assert self.dispatcher is not None
+        if not polling.done():
+            try:
+                await self.dispatcher.stop_polling()
+            except RuntimeError:  # polling had not started yet
+                polling.cancel()
+            await asyncio.wait([polling], timeout=10)
+
+    async def _poll(self) -> None:
+        assert self.dispatcher is not None and self.bot is not None
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        await self.dispatcher.start_polling(self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10)
+
+
+def _make_bot(settings: Settings) -> Bot:
+    if not settings.bot_token:
+        raise config.ConfigError("BOT_TOKEN is missing: set it in the environment or in .env (format 123456:ABC...)")
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url)) if settings.telegram_api_url else None
+    return Bot(settings.bot_token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+
+
+def _assemble(dispatcher: Dispatcher, runtime: ModuleRuntime, settings: Settings, throttle_rate: float) -> None:
+    """Middlewares first (they run before any router), then module routers, then the core's."""
+    from handlers import core_routers
+    from middlewares import setup_middlewares
+
+    setup_middlewares(dispatcher, admin_ids=settings.admin_ids, throttle_rate=throttle_rate)
+    dispatcher.include_routers(modules_router(runtime), *core_routers())

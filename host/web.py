@@ -1,0 +1,30 @@
+"""The host's HTTP server: a health check, then module webhooks (``runtime.webhooks``).
+
+Core routes are registered first and reserved, so a module cannot claim them; every other path
+goes to the module webhook table.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from runtime import ModuleRuntime
+from runtime.webhooks import ModuleWebhooks
+
+HEALTH_PATH = "/healthz"
+WEBHOOKS_KEY = web.AppKey("module_webhooks", ModuleWebhooks)
+
+
+def build_web_app(runtime: ModuleRuntime) -> web.Application:
+    app = web.Application(client_max_size=runtime.config.webhook_max_body + 1)
+
+    async def health(_: web.Request) -> web.Response:
+        states = {s["name"]: s["state"] for s in runtime.status()}
+        return web.json_response({"ok": True, "modules": states})
+
+    app.router.add_get(HEALTH_PATH, health)
+    reserved = {resource.canonical for resource in app.router.resources()}
+    webhooks = ModuleWebhooks(runtime, reserved)
+    app.router.add_route("*", "/{tail:.*}", webhooks.handle)
+    app[WEBHOOKS_KEY] = webhooks
+    return app

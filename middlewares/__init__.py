@@ -1,0 +1,39 @@
+"""Core outer middlewares: they run on every update before any router (modules' included).
+
+Order: throttling (no I/O), DB session, user registration, admin flag, ban check, maintenance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiogram import Dispatcher
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+
+def setup_middlewares(
+    dp: Dispatcher,
+    *,
+    admin_ids: Iterable[int] = (),
+    session_maker: async_sessionmaker[AsyncSession] | None = None,
+    throttle_rate: float = 0.5,
+) -> None:
+    """Install the core middlewares on ``dp.update`` (outer). ``session_maker`` defaults to
+    ``database.async_session_maker``; ``throttle_rate`` 0 turns throttling off."""
+    from handlers import texts
+
+    from .admin import AdminMiddleware
+    from .bans import BanCheckMiddleware
+    from .maintenance import MaintenanceMiddleware
+    from .session import SessionMiddleware
+    from .throttling import ThrottlingMiddleware
+    from .users import UserRegistrationMiddleware
+
+    if session_maker is None:
+        from database import async_session_maker as session_maker
+    dp.update.outer_middleware(ThrottlingMiddleware(throttle_rate, texts.THROTTLED))
+    dp.update.outer_middleware(SessionMiddleware(session_maker))
+    dp.update.outer_middleware(UserRegistrationMiddleware())
+    dp.update.outer_middleware(AdminMiddleware(admin_ids))
+    dp.update.outer_middleware(BanCheckMiddleware(texts.BANNED))
+    dp.update.outer_middleware(MaintenanceMiddleware(texts.MAINTENANCE))

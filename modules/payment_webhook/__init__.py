@@ -1,0 +1,2 @@
+__all__ = ("router",)
+from .router import get_webhook_data, router

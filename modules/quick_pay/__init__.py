@@ -1,0 +1,2 @@
+__all__ = ("router",)
+from .router import get_fast_flow_handler, router

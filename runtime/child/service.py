@@ -1,0 +1,204 @@
+"""Serve one module to the host.
+
+The host speaks first with ``init`` (protocol version, module name, the bot's id and defaults,
+the database URL for this module, the non-secret settings); the process sets up its bot, storage
+and database, imports the module and answers with its manifest — or with the import traceback.
+Then it serves, each request in its own task (the peer's):
+
+* ``call_hook {hook, kwargs}`` → ``{results, failures}``;
+* ``feed_update {update, admin}`` → ``{handled}``: the module's router on one update;
+* ``webhook {method, path, query, headers, body, remote}`` → ``{status, headers, body}``;
+* ``fast_flow {event, kwargs}`` → ``None``: the module's fast-flow payment handler;
+* ``ping`` → heartbeat; ``shutdown`` → finish what is in flight (bounded), then exit.
+
+It calls the host for Bot API methods (``bot_api``), FSM storage (``fsm``) and nested hook calls
+(``run_hooks``), and sends its log records as ``log`` notifications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+from typing import Any
+
+from aiogram.types import InlineKeyboardMarkup, TelegramObject, Update
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from hooks import hooks as hook_registry
+from hooks.results import HookResults
+from ipc import PROTOCOL_VERSION, Peer, RemoteError
+
+from .. import module_loader
+from ..boundary import kwargs_to_wire
+from ..protocol import Manifest
+from .call_scope import CallScope
+from .context import ModuleContext
+from .log_forwarding import ForwardToHost
+from .module_dispatcher import ModuleDispatcher
+from .route_filters import describe_router
+from .webhook_request import run_webhook
+
+
+class ModuleService:
+    """Request handlers of one module process."""
+
+    def __init__(self, module: str, modules_dir: str) -> None:
+        self.module = module
+        self.modules_dir = modules_dir
+        self.loaded: module_loader.LoadedModule | None = None
+        self.context: ModuleContext | None = None
+        self.dispatcher: ModuleDispatcher | None = None
+        self.peer: Peer | None = None
+        self.shutdown_requested = asyncio.Event()
+        self.drain_timeout = 2.0
+
+    async def handle(self, method: str, params: Any) -> Any:
+        if method == "call_hook":
+            return await self.call_hook(params)
+        if method == "feed_update":
+            return await self.feed_update(params)
+        if method == "webhook":
+            return await self.webhook(params)
+        if method == "fast_flow":
+            return await self.fast_flow(params)
+        if method == "ping":
+            return {"t": time.time()}
+        if method == "init":
+            return await self.init(params)
+        if method == "shutdown":
+            self.shutdown_requested.set()
+            return None
+        raise LookupError(f"unknown method {method!r}")
+
+    async def init(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("protocol") != PROTOCOL_VERSION:
+            raise RuntimeError(f"protocol mismatch: host speaks {params.get('protocol')}, module process {PROTOCOL_VERSION}")
+        if params.get("module") != self.module:
+            raise RuntimeError(f"init for {params.get('module')!r} sent to the process of {self.module!r}")
+        assert self.peer is not None
+        self.drain_timeout = float(params.get("drain_timeout", self.drain_timeout))
+        hook_registry.set_dispatcher(self.run_hooks_on_host)
+        self.context = context = ModuleContext.from_init(self.module, self.peer, params)
+        module_loader.install_modules_package(self.modules_dir)
+        core_tables = _metadata_tables()
+        started = time.perf_counter()
+        self.loaded = loaded = module_loader.load_module(self.module)
+        import_seconds = time.perf_counter() - started
+        await context.create_module_tables([t for name, t in _metadata_tables().items() if name not in core_tables])
+        if loaded.router is not None:
+            self.dispatcher = ModuleDispatcher(context, loaded.router)
+        return Manifest(
+            protocol=PROTOCOL_VERSION,
+            module=self.module,
+            pid=os.getpid(),
+            hooks=loaded.hooks,
+            has_router=loaded.router is not None,
+            webhook_path=loaded.webhook["path"] if loaded.webhook else None,
+            fast_flow_key=loaded.fast_flow["payment_key"] if loaded.fast_flow else None,
+            routes=describe_router(loaded.router) if loaded.router is not None else {},
+            warnings=loaded.warnings,
+            import_seconds=import_seconds,
+        ).to_wire()
+
+    async def call_hook(self, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.context is not None
+        name, raw_kwargs = params["hook"], params.get("kwargs") or {}
+        async with CallScope(self.context) as scope:
+            kwargs = await scope.resolve_kwargs(raw_kwargs)
+            # The host enforces the timeout and cancels this task when it expires.
+            results, failures = await hook_registry.call_registered(name, kwargs, timeout=None)
+            scope.failed = bool(failures)
+        return {
+            "results": [_wire_safe(value) for value in results],
+            "failures": [[f.function, f.kind, f.message, f.traceback] for f in failures],
+        }
+
+    async def feed_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.dispatcher is None:
+            return {"handled": False}
+        update = params.get("update")
+        if not isinstance(update, Update):
+            raise TypeError("feed_update needs an Update")
+        return {"handled": await self.dispatcher.feed(update, admin=bool(params.get("admin")))}
+
+    async def webhook(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.loaded is None or self.loaded.webhook is None:
+            raise LookupError(f"module {self.module} serves no webhook")
+        return await run_webhook(self.loaded.webhook["handler"], params)
+
+    async def fast_flow(self, params: dict[str, Any]) -> None:
+        if self.loaded is None or self.loaded.fast_flow is None or self.context is None:
+            raise LookupError(f"module {self.module} has no fast-flow handler")
+        event = params.get("event")
+        if not isinstance(event, TelegramObject):
+            raise TypeError("fast_flow needs the callback query or message that chose it")
+        async with CallScope(self.context) as scope:
+            kwargs = await scope.resolve_kwargs(params.get("kwargs") or {})
+            kwargs.pop("session", None)
+            await self.loaded.fast_flow["handler"](await scope.resolve(event), scope.session, **kwargs)
+
+    async def run_hooks_on_host(self, name: str, kwargs: dict[str, Any]) -> HookResults:
+        assert self.peer is not None
+        try:
+            reply = await self.peer.request("run_hooks", {"hook": name, "kwargs": kwargs_to_wire(kwargs)})
+        except RemoteError as exc:
+            logging.getLogger("solobot").error("run_hooks(%r) failed on the host: %s", name, exc)
+            return HookResults(name)
+        return HookResults(name, [(source, value) for source, value in reply])
+
+
+def _metadata_tables() -> dict[str, Any]:
+    try:
+        from database.models import Base
+    except ImportError:  # pragma: no cover - the core is always installed with the runtime
+        return {}
+    return dict(Base.metadata.tables)
+
+
+def _wire_safe(value: Any) -> Any:
+    """Convert what module code commonly returns but cannot cross the wire as-is."""
+    if isinstance(value, InlineKeyboardBuilder):
+        return InlineKeyboardMarkup(inline_keyboard=value.export())
+    if isinstance(value, (list, tuple)):
+        return [_wire_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _wire_safe(v) for k, v in value.items()}
+    return value
+
+
+async def serve(channel_fd: int, module: str, modules_dir: str) -> int:
+    service = ModuleService(module, modules_dir)
+    sock = socket.socket(fileno=channel_fd)
+    peer = await Peer.connect(sock, f"module {module}", service.handle)
+    service.peer = peer
+    root = logging.getLogger()
+    root.handlers[:] = [ForwardToHost(peer)]
+    root.setLevel(logging.INFO)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, service.shutdown_requested.set)
+
+    shutdown = asyncio.ensure_future(service.shutdown_requested.wait())
+    await asyncio.wait([shutdown, peer.closed], return_when=asyncio.FIRST_COMPLETED)
+    if shutdown.done() and not peer.is_closed:
+        await _drain(peer, service.drain_timeout)
+    shutdown.cancel()
+    peer.close("module process exiting")
+    if service.context is not None:
+        await service.context.aclose()
+    return 0
+
+
+async def _drain(peer: Peer, timeout: float) -> None:
+    """Let in-flight requests (other than the shutdown itself) finish, for at most ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while peer.serving_count > 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # let the shutdown answer go out
+
+
+def main(channel_fd: int, module: str, modules_dir: str) -> int:
+    return asyncio.run(serve(channel_fd, module, modules_dir))

@@ -1,0 +1,58 @@
+"""Modules' fast-flow payment handlers, callable from the host's pay menu.
+
+``get_fast_flow_handler()`` in a module reports a ``payment_key``; the host's pay menu offers
+it and, when the user picks it, calls the module's handler in its process with the callback (or
+message), the module's own session and the host's keyword arguments (``state``, ``admin``…).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram.types import TelegramObject
+
+from ipc import PeerClosed, RemoteError
+
+from .boundary import kwargs_to_wire
+from .runtime import ModuleRuntime
+from .supervisor import ModuleSupervisor
+
+log = logging.getLogger("solobot.runtime")
+
+FastFlowHandler = Callable[..., Awaitable[None]]
+
+
+class FastFlowUnavailable(RuntimeError):
+    pass
+
+
+def fast_flow_handlers(runtime: ModuleRuntime) -> dict[str, FastFlowHandler]:
+    """payment_key → ``async handler(callback_or_message, session, **kwargs)`` (first module wins a key)."""
+    handlers: dict[str, FastFlowHandler] = {}
+    for supervisor in runtime.supervisors:
+        process = supervisor.running_process
+        key = process.manifest.fast_flow_key if process and process.manifest else None
+        if key and key not in handlers:
+            handlers[key] = _proxy(runtime, supervisor)
+    return handlers
+
+
+def _proxy(runtime: ModuleRuntime, supervisor: ModuleSupervisor) -> FastFlowHandler:
+    async def handler(callback_or_message: TelegramObject, session: Any = None, **kwargs: Any) -> None:
+        process = supervisor.running_process
+        if process is None or process.peer is None:
+            raise FastFlowUnavailable(f"module {supervisor.name} is {supervisor.state}")
+        params = {"event": callback_or_message, "kwargs": kwargs_to_wire(kwargs)}
+        try:
+            await process.peer.request("fast_flow", params, timeout=runtime.config.update_timeout)
+        except RemoteError as exc:
+            log.error("[module %s] fast-flow handler failed: %s: %s\n%s", supervisor.name, exc.kind, exc.message, exc.traceback)
+            raise FastFlowUnavailable(f"module {supervisor.name}: {exc.kind}: {exc.message}") from None
+        except (PeerClosed, TimeoutError) as exc:
+            log.error("[module %s] fast-flow handler did not complete: %r", supervisor.name, exc)
+            raise FastFlowUnavailable(f"module {supervisor.name} did not complete the payment flow") from None
+
+    handler.__qualname__ = f"fast_flow[{supervisor.name}]"
+    return handler

@@ -1,0 +1,57 @@
+"""What the host lends module processes: its bot, FSM storage, a database, settings.
+
+Each part is optional, so the runtime also runs bare (tests of the process model, the
+``python -m runtime`` demo of hooks): a module process then gets no bot, no session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot
+from aiogram.fsm.storage.base import BaseStorage
+
+from .bot_api_policy import BotApiPolicy
+from .bot_gateway import BotGateway
+from .fsm_gateway import FSMGateway
+
+
+@dataclass
+class HostServices:
+    bot: Bot | None = None
+    fsm_storage: BaseStorage | None = None
+    # The URL a module process connects with. Until per-module roles exist it is the bot's own;
+    # it crosses the IPC channel in ``init``, never the environment or argv.
+    database_url: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)  # non-secret config (config.public_settings)
+    bot_api_policy: BotApiPolicy = field(default_factory=BotApiPolicy)
+
+    def __post_init__(self) -> None:
+        self.bot_gateway = BotGateway(self.bot, self.bot_api_policy) if self.bot is not None else None
+        self.fsm_gateway = (
+            FSMGateway(self.fsm_storage, self.bot.id) if self.bot is not None and self.fsm_storage is not None else None
+        )
+
+    def init_params(self, module: str) -> dict[str, Any]:
+        bot = None
+        if self.bot is not None:
+            bot = {"id": self.bot.id, "default": _defaults(self.bot)}
+        return {"bot": bot, "database_url": self.database_url, "settings": dict(self.settings)}
+
+
+def _defaults(bot: Bot) -> dict[str, Any]:
+    """The bot's default properties (parse mode…), so the module's bot formats like the host's."""
+    values = {}
+    for name in (
+        "parse_mode",
+        "disable_notification",
+        "protect_content",
+        "allow_sending_without_reply",
+        "link_preview_is_disabled",
+    ):
+        value = getattr(bot.default, name, None)
+        if value is not None:
+            values[name] = value
+    return values

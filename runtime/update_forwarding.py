@@ -1,0 +1,105 @@
+"""The host's router for module routers: consulted before the core's, as upstream orders them.
+
+For an update of any type, the filter asks each running module's ``RouteIndex`` whether the
+module may handle it (no IPC: a core-handled update costs no round trip to modules that cannot
+match). The handler then feeds the update to those modules, in load order, until one says it
+handled it; if none does, ``SkipHandler`` lets the core's routers try, exactly as an unmatched
+module router does upstream.
+
+When a module fails while handling an update (its handler raised, it timed out, its process
+died), the user is not left with silence: the host answers on the module's behalf and the
+failure is logged with the module's name and traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiogram import Router
+from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update
+
+from ipc import PeerClosed, RemoteError
+
+from . import user_texts
+from .runtime import ModuleRuntime
+from .supervisor import ModuleSupervisor
+
+log = logging.getLogger("solobot.runtime")
+
+SKIPPED_OBSERVERS = {"update", "error"}
+
+
+class UpdateForwarder:
+    def __init__(self, runtime: ModuleRuntime) -> None:
+        self.runtime = runtime
+
+    async def candidates(
+        self, event: TelegramObject, event_update: Update, raw_state: str | None = None
+    ) -> bool | dict[str, Any]:
+        """aiogram filter: the modules that may handle this event, or ``False`` for none."""
+        event_type = event_update.event_type
+        found = [
+            sup
+            for sup in self.runtime.supervisors
+            if (process := sup.running_process) is not None and process.routes.may_match(event_type, event, raw_state)
+        ]
+        return {"module_candidates": found} if found else False
+
+    async def forward(
+        self, event: TelegramObject, event_update: Update, module_candidates: list[ModuleSupervisor], admin: bool = False
+    ) -> None:
+        params = {"update": event_update, "admin": bool(admin)}
+        for supervisor in module_candidates:
+            process = supervisor.running_process
+            if process is None or process.peer is None:
+                continue
+            try:
+                reply = await process.peer.request("feed_update", params, timeout=self.runtime.config.update_timeout)
+            except RemoteError as exc:
+                log.error(
+                    "[module %s] handler failed on update %s: %s: %s\n%s",
+                    supervisor.name,
+                    event_update.update_id,
+                    exc.kind,
+                    exc.message,
+                    exc.traceback,
+                )
+            except PeerClosed as exc:
+                log.error("[module %s] died while handling update %s: %s", supervisor.name, event_update.update_id, exc.reason)
+            except TimeoutError:
+                log.error(
+                    "[module %s] did not finish update %s within %g s",
+                    supervisor.name,
+                    event_update.update_id,
+                    self.runtime.config.update_timeout,
+                )
+            else:
+                if isinstance(reply, dict) and reply.get("handled") is True:
+                    return
+                continue
+            await _tell_user_unavailable(event)
+            return
+        raise SkipHandler
+
+
+async def _tell_user_unavailable(event: TelegramObject) -> None:
+    try:
+        if isinstance(event, CallbackQuery):
+            await event.answer(user_texts.MODULE_UNAVAILABLE, show_alert=True)
+        elif isinstance(event, Message):
+            await event.answer(user_texts.MODULE_UNAVAILABLE)
+    except TelegramAPIError as exc:  # e.g. the module answered the callback before it failed
+        log.info("could not tell the user a module failed: %s", exc)
+
+
+def modules_router(runtime: ModuleRuntime) -> Router:
+    """A router to include before the core's routers: it forwards updates to module processes."""
+    router = Router(name="modules")
+    forwarder = UpdateForwarder(runtime)
+    for name, observer in router.observers.items():
+        if name not in SKIPPED_OBSERVERS:
+            observer.register(forwarder.forward, forwarder.candidates)
+    return router

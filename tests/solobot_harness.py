@@ -1,0 +1,65 @@
+"""The whole bot for end-to-end tests: local Bot API server + ``SolobotHost`` + example modules.
+
+Modules are copied from the project's ``modules/`` into a temporary folder, so each test runs
+exactly the modules it names (and may edit their files) without touching the repository.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from config import Settings
+from host import SolobotHost
+from local_bot_api import LocalBotAPI, SimulatedUser
+from runtime import RuntimeConfig
+
+PROJECT_MODULES = Path(__file__).resolve().parent.parent / "modules"
+ADMIN_ID = 1
+
+
+@dataclass
+class Solobot:
+    api: LocalBotAPI
+    host: SolobotHost
+    modules_dir: Path
+
+    def user(self, tg_id: int, first_name: str = "Пользователь", username: str | None = None) -> SimulatedUser:
+        return self.api.user(tg_id=tg_id, first_name=first_name, username=username)
+
+
+def copy_modules(names: Iterable[str], target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copytree(PROJECT_MODULES / name, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+@asynccontextmanager
+async def running_solobot(
+    database_url: str, modules_dir: Path, data_dir: Path, runtime_config: RuntimeConfig | None = None
+) -> AsyncIterator[Solobot]:
+    async with LocalBotAPI(token="123456:TEST") as api:
+        settings = Settings(
+            bot_token=api.token,
+            telegram_api_url=api.base_url,
+            database_url=database_url,
+            admin_ids=(ADMIN_ID,),
+            modules_dir=str(modules_dir),
+            web_host="127.0.0.1",
+            web_port=0,
+            data_dir=str(data_dir),
+            username_bot="solobot_test_bot",
+        )
+        host = SolobotHost(
+            settings,
+            runtime_config=runtime_config or RuntimeConfig(update_timeout=5.0),
+            state_file=data_dir / "modules_state.json",
+            notifications=False,
+            throttle_rate=0.0,
+        )
+        async with host:
+            yield Solobot(api, host, modules_dir)

@@ -1,0 +1,54 @@
+"""The README's main job, ``python -m host.demo``: runs the tour, then stops cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+
+@pytest.mark.timeout(150)
+def test_demo_tours_the_bot_and_ctrl_c_leaves_nothing_running(tmp_path: Path) -> None:
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "storage"), "MODULES_STATE_FILE": str(tmp_path / "state.json")}
+    env.pop("DATABASE_URL", None)
+    log = tmp_path / "demo.log"
+    with log.open("w") as out:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "host.demo", "--port", "0", "--web-port", "0"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while "Ctrl-C stops everything" not in log.read_text() and demo.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            transcript = log.read_text()
+            assert "Ctrl-C stops everything" in transcript, transcript
+            descendants = psutil.Process(demo.pid).children(recursive=True)
+        finally:
+            demo.send_signal(signal.SIGINT)
+            code = demo.wait(timeout=30)
+    assert code == 0, log.read_text()[-2000:]
+    assert "Привет из модуля!" in transcript  # hello_world answered from its process
+    assert "Топ пригласивших" in transcript and "Подключить Happ TV" in transcript
+    assert "no answer" not in transcript, transcript
+    # Nothing outlives the demo: no module process, no zygote, no PostgreSQL on its data folder.
+    assert len(descendants) >= 10  # zygote, 9 module processes, the postmaster and its workers
+    time.sleep(0.5)
+    assert [p.pid for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    postgres_on_our_data = [
+        p.info["cmdline"]
+        for p in psutil.process_iter(["cmdline"])
+        if p.info["cmdline"] and any(str(tmp_path) in part for part in p.info["cmdline"])
+    ]
+    assert postgres_on_our_data == []

@@ -1,0 +1,1 @@
+"""Core utilities modules import by upstream names."""
