@@ -135,12 +135,14 @@ async def open_stack(
     database_url: str | None = None,
     polling: bool = True,
     polling_timeout: int = 1,
+    bot_api_rate: float | None = None,
 ) -> AsyncIterator[Stack]:
     """Local Bot API + bot + dispatcher (+ runtime over ``modules_dir`` unless it is ``None``).
 
     With ``polling`` the dispatcher polls the local server (``polling_timeout`` is the long-poll
     wait; the local server answers as soon as an update is queued). The runtime's router comes
-    first, then ``core``, as in ``tests/test_module_bridge.py``.
+    first, then ``core``, as in ``tests/test_module_bridge.py``. ``bot_api_rate`` replaces the
+    default per-module Bot API rate limit (calls/s) of the host's ``BotApiPolicy``.
     """
     async with LocalBotAPI() as api:
         bot = Bot(api.token, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url)))
@@ -154,9 +156,11 @@ async def open_stack(
                 async with _polling(stack, polling, polling_timeout):
                     yield stack
                 return
+            from runtime.bot_api_policy import BotApiPolicy
             from runtime.update_forwarding import modules_router
 
-            services = HostServices(bot=bot, fsm_storage=storage, database_url=database_url, settings={"ADMIN_ID": [1]})
+            policy = {} if bot_api_rate is None else {"bot_api_policy": BotApiPolicy(default_rate=bot_api_rate)}
+            services = HostServices(bot=bot, fsm_storage=storage, database_url=database_url, settings={"ADMIN_ID": [1]}, **policy)
             started = time.perf_counter()
             async with ModuleRuntime(
                 modules_dir, state_file=state_file, config=config or RuntimeConfig(), services=services

@@ -403,7 +403,8 @@ async def one_cycle(rt: Any, bot: Any, meter: IpcMeter, postmaster_pid: int, exp
     meter.record_arrivals = False
     ipc_delta = meter.snapshot().since(ipc0)
     cpu_pg1 = postgres_cpu(postmaster_pid)
-    cpu_modules = {name: cpu_of(p) - cpu_modules0[name] for name, p in modules.items()}
+    # A process that died during the cycle (killed) has no CPU time to read any more: NaN.
+    cpu_modules = {name: cpu_of(p) - cpu_modules0[name] if p.is_running() else float("nan") for name, p in modules.items()}
     replies = {channel.removeprefix("module "): at for at, channel, what in meter.arrivals if what == "response call_hook"}
 
     values = list(results)
@@ -434,7 +435,7 @@ async def one_cycle(rt: Any, bot: Any, meter: IpcMeter, postmaster_pid: int, exp
         "wall_seconds": wall,
         "host_event_loop_thread_cpu_seconds": host_thread_cpu,
         "host_process_cpu_seconds_incl_sampler_thread": host_process_cpu,
-        "module_processes_cpu_seconds": sum(cpu_modules.values()),
+        "module_processes_cpu_seconds": sum(cpu_modules.values()),  # NaN when a module died during the cycle
         "postgres_backends_cpu_seconds": pg_cpu,
         "rss_samples": sampler.samples,
         "per_module": per_module,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -157,10 +158,23 @@ async def delete_key(session: AsyncSession, identifier: int | str, commit: bool 
     return int(result.rowcount or 0)
 
 
+NON_FROZEN_BATCH = 2_000
+
+
 async def get_non_frozen_keys(session: AsyncSession) -> list[Key]:
-    """Every key that is not frozen, for the notifications loop (one indexed query)."""
-    result = await session.scalars(select(Key).where(Key.is_frozen.is_not(True)).order_by(Key.tg_id))
-    return list(result)
+    """Every key that is not frozen, for the notifications loop (one indexed query).
+
+    Rows are streamed in batches and the event loop gets a turn between batches: building
+    100 000 ORM objects in one go would stall the process for seconds (a module process would
+    miss its heartbeat and be restarted mid-cycle).
+    """
+    query = select(Key).where(Key.is_frozen.is_not(True)).order_by(Key.tg_id).execution_options(yield_per=NON_FROZEN_BATCH)
+    keys: list[Key] = []
+    result = await session.stream_scalars(query)
+    async for batch in result.partitions():
+        keys.extend(batch)
+        await asyncio.sleep(0)
+    return keys
 
 
 async def get_non_frozen_key_rows(session: AsyncSession) -> list[dict[str, Any]]:

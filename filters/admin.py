@@ -14,7 +14,11 @@ class IsAdminFilter(Filter):
         user = getattr(event, "from_user", None) or data.get("event_from_user")
         if user is None:
             return False
-        if data.get("admin") is True or user.id in configured_admin_ids():
+        if isinstance(data.get("admin"), bool):
+            # Decided by the host's admin middleware (ADMIN_IDS and the admins table); a module
+            # process may not read the admins table itself.
+            return data["admin"]
+        if user.id in configured_admin_ids():
             return True
         from handlers.queries import get_admin_role
 

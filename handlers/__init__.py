@@ -15,6 +15,7 @@ def core_routers() -> list[Router]:
     The routers are module-level objects (as upstream); an aiogram router has one parent, so they
     are detached from a previous Dispatcher first: a host (or a test) may assemble a new one.
     """
+    from .admin import modules as admin_modules
     from .admin import stats as admin_stats
     from .admin import users as admin_users
     from .admin.panel import handler as admin_panel
@@ -34,6 +35,7 @@ def core_routers() -> list[Router]:
         admin_panel.router,
         admin_stats.router,
         admin_users.router,
+        admin_modules.router,
         fallback,
     ]
     for router in routers:

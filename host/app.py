@@ -34,11 +34,14 @@ from database import db
 from database.embedded import resolve_database_url
 from database.init_db import init_db
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
+from runtime.sandboxing import ModuleSandboxes
 from runtime.tasks import TaskOwner
 from runtime.update_forwarding import modules_router
+from sandbox.process_flags import set_dumpable
 from utils import modules_loader
 
 from .fsm_storage import make_storage
+from .operator_tools import attach_operator_tools, refuse_if_bot_running
 from .web import build_web_app
 
 log = logging.getLogger("solobot")
@@ -55,6 +58,9 @@ class SolobotHost:
         notifications: bool = True,
         web_server: bool = True,
         throttle_rate: float = 0.5,
+        sandbox: bool = True,
+        reload: bool = False,
+        operator_tools: bool = True,
     ) -> None:
         self.settings = settings
         self.runtime_config = runtime_config
@@ -63,6 +69,9 @@ class SolobotHost:
         self.notifications = notifications
         self.web_server = web_server
         self.throttle_rate = throttle_rate
+        self.sandbox = sandbox
+        self.reload = reload
+        self.operator_tools = operator_tools
         self.database_url: str | None = None
         self.bot: Bot | None = None
         self.dispatcher: Dispatcher | None = None
@@ -85,6 +94,12 @@ class SolobotHost:
 
     async def _start(self) -> None:
         settings = self.settings
+        if self.operator_tools:
+            refuse_if_bot_running(settings)  # a 2nd bot on this DATA_DIR would share, then stop, the embedded PostgreSQL
+        if self.sandbox:
+            # /proc/<host>/environ, /mem, /cmdline are then closed to module processes (other uids,
+            # and same-uid ones too: a non-dumpable process's /proc files belong to root).
+            set_dumpable(False)
         config.apply_public_settings(config.public_settings(settings))
 
         url, close_database = await resolve_database_url(settings)
@@ -104,8 +119,16 @@ class SolobotHost:
         self.dispatcher = dispatcher = Dispatcher(storage=storage)
 
         services = HostServices(bot=bot, fsm_storage=storage, database_url=url, settings=config.public_settings(settings))
+        sandboxes = None
+        if self.sandbox:
+            sandboxes = ModuleSandboxes(
+                modules_dir=Path(settings.modules_dir),
+                data_dir=Path(settings.data_dir),
+                policy=services.bot_api_policy,
+                owner_engine=db.get_engine(),
+            )
         self.runtime = runtime = ModuleRuntime(
-            settings.modules_dir, state_file=self.state_file, config=self.runtime_config, services=services
+            settings.modules_dir, state_file=self.state_file, config=self.runtime_config, services=services, sandboxes=sandboxes
         )
         await self._stack.enter_async_context(runtime)
         modules_loader.use_runtime(runtime)
@@ -125,6 +148,8 @@ class SolobotHost:
             self._stack.push_async_callback(self._stop_polling, polling)
         for status in runtime.status():
             log.info("[modules] %s %s: %s", status["name"], status["version"] or "", status["state"])
+        if self.operator_tools:
+            await attach_operator_tools(self, self._stack, reload=self.reload)
 
     async def _start_web(self, runtime: ModuleRuntime) -> None:
         self.web_app = build_web_app(runtime)

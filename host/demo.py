@@ -1,29 +1,40 @@
 """``python -m host.demo``: the whole bot on embedded defaults, with no Telegram token.
 
 Starts the local Bot API server, an embedded PostgreSQL (data in ``storage/postgres``), the
-host bot and every module in ``modules/`` in its own process; then a scripted user walks
-through the bot (``/start``, the profile, each module button in it, a trial key and its card)
-and the transcript is printed, so you can see modules answering from their processes. The bot
-keeps serving until Ctrl-C; any Bot API client can talk to the printed server URL with the
-printed token.
+host bot and every module in ``modules/`` in its own process (hot reload on: saving a module's
+file reloads that module), and a web chat page (printed URL, http://127.0.0.1:8090/ unless that
+port is taken) to talk to the bot as in Telegram and start/stop/restart/reload modules. Unless
+``--no-tour``, a scripted user first walks through the bot (``/start``, the profile, each module
+button in it, a trial key and its card) and the transcript is printed. The bot keeps serving
+until Ctrl-C, which stops everything (module processes and PostgreSQL included); any Bot API
+client can also talk to the printed server URL with the printed token.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import re
 import signal
+from collections.abc import Coroutine
+from contextlib import AsyncExitStack
+from typing import Any
 
 from config import ConfigError, load_settings
 from local_bot_api import LocalBotAPI, MessageView, SimulatedUser
 
 from .app import SolobotHost
+from .webchat import ChatUser, WebChat
 
 DEMO_TOKEN = "123456:DEMO"
 DEMO_ADMIN = 1
+CHAT_USERS = (
+    ChatUser(DEMO_ADMIN, "Админ", "admin", "Администратор", admin=True),
+    ChatUser(1002, "Гость", "guest", "Пользователь"),
+)
 
 
 def _show(view: MessageView) -> str:
@@ -65,7 +76,46 @@ async def tour(user: SimulatedUser) -> None:
         await _step(user, "press", card)
 
 
-async def run(port: int, web_port: int, walk: bool) -> None:
+async def _open_web_chat(stack: AsyncExitStack, api: LocalBotAPI, host: SolobotHost, address: str, port: int) -> WebChat:
+    """The web chat on ``port``, or on any free port when that one is taken (the URL is printed anyway)."""
+    try:
+        return await stack.enter_async_context(WebChat(api, host.runtime, host=address, port=port, users=CHAT_USERS))
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE or port == 0:
+            raise
+        print(f"port {port} is taken; the web chat uses a free one")
+        return await stack.enter_async_context(WebChat(api, host.runtime, host=address, port=0, users=CHAT_USERS))
+
+
+async def _until(stop: asyncio.Event, work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` unless ``stop`` is set first; then it is cancelled (Ctrl-C in the middle of the tour)."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, waiter):
+            pending.cancel()
+        await asyncio.gather(task, waiter, return_exceptions=True)
+    if task.done() and not task.cancelled():
+        task.result()  # the tour's own error, if it raised one
+
+
+async def run(port: int, web_port: int, walk: bool, chat_host: str = "127.0.0.1", chat_port: int = 8090) -> None:
+    # Signals only set ``stop`` from the start on: a Ctrl-C during start-up lets it finish and
+    # then takes everything down in order, instead of tearing through half-started parts.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await _serve(stop, port, web_port, walk, chat_host, chat_port)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _serve(stop: asyncio.Event, port: int, web_port: int, walk: bool, chat_host: str, chat_port: int) -> None:
     async with LocalBotAPI(token=DEMO_TOKEN, port=port) as api:
         demo = {
             "BOT_TOKEN": DEMO_TOKEN,
@@ -74,30 +124,35 @@ async def run(port: int, web_port: int, walk: bool) -> None:
             "WEB_PORT": str(web_port),
         }
         settings = load_settings({**os.environ, **demo}, env_file=None)  # DATA_DIR, MODULES_DIR… still apply
-        async with SolobotHost(settings, throttle_rate=0.0) as host:
+        # Leaving this block stops the web chat first (its event streams end), then the host
+        # (module processes, PostgreSQL), then the Bot API server.
+        async with SolobotHost(settings, throttle_rate=0.0, reload=True) as host, AsyncExitStack() as stack:
             assert host.runtime is not None
             for status in host.runtime.status():
                 print(f"module {status['name']:<16} {status['state']:<8} pid {status['pid']}")
-            print(f"\nLocal Bot API server: {api.base_url} (token {DEMO_TOKEN}); module webhooks: {host.web_url}\n")
-            if walk:
-                await tour(api.user(DEMO_ADMIN, "Админ", "admin"))
-            print("\nThe bot keeps serving; Ctrl-C stops everything.")
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
+            chat = await _open_web_chat(stack, api, host, chat_host, chat_port)
+            print(f"\nLocal Bot API server: {api.base_url} (token {DEMO_TOKEN}); module webhooks: {host.web_url}")
+            print(f"Web chat: {chat.url}  (hot reload is on: saving a file in {settings.modules_dir}/ reloads that module)\n")
+            if walk and not stop.is_set():
+                await _until(stop, tour(api.user(DEMO_ADMIN, "Админ", "admin")))
+            if not stop.is_set():
+                print(f"\nWeb chat: {chat.url}")
+                print("The bot keeps serving; Ctrl-C stops everything.", flush=True)
+                await stop.wait()
+            print("Stopping…", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m host.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8081, help="local Bot API server port (default 8081)")
     parser.add_argument("--web-port", type=int, default=8080, help="module webhook server port (default 8080)")
-    parser.add_argument("--no-tour", action="store_true", help="skip the scripted walk through the bot")
+    parser.add_argument("--chat-port", type=int, default=8090, help="web chat port (default 8090; 0: any free port)")
+    parser.add_argument("--chat-host", default="127.0.0.1", help="web chat address (default 127.0.0.1: this machine only)")
+    parser.add_argument("--no-tour", action="store_true", help="skip the scripted walk through the bot in the terminal")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(run(args.port, args.web_port, not args.no_tour))
+        asyncio.run(run(args.port, args.web_port, not args.no_tour, args.chat_host, args.chat_port))
     except ConfigError as exc:
         raise SystemExit(f"solobot demo: {exc}") from None
 

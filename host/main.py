@@ -1,7 +1,8 @@
-"""``python bot.py``: run the host bot until SIGINT or SIGTERM.
+"""``python bot.py`` / ``solobot run``: run the host bot until SIGINT or SIGTERM.
 
 Configuration comes from the environment and ``.env`` (see README); a missing or malformed
-setting is one line on stderr and exit status 2, not a traceback.
+setting — or another bot already running on the same data folder — is one line on stderr and
+exit status 2, not a traceback.
 """
 
 from __future__ import annotations
@@ -11,31 +12,33 @@ import logging
 import signal
 import sys
 
-from config import ConfigError, load_settings
+from config import ConfigError, Settings, load_settings
+
+EXIT_CONFIG = 2
 
 
-def main() -> int:
+def main(*, reload: bool = False) -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"solobot: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(run(settings))
-    except ConfigError as exc:
+        asyncio.run(run(settings, reload=reload))
+    except ConfigError as exc:  # includes "another bot is already running on this control socket"
         print(f"solobot: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     return 0
 
 
-async def run(settings: object) -> None:
+async def run(settings: Settings, *, reload: bool = False) -> None:
     from .app import SolobotHost
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with SolobotHost(settings):  # type: ignore[arg-type]
-        logging.getLogger("solobot").info("bot is running; Ctrl-C stops it")
+    async with SolobotHost(settings, reload=reload):
+        logging.getLogger("solobot").info("bot is running%s; Ctrl-C stops it", " with hot reload of modules" if reload else "")
         await stop.wait()

@@ -1,4 +1,4 @@
-"""The host's HTTP server: a health check, then module webhooks (``runtime.webhooks``).
+"""The host's HTTP server: a health check and Prometheus metrics, then module webhooks (``runtime.webhooks``).
 
 Core routes are registered first and reserved, so a module cannot claim them; every other path
 goes to the module webhook table.
@@ -10,6 +10,8 @@ from aiohttp import web
 
 from runtime import ModuleRuntime
 from runtime.webhooks import ModuleWebhooks
+
+from .metrics import add_metrics_route
 
 HEALTH_PATH = "/healthz"
 WEBHOOKS_KEY = web.AppKey("module_webhooks", ModuleWebhooks)
@@ -23,6 +25,7 @@ def build_web_app(runtime: ModuleRuntime) -> web.Application:
         return web.json_response({"ok": True, "modules": states})
 
     app.router.add_get(HEALTH_PATH, health)
+    add_metrics_route(app, runtime)  # GET /metrics (host.metrics)
     reserved = {resource.canonical for resource in app.router.resources()}
     webhooks = ModuleWebhooks(runtime, reserved)
     app.router.add_route("*", "/{tail:.*}", webhooks.handle)

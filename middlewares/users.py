@@ -37,12 +37,12 @@ class UserRegistrationMiddleware(BaseMiddleware):
                     last_name=user.last_name,
                     language_code=user.language_code,
                     is_bot=user.is_bot,
-                    commit=False,
+                    # Committed at once: module handlers run in their own processes and transactions,
+                    # and a module table's FK to users.tg_id must see the new user.
+                    commit=True,
                 )
                 data["is_new_user"] = bool(inserted)
-                if not inserted:
-                    # Remember only users already committed; a new one is remembered on its next update.
-                    self._remember(user.id)
+                self._remember(user.id)
         return await handler(event, data)
 
     def _remember(self, tg_id: int) -> None:

@@ -45,10 +45,13 @@ class BotGateway:
         cls = METHODS.get(name)
         if cls is None:
             return _error("TelegramNotFound", f"Not Found: method {name[:64]!r} is not a Bot API method")
-        refusal = self.policy.refusal(module, name)
+        refusal = self.policy.check(module, name)
         if refusal is not None:
-            log.warning("[module %s] Bot API call refused: %s", module, refusal)
-            return _error("TelegramForbiddenError", refusal)
+            if refusal.kind == "rate_limited":
+                log.debug("[module %s] Bot API call rate-limited: %s", module, refusal.message)
+                return _error("TelegramRetryAfter", refusal.message, retry_after=refusal.retry_after)
+            log.warning("[module %s] Bot API call refused: %s", module, refusal.message)
+            return _error("TelegramForbiddenError", refusal.message)
         try:
             method = cls.model_validate(_files_from_wire(request["params"]))
         except (ValidationError, ValueError, TypeError) as exc:

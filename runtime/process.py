@@ -60,6 +60,7 @@ class ModuleProcess:
         self.peer: Peer | None = None
         self.manifest: Manifest | None = None
         self.routes = RouteIndex({})
+        self.sandbox_layers: list[str] = []  # reported by the process before it imported the module
         self.started_at = time.time()
         self.exited: asyncio.Future[ExitInfo] = asyncio.get_running_loop().create_future()
         self._kill_reason: str | None = None
@@ -79,11 +80,12 @@ class ModuleProcess:
         on_request: HostHandler,
         on_notify: NotifyHandler,
         init_params: dict[str, Any] | None = None,
+        sandbox: dict[str, Any] | None = None,
     ) -> ModuleProcess:
         """Fork a process for ``module`` and complete the handshake (its import included)."""
         host_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            pid = await zygote.fork(module, modules_dir, child_end)
+            pid = await zygote.fork(module, modules_dir, child_end, sandbox)
         except BaseException:
             host_end.close()
             raise
@@ -94,7 +96,7 @@ class ModuleProcess:
             host_end,
             f"module {module}",
             lambda method, params: on_request(module, method, params),
-            lambda method, params: on_notify(module, method, params),
+            lambda method, params: proc._on_notify(on_notify, method, params),
             max_frame=config.max_frame,
         )
         proc.peer.closed.add_done_callback(proc._on_peer_closed)
@@ -104,6 +106,16 @@ class ModuleProcess:
             await proc.terminate("handshake failed")
             raise
         return proc
+
+    def _on_notify(self, forward: NotifyHandler, method: str, params: Any) -> None:
+        if method == "sandbox":
+            # Only the report sent before the handshake counts: after it, module code is running.
+            if self.manifest is None and not self.sandbox_layers and isinstance(params, dict):
+                layers = params.get("layers")
+                if isinstance(layers, list) and all(isinstance(x, str) for x in layers):
+                    self.sandbox_layers = [x[:300] for x in layers[:20]]
+            return
+        forward(self.module, method, params)
 
     async def _handshake(self, init_params: dict[str, Any]) -> None:
         """``init`` carries what the module process is entitled to (bot id, its database URL, settings)."""

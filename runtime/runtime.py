@@ -30,6 +30,7 @@ from .fanout import fan_out
 from .host_services import HostServices
 from .module_logs import ModuleLogSink
 from .process import ModuleLoadError, ModuleProcess
+from .sandboxing import ModuleSandboxes, SandboxConfigError
 from .state_store import StateStore
 from .supervisor import ModuleState, ModuleSupervisor
 from .tasks import TaskOwner
@@ -53,10 +54,12 @@ class ModuleRuntime:
         state_file: str | os.PathLike[str] | None = None,
         config: RuntimeConfig | None = None,
         services: HostServices | None = None,
+        sandboxes: ModuleSandboxes | None = None,
     ) -> None:
         self.modules_dir = Path(modules_dir).resolve()
         self.config = config or RuntimeConfig()
         self.services = services or HostServices()
+        self.sandboxes = sandboxes  # None: a bare runtime (no confinement; tests of the process model)
         self._store = StateStore(state_file)
         self._tasks = TaskOwner("runtime")
         self._zygote = Zygote(on_death=self._replace_zygote)
@@ -75,6 +78,8 @@ class ModuleRuntime:
         if not self.modules_dir.is_dir():
             log.warning("[modules] modules folder %s does not exist: no modules", self.modules_dir)
         await self._zygote.start()
+        if self.sandboxes is not None:
+            self._tasks.spawn(self.sandboxes.watchdog.run(), "resource-watchdog")
         for spec in discover(self.modules_dir):
             self._supervisors[spec.name] = ModuleSupervisor(spec, self._launch, self.config, self._tasks, self._store)
         self._previous_dispatcher = hook_registry.set_dispatcher(self._dispatch)
@@ -170,15 +175,27 @@ class ModuleRuntime:
     # ------------------------------------------------ module process wiring
 
     async def _launch(self, name: str) -> ModuleProcess:
-        return await ModuleProcess.spawn(
+        params = self.services.init_params(name)
+        plan = None
+        if self.sandboxes is not None:
+            try:
+                plan = await self.sandboxes.prepare(name)
+            except SandboxConfigError as exc:
+                raise ModuleLoadError(name, str(exc)) from None
+            params["database_url"] = plan.database_url
+        process = await ModuleProcess.spawn(
             self._zygote,
             name,
             str(self.modules_dir),
             self.config,
             self._serve_module_request,
             self._on_module_notify,
-            self.services.init_params(name),
+            params,
+            plan.spec if plan else None,
         )
+        if plan is not None and self.sandboxes is not None:
+            self.sandboxes.watch(name, process.pid, plan.permissions, process.kill)
+        return process
 
     async def _serve_module_request(self, module: str, method: str, params: Any) -> Any:
         """Requests module processes make of the host. Everything in ``params`` is untrusted."""

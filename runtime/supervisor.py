@@ -43,6 +43,9 @@ class ModuleState(StrEnum):
     FAILED = "failed"
 
 
+RESTARTED_AFTER_CRASH = "restarted after a crash"  # keeps last_error: why it had to restart
+
+
 class ModuleSupervisor:
     def __init__(self, spec: ModuleSpec, launch: Launcher, config: RuntimeConfig, tasks: TaskOwner, store: StateStore) -> None:
         self.spec = spec
@@ -167,9 +170,12 @@ class ModuleSupervisor:
     def _adopt(self, process: ModuleProcess, why: str) -> None:
         self.process = process
         self.last_manifest = process.manifest
+        if why != RESTARTED_AFTER_CRASH:
+            self.last_error = None  # the operator started or reloaded it and it came up: old errors are history
         self._consecutive_timeouts = 0
         self._psutil = None
         self._transition(ModuleState.RUNNING, f"{why}, pid {process.pid}")
+        log.info("[modules] %s: sandbox: %s", self.name, "; ".join(process.sandbox_layers) or "none reported")
         for warning in process.manifest.warnings if process.manifest else ():
             log.warning("[modules] %s: %s", self.name, warning)
         self._tasks.spawn(self._watch(process), f"{self.name}:{process.pid}")
@@ -214,7 +220,7 @@ class ModuleSupervisor:
             except (ModuleLoadError, ZygoteError) as exc:
                 self._crashed(f"restart failed: {_error_text(exc)}")
                 return
-            self._adopt(process, "restarted after a crash")
+            self._adopt(process, RESTARTED_AFTER_CRASH)
 
     async def _retire(self, process: ModuleProcess | None, reason: str) -> None:
         if process is not None and process.alive:
@@ -247,6 +253,7 @@ class ModuleSupervisor:
             "webhook_path": manifest.webhook_path if manifest else None,
             "fast_flow_key": manifest.fast_flow_key if manifest else None,
             "warnings": list(manifest.warnings) if manifest else [],
+            "sandbox": list(process.sandbox_layers) if process else [],
             "hook_calls": self.latency.calls,
             "hook_errors": self.latency.errors,
             "hook_timeouts": self.latency.timeouts,

@@ -30,6 +30,9 @@ from .supervisor import ModuleSupervisor
 log = logging.getLogger("solobot.runtime")
 
 SKIPPED_OBSERVERS = {"update", "error"}
+# Callback data of the host's own operator screens (the modules panel): never offered to a
+# module, so a module cannot stand in for the screen that stops or reloads it.
+RESERVED_CALLBACK_PREFIXES = ("admin_mod:",)
 
 
 class UpdateForwarder:
@@ -41,6 +44,8 @@ class UpdateForwarder:
     ) -> bool | dict[str, Any]:
         """aiogram filter: the modules that may handle this event, or ``False`` for none."""
         event_type = event_update.event_type
+        if event_type == "callback_query" and (getattr(event, "data", None) or "").startswith(RESERVED_CALLBACK_PREFIXES):
+            return False
         found = [
             sup
             for sup in self.runtime.supervisors
@@ -49,9 +54,17 @@ class UpdateForwarder:
         return {"module_candidates": found} if found else False
 
     async def forward(
-        self, event: TelegramObject, event_update: Update, module_candidates: list[ModuleSupervisor], admin: bool = False
+        self,
+        event: TelegramObject,
+        event_update: Update,
+        module_candidates: list[ModuleSupervisor],
+        admin: bool | None = None,
     ) -> None:
-        params = {"update": event_update, "admin": bool(admin)}
+        # As Telegram's JSON: the module process validates it once, bound to its own bot.
+        params = {
+            "update": event_update.model_dump(mode="json", exclude_none=True),
+            "admin": admin if isinstance(admin, bool) else None,
+        }
         for supervisor in module_candidates:
             process = supervisor.running_process
             if process is None or process.peer is None:

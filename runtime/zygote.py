@@ -145,15 +145,53 @@ def _become_module_process(request: dict, channel_fd: int, host_pid: int) -> Non
         os.closerange(3, channel_fd)
         os.closerange(channel_fd + 1, 65536)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        output_fd = _capture_output()
+        layers = _apply_sandbox(request.get("sandbox"), host_pid)
         from runtime import child
 
-        code = child.main(channel_fd, request["module"], request["modules_dir"])
+        code = child.main(channel_fd, request["module"], request["modules_dir"], layers, output_fd)
     except BaseException:
         import traceback
 
         traceback.print_exc()
     finally:
         os._exit(code)
+
+
+def _capture_output() -> int:
+    """Point fds 1 and 2 at a pipe the module process reads itself; return the read end.
+
+    ``print()``, tracebacks and C-level writes of module code then become log records tagged
+    with the module's name and rate limited like its other logs, instead of landing untagged
+    and unbounded on the host's terminal.
+    """
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 1)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    os.set_blocking(read_end, False)
+    return read_end
+
+
+def _apply_sandbox(spec: dict | None, host_pid: int) -> list[str]:
+    """Confine this process (limits, uid, Landlock…) before any module code exists in it.
+
+    Changing credentials clears the parent-death signal, so it is armed again afterwards, and
+    the host is checked to still be the parent.
+    """
+    if not spec:
+        return ["NOT sandboxed: the host sent no sandbox (bare runtime)"]
+    from sandbox.apply import SandboxError, SandboxSpec, apply_sandbox
+
+    try:
+        layers = apply_sandbox(SandboxSpec.from_wire(spec))
+    except (SandboxError, ValueError) as exc:
+        # Never run module code half-confined: the module process answers ``init`` with this error.
+        layers = [f"FAILED: {exc}"]
+    linux.set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != host_pid:
+        os._exit(1)
+    return layers
 
 
 def _close_quietly(fd: int) -> None:

@@ -83,15 +83,15 @@ class Zygote:
             log.warning("[zygote] could not pre-import %s", failure)
         log.info("[zygote] ready: pid %s, %.2f s", self.pid, self.ready_seconds)
 
-    async def fork(self, module: str, modules_dir: str, channel: socket.socket) -> int:
-        """Fork a module process that owns ``channel``; return its pid."""
+    async def fork(self, module: str, modules_dir: str, channel: socket.socket, sandbox: dict | None = None) -> int:
+        """Fork a module process that owns ``channel`` and confines itself with ``sandbox``; return its pid."""
         async with self._lock:
             if not self.alive():
                 if self._proc is not None:
                     log.warning("[zygote] pid %s died (%s); starting a new one", self.pid, self._proc.returncode)
                 await self._start_locked()
             self._next_id += 1
-            request = msgpack.packb({"id": self._next_id, "module": module, "modules_dir": modules_dir})
+            request = msgpack.packb({"id": self._next_id, "module": module, "modules_dir": modules_dir, "sandbox": sandbox})
             assert self._control is not None
             try:
                 socket.send_fds(self._control, [request], [channel.fileno()])

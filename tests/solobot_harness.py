@@ -7,8 +7,9 @@ exactly the modules it names (and may edit their files) without touching the rep
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+import tempfile
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,17 @@ class Solobot:
         return self.api.user(tg_id=tg_id, first_name=first_name, username=username)
 
 
+@contextmanager
+def traversable_dir(prefix: str = "solobot-") -> Iterator[Path]:
+    """A temporary folder module processes (their own uids) can reach: pytest's are 0700 root."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def copy_modules(names: Iterable[str], target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for name in names:
@@ -40,7 +52,7 @@ def copy_modules(names: Iterable[str], target: Path) -> Path:
 
 @asynccontextmanager
 async def running_solobot(
-    database_url: str, modules_dir: Path, data_dir: Path, runtime_config: RuntimeConfig | None = None
+    database_url: str, modules_dir: Path, data_dir: Path, runtime_config: RuntimeConfig | None = None, *, reload: bool = False
 ) -> AsyncIterator[Solobot]:
     async with LocalBotAPI(token="123456:TEST") as api:
         settings = Settings(
@@ -51,15 +63,16 @@ async def running_solobot(
             modules_dir=str(modules_dir),
             web_host="127.0.0.1",
             web_port=0,
-            data_dir=str(data_dir),
+            data_dir=str(data_dir / "storage"),
             username_bot="solobot_test_bot",
         )
         host = SolobotHost(
             settings,
             runtime_config=runtime_config or RuntimeConfig(update_timeout=5.0),
-            state_file=data_dir / "modules_state.json",
+            state_file=data_dir / "storage" / "modules_state.json",
             notifications=False,
             throttle_rate=0.0,
+            reload=reload,
         )
         async with host:
             yield Solobot(api, host, modules_dir)

@@ -1,8 +1,9 @@
-"""The README's main job, ``python -m host.demo``: runs the tour, then stops cleanly on Ctrl-C."""
+"""The README's main job, ``python -m host.demo``: runs the tour, prints the web chat's URL, then stops cleanly on Ctrl-C."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,7 +23,7 @@ def test_demo_tours_the_bot_and_ctrl_c_leaves_nothing_running(tmp_path: Path) ->
     log = tmp_path / "demo.log"
     with log.open("w") as out:
         demo = subprocess.Popen(
-            [sys.executable, "-m", "host.demo", "--port", "0", "--web-port", "0"],
+            [sys.executable, "-m", "host.demo", "--port", "0", "--web-port", "0", "--chat-port", "0"],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=out,
@@ -42,6 +43,7 @@ def test_demo_tours_the_bot_and_ctrl_c_leaves_nothing_running(tmp_path: Path) ->
     assert "Привет из модуля!" in transcript  # hello_world answered from its process
     assert "Топ пригласивших" in transcript and "Подключить Happ TV" in transcript
     assert "no answer" not in transcript, transcript
+    assert re.search(r"Web chat: http://127\.0\.0\.1:\d+/", transcript), transcript  # the page's URL is printed
     # Nothing outlives the demo: no module process, no zygote, no PostgreSQL on its data folder.
     assert len(descendants) >= 10  # zygote, 9 module processes, the postmaster and its workers
     time.sleep(0.5)

@@ -25,7 +25,7 @@ from database.models import Payment, Referral, User
 from runtime import user_texts
 from tests.conftest import fresh_database, wait_until
 from tests.core_fixtures import callbacks, press, reply_with, send, shown
-from tests.solobot_harness import ADMIN_ID, Solobot, copy_modules, running_solobot
+from tests.solobot_harness import ADMIN_ID, Solobot, copy_modules, running_solobot, traversable_dir
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -38,12 +38,12 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="module")
-async def solobot(pg_url: str, tmp_path_factory: pytest.TempPathFactory, anyio_backend: str) -> AsyncIterator[Solobot]:
-    root = tmp_path_factory.mktemp("solobot")
-    async with fresh_database(pg_url) as url, running_solobot(url, copy_modules(EXAMPLES, root / "modules"), root) as bot:
-        states = {s["name"]: s["state"] for s in bot.host.runtime.status()}
-        assert states == dict.fromkeys(EXAMPLES, "running"), states
-        yield bot
+async def solobot(pg_url: str, anyio_backend: str) -> AsyncIterator[Solobot]:
+    with traversable_dir() as root:
+        async with fresh_database(pg_url) as url, running_solobot(url, copy_modules(EXAMPLES, root / "modules"), root) as bot:
+            states = {s["name"]: s["state"] for s in bot.host.runtime.status()}
+            assert states == dict.fromkeys(EXAMPLES, "running"), states
+            yield bot
 
 
 async def press_for_answer(user, button: str) -> dict:
@@ -213,14 +213,21 @@ register_hook("profile_menu", profile_menu)
 
 @router.callback_query(F.data == "slow|go")
 async def slow(callback: CallbackQuery):
-    marker = open("/tmp/{marker}", "w"); marker.close()
+    import os
+    marker = open(os.path.join(os.environ["TMPDIR"], "{marker}"), "w"); marker.close()
     await asyncio.sleep(30)
 """
 
 
 async def test_a_module_killed_mid_update_gets_a_core_answer_then_serves_again(pg_url: str, tmp_path: Path) -> None:
+    with traversable_dir() as root:
+        await _killed_mid_update(pg_url, root)
+
+
+async def _killed_mid_update(pg_url: str, tmp_path: Path) -> None:
     modules_dir = copy_modules(["hello_world"], tmp_path / "modules")
-    marker = f"solobot-slow-{os.getpid()}-{time.monotonic_ns()}"
+    marker = "handling"
+    marker_file = tmp_path / "storage" / "tmp" / "slow" / marker  # the module's private TMPDIR
     (modules_dir / "slow").mkdir()
     (modules_dir / "slow" / "__init__.py").write_text("from .router import router\n")
     (modules_dir / "slow" / "router.py").write_text(SLOW.replace("{marker}", marker))
@@ -229,22 +236,31 @@ async def test_a_module_killed_mid_update_gets_a_core_answer_then_serves_again(p
         user = bot.user(1101)
         await open_profile(user)
         query_id = await user.press("slow|go")
-        await wait_until(lambda: Path(f"/tmp/{marker}").exists())
+        await wait_until(lambda: marker_file.exists())
         os.kill(runtime.module_status("slow")["pid"], signal.SIGKILL)
         answer = await user.wait_until(lambda u: u.world.callback_queries[query_id].answer)
         assert answer["text"] == user_texts.MODULE_UNAVAILABLE
         await wait_until(lambda: runtime.module_status("slow")["state"] == "running")
-        Path(f"/tmp/{marker}").unlink()
+        marker_file.unlink()
         # The other module never noticed; the restarted one serves again.
         await open_profile(user)
         await press(user, "hello|open", "Привет из модуля!")
         await open_profile(user)
-        await user.press("slow|go")
-        await wait_until(lambda: Path(f"/tmp/{marker}").exists())
-        Path(f"/tmp/{marker}").unlink()
+        query_id = await user.press("slow|go")
+        try:
+            await wait_until(lambda: marker_file.exists())
+        except AssertionError:
+            answer = user.world.callback_queries[query_id].answer
+            raise AssertionError(f"second press not handled: answer={answer} status={runtime.module_status('slow')}") from None
+        marker_file.unlink()
 
 
-async def test_core_menus_keep_working_while_every_module_is_down(pg_url: str, tmp_path: Path) -> None:
+async def test_core_menus_keep_working_while_every_module_is_down(pg_url: str) -> None:
+    with traversable_dir() as root:
+        await _all_modules_down(pg_url, root)
+
+
+async def _all_modules_down(pg_url: str, tmp_path: Path) -> None:
     modules_dir = copy_modules(["hello_world", "happ_tv", "channel_bonus"], tmp_path / "modules")
     async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, tmp_path) as bot:
         runtime = bot.host.runtime

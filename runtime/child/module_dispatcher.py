@@ -41,10 +41,15 @@ class ModuleDispatcher:
         self._dispatcher.update.outer_middleware(SessionPerUpdate(context))
         self._dispatcher.include_router(router)
 
-    async def feed(self, update: Update, admin: bool) -> bool:
-        """Run the module's handlers on ``update``; ``True`` when one of them handled it."""
+    async def feed(self, update: Update, admin: bool | None) -> bool:
+        """Run the module's handlers on ``update``; ``True`` when one of them handled it.
+
+        ``admin`` is the host's verdict (its admin middleware); without one (a bare host), handlers
+        and ``IsAdminFilter`` decide from ``config.ADMIN_ID`` as upstream's would.
+        """
         bot = self._context.bot
-        result = await self._dispatcher.feed_update(bot, update, admin=admin)
+        data = {"admin": admin} if admin is not None else {}
+        result = await self._dispatcher.feed_update(bot, update, **data)
         if isinstance(result, TelegramMethod):  # a handler may return a method, as in webhook mode
             await bot(result)
         return result is not UNHANDLED

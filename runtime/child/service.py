@@ -37,7 +37,7 @@ from ..boundary import kwargs_to_wire
 from ..protocol import Manifest
 from .call_scope import CallScope
 from .context import ModuleContext
-from .log_forwarding import ForwardToHost
+from .log_forwarding import ForwardToHost, OutputForwarder
 from .module_dispatcher import ModuleDispatcher
 from .route_filters import describe_router
 from .webhook_request import run_webhook
@@ -46,9 +46,10 @@ from .webhook_request import run_webhook
 class ModuleService:
     """Request handlers of one module process."""
 
-    def __init__(self, module: str, modules_dir: str) -> None:
+    def __init__(self, module: str, modules_dir: str, sandbox_layers: list[str] | None = None) -> None:
         self.module = module
         self.modules_dir = modules_dir
+        self.sandbox_layers = sandbox_layers or []
         self.loaded: module_loader.LoadedModule | None = None
         self.context: ModuleContext | None = None
         self.dispatcher: ModuleDispatcher | None = None
@@ -80,6 +81,9 @@ class ModuleService:
         if params.get("module") != self.module:
             raise RuntimeError(f"init for {params.get('module')!r} sent to the process of {self.module!r}")
         assert self.peer is not None
+        failed = [layer for layer in self.sandbox_layers if layer.startswith("FAILED: ")]
+        if failed:
+            raise RuntimeError(f"the sandbox could not be applied, so the module was not imported: {failed[0][8:]}")
         self.drain_timeout = float(params.get("drain_timeout", self.drain_timeout))
         hook_registry.set_dispatcher(self.run_hooks_on_host)
         self.context = context = ModuleContext.from_init(self.module, self.peer, params)
@@ -120,10 +124,13 @@ class ModuleService:
     async def feed_update(self, params: dict[str, Any]) -> dict[str, Any]:
         if self.dispatcher is None:
             return {"handled": False}
-        update = params.get("update")
-        if not isinstance(update, Update):
-            raise TypeError("feed_update needs an Update")
-        return {"handled": await self.dispatcher.feed(update, admin=bool(params.get("admin")))}
+        raw = params.get("update")
+        if not isinstance(raw, dict):
+            raise TypeError("feed_update needs the update as a map")
+        # Validated once, bound to this process's bot (aiogram would re-validate an unbound one).
+        update = Update.model_validate(raw, context={"bot": self.context.bot if self.context else None})
+        admin = params.get("admin")
+        return {"handled": await self.dispatcher.feed(update, admin=admin if isinstance(admin, bool) else None)}
 
     async def webhook(self, params: dict[str, Any]) -> dict[str, Any]:
         if self.loaded is None or self.loaded.webhook is None:
@@ -170,14 +177,24 @@ def _wire_safe(value: Any) -> Any:
     return value
 
 
-async def serve(channel_fd: int, module: str, modules_dir: str) -> int:
-    service = ModuleService(module, modules_dir)
+async def serve(
+    channel_fd: int, module: str, modules_dir: str, sandbox_layers: list[str] | None = None, output_fd: int | None = None
+) -> int:
+    service = ModuleService(module, modules_dir, sandbox_layers)
     sock = socket.socket(fileno=channel_fd)
     peer = await Peer.connect(sock, f"module {module}", service.handle)
     service.peer = peer
+    # Reported before any module code runs here, so module code cannot rewrite it.
+    peer.notify("sandbox", {"layers": service.sandbox_layers})
     root = logging.getLogger()
     root.handlers[:] = [ForwardToHost(peer)]
     root.setLevel(logging.INFO)
+    logging.raiseExceptions = False  # a failing log handler must not print (stderr is forwarded too)
+    if output_fd is not None:
+        OutputForwarder(output_fd).attach(asyncio.get_running_loop())
+    # aiogram logs every update it handles at INFO; forwarded, those lines would use up the
+    # module's log budget and crowd out its own warnings and errors.
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, service.shutdown_requested.set)
 
@@ -200,5 +217,7 @@ async def _drain(peer: Peer, timeout: float) -> None:
     await asyncio.sleep(0)  # let the shutdown answer go out
 
 
-def main(channel_fd: int, module: str, modules_dir: str) -> int:
-    return asyncio.run(serve(channel_fd, module, modules_dir))
+def main(
+    channel_fd: int, module: str, modules_dir: str, sandbox_layers: list[str] | None = None, output_fd: int | None = None
+) -> int:
+    return asyncio.run(serve(channel_fd, module, modules_dir, sandbox_layers, output_fd))

@@ -8,6 +8,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from handlers.admin.modules_texts import BTN_MODULES
 from handlers.buttons import BACK, MAIN_MENU
 from hooks.hook_buttons import insert_hook_buttons
 from hooks.hooks import run_hooks
@@ -35,6 +36,7 @@ async def build_panel_kb(admin_role: str) -> InlineKeyboardMarkup:
         build_admin_btn("👤 Поиск пользователя", "search_user"),
         build_admin_btn("📊 Статистика", "stats"),
     )
+    builder.row(build_admin_btn(BTN_MODULES, "modules"))  # handlers.admin.modules
     builder = insert_hook_buttons(builder, await run_hooks("admin_panel", admin_role=admin_role))
     builder.row(build_admin_btn("⚙️ Настройки", "settings"))
     builder.row(InlineKeyboardButton(text=MAIN_MENU, callback_data="profile"))

@@ -1,0 +1,117 @@
+"""``solobot modules status``: module status dicts (``ModuleSupervisor.status``) as a terminal table."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from typing import Any
+
+MIN_ERROR_WIDTH = 20
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def megabytes(size: int | None) -> str:
+    return "-" if size is None else f"{size / 1024 / 1024:.1f}"
+
+
+def milliseconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    ms = seconds * 1000
+    return f"{ms:.1f}" if ms < 10 else f"{ms:.0f}"
+
+
+def one_line(text: str | None, width: int) -> str:
+    """The first non-empty line, cut to ``width`` with an ellipsis."""
+    if not text:
+        return "-"
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "-")
+    return line if len(line) <= width else line[: max(1, width - 1)] + "…"
+
+
+COLUMNS: tuple[tuple[str, str], ...] = (  # header, alignment
+    ("MODULE", "<"),
+    ("STATE", "<"),
+    ("VERSION", "<"),
+    ("PID", ">"),
+    ("UPTIME", ">"),
+    ("RSS MB", ">"),
+    ("RESTARTS", ">"),
+    ("P50/P99 ms", ">"),
+    ("LAST ERROR", "<"),
+)
+
+
+def _cells(status: dict[str, Any]) -> list[str]:
+    return [
+        str(status.get("name", "?")),
+        str(status.get("state", "?")),
+        str(status.get("version") or "-")[:12],
+        str(status.get("pid") or "-"),
+        human_duration(status.get("uptime")),
+        megabytes(status.get("rss")),
+        str(status.get("restarts", 0)),
+        f"{milliseconds(status.get('hook_p50'))}/{milliseconds(status.get('hook_p99'))}",
+    ]
+
+
+def render(statuses: Sequence[dict[str, Any]], width: int | None = None) -> str:
+    """The table, fitted to ``width`` columns (default: the terminal's).
+
+    The last error gets the room left on the row; in a narrow terminal (80 columns) the gaps
+    shrink and the error moves to its own indented line under the module's row.
+    """
+    if not statuses:
+        return "no modules (the modules folder has none)"
+    width = width or shutil.get_terminal_size((100, 24)).columns
+    rows = [_cells(s) for s in statuses]
+    sizes = [max(len(header), *(len(row[i]) for row in rows)) for i, (header, _) in enumerate(COLUMNS[:-1])]
+    for gap in ("  ", " "):
+        room = width - sum(sizes) - len(gap) * len(sizes)
+        if room >= MIN_ERROR_WIDTH:
+            break
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [f"{cell:{align}{size}}" for cell, size, (_, align) in zip(cells, sizes, COLUMNS, strict=False)]
+        return gap.join(parts + list(cells[len(sizes) :])).rstrip()
+
+    if room >= MIN_ERROR_WIDTH:
+        lines = [line([header for header, _ in COLUMNS])]
+        lines += [line([*row, one_line(s.get("last_error"), room)]) for row, s in zip(rows, statuses, strict=True)]
+        return "\n".join(lines)
+    lines = [line([header for header, _ in COLUMNS[:-1]])]
+    for row, status in zip(rows, statuses, strict=True):
+        lines.append(line(row))
+        if status.get("last_error"):
+            lines.append("    last error: " + one_line(status["last_error"], max(MIN_ERROR_WIDTH, width - 16)))
+    return "\n".join(lines)
+
+
+def details(status: dict[str, Any]) -> str:
+    """Everything about one module, for ``solobot modules status NAME``: the full last error included."""
+    hooks = ", ".join(status.get("hooks") or []) or "-"
+    lines = [
+        f"hooks: {hooks}",
+        f"hook calls: {status.get('hook_calls', 0)}, errors: {status.get('hook_errors', 0)}, "
+        f"timeouts: {status.get('hook_timeouts', 0)}",
+    ]
+    if status.get("webhook_path"):
+        lines.append(f"webhook: {status['webhook_path']}")
+    if status.get("sandbox"):
+        lines.append("sandbox: " + "; ".join(status["sandbox"]))
+    lines.extend(f"warning: {warning}" for warning in status.get("warnings") or [])
+    if status.get("last_error"):
+        lines.append("last error:\n  " + str(status["last_error"]).rstrip().replace("\n", "\n  "))
+    return "\n".join(lines)

@@ -1,0 +1,399 @@
+"""The control socket: how ``solobot modules ...`` talks to a running bot.
+
+A unix socket at ``<DATA_DIR>/solobot.sock`` (``SOLOBOT_CONTROL_SOCKET`` overrides), readable
+and writable by the bot's user only. Protocol: one JSON object per line each way.
+
+    → {"cmd": "status"}                              ← {"ok": true, "modules": [status, ...]}
+    → {"cmd": "status", "module": "x"}               ← {"ok": true, "modules": [status of x]}
+    → {"cmd": "list"}                                ← {"ok": true, "modules": [{"name", "state", "version", "enabled"}]}
+    → {"cmd": "start"|"stop"|"restart"|"reload", "module": "x"}
+                                                     ← {"progress": "reloading x…"} (then every 5 s while it runs)
+                                                     ← {"ok": true, "module": status of x}
+    → {"cmd": "logs", "module": "x", "lines": 100}   ← {"ok": true, "module": "x", "lines": [...]}
+    → {"cmd": "logs", "module": "x", "follow": true} ← {"ok": true, ..., "follow": true}, then {"line": "..."} per new
+                                                       line until the client disconnects
+    → {"cmd": "ping"}                                ← {"ok": true, "pid": ..., "modules_dir": ...}
+
+Any failure is ``{"ok": false, "error": "what went wrong — what to do next"}`` (a module that
+failed to load adds ``"traceback"``). A connection may send several requests in turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import stat
+import struct
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+from config import ConfigError
+from runtime import ModuleRuntime, UnknownModuleError
+from runtime.process import ModuleLoadError
+
+from .log_buffer import ModuleLogBuffer
+
+log = logging.getLogger("solobot.control")
+
+SOCKET_ENV = "SOLOBOT_CONTROL_SOCKET"
+SOCKET_NAME = "solobot.sock"
+MAX_REQUEST = 64 * 1024
+MAX_UNIX_PATH = 107  # sun_path is 108 bytes with the terminating NUL
+PROGRESS_EVERY = 5.0  # seconds between "still reloading…" lines, so clients know the bot is alive
+DEFAULT_LOG_LINES = 100
+COMMANDS = ("status", "list", "start", "stop", "restart", "reload", "logs", "ping")
+OPERATIONS = {"start": "starting", "stop": "stopping", "restart": "restarting", "reload": "reloading"}
+
+
+class HasDataDir(Protocol):
+    data_dir: str
+
+
+class ControlSocketBusy(ConfigError):
+    """Another live bot serves the control socket; ``python bot.py`` prints this one line and exits 2."""
+
+
+def control_socket_path(settings: HasDataDir) -> Path:
+    """``SOLOBOT_CONTROL_SOCKET``, else ``<data_dir>/solobot.sock`` (``cli.client.default_socket_path`` mirrors it)."""
+    override = os.environ.get(SOCKET_ENV, "").strip()
+    return Path(override) if override else Path(settings.data_dir) / SOCKET_NAME
+
+
+class ControlServer:
+    """``async with ControlServer(runtime, logs, path):`` serves the control socket while inside."""
+
+    def __init__(self, runtime: ModuleRuntime, logs: ModuleLogBuffer, path: str | os.PathLike[str]) -> None:
+        self.runtime = runtime
+        self.logs = logs
+        self.path = Path(path).absolute()
+        self._server: asyncio.Server | None = None
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket file
+        self._connections: set[asyncio.Task[Any]] = set()
+        self._operations: set[asyncio.Task[Any]] = set()
+
+    async def __aenter__(self) -> ControlServer:
+        sock = _bind_private_socket(self.path)
+        st = os.stat(self.path)
+        self._identity = (st.st_dev, st.st_ino)
+        try:
+            self._server = await asyncio.start_unix_server(self._serve, sock=sock, limit=MAX_REQUEST)
+        except BaseException:
+            sock.close()
+            self._remove_socket_file()
+            raise
+        log.info("control socket on %s (`solobot modules status` talks to it)", self.path)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._server is not None:
+            self._server.close()  # no new connections
+        # In 3.11 Server.close() leaves accepted connections alone: they and the operations they
+        # started are ours, so they end here (a follower's stream ends with the bot).
+        tasks = [*self._connections, *self._operations]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        self._remove_socket_file()
+
+    def _remove_socket_file(self) -> None:
+        """Remove the socket file if it is still ours (a second bot may have replaced a stale one)."""
+        try:
+            st = os.lstat(self.path)
+            if (st.st_dev, st.st_ino) == self._identity:
+                os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    # ------------------------------------------------------------ connections
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            problem = _peer_problem(writer)
+            if problem:
+                await _send(writer, _error(problem))
+                return
+            while True:
+                try:
+                    line = await reader.readline()
+                except ValueError:  # longer than MAX_REQUEST
+                    await _send(writer, _error(f"request longer than {MAX_REQUEST} bytes: send one short JSON object per line"))
+                    return
+                if not line:
+                    return
+                if line.strip():
+                    await self._handle(line, reader, writer)
+        except (ConnectionError, BrokenPipeError):
+            pass  # the client went away: nothing to answer
+        except Exception:
+            log.exception("control socket: a request failed")
+            with contextlib.suppress(Exception):
+                await _send(writer, _error("the bot failed to answer (see its log): try again"))
+        finally:
+            self._connections.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _handle(self, raw: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = json.loads(raw)
+        except ValueError:
+            request = None
+        if not isinstance(request, dict):
+            await _send(writer, _error('the request is not a JSON object: send one per line, e.g. {"cmd": "status"}'))
+            return
+        cmd = request.get("cmd")
+        if cmd not in COMMANDS:
+            await _send(writer, _error(f"unknown command {cmd!r}: use one of {', '.join(COMMANDS)}"))
+            return
+        module = request.get("module")
+        if module is not None and (not isinstance(module, str) or not module):
+            await _send(writer, _error('"module" must be a module name, e.g. {"cmd": "reload", "module": "hello_world"}'))
+            return
+        if cmd == "ping":
+            await _send(writer, {"ok": True, "pid": os.getpid(), "modules_dir": str(self.runtime.modules_dir)})
+        elif cmd == "list":
+            modules = [{k: s[k] for k in ("name", "state", "version", "enabled")} for s in self.runtime.status()]
+            await _send(writer, {"ok": True, "modules": modules})
+        elif cmd == "status":
+            await _send(writer, self._status(module))
+        elif module is None:
+            await _send(writer, _error(f'"{cmd}" needs a module: {{"cmd": "{cmd}", "module": NAME}}; {self._known()}'))
+        elif cmd == "logs":
+            await self._logs(module, request, reader, writer)
+        else:
+            await self._operation(cmd, module, writer)
+
+    # --------------------------------------------------------------- commands
+
+    def _status(self, module: str | None) -> dict[str, Any]:
+        if module is None:
+            return {"ok": True, "modules": self.runtime.status()}
+        try:
+            return {"ok": True, "modules": [self.runtime.module_status(module)]}
+        except UnknownModuleError:
+            return self._unknown(module)
+
+    async def _operation(self, cmd: str, module: str, writer: asyncio.StreamWriter) -> None:
+        try:
+            self.runtime.module_status(module)  # also picks up a module folder added while running
+        except UnknownModuleError:
+            await _send(writer, self._unknown(module))
+            return
+        verb = OPERATIONS[cmd]
+        await _send(writer, {"progress": f"{verb} {module}…"})
+        # The server owns the operation, not the connection: a client that goes away (Ctrl-C)
+        # must not cancel a reload halfway; the bot's shutdown does.
+        operation = asyncio.get_running_loop().create_task(self._operate(cmd, module), name=f"control:{cmd}:{module}")
+        self._operations.add(operation)
+        operation.add_done_callback(self._operations.discard)
+        waited = 0.0
+        while True:
+            done, _ = await asyncio.wait([operation], timeout=PROGRESS_EVERY)
+            if done:
+                break
+            waited += PROGRESS_EVERY
+            await _send(writer, {"progress": f"still {verb} {module}… ({waited:.0f} s)"})
+        await _send(writer, operation.result())
+
+    async def _operate(self, cmd: str, module: str) -> dict[str, Any]:
+        try:
+            await getattr(self.runtime, cmd)(module)
+        except UnknownModuleError:
+            return self._unknown(module)
+        except ModuleLoadError as exc:
+            return {**_error(self._load_failure(cmd, module, exc.message)), "traceback": exc.traceback}
+        except Exception as exc:  # the zygote died, the state file is unwritable, ...
+            log.exception("[modules] %s: %s from the control socket failed", module, cmd)
+            return _error(f"{cmd} {module} failed: {exc} — see the bot's log, then try again")
+        return {"ok": True, "module": self.runtime.module_status(module)}
+
+    def _load_failure(self, cmd: str, module: str, message: str) -> str:
+        state = self.runtime.module_status(module)["state"]
+        if cmd == "reload" and state == "running":
+            return (
+                f"{module}: the new code failed to load; the previous version keeps serving: {message} — "
+                f"fix it and run `solobot modules reload {module}`"
+            )
+        return (
+            f"{module} failed to start ({state}): {message} — fix it and run `solobot modules start {module}`; "
+            f"`solobot modules logs {module}` shows its log"
+        )
+
+    async def _logs(
+        self, module: str, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if module not in self.logs.modules:
+            try:
+                self.runtime.module_status(module)
+            except UnknownModuleError:
+                await _send(writer, self._unknown(module))
+                return
+        count = request.get("lines", DEFAULT_LOG_LINES)
+        if type(count) is not int or count < 0:
+            await _send(writer, _error(f'"lines" must be a whole number ≥ 0, e.g. {DEFAULT_LOG_LINES}'))
+            return
+        if not request.get("follow"):
+            await _send(writer, {"ok": True, "module": module, "lines": self.logs.tail(module, count)})
+            return
+        async with self.logs.follow(module, count) as (backlog, queue):
+            await _send(writer, {"ok": True, "module": module, "lines": backlog, "follow": True})
+            loop = asyncio.get_running_loop()
+            gone = loop.create_task(_until_eof(reader))
+            line: asyncio.Task[str] | None = None
+            try:
+                while True:
+                    line = loop.create_task(queue.get())
+                    await asyncio.wait([line, gone], return_when=asyncio.FIRST_COMPLETED)
+                    if not line.done():
+                        return  # the client disconnected
+                    await _send(writer, {"line": line.result()})
+            finally:
+                helpers = [task for task in (gone, line) if task is not None]
+                for task in helpers:
+                    task.cancel()
+                await asyncio.gather(*helpers, return_exceptions=True)
+
+    # ---------------------------------------------------------------- errors
+
+    def _known(self) -> str:
+        names = self.runtime.module_names
+        return f"known modules: {', '.join(names)}" if names else f"there are no modules in {self.runtime.modules_dir}"
+
+    def _unknown(self, module: str) -> dict[str, Any]:
+        return _error(f"no module named {module!r}; {self._known()}")
+
+
+# -------------------------------------------------------------------- helpers
+
+
+def _error(message: str) -> dict[str, Any]:
+    return {"ok": False, "error": message}
+
+
+async def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
+    writer.write(json.dumps(message, ensure_ascii=False, default=str).encode() + b"\n")
+    await writer.drain()
+
+
+async def _until_eof(reader: asyncio.StreamReader) -> None:
+    while await reader.read(4096):
+        pass  # a follower sends nothing more; anything it does send is ignored
+
+
+def _peer_problem(writer: asyncio.StreamWriter) -> str | None:
+    """Defence in depth behind the 0600 mode: only our own user (or root) may operate the bot."""
+    sock = writer.get_extra_info("socket")
+    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+        return None
+    _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    if uid in (os.getuid(), 0):
+        return None
+    return f"uid {uid} may not control this bot: run solobot as the bot's user"
+
+
+def _bind_private_socket(path: Path) -> socket.socket:
+    """A listening-ready unix socket at ``path`` that only our user can connect to.
+
+    The socket is bound inside a fresh 0700 folder, chmod-ed to 0600 and only then linked to
+    its public name: there is never a moment when another user could connect, and no
+    process-wide umask change (other threads create files too). ``link`` refuses to replace a
+    file, so two bots starting at once cannot both win.
+    """
+    parent = path.parent
+    if not parent.exists():
+        parent.mkdir(parents=True, mode=0o700)
+        os.chmod(parent, 0o700)  # mkdir's mode is filtered by the umask
+    _claim(path)
+    staging = tempfile.mkdtemp(prefix=".s", dir=parent)
+    temporary = os.path.join(staging, "s")
+    if len(os.fsencode(temporary)) > MAX_UNIX_PATH:
+        os.rmdir(staging)
+        raise ConfigError(
+            f"control socket path {path} is too long for a unix socket: "
+            f"set {SOCKET_ENV} to a shorter path (e.g. /tmp/solobot.sock)"
+        )
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(temporary)
+        os.chmod(temporary, 0o600)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            raise _busy(path) from None
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        os.rmdir(staging)
+    return sock
+
+
+def refuse_if_bot_running(settings: HasDataDir) -> None:
+    """Raise :class:`ControlSocketBusy` if a live bot already serves this data folder's control socket.
+
+    Side-effect free, so ``SolobotHost._start`` can call it first: a second bot on the same
+    DATA_DIR must stop before it shares (and, leaving, stops) the embedded PostgreSQL or polls
+    with the same token. Binding the socket later still refuses, should two start at once.
+    """
+    path = control_socket_path(settings).absolute()
+    if _probe(path) == "live":
+        raise _busy(path)
+
+
+def _claim(path: Path) -> None:
+    """Refuse a path a live bot serves; remove a stale socket left by a bot that died."""
+    state = _probe(path)
+    if state == "live":
+        raise _busy(path)
+    if state == "stale":
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        log.info("removed the stale control socket %s (its bot is gone)", path)
+
+
+def _probe(path: Path) -> str:
+    """``"absent"``, ``"stale"`` (a socket nobody listens on) or ``"live"``."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "absent"
+    if not stat.S_ISSOCK(st.st_mode):
+        raise ConfigError(f"{path} exists and is not a socket: move it away, or set {SOCKET_ENV} to another path")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+    except ConnectionRefusedError:
+        return "stale"
+    except FileNotFoundError:
+        return "absent"
+    except OSError:
+        return "live"  # a timeout (backlog full) or permission denied: someone live holds it
+    finally:
+        probe.close()
+    return "live"
+
+
+def _busy(path: Path) -> ControlSocketBusy:
+    return ControlSocketBusy(
+        f"another bot is already running with the control socket {path}: stop it first "
+        f"(`solobot modules status --socket {path}` talks to it), or give this bot its own DATA_DIR or {SOCKET_ENV}"
+    )

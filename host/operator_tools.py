@@ -1,0 +1,40 @@
+"""What an operator (or module developer) uses on a running bot: log buffer, control socket, hot reload.
+
+``SolobotHost._start`` calls :func:`refuse_if_bot_running` first (before the database) and
+:func:`attach_operator_tools` once the module runtime is up; each part's cleanup goes on the
+host's exit stack, so they stop before the runtime does.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
+
+from .control import ControlServer, control_socket_path, refuse_if_bot_running
+from .log_buffer import ModuleLogBuffer
+from .reloader import ModuleReloader
+
+if TYPE_CHECKING:
+    from .app import SolobotHost
+
+log = logging.getLogger("solobot")
+
+
+async def attach_operator_tools(host: SolobotHost, stack: AsyncExitStack, *, reload: bool) -> None:
+    """Start the module log buffer, the control socket and (with ``reload``) hot reload of modules.
+
+    Raises ``host.control.ControlSocketBusy`` (a ``ConfigError``) when another live bot serves
+    the same control socket: two bots on one data folder would fight over it.
+    """
+    runtime = host.runtime
+    if runtime is None:
+        raise RuntimeError("attach_operator_tools needs the module runtime: call it at the end of SolobotHost._start")
+    logs = ModuleLogBuffer()
+    stack.enter_context(logs.attached())
+    await stack.enter_async_context(ControlServer(runtime, logs, control_socket_path(host.settings)))
+    if reload:
+        await stack.enter_async_context(ModuleReloader(runtime, runtime.modules_dir))
+
+
+__all__ = ["attach_operator_tools", "refuse_if_bot_running"]

@@ -1,0 +1,141 @@
+"""The host side of the sandbox: what each module start is confined to, and who watches it.
+
+For every start of a module, ``ModuleSandboxes.prepare`` reads the operator's permissions
+(``modules.toml``; a module with an invalid entry does not start, with the file and line),
+allocates the module's own uid when the bot runs as root, creates or updates its PostgreSQL
+role and schema (so its process connects with that role, never the owner's), configures its
+Bot API policy, and builds the ``SandboxSpec`` the module process applies to itself before any
+module code is imported (``runtime.zygote``). Once the process runs, ``watch`` hands it to the
+resource watchdog, which kills it (and so gets it restarted, with the reason) when it uses more
+memory or CPU than it may.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.apply import SandboxSpec, default_list_only_paths, default_read_only_paths, default_read_write_paths
+from sandbox.bot_api_policy import BotApiPolicy
+from sandbox.identity import ModuleIdentities
+from sandbox.module_requests import describe_pending, load_module_requests
+from sandbox.permissions import ModulePermissions, PermissionsError, load_operator_config
+from sandbox.watchdog import ResourceWatchdog
+
+from .environment import PROJECT_ROOT
+
+log = logging.getLogger("solobot.runtime")
+
+
+class SandboxConfigError(RuntimeError):
+    """The module's permissions cannot be used (``modules.toml`` / ``module.toml``); it is not started."""
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    permissions: ModulePermissions
+    spec: dict[str, Any]  # SandboxSpec.to_wire(), sent with the fork request
+    database_url: str | None  # the module's own role (the owner's only for a trusted module)
+
+
+class ModuleSandboxes:
+    def __init__(
+        self,
+        *,
+        modules_dir: Path,
+        data_dir: Path,
+        policy: BotApiPolicy,
+        config_path: Path | None = None,
+        owner_engine: Any = None,  # AsyncEngine of the bot's database, to create module roles
+        watchdog: ResourceWatchdog | None = None,
+    ) -> None:
+        self.modules_dir = Path(modules_dir).resolve()
+        self.data_dir = Path(data_dir).resolve()
+        module_data = self.data_dir / "modules"
+        if module_data == self.modules_dir or self.modules_dir in module_data.parents or module_data in self.modules_dir.parents:
+            # The private data folders would be the module's code folders (chowned to the module).
+            raise SandboxConfigError(f"DATA_DIR {self.data_dir} must not contain or be the modules folder {self.modules_dir}")
+        self.policy = policy
+        self.config_path = config_path
+        self.owner_engine = owner_engine
+        self.watchdog = watchdog or ResourceWatchdog()
+        self.as_root = os.geteuid() == 0
+        self.identities = ModuleIdentities(self.data_dir / "module-ids.json") if self.as_root else None
+        self._reported: set[str] = set()
+        # Modules start concurrently; PostgreSQL refuses concurrent GRANT/REVOKE on one object
+        # ("tuple concurrently updated"), so role set-up runs one module at a time.
+        self._roles_lock = asyncio.Lock()
+        self._passwords: dict[str, str] = {}
+
+    async def prepare(self, module: str) -> LaunchPlan:
+        known = [p.name for p in self.modules_dir.iterdir() if p.is_dir()] if self.modules_dir.is_dir() else []
+        try:
+            config = load_operator_config(self.config_path, known)
+            permissions = config.permissions(module)
+            requests = load_module_requests(self.modules_dir / module)
+        except PermissionsError as exc:
+            raise SandboxConfigError(str(exc)) from None
+        self._report_pending(module, describe_pending(requests, permissions))
+        self.policy.configure_from(module, permissions)
+        database_url = await self._database_url(module, permissions)
+        return LaunchPlan(permissions, self._spec(module, permissions, database_url).to_wire(), database_url)
+
+    def _report_pending(self, module: str, pending: list[str]) -> None:
+        if module in self._reported:
+            return
+        self._reported.add(module)
+        for line in pending:
+            log.warning("[module %s] permission requested, not granted: %s", module, line)
+
+    async def _database_url(self, module: str, permissions: ModulePermissions) -> str | None:
+        if self.owner_engine is None:
+            return None
+        from sandbox.db_roles import ensure_module_role
+
+        # One password per module for the host's lifetime: during a reload the old process keeps
+        # opening connections with it until it is retired.
+        password = self._passwords.setdefault(module, secrets.token_urlsafe(24))
+        async with self._roles_lock:
+            return await ensure_module_role(self.owner_engine, module, permissions, password=password)
+
+    def _spec(self, module: str, permissions: ModulePermissions, database_url: str | None) -> SandboxSpec:
+        uid = self.identities.allocate(module) if self.identities is not None and not permissions.trusted else None
+        data = self.data_dir / "modules" / module
+        tmp = self.data_dir / "tmp" / module
+        ports = list(permissions.tcp_ports) if permissions.network else []
+        if database_url and not permissions.trusted:
+            from database.embedded import module_host_port
+
+            ports.append(module_host_port(database_url)[1])
+        list_only = default_list_only_paths(PROJECT_ROOT)
+        if PROJECT_ROOT not in self.modules_dir.parents:
+            list_only.append(self.modules_dir)
+        return SandboxSpec(
+            module=module,
+            trust=permissions.trust,
+            uid=uid,
+            gid=uid,
+            data_dir=str(data),
+            tmp_dir=str(tmp),
+            memory_mb=permissions.memory_mb,
+            max_processes=permissions.max_processes,
+            max_open_files=permissions.max_open_files,
+            max_file_size_mb=permissions.max_file_size_mb,
+            read_only=[str(p) for p in default_read_only_paths(PROJECT_ROOT, self.modules_dir / module)],
+            read_write=[str(p) for p in default_read_write_paths(data, tmp)],
+            list_only=[str(p) for p in list_only],
+            tcp_connect_ports=sorted(set(ports)),
+            allow_network=permissions.network and not permissions.tcp_ports,
+        )
+
+    def watch(self, module: str, pid: int, permissions: ModulePermissions, kill: Callable[[str], None]) -> None:
+        self.watchdog.watch(module, pid, permissions.memory_mb, permissions.cpu_seconds, kill)
+
+    def unwatch(self, module: str) -> None:
+        self.watchdog.unwatch(module)

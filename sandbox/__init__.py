@@ -1,0 +1,1 @@
+"""The trust boundary around module processes (ARCHITECTURE.md §8)."""

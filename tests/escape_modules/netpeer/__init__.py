@@ -1,0 +1,2 @@
+__all__ = ("router",)
+from .router import router
