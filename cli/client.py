@@ -6,6 +6,7 @@ not import the bot (aiogram, SQLAlchemy) to do so.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -14,13 +15,27 @@ from pathlib import Path
 from typing import Any
 
 SOCKET_ENV = "SOLOBOT_CONTROL_SOCKET"  # same names as host.control
-SOCKET_NAME = "solobot.sock"
+ABSTRACT_PREFIX = "solobot-control-"
 REPLY_TIMEOUT = 60.0  # the bot sends a progress line every 5 s during long operations
 
 
+# A control socket address: a Path (path-named socket), or a str starting with NUL (abstract).
+Address = Path | str
+
+
+def describe_address(address: Address) -> str:
+    """Abstract names as ``@name`` (what ``--socket`` accepts), paths as they are."""
+    return "@" + address[1:] if isinstance(address, str) and address.startswith("\0") else str(address)
+
+
+def parse_address(text: str) -> Address:
+    """``--socket``: ``@name`` is an abstract socket, anything else a path."""
+    return "\0" + text[1:] if text.startswith("@") else Path(text)
+
+
 class BotNotRunning(Exception):
-    def __init__(self, path: Path) -> None:
-        super().__init__(f"no running bot at {path}: start it with `solobot run` (or set {SOCKET_ENV})")
+    def __init__(self, path: Address) -> None:
+        super().__init__(f"no running bot at {describe_address(path)}: start it with `solobot run` (or set {SOCKET_ENV})")
         self.path = path
 
 
@@ -32,25 +47,28 @@ class ControlError(Exception):
         self.traceback = traceback
 
 
-def default_socket_path() -> Path:
-    """Where ``solobot run`` puts its socket: ``SOLOBOT_CONTROL_SOCKET``, else ``<DATA_DIR>/solobot.sock``.
+def default_socket_path() -> Address:
+    """Where ``solobot run`` listens: ``SOLOBOT_CONTROL_SOCKET`` (a path), else the abstract socket of ``DATA_DIR``.
 
-    The same rule as ``host.control.control_socket_path``, with ``DATA_DIR`` read the way the
-    bot reads it (environment over ``.env``). Raises ``config.ConfigError`` on a bad setting.
+    The same rule as ``host.control.control_socket_path`` (``"\\0solobot-control-"`` + the first 16
+    hex digits of the SHA-256 of the resolved DATA_DIR), with ``DATA_DIR`` read the way the bot
+    reads it (environment over ``.env``). Raises ``config.ConfigError`` on a bad setting.
     """
     override = os.environ.get(SOCKET_ENV, "").strip()
     if override:
         return Path(override)
     from config import load_settings
 
-    return Path(load_settings(require_token=False).data_dir) / SOCKET_NAME
+    data_dir = Path(load_settings(require_token=False).data_dir).resolve()
+    return "\0" + ABSTRACT_PREFIX + hashlib.sha256(os.fsencode(data_dir)).hexdigest()[:16]
 
 
 class ControlClient:
-    """``with ControlClient(path) as bot: bot.call("status")``."""
+    """``with ControlClient(address) as bot: bot.call("status")`` (a path, or an abstract name starting with NUL)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Address | os.PathLike[str]) -> None:
+        self.path: Address = path if isinstance(path, str) and path.startswith("\0") else Path(path)
+        self.shown = describe_address(self.path)
         self._sock: socket.socket | None = None
         self._lines: Any = None
 
@@ -65,11 +83,11 @@ class ControlClient:
         except PermissionError:
             sock.close()
             raise ControlError(
-                f"cannot connect to {self.path}: permission denied — run solobot as the user the bot runs as"
+                f"cannot connect to {self.shown}: permission denied — run solobot as the user the bot runs as"
             ) from None
         except OSError as exc:
             sock.close()
-            raise ControlError(f"cannot connect to {self.path}: {exc.strerror or exc} — is the bot healthy?") from None
+            raise ControlError(f"cannot connect to {self.shown}: {exc.strerror or exc} — is the bot healthy?") from None
         self._sock = sock
         self._lines = sock.makefile("rb")
         return self
@@ -122,7 +140,7 @@ class ControlClient:
         try:
             message = json.loads(raw)
         except ValueError:
-            raise ControlError(f"{self.path} is not a Solobot control socket (it answered {raw[:60]!r})") from None
+            raise ControlError(f"{self.shown} is not a Solobot control socket (it answered {raw[:60]!r})") from None
         if not isinstance(message, dict):
-            raise ControlError(f"{self.path} is not a Solobot control socket")
+            raise ControlError(f"{self.shown} is not a Solobot control socket")
         return message

@@ -12,7 +12,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-SOCKET_HELP = "the bot's control socket (default: $SOLOBOT_CONTROL_SOCKET, else <DATA_DIR>/solobot.sock)"
+SOCKET_HELP = (
+    "the bot's control socket: a path, or @NAME for an abstract socket "
+    "(default: $SOLOBOT_CONTROL_SOCKET, else the abstract socket @solobot-control-<hash of DATA_DIR>)"
+)
 OPERATIONS = {
     "start": "start a module (also un-quarantines it; remembered across restarts of the bot)",
     "stop": "stop a module (it stays stopped across restarts of the bot until started)",
@@ -37,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run the bot (as `python bot.py`)",
         description="Run the bot until Ctrl-C. Configuration: the environment and .env (see README). "
-        "The control socket for `solobot modules ...` is opened at <DATA_DIR>/solobot.sock.",
+        "The control socket for `solobot modules ...` is the abstract unix socket @solobot-control-<hash of DATA_DIR> "
+        "(or $SOLOBOT_CONTROL_SOCKET, a path).",
     )
     run.add_argument("--reload", action="store_true", help="reload a module when a file in its folder changes (development)")
 
@@ -147,3 +151,7 @@ def _demo(extra: list[str]) -> int:
     sys.argv = ["solobot demo", *extra]  # host.demo parses sys.argv
     demo.main()
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

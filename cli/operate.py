@@ -7,17 +7,16 @@ Exit status: 0 done, 1 the bot is not running or refused (the message says what 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 from . import status_table
-from .client import BotNotRunning, ControlClient, ControlError, default_socket_path
+from .client import Address, BotNotRunning, ControlClient, ControlError, default_socket_path, parse_address
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def _socket(path: str | None) -> Path:
-    return Path(path) if path else default_socket_path()
+def _socket(path: str | None) -> Address:
+    return parse_address(path) if path else default_socket_path()
 
 
 def _progress(text: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -128,7 +129,11 @@ class SolobotHost:
                 owner_engine=db.get_engine(),
             )
         self.runtime = runtime = ModuleRuntime(
-            settings.modules_dir, state_file=self.state_file, config=self.runtime_config, services=services, sandboxes=sandboxes
+            settings.modules_dir,
+            state_file=self.state_file or _state_file(settings),
+            config=self.runtime_config,
+            services=services,
+            sandboxes=sandboxes,
         )
         await self._stack.enter_async_context(runtime)
         modules_loader.use_runtime(runtime)
@@ -176,6 +181,12 @@ class SolobotHost:
         assert self.dispatcher is not None and self.bot is not None
         await self.bot.delete_webhook(drop_pending_updates=False)
         await self.dispatcher.start_polling(self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10)
+
+
+def _state_file(settings: Settings) -> Path:
+    """``MODULES_STATE_FILE`` if set, else ``<DATA_DIR>/modules_state.json`` (with the bot's other data)."""
+    override = os.environ.get("MODULES_STATE_FILE")
+    return Path(override) if override else Path(settings.data_dir) / "modules_state.json"
 
 
 def _make_bot(settings: Settings) -> Bot:

@@ -1,7 +1,13 @@
 """The control socket: how ``solobot modules ...`` talks to a running bot.
 
-A unix socket at ``<DATA_DIR>/solobot.sock`` (``SOLOBOT_CONTROL_SOCKET`` overrides), readable
-and writable by the bot's user only. Protocol: one JSON object per line each way.
+By default an *abstract* unix socket, ``@solobot-control-<sha256(resolved DATA_DIR)[:16]>``:
+it has no file a module could reach, and Landlock's abstract-unix scope (ABI 6+) keeps sandboxed
+module processes from connecting to abstract sockets created outside their domain, even when
+they share the bot's uid. Only the bot's user (or root) is served (``SO_PEERCRED``).
+``SOLOBOT_CONTROL_SOCKET`` overrides it with a path-named socket (mode 0600); Landlock does not
+cover connecting to those, so a module running as the bot's user can reach an override: only
+the default is module-proof. Abstract names are per network namespace: run ``solobot modules``
+in the bot's. Protocol: one JSON object per line each way.
 
     → {"cmd": "status"}                              ← {"ok": true, "modules": [status, ...]}
     → {"cmd": "status", "module": "x"}               ← {"ok": true, "modules": [status of x]}
@@ -22,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import hashlib
 import json
 import logging
 import os
@@ -42,7 +50,7 @@ from .log_buffer import ModuleLogBuffer
 log = logging.getLogger("solobot.control")
 
 SOCKET_ENV = "SOLOBOT_CONTROL_SOCKET"
-SOCKET_NAME = "solobot.sock"
+ABSTRACT_PREFIX = "solobot-control-"
 MAX_REQUEST = 64 * 1024
 MAX_UNIX_PATH = 107  # sun_path is 108 bytes with the terminating NUL
 PROGRESS_EVERY = 5.0  # seconds between "still reloading…" lines, so clients know the bot is alive
@@ -59,35 +67,63 @@ class ControlSocketBusy(ConfigError):
     """Another live bot serves the control socket; ``python bot.py`` prints this one line and exits 2."""
 
 
-def control_socket_path(settings: HasDataDir) -> Path:
-    """``SOLOBOT_CONTROL_SOCKET``, else ``<data_dir>/solobot.sock`` (``cli.client.default_socket_path`` mirrors it)."""
+# A control socket address: a Path (path-named socket), or a str starting with NUL (abstract).
+Address = Path | str
+
+
+def abstract_socket_name(data_dir: str | os.PathLike[str]) -> str:
+    """The default address: ``"\\0solobot-control-<sha256(resolved data_dir)[:16]>"`` (``cli.client`` mirrors it)."""
+    digest = hashlib.sha256(os.fsencode(Path(data_dir).resolve())).hexdigest()[:16]
+    return f"\0{ABSTRACT_PREFIX}{digest}"
+
+
+def is_abstract(address: Address) -> bool:
+    return isinstance(address, str) and address.startswith("\0")
+
+
+def describe_address(address: Address) -> str:
+    """How to show an address to a human: abstract names as ``@name`` (what ``--socket`` accepts)."""
+    return "@" + address[1:] if is_abstract(address) else str(address)
+
+
+def control_socket_path(settings: HasDataDir) -> Address:
+    """``SOLOBOT_CONTROL_SOCKET`` (a path), else the abstract name of ``data_dir``.
+
+    ``cli.client.default_socket_path`` mirrors it.
+    """
     override = os.environ.get(SOCKET_ENV, "").strip()
-    return Path(override) if override else Path(settings.data_dir) / SOCKET_NAME
+    return Path(override) if override else abstract_socket_name(settings.data_dir)
 
 
 class ControlServer:
-    """``async with ControlServer(runtime, logs, path):`` serves the control socket while inside."""
+    """``async with ControlServer(runtime, logs, address):`` serves the control socket while inside.
 
-    def __init__(self, runtime: ModuleRuntime, logs: ModuleLogBuffer, path: str | os.PathLike[str]) -> None:
+    ``address`` is a path, or an abstract name (a str starting with NUL, see :func:`abstract_socket_name`).
+    """
+
+    def __init__(self, runtime: ModuleRuntime, logs: ModuleLogBuffer, path: Address | os.PathLike[str]) -> None:
         self.runtime = runtime
         self.logs = logs
-        self.path = Path(path).absolute()
+        self.path: Address = path if is_abstract(path) else Path(path).absolute()  # type: ignore[arg-type]
         self._server: asyncio.Server | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket file
         self._connections: set[asyncio.Task[Any]] = set()
         self._operations: set[asyncio.Task[Any]] = set()
 
     async def __aenter__(self) -> ControlServer:
-        sock = _bind_private_socket(self.path)
-        st = os.stat(self.path)
-        self._identity = (st.st_dev, st.st_ino)
+        if isinstance(self.path, Path):
+            sock = _bind_private_socket(self.path)
+            st = os.stat(self.path)
+            self._identity = (st.st_dev, st.st_ino)
+        else:
+            sock = _bind_abstract_socket(self.path)
         try:
             self._server = await asyncio.start_unix_server(self._serve, sock=sock, limit=MAX_REQUEST)
         except BaseException:
             sock.close()
             self._remove_socket_file()
             raise
-        log.info("control socket on %s (`solobot modules status` talks to it)", self.path)
+        log.info("control socket on %s (`solobot modules status` talks to it)", describe_address(self.path))
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -109,6 +145,8 @@ class ControlServer:
 
     def _remove_socket_file(self) -> None:
         """Remove the socket file if it is still ours (a second bot may have replaced a stale one)."""
+        if not isinstance(self.path, Path):
+            return  # an abstract socket goes away with its last descriptor
         try:
             st = os.lstat(self.path)
             if (st.st_dev, st.st_ino) == self._identity:
@@ -297,7 +335,7 @@ async def _until_eof(reader: asyncio.StreamReader) -> None:
 
 
 def _peer_problem(writer: asyncio.StreamWriter) -> str | None:
-    """Defence in depth behind the 0600 mode: only our own user (or root) may operate the bot."""
+    """Only our own user (or root) may operate the bot: the only check on an abstract socket, behind 0600 on a path."""
     sock = writer.get_extra_info("socket")
     if sock is None or not hasattr(socket, "SO_PEERCRED"):
         return None
@@ -346,6 +384,19 @@ def _bind_private_socket(path: Path) -> socket.socket:
     return sock
 
 
+def _bind_abstract_socket(name: str) -> socket.socket:
+    """A listening-ready abstract unix socket; the kernel refuses a name a live bot holds (EADDRINUSE)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(name)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise _busy(name) from None
+        raise
+    return sock
+
+
 def refuse_if_bot_running(settings: HasDataDir) -> None:
     """Raise :class:`ControlSocketBusy` if a live bot already serves this data folder's control socket.
 
@@ -353,9 +404,11 @@ def refuse_if_bot_running(settings: HasDataDir) -> None:
     DATA_DIR must stop before it shares (and, leaving, stops) the embedded PostgreSQL or polls
     with the same token. Binding the socket later still refuses, should two start at once.
     """
-    path = control_socket_path(settings).absolute()
-    if _probe(path) == "live":
-        raise _busy(path)
+    address = control_socket_path(settings)
+    if isinstance(address, Path):
+        address = address.absolute()
+    if _probe(address) == "live":
+        raise _busy(address)
 
 
 def _claim(path: Path) -> None:
@@ -369,20 +422,21 @@ def _claim(path: Path) -> None:
         log.info("removed the stale control socket %s (its bot is gone)", path)
 
 
-def _probe(path: Path) -> str:
+def _probe(path: Address) -> str:
     """``"absent"``, ``"stale"`` (a socket nobody listens on) or ``"live"``."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return "absent"
-    if not stat.S_ISSOCK(st.st_mode):
-        raise ConfigError(f"{path} exists and is not a socket: move it away, or set {SOCKET_ENV} to another path")
+    if isinstance(path, Path):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return "absent"
+        if not stat.S_ISSOCK(st.st_mode):
+            raise ConfigError(f"{path} exists and is not a socket: move it away, or set {SOCKET_ENV} to another path")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     probe.settimeout(1.0)
     try:
         probe.connect(str(path))
     except ConnectionRefusedError:
-        return "stale"
+        return "stale" if isinstance(path, Path) else "absent"  # nobody holds the abstract name
     except FileNotFoundError:
         return "absent"
     except OSError:
@@ -392,8 +446,9 @@ def _probe(path: Path) -> str:
     return "live"
 
 
-def _busy(path: Path) -> ControlSocketBusy:
+def _busy(path: Address) -> ControlSocketBusy:
+    shown = describe_address(path)
     return ControlSocketBusy(
-        f"another bot is already running with the control socket {path}: stop it first "
-        f"(`solobot modules status --socket {path}` talks to it), or give this bot its own DATA_DIR or {SOCKET_ENV}"
+        f"another bot is already running with the control socket {shown}: stop it first "
+        f"(`solobot modules status --socket {shown}` talks to it), or give this bot its own DATA_DIR or {SOCKET_ENV}"
     )

@@ -12,7 +12,9 @@ from ipc import DEFAULT_MAX_FRAME
 class RuntimeConfig:
     # Hooks
     hook_timeout: float = DEFAULT_HOOK_TIMEOUT
-    hook_timeouts: dict[str, float] = field(default_factory=dict)  # per hook name
+    # Per hook name. The notification cycle loads every key in each subscribed module and may
+    # send many messages: upstream's 4 s would cut it short on a large installation.
+    hook_timeouts: dict[str, float] = field(default_factory=lambda: {"periodic_notifications": 120.0})
     timeouts_before_restart: int = 3  # consecutive hook timeouts that restart a module
 
     # Updates, webhooks and fast flows handled by modules

@@ -3,23 +3,79 @@
 Keys are validated and must name this bot; state is a string or null, data a map. The storage
 is the host's own (aiogram's memory storage, or Redis), so a module's states are visible to the
 host's update routing and survive a module restart.
+
+That storage is the host's memory (or its Redis), so what a module may park there is bounded:
+a state is at most ``MAX_STATE`` characters, one key's data at most ``MAX_DATA`` bytes encoded,
+and one module holds something under at most ``MAX_KEYS`` distinct keys, with at most
+``MAX_DATA_TOTAL`` bytes of data in all (as last written by that module; a key it cleared
+entirely no longer counts). A write over a limit raises in the module's storage call; clearing
+(a null state, empty data) is always allowed. Reads and clears of keys aiogram's memory storage
+does not hold are answered without touching it (its defaultdict would add a record for each).
+The host's own use of the storage does not go through here and is not limited.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.base import BaseStorage, StorageKey
+from aiogram.fsm.storage.memory import MemoryStorage
+
+from ipc.codec import encode
 
 from .fsm_keys import key_from_wire
 
 MAX_STATE = 4_096
+MAX_DATA = 64 * 1024  # bytes, msgpack-encoded, per key
+MAX_KEYS = 10_000  # distinct keys one module has written
+MAX_DATA_TOTAL = 32 * 1024 * 1024  # bytes of data over all of one module's keys
+MAX_KEY_ID = 256  # characters of a key's business_connection_id (Telegram's are far shorter)
+
+
+class FSMStorageLimit(ValueError):
+    """A module's FSM write over one of the limits above."""
+
+
+class _Written:
+    """Keys that hold something one module wrote: whether it set a state, and the encoded size of its data.
+
+    A key both of whose parts the module cleared is forgotten, so ``MAX_KEYS`` bounds the keys in use
+    (this map included), not every user the module ever served.
+    """
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+        self.keys: dict[StorageKey, tuple[bool, int]] = {}  # key → (state set, data bytes)
+        self.total = 0
+
+    def admit(self, key: StorageKey, *, state: bool | None = None, data: int | None = None) -> None:
+        """Record a write of a state (set or cleared) or of ``data`` bytes (0: cleared); raise over a limit."""
+        had_state, had_data = self.keys.get(key, (False, 0))
+        has_state = had_state if state is None else state
+        has_data = had_data if data is None else data
+        if not has_state and not has_data:
+            self.keys.pop(key, None)
+            self.total -= had_data
+            return
+        if key not in self.keys and len(self.keys) >= MAX_KEYS:
+            raise FSMStorageLimit(
+                f"module {self.module} holds FSM state or data under {MAX_KEYS} different keys (the limit): "
+                "clear the keys of finished conversations (state None, data {}) before using new ones"
+            )
+        if self.total - had_data + has_data > MAX_DATA_TOTAL:
+            raise FSMStorageLimit(
+                f"module {self.module}'s FSM data would exceed {MAX_DATA_TOTAL // (1024 * 1024)} MiB over all its keys "
+                "(the limit): clear the data of finished conversations"
+            )
+        self.keys[key] = (has_state, has_data)
+        self.total += has_data - had_data
 
 
 class FSMGateway:
     def __init__(self, storage: BaseStorage, bot_id: int) -> None:
         self.storage = storage
         self.bot_id = bot_id
+        self._written: dict[str, _Written] = {}
 
     async def call(self, module: str, request: Any) -> Any:
         if not isinstance(request, dict):
@@ -28,18 +84,40 @@ class FSMGateway:
         if key.bot_id != self.bot_id:
             raise PermissionError(f"FSM key names bot {key.bot_id}, this bot is {self.bot_id}")
         op, value = request.get("op"), request.get("value")
+        if key.business_connection_id is not None and len(key.business_connection_id) > MAX_KEY_ID:
+            raise FSMStorageLimit(f"storage key business_connection_id longer than {MAX_KEY_ID} characters")
         if op == "get_state":
-            return await self.storage.get_state(key)
+            return None if self._absent(key) else await self.storage.get_state(key)
         if op == "set_state":
             if value is not None and not (isinstance(value, str) and len(value) <= MAX_STATE):
-                raise ValueError("an FSM state is a string (at most 4096 characters) or null")
-            await self.storage.set_state(key, value)
+                raise FSMStorageLimit(f"an FSM state is a string (at most {MAX_STATE} characters) or null")
+            self._module(module).admit(key, state=value is not None)
+            if value is not None or not self._absent(key):
+                await self.storage.set_state(key, value)
             return None
         if op == "get_data":
-            return await self.storage.get_data(key)
+            return {} if self._absent(key) else await self.storage.get_data(key)
         if op == "set_data":
             if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
                 raise ValueError("FSM data is a map with string keys")
-            await self.storage.set_data(key, value)
+            size = len(encode(value))
+            if size > MAX_DATA:
+                raise FSMStorageLimit(
+                    f"FSM data of {size} bytes (encoded) for one key exceeds the {MAX_DATA // 1024} KiB limit: "
+                    "keep large data in the module's database schema or files"
+                )
+            self._module(module).admit(key, data=size if value else 0)
+            if value or not self._absent(key):
+                await self.storage.set_data(key, value)
             return None
         raise ValueError(f"unknown FSM operation {op!r}")
+
+    def _module(self, module: str) -> _Written:
+        written = self._written.get(module)
+        if written is None:
+            written = self._written[module] = _Written(module)
+        return written
+
+    def _absent(self, key: StorageKey) -> bool:
+        """A key aiogram's memory storage does not hold: reading it (a defaultdict) would add a record for it."""
+        return isinstance(self.storage, MemoryStorage) and key not in self.storage.storage

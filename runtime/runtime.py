@@ -87,6 +87,8 @@ class ModuleRuntime:
         return self
 
     def _replace_zygote(self) -> None:
+        if self._tasks.closed:
+            return  # shutting down: the zygote exiting is expected
         self._tasks.spawn(self._zygote.start(), "zygote-restart")
 
     async def _autostart(self, supervisor: ModuleSupervisor) -> None:

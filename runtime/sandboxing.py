@@ -132,10 +132,19 @@ class ModuleSandboxes:
             list_only=[str(p) for p in list_only],
             tcp_connect_ports=sorted(set(ports)),
             allow_network=permissions.network and not permissions.tcp_ports,
+            udp=permissions.network,
         )
 
     def watch(self, module: str, pid: int, permissions: ModulePermissions, kill: Callable[[str], None]) -> None:
-        self.watchdog.watch(module, pid, permissions.memory_mb, permissions.cpu_seconds, kill)
+        self.watchdog.watch(
+            module,
+            pid,
+            permissions.memory_mb,
+            permissions.cpu_seconds,
+            kill,
+            disk_paths=[self.data_dir / "modules" / module, self.data_dir / "tmp" / module],
+            disk_mb=permissions.disk_mb,
+        )
 
     def unwatch(self, module: str) -> None:
         self.watchdog.unwatch(module)

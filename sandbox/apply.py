@@ -12,7 +12,12 @@ Order, and why:
    raise privileges (setuid bits, file capabilities);
 5. Landlock: needs no privilege, and restricting after the drop keeps the kernel's view simple
    (no ruleset ever sees a root process);
-6. dumpable=0 last: every change of effective uid (step 3) resets it to ``fs.suid_dumpable``.
+6. seccomp: after no_new_privs, which an unprivileged filter requires, and after Landlock (its
+   syscalls stay allowed anyway); refuses what Landlock and a shared uid leave open: other
+   processes' limits, priority and CPUs, file attributes (chmod, utime, xattrs), mounts,
+   namespaces… and, for a module without network (``allow_network`` False), every IP socket
+   but TCP: Landlock only governs TCP, UDP would reach any address (``sandbox/seccomp.py``);
+7. dumpable=0 last: every change of effective uid (step 3) resets it to ``fs.suid_dumpable``.
 
 Every layer in force is reported as one short string, every layer that could not be applied as
 a string starting with "NOT ". A layer that *should* work but fails raises ``SandboxError``: the
@@ -29,7 +34,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from . import landlock
+from . import landlock, seccomp
 from .identity import drop_privileges, prepare_private_dirs
 from .limits import apply_rlimits, count_tasks_of_uid
 from .process_flags import set_dumpable, set_no_new_privs
@@ -89,6 +94,8 @@ class SandboxSpec:
     list_only: list[str] = field(default_factory=list)
     tcp_connect_ports: list[int] = field(default_factory=list)
     allow_network: bool = False  # any outgoing TCP (still no listening)
+    # The operator granted network at all (also with a port list): UDP stays possible, for DNS.
+    udp: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,8 +128,8 @@ class SandboxSpec:
         for name in ("read_only", "read_execute", "read_write", "list_only"):
             if not all(isinstance(p, str) and p.startswith("/") for p in getattr(self, name)):
                 raise ValueError(f"sandbox spec: {name} must be absolute paths")
-        if type(self.allow_network) is not bool:
-            raise ValueError("sandbox spec: allow_network must be a bool")
+        if type(self.allow_network) is not bool or type(self.udp) is not bool:
+            raise ValueError("sandbox spec: allow_network and udp must be bools")
         if not all(type(p) is int and 0 < p < 65536 for p in self.tcp_connect_ports):
             raise ValueError("sandbox spec: tcp_connect_ports must be ports")
         if self.trust == "sandboxed" and not (self.data_dir.startswith("/") and self.tmp_dir.startswith("/")):
@@ -206,6 +213,8 @@ def apply_sandbox(spec: SandboxSpec) -> list[str]:
         applied.append("no_new_privs")
 
         applied.extend(_apply_landlock(spec))
+
+        applied.append(seccomp.install(deny_udp=not (spec.allow_network or spec.udp)))
 
         set_dumpable(False)
         applied.append("dumpable=0")

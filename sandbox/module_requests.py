@@ -142,7 +142,7 @@ def describe_pending(requests: ModuleRequests, granted: ModulePermissions) -> li
     if missing_methods:
         add(f"Bot API {', '.join(missing_methods)}", "bot_api", bot_api=tuple(sorted({*granted.bot_api, *missing_methods})))
 
-    for key in ("memory_mb", "cpu_seconds", "max_processes", "max_open_files", "max_file_size_mb", "bot_api_rate"):
+    for key in ("memory_mb", "cpu_seconds", "max_processes", "max_open_files", "max_file_size_mb", "disk_mb", "bot_api_rate"):
         if key in asked and asked[key] > getattr(granted, key):
             add(f"{key} = {_toml(asked[key])} (granted {_toml(getattr(granted, key))})", key, **{key: asked[key]})
     return lines

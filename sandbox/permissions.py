@@ -11,6 +11,7 @@ beyond a foreign key to ``users.tg_id``, the default Bot API allowlist::
     max_processes = 64         # processes + threads
     max_open_files = 256
     max_file_size_mb = 64
+    disk_mb = 512              # all its files in its data and temp folders together
     network = false
     tcp_ports = [443]          # only with network = true; network = true without it: any port
     db_read = ["users", "keys"]    # core tables it may SELECT
@@ -50,6 +51,7 @@ class ModulePermissions:
     max_processes: int = 64
     max_open_files: int = 256
     max_file_size_mb: int = 64
+    disk_mb: int = 512  # its data and temp folders in total (the resource watchdog)
     network: bool = False
     tcp_ports: tuple[int, ...] = ()  # empty with network = true: any port
     db_read: tuple[str, ...] = ()
@@ -174,6 +176,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "max_processes": _number("max_processes", 4, 1 << 16, integer=True),
     "max_open_files": _number("max_open_files", 16, 1 << 20, integer=True),
     "max_file_size_mb": _number("max_file_size_mb", 1, 1 << 20, integer=True),
+    "disk_mb": _number("disk_mb", 1, 1_000_000, integer=True),
     "network": _bool("network"),
     "tcp_ports": _list("tcp_ports", _port),
     "db_read": _list("db_read", _table("db_read")),

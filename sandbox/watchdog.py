@@ -1,14 +1,20 @@
-"""Host-side memory and CPU watchdog for module processes (psutil sampling).
+"""Host-side memory, CPU and disk watchdog for module processes (psutil sampling).
 
 Kernel limits stop runaway allocation and forks, but not a loop that pins a core, and an address
 space limit is a poor proxy for memory in use. Every ``interval`` seconds this samples each
 watched module's process tree (the module process and all its descendants):
 
 * memory = the sum of USS (memory only that process holds: the pages it shares with the zygote it
-  was forked from are not counted), or RSS where USS is unavailable (``metric="rss"`` forces it);
-* CPU = how long the tree has used at least ``PINNED_SHARE`` of a core without a break.
+  was forked from are not counted); where USS is unreadable (a non-dumpable module of the bot's
+  own uid refuses ``smaps`` to the host), the growth of the tree's summed RSS over the first
+  sample after :meth:`ResourceWatchdog.watch` — RSS counts the ~180 MB shared with the zygote,
+  which must not kill an idle module with a small budget (``metric="rss"`` forces plain RSS);
+* CPU = how long the tree has used at least ``PINNED_SHARE`` of a core without a break;
+* disk (when ``disk_paths`` and ``disk_mb`` are given) = the space taken by everything under
+  those folders (``st_blocks`` * 512, symlinks not followed, like ``du``), re-measured at most
+  every ``disk_interval`` seconds: ``max_file_size_mb`` bounds one file, this bounds them all.
 
-Over the memory limit, or pinned for longer than ``cpu_seconds``, ``on_violation(reason)`` is
+Over the memory limit, pinned for longer than ``cpu_seconds``, or over ``disk_mb``, ``on_violation(reason)`` is
 called once; the caller kills and restarts the module and calls :meth:`ResourceWatchdog.watch`
 again for the new pid.
 """
@@ -17,9 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import psutil
@@ -30,6 +39,8 @@ log = logging.getLogger("solobot.sandbox")
 # of a core (measured: ~0.5 with four runnable processes on two cores), and must still be caught.
 PINNED_SHARE = 0.45
 MB = 1024 * 1024
+# Walking a module's folders costs a stat per entry: at most this often per module.
+DISK_INTERVAL = 5.0
 
 Metric = Literal["uss", "rss"]
 
@@ -45,6 +56,11 @@ class _Watched:
     pinned_for: float = 0.0
     fired: bool = False
     memory_bytes: int = 0
+    rss_baseline: int | None = None  # summed RSS at the first sample that fell back from USS
+    disk_paths: tuple[Path, ...] = ()
+    disk_mb: float | None = None
+    disk_bytes: int = 0
+    disk_measured_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -52,21 +68,46 @@ class Usage:
     memory_bytes: int
     cpu_share: float  # cores used since the previous sample (1.0 = one full core)
     pinned_for: float  # seconds pinned in a row
+    disk_bytes: int = 0  # under the watched disk paths, as of the last measurement
 
 
 class ResourceWatchdog:
     """``watch`` modules, run :meth:`run` in a task; ``sample`` does one round (tests call it directly)."""
 
-    def __init__(self, interval: float = 0.5, *, metric: Metric = "uss", clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        interval: float = 0.5,
+        *,
+        metric: Metric = "uss",
+        clock: Callable[[], float] = time.monotonic,
+        disk_interval: float = DISK_INTERVAL,
+    ) -> None:
         self.interval = interval
+        self.disk_interval = disk_interval
         self.metric = metric
         self.clock = clock
         self._watched: dict[str, _Watched] = {}
         self.usage: dict[str, Usage] = {}  # last sample per module, for status
+        self._fallback_reported = False
 
-    def watch(self, name: str, pid: int, memory_mb: float, cpu_seconds: float, on_violation: Callable[[str], None]) -> None:
-        """Watch ``pid`` (and its descendants) as module ``name``, replacing an earlier watch of that name."""
-        self._watched[name] = _Watched(pid, memory_mb, cpu_seconds, on_violation)
+    def watch(
+        self,
+        name: str,
+        pid: int,
+        memory_mb: float,
+        cpu_seconds: float,
+        on_violation: Callable[[str], None],
+        *,
+        disk_paths: Iterable[Path] = (),
+        disk_mb: float | None = None,
+    ) -> None:
+        """Watch ``pid`` (and its descendants) as module ``name``, replacing an earlier watch of that name.
+
+        With ``disk_paths`` and ``disk_mb``, the total size of what is under those folders counts too.
+        """
+        self._watched[name] = _Watched(
+            pid, memory_mb, cpu_seconds, on_violation, disk_paths=tuple(Path(p) for p in disk_paths), disk_mb=disk_mb
+        )
         self.usage.pop(name, None)
 
     def unwatch(self, name: str) -> None:
@@ -113,12 +154,17 @@ class ResourceWatchdog:
             raise
         except psutil.Error:
             pass
-        memory = 0
+        uss, rss, unreadable = 0, 0, False
         cpu_now: dict[tuple[int, float], float] = {}
         for process in tree:
             try:
                 with process.oneshot():
-                    memory += self._memory(process)
+                    process_uss, process_rss = self._memory(process)
+                    rss += process_rss
+                    if process_uss is None:
+                        unreadable = True
+                    else:
+                        uss += process_uss
                     times = process.cpu_times()
                     cpu_now[(process.pid, process.create_time())] = times.user + times.system
             except psutil.NoSuchProcess:
@@ -133,20 +179,89 @@ class ResourceWatchdog:
             watched.pinned_for = watched.pinned_for + elapsed if share >= PINNED_SHARE else 0.0
         watched.cpu = cpu_now
         watched.sampled_at = now
+        note = ""
+        if self.metric == "rss":
+            memory = rss
+        elif not unreadable:
+            memory = uss
+        else:  # the whole tree in RSS, as growth over the first such sample: USS and RSS do not add up
+            if watched.rss_baseline is None:
+                watched.rss_baseline = rss
+                if not self._fallback_reported:
+                    self._fallback_reported = True
+                    log.info(
+                        "[module %s] resource watchdog: USS unreadable (pid %s): memory limits apply to RSS growth "
+                        "over the first sample (%.0f MB) instead (reported once)",
+                        name,
+                        watched.pid,
+                        rss / MB,
+                    )
+            memory = max(0, rss - watched.rss_baseline)
+            note = " (RSS growth; USS unreadable)"
         watched.memory_bytes = memory
-        self.usage[name] = Usage(memory, share, watched.pinned_for)
+        if watched.disk_mb is not None and watched.disk_paths:
+            due = watched.disk_measured_at is None or now - watched.disk_measured_at >= self.disk_interval
+            if due:
+                watched.disk_bytes = disk_usage(watched.disk_paths)
+                watched.disk_measured_at = now
+        self.usage[name] = Usage(memory, share, watched.pinned_for, watched.disk_bytes)
 
         limit = watched.memory_mb * MB
         if memory > limit:
-            return f"memory {memory / MB:.0f} MB over the {watched.memory_mb:g} MB limit"
+            return f"memory {memory / MB:.0f} MB over the {watched.memory_mb:g} MB limit{note}"
         if watched.pinned_for >= watched.cpu_seconds:
             return f"CPU pinned for {watched.pinned_for:.1f} s (allowance {watched.cpu_seconds:g} s)"
+        if watched.disk_mb is not None and watched.disk_bytes > watched.disk_mb * MB:
+            return f"disk {watched.disk_bytes / MB:.0f} MB over the {watched.disk_mb:g} MB limit in its data and temp folders"
         return None
 
-    def _memory(self, process: psutil.Process) -> int:
+    def _memory(self, process: psutil.Process) -> tuple[int | None, int]:
+        """(USS, or ``None`` where it is unreadable; RSS)."""
+        uss = None
         if self.metric == "uss":
             try:
-                return int(process.memory_full_info().uss)
+                uss = int(process.memory_full_info().uss)
             except (psutil.AccessDenied, AttributeError):
                 pass
-        return int(process.memory_info().rss)
+        return uss, int(process.memory_info().rss)
+
+
+def disk_usage(paths: Iterable[Path]) -> int:
+    """Bytes allocated (``st_blocks`` * 512) to everything under ``paths``, the folders themselves included.
+
+    Symlinks are neither followed nor counted as their targets; a folder that is missing or
+    vanishes, or an entry that cannot be read, is skipped. A path seen twice is counted once.
+    """
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    pending: list[str] = []
+    for path in paths:
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        total += info.st_blocks * 512
+        if stat.S_ISDIR(info.st_mode):
+            pending.append(os.fspath(path))
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if info.st_nlink > 1 and not stat.S_ISDIR(info.st_mode):
+                        key = (info.st_dev, info.st_ino)  # a hard link counts once
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                    total += info.st_blocks * 512
+                    if stat.S_ISDIR(info.st_mode):
+                        pending.append(entry.path)
+        except OSError:
+            continue
+    return total

@@ -22,7 +22,7 @@ import pytest
 
 from cli.client import default_socket_path
 from cli.main import main
-from host.control import ControlServer, ControlSocketBusy, control_socket_path, refuse_if_bot_running
+from host.control import ControlServer, ControlSocketBusy, control_socket_path, describe_address, refuse_if_bot_running
 from host.log_buffer import ModuleLogBuffer
 from runtime import ModuleRuntime
 
@@ -170,16 +170,29 @@ async def test_a_second_bot_is_refused_and_a_stale_socket_replaced(
     monkeypatch.delenv("SOLOBOT_CONTROL_SOCKET", raising=False)
     settings = SimpleNamespace(data_dir=str(tmp_path))
     modules.add_button_module("quiet")
-    path = tmp_path / "solobot.sock"
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.bind(str(path))  # left behind by a bot that died
+    address = control_socket_path(settings)  # the default: abstract, no file a module could reach
     async with make_runtime(modules) as rt:
         logs = ModuleLogBuffer()
+        refuse_if_bot_running(settings)
+        async with ControlServer(rt, logs, address):
+            with pytest.raises(ControlSocketBusy, match="another bot is already running"):
+                refuse_if_bot_running(settings)  # what SolobotHost checks before it starts anything
+            with pytest.raises(ControlSocketBusy, match="another bot is already running"):
+                async with ControlServer(rt, logs, address):
+                    pass
+            code, out, _ = await solobot("modules", "list", "--socket", describe_address(address))
+            assert code == 0 and "quiet" in out  # the refused one did not take the live bot's socket away
+        refuse_if_bot_running(settings)  # gone with the bot
+
+        path = tmp_path / "solobot.sock"  # SOLOBOT_CONTROL_SOCKET: a path-named socket, as before
+        monkeypatch.setenv("SOLOBOT_CONTROL_SOCKET", str(path))
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind(str(path))  # left behind by a bot that died
         refuse_if_bot_running(settings)  # a stale socket is no running bot
         async with ControlServer(rt, logs, path):
             assert stat.S_IMODE(path.stat().st_mode) == 0o600
             with pytest.raises(ControlSocketBusy, match="another bot is already running"):
-                refuse_if_bot_running(settings)  # what SolobotHost checks before it starts anything
+                refuse_if_bot_running(settings)
             with pytest.raises(ControlSocketBusy, match="another bot is already running"):
                 async with ControlServer(rt, logs, path):
                     pass
@@ -187,6 +200,29 @@ async def test_a_second_bot_is_refused_and_a_stale_socket_replaced(
             code, out, _ = await solobot("modules", "list", "--socket", str(path))
             assert code == 0 and "quiet" in out
         assert not path.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="connects as another uid: needs root")
+async def test_the_default_socket_serves_only_the_bots_user(modules: ModuleFolder, make_runtime, tmp_path: Path) -> None:
+    """An abstract socket has no file mode: SO_PEERCRED is what keeps other users out."""
+    modules.add_button_module("quiet")
+    address = control_socket_path(SimpleNamespace(data_dir=str(tmp_path)))
+    assert isinstance(address, str) and address.startswith("\0solobot-control-")
+    client = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "s.connect('\\0' + sys.argv[1])\n"
+        's.sendall(b\'{"cmd": "list"}\\n\')\n'
+        "print(s.makefile().readline())\n"
+    )
+    async with bot_with_control(modules, make_runtime, address):
+        for uid, expected in ((65534, "uid 65534 may not control this bot"), (0, '"quiet"')):
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-I", "-c", client, address[1:], user=uid, cwd="/",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, err = await asyncio.wait_for(process.communicate(), 30)
+            assert expected in out.decode(), (uid, out, err)
 
 
 def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -226,7 +262,14 @@ def test_the_cli_finds_the_socket_where_the_bot_puts_it(monkeypatch: pytest.Monk
 
     monkeypatch.delenv("SOLOBOT_CONTROL_SOCKET", raising=False)
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
-    assert default_socket_path() == control_socket_path(load_settings(require_token=False)) == tmp_path / "data" / "solobot.sock"
+    address = default_socket_path()
+    assert address == control_socket_path(load_settings(require_token=False))
+    assert isinstance(address, str) and address.startswith("\0solobot-control-") and len(address) == 1 + 16 + 16  # abstract
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATA_DIR", "data")  # the resolved folder names the socket
+    assert default_socket_path() == control_socket_path(load_settings(require_token=False)) == address
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "other"))
+    assert default_socket_path() != address
     monkeypatch.setenv("SOLOBOT_CONTROL_SOCKET", str(tmp_path / "x.sock"))
     assert default_socket_path() == control_socket_path(load_settings(require_token=False)) == tmp_path / "x.sock"
 
@@ -238,17 +281,17 @@ async def test_the_whole_bot_with_operator_tools(pg_url: str, monkeypatch: pytes
     with traversable_dir() as root:
         modules_dir = copy_modules(["hello_world"], root / "modules")
         async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root, reload=True) as bot:
-            path = control_socket_path(bot.host.settings)  # <DATA_DIR>/solobot.sock
-            assert path == root / "storage" / "solobot.sock"
-            assert stat.S_IMODE(path.stat().st_mode) == 0o600
-            code, out, err = await solobot("modules", "status", "--socket", str(path))
+            address = control_socket_path(bot.host.settings)  # abstract, named after <DATA_DIR>
+            assert address == control_socket_path(SimpleNamespace(data_dir=str(root / "storage")))
+            path = describe_address(address)  # @solobot-control-…
+            code, out, err = await solobot("modules", "status", "--socket", path)
             assert code == 0 and "running" in row(out, "hello_world"), err
             runtime = bot.host.runtime
             before = runtime.module_status("hello_world")["pid"]
             router = modules_dir / "hello_world" / "router.py"
             router.write_text(router.read_text() + "\n# edited\n")  # hot reload
             after = await wait_until(lambda: (pid := runtime.module_status("hello_world")["pid"]) != before and pid, 30)
-            code, out, err = await solobot("modules", "logs", "hello_world", "--socket", str(path))
+            code, out, err = await solobot("modules", "logs", "hello_world", "--socket", path)
             assert code == 0, err
             assert "[modules] hello_world: hello_world/router.py changed: reloading" in out
             assert f"[modules] hello_world: reloaded, pid {after}" in out

@@ -237,10 +237,12 @@ async def _killed_mid_update(pg_url: str, tmp_path: Path) -> None:
         await open_profile(user)
         query_id = await user.press("slow|go")
         await wait_until(lambda: marker_file.exists())
-        os.kill(runtime.module_status("slow")["pid"], signal.SIGKILL)
+        killed = runtime.module_status("slow")["pid"]
+        os.kill(killed, signal.SIGKILL)
         answer = await user.wait_until(lambda u: u.world.callback_queries[query_id].answer)
         assert answer["text"] == user_texts.MODULE_UNAVAILABLE
-        await wait_until(lambda: runtime.module_status("slow")["state"] == "running")
+        # "Once the module is back": a new process, serving (the old one may still look running for a moment).
+        await wait_until(lambda: (s := runtime.module_status("slow"))["state"] == "running" and s["pid"] != killed, 20)
         marker_file.unlink()
         # The other module never noticed; the restarted one serves again.
         await open_profile(user)

@@ -277,6 +277,23 @@ async def test_module_logs_reach_the_host_tagged(modules: ModuleFolder, make_run
         assert record.levelno == logging.WARNING
 
 
+def test_a_module_log_record_cannot_forge_host_lines(caplog: pytest.LogCaptureFixture) -> None:
+    from runtime.module_logs import ModuleLogSink
+
+    sink = ModuleLogSink("chatty", 50)
+    forged = "2026-01-01 00:00:00,000 ERROR solobot.runtime: [modules] victim: crashed"
+    with caplog.at_level(logging.INFO):
+        sink.emit({"level": 30, "logger": "a\nb\x1b[2J", "message": f"first\n{forged}\r\nthird\rfourth \x1b[31mred\x00\tend"})
+    message = caplog.records[-1].getMessage()
+    lines = message.split("\n")
+    assert lines[0] == "[module chatty] a b\\x1b[2J: first"
+    assert lines[1:] == [
+        f"    [module chatty] {forged}",
+        "    [module chatty] third",
+        "    [module chatty] fourth \\x1b[31mred\\x00\tend",
+    ]
+
+
 async def test_unsupported_argument_is_a_clear_error(modules: ModuleFolder, make_runtime) -> None:
     modules.add_button_module("healthy")
     async with make_runtime(modules) as rt:

@@ -237,8 +237,9 @@ def test_root_module_filesystem_and_python_still_work(world: World) -> None:
     r = run_forked(child)
     _layers_ok(r["layers"])
     # The order is part of the contract: dirs, rlimits, uid, no_new_privs, Landlock, dumpable.
-    assert len(r["layers"]) == 6 and r["layers"][0].startswith("private dirs ")
-    assert r["layers"][2:4] == [f"uid {uid} gid {uid}", "no_new_privs"] and r["layers"][5] == "dumpable=0"
+    assert len(r["layers"]) == 7 and r["layers"][0].startswith("private dirs ")
+    assert r["layers"][2:4] == [f"uid {uid} gid {uid}", "no_new_privs"] and r["layers"][6] == "dumpable=0"
+    assert r["layers"][5].startswith("seccomp (")
     assert r["layers"][1].startswith("rlimits data=") and "nproc=16 nofile=256 fsize=64M core=0" in r["layers"][1]
     assert r["layers"][4].startswith("landlock abi ") and "scopes signals+abstract-unix" in r["layers"][4]
     assert str(world.base / "missing") in r["layers"][4]  # a missing path is named, not silently dropped
@@ -310,7 +311,7 @@ def test_root_module_network_and_signals(world: World) -> None:
     assert r["connect_refused"] == "EACCES"
     assert r["bind_ephemeral"] == r["bind_fixed"] == "EACCES"
     assert r["abstract_unix"] == "EPERM"  # Landlock scope: the listener is outside the domain
-    assert r["udp"] == "ok"  # documented gap: Landlock (ABI <= 7) only knows TCP
+    assert r["udp"] == "EPERM"  # Landlock (ABI <= 7) only knows TCP: seccomp refuses UDP without network
     assert r["signal_parent"] == "EPERM"
     assert r["proc_environ_parent"] == "EACCES"
 

@@ -30,6 +30,7 @@ def test_defaults() -> None:
     assert DEFAULTS == ModulePermissions()
     assert (DEFAULTS.trust, DEFAULTS.memory_mb, DEFAULTS.cpu_seconds, DEFAULTS.max_processes) == ("sandboxed", 256, 10, 64)
     assert (DEFAULTS.max_open_files, DEFAULTS.max_file_size_mb, DEFAULTS.network, DEFAULTS.bot_api_rate) == (256, 64, False, 30)
+    assert DEFAULTS.disk_mb == 512
     assert DEFAULTS.tcp_ports == DEFAULTS.db_read == DEFAULTS.db_write == DEFAULTS.bot_api == ()
     assert {"users", "keys", "payments"} <= core_tables()
 
@@ -46,6 +47,7 @@ def test_full_entry_is_parsed_and_normalised(tmp_path: Path) -> None:
         max_processes = 32
         max_open_files = 128
         max_file_size_mb = 8
+        disk_mb = 2048
         network = true
         tcp_ports = [8443, 443, 443]
         db_read = ["users", "keys"]
@@ -66,6 +68,7 @@ def test_full_entry_is_parsed_and_normalised(tmp_path: Path) -> None:
         max_processes=32,
         max_open_files=128,
         max_file_size_mb=8,
+        disk_mb=2048,
         network=True,
         tcp_ports=(443, 8443),
         db_read=("keys", "users"),
@@ -94,6 +97,10 @@ def test_full_entry_is_parsed_and_normalised(tmp_path: Path) -> None:
         ('db_write = "payments"', 2, "db_write must be a list"),
         ('bot_api = ["sendMesage"]', 2, "unknown Bot API method 'sendMesage' (did you mean 'sendMessage'?)"),
         ("bot_api_rate = 0", 2, "bot_api_rate must be between"),
+        ("disk_mb = 0", 2, "disk_mb must be between 1 and 1e+06, got 0"),
+        ("disk_mb = 1000001", 2, "disk_mb must be between 1 and 1e+06"),
+        ("disk_mb = 1.5", 2, "disk_mb must be an integer, got 1.5"),
+        ('disk_mb = "1G"', 2, "disk_mb must be an integer"),
     ],
 )
 def test_module_errors_name_file_line_and_module(tmp_path: Path, body: str, line: int, fragment: str) -> None:
@@ -229,3 +236,18 @@ def test_invalid_requests(tmp_path: Path, body: str, line: int, fragment: str) -
         load_module_requests(tmp_path / "shop")
     assert str(caught.value).startswith(f"shop/module.toml:{line}: "), str(caught.value)
     assert fragment in str(caught.value)
+
+
+def test_disk_mb_bounds_and_module_request(tmp_path: Path) -> None:
+    path = write(tmp_path, "[modules.top_referrers]\ndisk_mb = 1\n\n[modules.quick_pay]\ndisk_mb = 1000000\n")
+    config = load_operator_config(path, KNOWN)
+    assert not config.errors
+    assert config.permissions("top_referrers").disk_mb == 1
+    assert config.permissions("quick_pay").disk_mb == 1_000_000
+    write(tmp_path / "quick_pay", '[request]\ndisk_mb = 4096\nreason.disk_mb = "keeps a media cache"\n', "module.toml")
+    requests = load_module_requests(tmp_path / "quick_pay")
+    assert requests.requested == {"disk_mb": 4096}
+    assert requests.reasons == {"disk_mb": "keeps a media cache"}
+    write(tmp_path / "shop", "[request]\ndisk_mb = 0\n", "module.toml")
+    with pytest.raises(PermissionsError, match="disk_mb must be between 1 and"):
+        load_module_requests(tmp_path / "shop")

@@ -47,7 +47,8 @@ _ERRORS: dict[str, type[TelegramAPIError]] = {
     )
 }
 
-MAX_UPLOAD = 50 * 1024 * 1024  # Telegram's own limit for bot uploads
+# A file crosses to the host in one IPC frame (4 MiB cap), with the rest of the call.
+MAX_UPLOAD = 4 * 1024 * 1024 - 64 * 1024
 
 
 class HostBotSession(BaseSession):
@@ -90,7 +91,8 @@ async def _wire_value(value: Any, bot: Bot) -> Any:
         async for chunk in value.read(bot):
             data += chunk
             if len(data) > MAX_UPLOAD:
-                raise TelegramEntityTooLarge(method=None, message="Request Entity Too Large")  # type: ignore[arg-type]
+                limit = f"a module may upload at most {MAX_UPLOAD // 1024} KiB per file"
+                raise TelegramEntityTooLarge(method=None, message=f"Request Entity Too Large: {limit}")  # type: ignore[arg-type]
         return Ref("file", [value.filename or "file", bytes(data)])
     if isinstance(value, dict):
         return {k: await _wire_value(v, bot) for k, v in value.items()}

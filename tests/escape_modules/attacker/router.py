@@ -424,6 +424,31 @@ def network(args):
     return result
 
 
+@attack
+async def control_socket(args):
+    """The operator's control socket (`solobot modules ...`): a path-named unix socket of the bot's user."""
+    import json
+
+    try:
+        reader, writer = await asyncio.open_unix_connection(args["path"])
+    except OSError as exc:
+        return {"connect": errno.errorcode.get(exc.errno or 0, type(exc).__name__), "answers": {}}
+    answers = {}
+    try:
+        for label, request in args["requests"].items():
+            writer.write(json.dumps(request).encode() + b"\n")
+            await writer.drain()
+            while True:
+                line = await asyncio.wait_for(reader.readline(), 30)
+                answer = json.loads(line) if line else {"ok": False, "error": "connection closed"}
+                if "progress" not in answer:
+                    break
+            answers[label] = {"ok": answer.get("ok"), "error": answer.get("error"), "answer": json.dumps(answer)[:300]}
+    finally:
+        writer.close()
+    return {"connect": "ok", "answers": answers}
+
+
 # --- 7. the bot as a whole -------------------------------------------------------------------------
 
 

@@ -1,0 +1,637 @@
+"""The escape suite: hostile modules against the whole sandboxed bot, as root and as an ordinary user.
+
+Each run starts ``tests/escape_driver.py`` in a process of its own — the host (``SolobotHost``
+with the sandbox on, the local Bot API server, PostgreSQL roles per module) plus the modules of
+``tests/escape_modules`` — once as root (every module gets its own uid) and once as the
+unprivileged user ``solobot-escape`` (modules share the bot's uid: Landlock, signal/abstract-unix
+scoping, dumpable=0, no_new_privs, database roles and the Bot API policy are what protect). The
+driver runs every attack as a hook call of the attacking module, and after each one checks that
+the host still serves: ``run_hooks("profile_menu")`` returns the victim module's button and a
+user's press of that button is answered by the victim. It records the outcome of every attempt
+(errno names: "ok" means the operation succeeded), the host's log records of each attack, module
+status, the state of protected files and tables before and after; the tests below assert on it.
+
+An attack that *did* kill the host kills the driver, not pytest: the fixture then fails with the
+driver's exit status and the tail of its output.
+
+Run alone: ``python -m pytest tests/test_escape_suite.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from sqlalchemy.engine import URL, make_url
+
+from sandbox.landlock import landlock_abi
+from sandbox.permissions import DEFAULTS  # the attacker has no modules.toml entry
+from tests.conftest import fresh_database
+from tests.escape_driver import FILE_LIMIT_MB, FRUGAL_MEMORY_MB, FSM_FLOOD_MB, HOG_MEMORY_MB
+from tests.solobot_harness import traversable_dir
+
+pytestmark = [
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(sys.platform != "linux", reason="Linux only"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="runs the bot as root and as an unprivileged user: needs root"),
+    pytest.mark.skipif(landlock_abi() < 7, reason="needs Landlock ABI 7 (TCP rules, signal and abstract-unix scopes)"),
+]
+
+DRIVER = Path(__file__).resolve().parent / "escape_driver.py"
+UNPRIVILEGED_USER = "solobot-escape"
+MODES = ("root", "nonroot")
+DRIVER_TIMEOUT = 240
+
+BLOCKED = frozenset({"EACCES", "EPERM"})  # Landlock, DAC and scopes answer with one of these
+LOG_BURST = 200  # runtime.module_logs: 4 s worth of RuntimeConfig.log_lines_per_second (50)
+LOG_RATE = 50
+MAX_LOG_MESSAGE = 8_000
+
+# Every attack the driver runs: (result key, module that attacks).
+ATTACKS = (
+    ("env", "attacker"),
+    ("env_memory", "attacker"),
+    ("proc_host", "attacker"),
+    ("read_secrets", "attacker"),
+    ("write_outside", "attacker"),
+    ("metadata", "attacker"),
+    ("signals", "attacker"),
+    ("host_controls", "attacker"),
+    ("network", "attacker"),
+    ("network_granted", "netpeer"),
+    ("control_socket", "attacker"),
+    ("bot_api", "attacker"),
+    ("database", "attacker"),
+    ("fork_bomb", "attacker"),
+    ("thread_bomb", "attacker"),
+    ("allocate_4gb", "attacker"),
+    ("fill_disk", "attacker"),
+    ("open_files", "attacker"),
+    ("fsm_flood", "attacker"),
+    ("cpu_spin", "resource_hog"),
+    ("memory_over_limit", "resource_hog"),
+    ("log_flood", "attacker"),
+    ("stdout_lines", "attacker"),
+    ("log_newline", "attacker"),
+    ("stdout_flood", "attacker"),
+    ("malformed_msgpack", "breaker"),
+    ("oversized_frame", "breaker"),
+    ("answer_to_unknown_request", "breaker"),
+    ("forged_reports", "breaker"),
+    ("setuid_binary", "attacker"),
+)
+# ``frugal`` has its own test (the watchdog must leave it alone); the impostor never runs.
+BYSTANDERS_EXCLUDED = frozenset({"frugal", "impostor"})
+
+
+# --- one run of the driver ---------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    mode: str
+    results: dict[str, Any]
+    token: str
+    owner_password: str
+    marker: str
+    output: str  # the host process's stdout and stderr
+
+    @property
+    def root(self) -> bool:
+        return self.mode == "root"
+
+    def attack(self, key: str) -> dict[str, Any]:
+        entry = self.results["attacks"].get(key)
+        assert entry is not None, f"[{self.mode}] the driver did not run attack {key!r}"
+        return entry
+
+    def outcome(self, key: str) -> Any:
+        entry = self.attack(key)
+        assert entry.get("outcome") is not None, (
+            f"[{self.mode}] attack {key!r} returned nothing: {entry.get('call_error')}; "
+            f"module state after it: {entry['status_after']}"
+        )
+        return entry["outcome"]
+
+    def log_messages(self, key: str) -> list[str]:
+        return [line["message"] for line in self.attack(key)["logs"]]
+
+
+def unprivileged_user() -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(UNPRIVILEGED_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--create-home", "--shell", "/usr/sbin/nologin", UNPRIVILEGED_USER],
+            check=True,
+            capture_output=True,
+        )
+        return pwd.getpwnam(UNPRIVILEGED_USER)
+
+
+def owner_dsn_over_tcp(pg_url: str, database_url: str) -> str:
+    """The owner's DSN over TCP 127.0.0.1 (a process of another user cannot reach the socket folder)."""
+    server = make_url(pg_url)
+    port = server.query.get("port")
+    return URL.create(
+        "postgresql+asyncpg",
+        username=server.username,
+        password=server.password,
+        host="127.0.0.1",
+        port=int(port[0] if isinstance(port, tuple) else port),
+        database=make_url(database_url).database,
+    ).render_as_string(hide_password=False)
+
+
+def drive(mode: str, root: Path, database_url: str, output_dir: Path) -> Run:
+    token = f"{secrets.randbelow(10**9) + 10**8}:{secrets.token_urlsafe(32)}"
+    marker = f"ESCAPE-MARKER-{secrets.token_hex(6)}"
+    # A setuid-root copy of id(1), for the module to try (only root can make one).
+    (root / "bin").mkdir()
+    shutil.copy("/usr/bin/id", root / "bin" / "id-setuid")
+    os.chmod(root / "bin" / "id-setuid", 0o4755)
+    user: dict[str, Any] = {}
+    if mode == "nonroot":
+        entry = unprivileged_user()
+        os.chown(root, entry.pw_uid, entry.pw_gid)  # the bot's folder belongs to the bot's user
+        user = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    config = {
+        "mode": mode,
+        "root": str(root),
+        "database_url": database_url,
+        "token": token,
+        "marker": marker,
+        "result_file": str(root / "results.json"),
+    }
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(root)}
+    output_file = output_dir / f"host-{mode}.log"
+    with open(output_file, "w") as output:
+        done = subprocess.run(
+            [sys.executable, str(DRIVER)],
+            input=json.dumps(config),
+            text=True,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=root,
+            env=env,
+            timeout=DRIVER_TIMEOUT,
+            check=False,
+            **user,
+        )
+    text = output_file.read_text(errors="replace")
+    results_file = root / "results.json"
+    if not results_file.exists():
+        pytest.fail(
+            f"[{mode}] the host process died (exit status {done.returncode}) before writing its results: "
+            f"an attack killed it? Last output:\n{text[-4000:]}"
+        )
+    results = json.loads(results_file.read_text())
+    assert "fatal" not in results, f"[{mode}] the driver failed:\n{results['fatal']}\nLast output:\n{text[-3000:]}"
+    assert results["uid"] == (0 if mode == "root" else pwd.getpwnam(UNPRIVILEGED_USER).pw_uid)
+    return Run(mode, results, token, make_url(database_url).password or "", marker, text)
+
+
+@pytest.fixture(scope="module", params=MODES)
+def run(request: pytest.FixtureRequest, pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """One whole run of the driver per mode; its bot is gone by the time the tests read the results."""
+    mode = request.param
+    output_dir = tmp_path_factory.mktemp(f"escape-{mode}")
+
+    async def in_a_fresh_database() -> Run:
+        async with fresh_database(pg_url) as database_url:
+            with traversable_dir("solobot-escape-") as root:
+                owner = owner_dsn_over_tcp(pg_url, database_url)
+                return await anyio.to_thread.run_sync(drive, mode, root, owner, output_dir)
+
+    return asyncio.run(in_a_fresh_database())
+
+
+# --- every attack: logged with the module's name, the host and the other modules keep serving ---
+
+
+@pytest.mark.parametrize(("key", "module"), ATTACKS, ids=[key for key, _ in ATTACKS])
+def test_every_attack_is_logged_with_the_module_name(run: Run, key: str, module: str) -> None:
+    messages = run.log_messages(key)
+    tagged = [m for m in messages if f"[module {module}]" in m and f"escape attempt {key}" in m]
+    assert tagged, f"[{run.mode}] attack {key!r} of module {module} left no log record tagged with its name: {messages[:10]}"
+
+
+@pytest.mark.parametrize(("key", "module"), ATTACKS, ids=[key for key, _ in ATTACKS])
+def test_after_every_attack_the_host_and_the_other_modules_keep_serving(run: Run, key: str, module: str) -> None:
+    entry = run.attack(key)
+    health = entry["health"]
+    assert health.get("victim_button") == "victim ok", (
+        f"[{run.mode}] after {key!r}: run_hooks('profile_menu') no longer returns the victim's button: {health}"
+    )
+    assert health.get("press_answer") == "victim answers", (
+        f"[{run.mode}] after {key!r}: a user's press of the victim's button was not answered "
+        f"(host polling or update routing broke): {health}"
+    )
+    bystanders_before = {m: pid for m, pid in entry["others_before"].items() if m not in BYSTANDERS_EXCLUDED}
+    bystanders_after = {m: pid for m, pid in entry["others_after"].items() if m not in BYSTANDERS_EXCLUDED}
+    assert bystanders_after == bystanders_before, f"[{run.mode}] attack {key!r} of {module} restarted other modules"
+    assert run.results["signals_received"] == [], f"[{run.mode}] the host received signals: {run.results['signals_received']}"
+
+
+# --- what the operator sees -----------------------------------------------------------------------
+
+
+def test_status_lists_every_sandbox_layer(run: Run) -> None:
+    status = run.results["status_at_start"]
+    uids = set()
+    for name in ("attacker", "breaker", "netpeer", "resource_hog", "victim"):
+        layers = status[name]["sandbox"]
+        text = "; ".join(layers)
+        assert any(layer.startswith("rlimits data=") for layer in layers), f"[{run.mode}] {name}: no rlimits in {layers}"
+        assert "no_new_privs" in layers and "dumpable=0" in layers, f"[{run.mode}] {name}: {layers}"
+        assert "landlock abi 7 (" in text and "scopes signals+abstract-unix" in text, f"[{run.mode}] {name}: {layers}"
+        missing = [layer for layer in layers if layer.startswith(("NOT ", "FAILED"))]
+        if run.root:
+            uid_layer = next((layer for layer in layers if re.fullmatch(r"uid \d+ gid \d+", layer)), None)
+            assert uid_layer is not None, f"[root] {name}: no own uid in {layers}"
+            uids.add(uid_layer)
+            assert missing == [], f"[root] {name}: layers not in force on this kernel: {missing}"
+        else:
+            assert len(missing) == 1 and missing[0].startswith("NOT own uid: the bot is not root"), (
+                f"[nonroot] {name}: only the shared uid may be missing: {missing}"
+            )
+    if run.root:
+        assert len(uids) == 5, f"[root] modules share uids: {uids}"
+    for name, proc in run.results["proc_status"].items():
+        assert proc.get("NoNewPrivs") == "1", f"[{run.mode}] {name}: /proc/<pid>/status says NoNewPrivs {proc.get('NoNewPrivs')}"
+        assert proc.get("CapEff") == "0000000000000000", f"[{run.mode}] {name} has capabilities: {proc}"
+        assert not proc["Uid"].startswith("0\t"), f"[{run.mode}] {name} runs as root: {proc}"
+
+
+# --- 1. secrets in the environment, config and memory ---------------------------------------------
+
+
+def _assert_no_secret(run: Run, what: str, data: Any) -> None:
+    text = json.dumps(data)
+    assert run.token not in text and run.token.split(":", 1)[1] not in text, f"[{run.mode}] the bot token escaped via {what}"
+    assert run.owner_password not in text, f"[{run.mode}] the database owner's password escaped via {what}"
+
+
+def test_environment_and_config_hold_no_secret(run: Run) -> None:
+    outcome = run.outcome("env")
+    _assert_no_secret(run, "the module's environment, config or bot", outcome)
+    leaked = {"BOT_TOKEN", "API_TOKEN", "DATABASE_URL", "REDIS_URL", "MODULES_CONFIG"} & set(outcome["environ"])
+    assert not leaked, f"[{run.mode}] secret variables in the module's environment: {leaked}"
+    assert outcome["config_secret_attributes"] == [], f"[{run.mode}] config exposes {outcome['config_secret_attributes']}"
+    assert outcome["load_settings"] in BLOCKED, f"[{run.mode}] config.load_settings() read the .env: {outcome['load_settings']}"
+    assert outcome["bot_token"].endswith(":sandbox"), f"[{run.mode}] the module's bot holds a real token"
+    assert outcome["db_user"] == "mod_attacker", f"[{run.mode}] the module connects as {outcome['db_user']!r}, not its own role"
+
+
+def test_memory_inherited_from_the_zygote_holds_no_secret(run: Run) -> None:
+    outcome = run.outcome("env_memory")
+    assert outcome["bytes_read"] > 50 * 1024 * 1024, f"[{run.mode}] the memory scan read too little to mean anything: {outcome}"
+    # The scanner works: it finds the module's own DSN (the one secret it is entitled to).
+    assert any("mod_attacker:" in c for c in outcome["candidates"]), f"[{run.mode}] scanner found nothing: {outcome}"
+    _assert_no_secret(run, "memory the module process inherited from the zygote", outcome["candidates"])
+
+
+# --- 2 and 3. the host's /proc, secrets and other modules' files ----------------------------------
+
+
+def test_host_proc_files_are_closed(run: Run) -> None:
+    outcome = run.outcome("proc_host")
+    assert outcome.pop("host_pid_is_parent") is True
+    opened = {path: result for path, result in outcome.items() if result not in BLOCKED}
+    assert not opened, f"[{run.mode}] the module read /proc files of the host, the zygote or another module: {opened}"
+
+
+def test_secrets_and_other_modules_files_are_unreadable(run: Run) -> None:
+    outcome = dict(run.outcome("read_secrets"))
+    assert outcome.pop("symlink_create") == "ok"  # in its own folder: allowed, and useless (next line)
+    assert outcome.pop("hardlink") in BLOCKED | {"EXDEV"}, f"[{run.mode}] hard-linked another module's file"
+    read = {label: result for label, result in outcome.items() if result not in BLOCKED}
+    assert not read, f"[{run.mode}] the module read files that are not its own: {read}"
+    for label in ("env_file", "modules_toml", "embedded_pg_password", "victim_data_file", "victim_code", "symlink_read"):
+        assert label in outcome, f"[{run.mode}] {label} was not attempted"
+
+
+# --- 4. writing outside its own folders -----------------------------------------------------------
+
+
+def test_writes_outside_its_own_folders_fail_and_change_nothing(run: Run) -> None:
+    outcome = dict(run.outcome("write_outside"))
+    assert outcome.pop("own_data_write") == outcome.pop("own_tmp_write") == "ok"  # the positive control
+    written = {label: result for label, result in outcome.items() if result not in BLOCKED | {"EXDEV"}}
+    assert not written, f"[{run.mode}] the module wrote outside its own folders: {written}"
+    intact = run.results["intact"]
+    assert intact["planted"] == [], f"[{run.mode}] files planted by the module: {intact['planted']}"
+    changed_content = [
+        p for p in intact["changed"] if intact["files_after"][p].get("sha256") != intact["files_before"][p].get("sha256")
+    ]
+    assert changed_content == [], f"[{run.mode}] protected files changed: {changed_content}"
+
+
+def test_attributes_of_files_that_are_not_its_own_cannot_change(run: Run) -> None:
+    """chmod/utime/setxattr on the bot's .env and another module's code."""
+    outcome = run.outcome("metadata")
+    changed = {label: result for label, result in outcome.items() if result not in BLOCKED}
+    intact = run.results["intact"]
+    modes = {
+        p: (intact["files_before"][p].get("mode"), intact["files_after"][p].get("mode"))
+        for p in intact["changed"]
+        if intact["files_before"][p].get("mode") != intact["files_after"][p].get("mode")
+    }
+    assert not changed and not modes, (
+        f"[{run.mode}] the module changed attributes of files that are not its own: {changed}; modes (before, after): {modes}"
+    )
+
+
+# --- 5. signals and ptrace ------------------------------------------------------------------------
+
+
+def test_signals_and_ptrace_to_the_host_and_other_modules_fail(run: Run) -> None:
+    outcome = dict(run.outcome("signals"))
+    assert outcome.pop("pidfd_open_host") == "ok"  # a pidfd needs no permission; using it does (below)
+    # kill(-1) reports success whenever it found a process, even if every signal was refused:
+    # judged by its effects (no signal at the host, nobody restarted; see the serving test).
+    assert outcome.pop("kill_everything") in {"ok", "ESRCH"} | BLOCKED
+    reached = {label: result for label, result in outcome.items() if result not in BLOCKED | {"ESRCH"}}
+    assert not reached, f"[{run.mode}] the module signalled or traced a process outside its sandbox: {reached}"
+    entry = run.attack("signals")
+    assert run.results["signals_received"] == [], f"[{run.mode}] the host received {run.results['signals_received']}"
+    assert entry["health"]["zygote_pid"] == run.results["health_at_start"]["zygote_pid"], f"[{run.mode}] the zygote was killed"
+    assert run.results["status_at_end"]["victim"]["restarts"] == 0, f"[{run.mode}] the victim module was restarted"
+
+
+def test_limits_priority_and_cpus_of_the_host_and_other_modules_cannot_change(run: Run) -> None:
+    """prlimit, setpriority, sched_setaffinity name a process by pid, like kill: a module must not reach the host's."""
+    outcome = run.outcome("host_controls")
+    reached = {label: result for label, result in outcome.items() if result not in BLOCKED | {"ESRCH"}}
+    effect = run.results["host_controls"]
+    assert not reached and effect["after"] == effect["before"], (
+        f"[{run.mode}] the module changed resource limits, priority or CPUs of processes outside its sandbox: {reached}; "
+        f"the host before/after: {effect} (with RLIMIT_CPU or RLIMIT_NOFILE instead, the host dies or stops accepting)"
+    )
+
+
+# --- 6. network -----------------------------------------------------------------------------------
+
+
+def test_network_is_closed_but_the_database_port(run: Run) -> None:
+    outcome = dict(run.outcome("network"))
+    assert outcome.pop("connect_database") == "ok"  # the one port every module with a database needs
+    # A documented Landlock (ABI <= 7) limit, reported rather than asserted: connecting to a
+    # pathname unix socket of the same uid (blocked as root by the socket's owner and mode).
+    # UDP, which Landlock does not know either, is refused by seccomp (no network granted).
+    pathname_unix = outcome.pop("pathname_unix")
+    if run.root:
+        assert pathname_unix in BLOCKED, f"[root] connected to the host's unix socket: {pathname_unix}"
+    opened = {label: result for label, result in outcome.items() if result not in BLOCKED}
+    assert not opened, f"[{run.mode}] network operations that should be refused: {opened}"
+    arrived = run.results["listeners"]
+    for listener in ("refused_port", "refused_port_v6", "abstract_unix", "udp"):
+        assert arrived.get(listener, 0) == 0, f"[{run.mode}] a connection reached the {listener} listener"
+
+
+def test_a_granted_port_is_the_only_one_open(run: Run) -> None:
+    outcome = dict(run.outcome("network_granted"))
+    assert outcome.pop("connect_granted_port") == "ok", f"[{run.mode}] the operator's grant does not work: {outcome}"
+    opened = {label: result for label, result in outcome.items() if result not in BLOCKED}
+    assert not opened, f"[{run.mode}] ports beyond the grant: {opened}"
+    assert run.results["listeners"].get("granted_port", 0) >= 1
+
+
+def test_the_operator_control_socket_refuses_modules(run: Run) -> None:
+    """``<DATA_DIR>/solobot.sock`` stops, restarts and reloads modules and shows their logs: operators only."""
+    outcome = run.outcome("control_socket")
+    served = {label: answer["answer"] for label, answer in outcome["answers"].items() if answer["ok"]}
+    assert outcome["connect"] in BLOCKED or not served, f"[{run.mode}] a module drove the operator's control socket: {served}"
+
+
+# --- 7. the bot as a whole --------------------------------------------------------------------------
+
+
+def test_bot_wide_methods_are_refused_and_calls_rate_limited(run: Run) -> None:
+    outcome = dict(run.outcome("bot_api"))
+    burst = outcome.pop("burst_of_120_get_me")
+    assert outcome.pop("get_me") == "ok"
+    allowed = {method: result for method, result in outcome.items() if result != "TelegramForbiddenError"}
+    assert not allowed, f"[{run.mode}] Bot API methods the module may not call went through: {allowed}"
+    assert burst.get("TelegramRetryAfter", 0) > 0 and burst.get("ok", 0) <= 31, f"[{run.mode}] no rate limit: {burst}"
+    world = run.results["bot_api_world"]
+    assert world["webhook"] == {} and world["commands"] == {}, f"[{run.mode}] the bot's Telegram state changed: {world}"
+    refused = [m for m in run.log_messages("bot_api") if m.startswith("[module attacker] Bot API call refused")]
+    assert len(refused) >= len(outcome), f"[{run.mode}] refusals not logged with the module's name: {refused}"
+
+
+# --- 8. the database --------------------------------------------------------------------------------
+
+
+def test_database_grants_hold(run: Run) -> None:
+    outcome = dict(run.outcome("database"))
+    assert outcome.pop("own_schema_table") == "ok"  # its own schema works
+    succeeded = {label: result for label, result in outcome.items() if result == "ok"}
+    assert not succeeded, f"[{run.mode}] SQL the module's role must not be able to run: {succeeded}"
+    for label, result in outcome.items():
+        if label != "owner_login_guess":
+            assert "permission denied" in result or "must be owner" in result, f"[{run.mode}] {label}: {result}"
+    intact = run.results["intact"]
+    assert intact["database_after"] == intact["database_before"], f"[{run.mode}] the database changed: {intact}"
+
+
+# --- 9. resources -----------------------------------------------------------------------------------
+
+
+def test_fork_bomb_stops_at_the_process_limit(run: Run) -> None:
+    entry = run.attack("fork_bomb")
+    if entry["outcome"] is None and not run.root:
+        # With a shared uid the watchdog sums RSS over the bomb (see the frugal test) and kills it first.
+        assert "resource watchdog" in " ".join(run.log_messages("fork_bomb")), f"[nonroot] {entry}"
+        return
+    outcome = run.outcome("fork_bomb")
+    assert outcome["error"] == "EAGAIN", f"[{run.mode}] fork bomb not stopped by RLIMIT_NPROC: {outcome}"
+    assert outcome["forked"] < DEFAULTS.max_processes, f"[{run.mode}] forked {outcome['forked']} processes"
+    assert entry["status_after"]["pid"] == entry["pid_before"], f"[{run.mode}] the module did not survive its own bomb"
+
+
+def test_thread_bomb_stops_at_the_limits(run: Run) -> None:
+    outcome = run.outcome("thread_bomb")
+    assert outcome["error"].startswith(("RuntimeError", "MemoryError")), f"[{run.mode}] {outcome}"
+    assert outcome["started"] < DEFAULTS.max_processes, f"[{run.mode}] started {outcome['started']} threads"
+
+
+def test_allocating_4gb_fails(run: Run) -> None:
+    outcome = run.outcome("allocate_4gb")
+    assert outcome == {"bytearray_4gb": "MemoryError", "shared_mmap_4gb": "ENOMEM", "allocate_64mb": "ok"}, (
+        f"[{run.mode}] {outcome}"
+    )
+
+
+def test_a_file_stops_at_the_size_limit(run: Run) -> None:
+    outcome = run.outcome("fill_disk")
+    assert outcome["first_file_error"] == "EFBIG" and outcome["first_file_mb"] == FILE_LIMIT_MB, f"[{run.mode}] {outcome}"
+
+
+def test_open_files_stop_at_the_limit(run: Run) -> None:
+    outcome = run.outcome("open_files")
+    assert outcome["error"] == "EMFILE" and outcome["opened"] < DEFAULTS.max_open_files, f"[{run.mode}] {outcome}"
+
+
+def test_the_host_memory_is_not_a_dumping_ground(run: Run) -> None:
+    """FSM data lives in the host (memory storage, or Redis): one module parks 256 MB there under made-up users."""
+    entry = run.attack("fsm_flood")
+    outcome = run.outcome("fsm_flood")
+    growth_mb = (entry["host_rss_after"] - entry["host_rss_before"]) // (1024 * 1024)
+    assert outcome["error"] != "none" or growth_mb < 64, (
+        f"[{run.mode}] the host stored {outcome['stored_mb']} of {FSM_FLOOD_MB} MB of one module's FSM data without refusing "
+        f"(host RSS +{growth_mb} MB): a module can exhaust the host's memory"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [("cpu_spin", "CPU pinned for "), ("memory_over_limit", f" MB over the {HOG_MEMORY_MB} MB limit")],
+    ids=["cpu_spin", "memory_over_limit"],
+)
+def test_the_watchdog_kills_and_restarts_a_hog_with_the_reason(run: Run, key: str, reason: str) -> None:
+    entry = run.attack(key)
+    restart = entry["restart"]
+    assert restart["restarted"], f"[{run.mode}] {key}: the module was not killed and restarted: {restart}"
+    assert reason in (restart["last_error"] or ""), f"[{run.mode}] {key}: last_error does not say why: {restart}"
+    assert any(m.startswith("[module resource_hog] resource watchdog: ") and reason in m for m in run.log_messages(key)), (
+        f"[{run.mode}] {key}: the watchdog's kill is not logged with the module's name"
+    )
+
+
+def test_the_watchdog_leaves_an_idle_module_with_a_small_budget_alone(run: Run) -> None:
+    """``frugal`` (a small memory_mb) allocates nothing; memory it shares with the zygote must not kill it."""
+    frugal = run.results["status_at_end"]["frugal"]
+    assert frugal["state"] == "running" and frugal["restarts"] == 0, (
+        f"[{run.mode}] an idle module with memory_mb = {FRUGAL_MEMORY_MB} was killed by the watchdog: {frugal['state']}, "
+        f"{frugal['restarts']} restarts, last error: {frugal['last_error']}"
+    )
+
+
+# --- 10. floods -------------------------------------------------------------------------------------
+
+
+def test_a_log_flood_is_rate_limited_and_truncated(run: Run) -> None:
+    entry = run.attack("log_flood")
+    outcome = run.outcome("log_flood")
+    stats = entry["log_stats"]
+    bound = LOG_BURST + LOG_RATE * (entry["seconds"] + 2) + 10
+    assert stats["flood_lines"] <= bound, (
+        f"[{run.mode}] {stats['flood_lines']} of {outcome['lines']} lines reached the host's log"
+    )
+    assert stats["longest_tagged"] <= MAX_LOG_MESSAGE + 200, f"[{run.mode}] a {stats['longest_tagged']}-character line was logged"
+    assert stats["dropped_notices"], f"[{run.mode}] dropped lines are not reported: {stats}"
+    assert entry["status_after"]["pid"] == entry["pid_before"], f"[{run.mode}] logging killed the module"
+
+
+def test_stdout_and_stderr_reach_the_log_only_tagged_with_the_module_name(run: Run) -> None:
+    lines = [line for line in run.output.splitlines() if run.marker in line and f"{run.marker}-NL" not in line]
+    untagged = [line for line in lines if "[module attacker]" not in line]
+    assert not untagged, f"[{run.mode}] module output reached the host's stdout/stderr untagged: {untagged[:3]}"
+    tagged = [m for m in run.log_messages("stdout_lines") if run.marker in m]
+    assert len(tagged) == 3 and all(m.startswith("[module attacker] stdout: ") for m in tagged), (
+        f"[{run.mode}] print(), stderr and fd-1 writes of the module are not in the host's log: {tagged}"
+    )
+
+
+def test_a_module_log_record_cannot_forge_host_log_lines(run: Run) -> None:
+    """A line break in a module's log message must not start a line that passes for the host's own."""
+    forged = [line for line in run.output.splitlines() if f"{run.marker}-NL" in line]
+    assert forged, f"[{run.mode}] the log_newline record never reached the host's log"
+    untagged = [line for line in forged if "[module attacker]" not in line]
+    assert not untagged, f"[{run.mode}] a module forged a host log line with a line break: {untagged[0]!r}"
+
+
+def test_a_stdout_flood_does_not_hang_the_module(run: Run) -> None:
+    """240 KB of print() from a hook, without awaiting: more than the pipe behind fds 1 and 2 holds."""
+    entry = run.attack("stdout_flood")
+    assert entry["outcome"] is not None and entry["status_after"]["pid"] == entry["pid_before"], (
+        f"[{run.mode}] the module hung on its own stdout and was killed: {entry.get('call_error')}; "
+        f"last_error: {entry['status_after']['last_error']}"
+    )
+    lines = [line for line in run.output.splitlines() if run.marker in line and "stdout flood line" in line]
+    assert len(lines) <= LOG_BURST + LOG_RATE * (entry["seconds"] + 2), f"[{run.mode}] {len(lines)} flood lines in the host's log"
+
+
+# --- 11. the protocol --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("malformed_msgpack", "protocol error: malformed msgpack"),
+        ("oversized_frame", "protocol error: frame of 67108864 bytes exceeds the 4194304-byte cap"),
+        ("answer_to_unknown_request", "protocol error: answer to request id 1000000, which was never sent"),
+    ],
+    ids=["malformed_msgpack", "oversized_frame", "answer_to_unknown_request"],
+)
+def test_a_protocol_breach_restarts_only_that_module(run: Run, key: str, reason: str) -> None:
+    entry = run.attack(key)
+    assert entry["restart"]["restarted"], f"[{run.mode}] {key}: the breaker was not killed and restarted: {entry['restart']}"
+    assert (entry["restart"]["last_error"] or "").startswith(reason), f"[{run.mode}] {key}: reason {entry['restart']}"
+    crash = [m for m in run.log_messages(key) if m.startswith("[modules] breaker: running -> crashed: " + reason)]
+    assert crash, f"[{run.mode}] {key}: the crash and its reason are not logged with the module's name"
+
+
+def test_forged_reports_are_ignored_or_attributed(run: Run) -> None:
+    entry = run.attack("forged_reports")
+    assert entry["status_after"]["pid"] == entry["pid_before"], f"[{run.mode}] {entry['status_after']}"
+    sandbox = entry["status_after"]["sandbox"]
+    assert sandbox and not any("forged" in layer for layer in sandbox), f"[{run.mode}] a late sandbox report was taken: {sandbox}"
+    messages = run.log_messages("forged_reports")
+    assert "[module breaker] solobot.runtime: [modules] victim: running -> crashed" in messages, messages
+    impersonated = [
+        line
+        for line in run.attack("forged_reports")["logs"]
+        if line["logger"] != "solobot.module.breaker" and "victim: running -> crashed" in line["message"]
+    ]
+    assert not impersonated, f"[{run.mode}] a module's log line passed for the host's: {impersonated}"
+
+
+def test_a_handshake_claiming_another_module_is_refused(run: Run) -> None:
+    impostor = run.attack("impostor_handshake")
+    assert impostor["status"]["state"] == "failed", f"[{run.mode}] {impostor['status']}"
+    assert (
+        impostor["status"]["last_error"] == "protocol error in handshake: handshake claims module 'victim', expected 'impostor'"
+    )
+    messages = [line["message"] for line in impostor["logs"]]
+    assert any(m.startswith("[modules] impostor: starting -> failed: protocol error in handshake") for m in messages), messages
+    assert any(m.startswith("[module impostor] solobot: escape attempt impostor_handshake") for m in messages), messages
+    victim = run.results["status_at_end"]["victim"]
+    assert victim["restarts"] == 0 and run.results["intact"]["victim_after"]["pid"] == run.results["victim_at_start"]["pid"]
+
+
+# --- 12. privileges ----------------------------------------------------------------------------------
+
+
+def test_setuid_binaries_cannot_run_and_no_new_privs_is_set(run: Run) -> None:
+    outcome = run.outcome("setuid_binary")
+    for label in ("exec_setuid_copy", "exec_system_id", "exec_python"):
+        assert outcome[label] == "EACCES", f"[{run.mode}] the module executed a program ({label}: {outcome[label]})"
+    assert outcome["setuid_0"] == outcome["setgid_0"] == "EPERM", f"[{run.mode}] {outcome}"
+    assert outcome["no_new_privs"] == 1 and outcome["dumpable"] == 0, f"[{run.mode}] {outcome}"
+    assert outcome["outputs"] == {}
+
+
+# --- nothing is lost ---------------------------------------------------------------------------------
+
+
+def test_nothing_of_the_victim_or_the_core_is_lost(run: Run) -> None:
+    intact = run.results["intact"]
+    content = [p for p in intact["changed"] if intact["files_after"][p].get("sha256") != intact["files_before"][p].get("sha256")]
+    assert content == [] and intact["planted"] == [], f"[{run.mode}] changed: {content}, planted: {intact['planted']}"
+    assert intact["database_after"] == intact["database_before"], f"[{run.mode}] {intact['database_after']}"
+    before, after = intact["victim_before"], intact["victim_after"]
+    assert after == before, f"[{run.mode}] the victim module's process, rows or files changed: {before} -> {after}"
