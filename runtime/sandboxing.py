@@ -28,6 +28,7 @@ from sandbox.module_requests import describe_pending, load_module_requests
 from sandbox.permissions import ModulePermissions, PermissionsError, load_operator_config
 from sandbox.watchdog import ResourceWatchdog
 
+from .discovery import discover
 from .environment import PROJECT_ROOT
 
 log = logging.getLogger("solobot.runtime")
@@ -74,7 +75,7 @@ class ModuleSandboxes:
         self._passwords: dict[str, str] = {}
 
     async def prepare(self, module: str) -> LaunchPlan:
-        known = [p.name for p in self.modules_dir.iterdir() if p.is_dir()] if self.modules_dir.is_dir() else []
+        known = [spec.name for spec in discover(self.modules_dir)]  # the runtime's own notion of a module
         try:
             config = load_operator_config(self.config_path, known)
             permissions = config.permissions(module)

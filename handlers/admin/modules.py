@@ -48,12 +48,8 @@ class AdminModuleCallback(CallbackData, prefix="admin_mod"):
 
 @router.callback_query(AdminPanelCallback.filter(F.action == "modules"))
 async def open_modules(callback: CallbackQuery, callback_data: AdminPanelCallback, admin: bool = False) -> None:
-    if not admin:
-        await answer_callback(callback, texts.NOT_ADMIN, show_alert=True)
-        return
-    runtime = current_runtime()
+    runtime = await _runtime_for_admin(callback, admin)
     if runtime is None:
-        await answer_callback(callback, t.NO_RUNTIME, show_alert=True)
         return
     await answer_callback(callback)
     await _show_list(callback, runtime, callback_data.page)
@@ -61,12 +57,8 @@ async def open_modules(callback: CallbackQuery, callback_data: AdminPanelCallbac
 
 @router.callback_query(AdminModuleCallback.filter())
 async def module_action(callback: CallbackQuery, callback_data: AdminModuleCallback, admin: bool = False) -> None:
-    if not admin:
-        await answer_callback(callback, texts.NOT_ADMIN, show_alert=True)
-        return
-    runtime = current_runtime()
+    runtime = await _runtime_for_admin(callback, admin)
     if runtime is None:
-        await answer_callback(callback, t.NO_RUNTIME, show_alert=True)
         return
     action, name, page = callback_data.action, callback_data.name, callback_data.page
     if action == "list":
@@ -84,6 +76,17 @@ async def module_action(callback: CallbackQuery, callback_data: AdminModuleCallb
         await answer_callback(callback, result, show_alert=not ok)
     text, markup = module_card(runtime.module_status(name), page)
     await edit_or_send_message(callback.message, text, reply_markup=markup, force_text=True)
+
+
+async def _runtime_for_admin(callback: CallbackQuery, admin: bool) -> ModuleRuntime | None:
+    """The running runtime if an admin pressed the button; otherwise the refusal is answered and None."""
+    if not admin:
+        await answer_callback(callback, texts.NOT_ADMIN, show_alert=True)
+        return None
+    runtime = current_runtime()
+    if runtime is None:
+        await answer_callback(callback, t.NO_RUNTIME, show_alert=True)
+    return runtime
 
 
 async def _show_list(callback: CallbackQuery, runtime: ModuleRuntime, page: int) -> None:

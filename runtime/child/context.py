@@ -97,8 +97,6 @@ class ModuleContext:
 
 
 def _apply_settings(values: dict[str, Any]) -> None:
-    try:
-        import config
-    except ImportError:  # pragma: no cover - the core is always installed with the runtime
-        return
+    import config
+
     config.apply_public_settings(values)

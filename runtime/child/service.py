@@ -159,10 +159,8 @@ class ModuleService:
 
 
 def _metadata_tables() -> dict[str, Any]:
-    try:
-        from database.models import Base
-    except ImportError:  # pragma: no cover - the core is always installed with the runtime
-        return {}
+    from database.models import Base
+
     return dict(Base.metadata.tables)
 
 
