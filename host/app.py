@@ -34,9 +34,9 @@ from database import db
 from database.embedded import resolve_database_url
 from database.init_db import init_db
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
-from runtime.sandboxing import ModuleSandboxes
-from runtime.tasks import TaskOwner
-from runtime.update_forwarding import modules_router
+from runtime.aiogram_bridge.update_forwarding import modules_router
+from runtime.supervision.sandbox_setup import ModuleSandboxes
+from runtime.supervision.task_owner import TaskOwner
 from sandbox.process_flags import set_dumpable
 from utils import modules_loader
 

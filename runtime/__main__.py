@@ -19,7 +19,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from hooks.hook_buttons import insert_hook_buttons
 from hooks.hooks import run_hooks
 
-from .runtime import ModuleRuntime
+from .module_runtime import ModuleRuntime
 
 PROFILE = [("🔑 Мои подписки", "view_keys"), ("💰 Баланс", "balance"), ("👥 Пригласить", "invite"),
            ("📖 Инструкции", "instructions"), ("⬅️ Назад", "start")]  # fmt: skip

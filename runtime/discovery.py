@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .module_loader import is_valid_module_name
-
 MAX_VERSION_LENGTH = 64
+
+
+def is_valid_module_name(name: str) -> bool:
+    """Upstream's rule: an identifier, so no dots, slashes or dashes."""
+    return bool(name) and name.isidentifier() and "." not in name and "/" not in name and "\\" not in name
 
 
 @dataclass(frozen=True)

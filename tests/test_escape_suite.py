@@ -55,7 +55,7 @@ MODES = ("root", "nonroot")
 DRIVER_TIMEOUT = 240
 
 BLOCKED = frozenset({"EACCES", "EPERM"})  # Landlock, DAC and scopes answer with one of these
-LOG_BURST = 200  # runtime.module_logs: 4 s worth of RuntimeConfig.log_lines_per_second (50)
+LOG_BURST = 200  # runtime.supervision.module_logs: 4 s worth of RuntimeConfig.log_lines_per_second (50)
 LOG_RATE = 50
 MAX_LOG_MESSAGE = 8_000
 

@@ -31,10 +31,10 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from hooks import hooks as hook_registry
 from hooks.results import HookResults
 from ipc import PROTOCOL_VERSION, Peer, RemoteError
+from runtime.calls.hook_arguments import kwargs_to_wire
+from runtime.calls.protocol import Manifest
 
-from .. import module_loader
-from ..boundary import kwargs_to_wire
-from ..protocol import Manifest
+from . import module_import
 from .call_scope import CallScope
 from .context import ModuleContext
 from .log_forwarding import ForwardToHost, OutputForwarder
@@ -50,7 +50,7 @@ class ModuleService:
         self.module = module
         self.modules_dir = modules_dir
         self.sandbox_layers = sandbox_layers or []
-        self.loaded: module_loader.LoadedModule | None = None
+        self.loaded: module_import.LoadedModule | None = None
         self.context: ModuleContext | None = None
         self.dispatcher: ModuleDispatcher | None = None
         self.peer: Peer | None = None
@@ -87,10 +87,10 @@ class ModuleService:
         self.drain_timeout = float(params.get("drain_timeout", self.drain_timeout))
         hook_registry.set_dispatcher(self.run_hooks_on_host)
         self.context = context = ModuleContext.from_init(self.module, self.peer, params)
-        module_loader.install_modules_package(self.modules_dir)
+        module_import.install_modules_package(self.modules_dir)
         core_tables = _metadata_tables()
         started = time.perf_counter()
-        self.loaded = loaded = module_loader.load_module(self.module)
+        self.loaded = loaded = module_import.load_module(self.module)
         import_seconds = time.perf_counter() - started
         await context.create_module_tables([t for name, t in _metadata_tables().items() if name not in core_tables])
         if loaded.router is not None:

@@ -22,6 +22,7 @@ from typing import Any
 from aiogram import Router
 
 from hooks import hooks as hook_registry
+from runtime.discovery import is_valid_module_name
 
 MODULES_PACKAGE = "modules"
 
@@ -50,11 +51,6 @@ class ModuleImportError(Exception):
         lines = [line for line in traceback_text.strip().splitlines() if line.strip()]
         super().__init__(lines[-1] if lines else traceback_text)
         self.remote_traceback = traceback_text
-
-
-def is_valid_module_name(name: str) -> bool:
-    """Upstream's rule: an identifier, so no dots, slashes or dashes."""
-    return bool(name) and name.isidentifier() and "." not in name and "/" not in name and "\\" not in name
 
 
 class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
