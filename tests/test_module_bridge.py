@@ -25,7 +25,8 @@ from aiohttp import web
 
 from host.web import build_web_app
 from local_bot_api import LocalBotAPI
-from runtime import HostServices, ModuleRuntime, RuntimeConfig, user_texts
+from runtime import HostServices, ModuleRuntime, RuntimeConfig
+from runtime.aiogram_bridge import user_texts
 from runtime.aiogram_bridge.update_forwarding import modules_router
 from tests.conftest import ModuleFolder, wait_until
 
