@@ -24,7 +24,7 @@ START_TIMEOUT = 20.0
 
 async def trial_start(modules_dir: Path, name: str) -> dict[str, Any]:
     from runtime import ModuleRuntime, RuntimeConfig
-    from runtime.sandboxing import ModuleSandboxes
+    from runtime.supervision.sandbox_setup import ModuleSandboxes
     from sandbox.bot_api_policy import BotApiPolicy
 
     root = modules_dir.parent
