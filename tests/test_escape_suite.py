@@ -215,7 +215,9 @@ def drive(mode: str, root: Path, database_url: str, output_dir: Path) -> Run:
         "marker": marker,
         "result_file": str(root / "results.json"),
     }
+    # PYTHONPATH: the host under test is this checkout, whatever else is installed.
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(root)}
+    env["PYTHONPATH"] = str(DRIVER.parent.parent)
     output_file = output_dir / f"host-{mode}.log"
     with open(output_file, "w") as output:
         done = subprocess.run(
