@@ -215,13 +215,14 @@ def drive(mode: str, root: Path, database_url: str, output_dir: Path) -> Run:
         "marker": marker,
         "result_file": str(root / "results.json"),
     }
-    # PYTHONPATH: the host under test is this checkout, whatever else is installed.
+    # PYTHONPATH: the host under test is this checkout (as root: its clone), whatever else is installed.
+    checkout = root if mode == "root" else PROJECT
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(root)}
-    env["PYTHONPATH"] = str(DRIVER.parent.parent)
+    env["PYTHONPATH"] = str(checkout)
     output_file = output_dir / f"host-{mode}.log"
     with open(output_file, "w") as output:
         done = subprocess.run(
-            [sys.executable, str(root / DRIVER if mode == "root" else PROJECT / DRIVER)],
+            [sys.executable, str(checkout / DRIVER)],
             input=json.dumps(config),
             text=True,
             stdout=output,
