@@ -116,13 +116,13 @@ def _cover_and_bind(cover: Path, beneath: list[Path]) -> None:
     try:
         _mount("tmpfs", str(cover), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k")
         for path, fd in fds.items():
-            for folder in reversed(path.parents):
+            for folder in [*reversed(path.parents), path]:
                 if cover in folder.parents and not folder.exists():
-                    folder.mkdir(mode=0o755)
-            if stat.S_ISDIR(os.fstat(fd).st_mode):
-                path.mkdir(mode=0o755, exist_ok=True)
-            else:
-                path.touch(mode=0o644, exist_ok=True)
+                    if folder == path and not stat.S_ISDIR(os.fstat(fd).st_mode):
+                        folder.touch()
+                    else:
+                        folder.mkdir()
+                    os.chmod(folder, 0o755)  # explicit: the module process's umask is 077 by now
             _mount(f"/proc/self/fd/{fd}", str(path), None, MS_BIND | MS_REC)
         # The skeleton itself is read-only: nothing a module does can add to it.
         _mount(None, str(cover), None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
