@@ -29,6 +29,10 @@ class ConfigError(ValueError):
     """A configuration value is missing or invalid; ``str()`` is one line naming the variable."""
 
 
+MISSING_BOT_TOKEN = "BOT_TOKEN is missing: set it in the environment or in .env (format 123456:ABC...)"
+MODULES_STATE_FILE_NAME = "modules_state.json"
+
+
 # --- parsers: (variable name, raw string) -> value, ConfigError on nonsense -------------------
 
 
@@ -165,6 +169,7 @@ class Settings:
     web_host: str = _env("WEB_HOST", _text, default="127.0.0.1")
     web_port: int = _env("WEB_PORT", _port, default=8080)
     data_dir: str = _env("DATA_DIR", _text, default="storage")  # embedded PostgreSQL in <data_dir>/postgres
+    modules_state_file: str | None = _env("MODULES_STATE_FILE", _text)  # unset: <data_dir>/modules_state.json
 
     # Non-secret values upstream modules import from ``config``
     admin_ids: tuple[int, ...] = _env("ADMIN_IDS", _admin_ids, "ADMIN_ID", default=())
@@ -212,6 +217,17 @@ class Settings:
     @property
     def embedded_pg_dir(self) -> Path:
         return Path(self.data_dir) / "postgres"
+
+    @property
+    def modules_state_path(self) -> Path:
+        """Which modules the operator stopped: ``MODULES_STATE_FILE``, else ``<DATA_DIR>/modules_state.json``."""
+        return Path(self.modules_state_file) if self.modules_state_file else Path(self.data_dir) / MODULES_STATE_FILE_NAME
+
+    def required_bot_token(self) -> str:
+        """The bot token, or :class:`ConfigError` saying how to set it (for code that talks to Telegram)."""
+        if not self.bot_token:
+            raise ConfigError(MISSING_BOT_TOKEN)
+        return self.bot_token
 
 
 SECRET_FIELDS = frozenset({"bot_token", "database_url", "redis_url"})
@@ -271,9 +287,10 @@ def load_settings(
         if raw is None:
             continue
         values[f.name] = f.metadata["parse"](var, raw)
-    if require_token and not values.get("bot_token"):
-        raise ConfigError("BOT_TOKEN is missing: set it in the environment or in .env (format 123456:ABC...)")
-    return Settings(**values)
+    settings = Settings(**values)
+    if require_token:
+        settings.required_bot_token()
+    return settings
 
 
 def _lenient_settings() -> Settings:

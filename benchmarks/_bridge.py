@@ -4,7 +4,7 @@
   prefix callback data, a command, an FSM state), laid out as the seed lays out a module;
 * ``open_stack``: the host side as ``tests/test_module_bridge.py`` assembles it: a ``LocalBotAPI``
   (local fake Telegram over real HTTP), a real aiogram ``Bot`` pointed at it, a ``Dispatcher``
-  with ``runtime.update_forwarding.modules_router(rt)`` first and then a core router, and a
+  with ``runtime.aiogram_bridge.update_forwarding.modules_router(rt)`` first and then a core router, and a
   ``ModuleRuntime`` with ``HostServices`` (bot, FSM storage, optionally a database URL);
 * ``AnswerWatcher``: stamps the moment the local server records the bot's answer to a callback
   query (it hooks the world's change notification, ``World.notify``);
@@ -156,8 +156,8 @@ async def open_stack(
                 async with _polling(stack, polling, polling_timeout):
                     yield stack
                 return
-            from runtime.bot_api_policy import BotApiPolicy
-            from runtime.update_forwarding import modules_router
+            from runtime.aiogram_bridge.update_forwarding import modules_router
+            from sandbox.bot_api_policy import BotApiPolicy
 
             policy = {} if bot_api_rate is None else {"bot_api_policy": BotApiPolicy(default_rate=bot_api_rate)}
             services = HostServices(bot=bot, fsm_storage=storage, database_url=database_url, settings={"ADMIN_ID": [1]}, **policy)

@@ -51,7 +51,7 @@ from _common import machine_info, print_header, print_table, quiet_runtime_logs,
 
 import ipc
 from runtime import RuntimeConfig
-from runtime.boundary import NonFrozenKeys
+from runtime.calls.hook_arguments import NonFrozenKeys
 
 KEYS = 100_000
 FROZEN = 5_000

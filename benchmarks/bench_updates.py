@@ -55,7 +55,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
-from runtime.update_forwarding import UpdateForwarder, modules_router
+from runtime.aiogram_bridge.update_forwarding import UpdateForwarder, modules_router
 
 MODULES = 20
 TARGET_ADDED_MS = 0.2

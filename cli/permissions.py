@@ -13,32 +13,20 @@ from typing import Any, TextIO
 
 
 def module_names(modules_dir: Path) -> list[str]:
-    """Module folders as the runtime's discovery sees them (a package, not starting with ``_`` or ``.``)."""
-    if not modules_dir.is_dir():
-        return []
-    return sorted(
-        entry.name
-        for entry in modules_dir.iterdir()
-        if entry.is_dir() and not entry.name.startswith(("_", ".")) and (entry / "__init__.py").is_file()
-    )
+    """The module names the runtime would load from ``modules_dir`` (its own discovery, in load order)."""
+    from runtime.discovery import discover
 
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple | list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return [spec.name for spec in discover(modules_dir)]
 
 
 def granted_summary(granted: Any, defaults: Any) -> str:
     """``sandboxed, defaults`` or ``sandboxed: network = true, tcp_ports = [443]`` (modules.toml spelling)."""
+    from sandbox.toml_value import toml_value
+
     if granted.trusted:
         return "TRUSTED: no isolation (upstream behaviour, the database owner's role)"
     changed = [
-        f"{f.name} = {_toml(getattr(granted, f.name))}"
+        f"{f.name} = {toml_value(getattr(granted, f.name))}"
         for f in fields(granted)
         if f.name != "trust" and getattr(granted, f.name) != getattr(defaults, f.name)
     ]

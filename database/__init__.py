@@ -5,7 +5,7 @@ and bound in place by ``database.db.bind(url)``, so importing it before ``bind``
 Importing this package opens no connection (the zygote pre-imports it before forking).
 """
 
-from .admins import add_admin, get_admin_ids, is_admin
+from .admins import add_admin, get_admin_ids, get_admin_role, is_admin
 from .bans import ban_user, create_blocked_user, delete_blocked_user, is_user_banned, is_user_blocked, unban_user
 from .db import async_session_maker, bind, dispose
 from .init_db import init_db
@@ -72,6 +72,7 @@ __all__ = [
     "dispose",
     "get_active_referrals",
     "get_admin_ids",
+    "get_admin_role",
     "get_balance",
     "get_client_id_by_email",
     "get_key_by_email",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -35,9 +34,9 @@ from database import db
 from database.embedded import resolve_database_url
 from database.init_db import init_db
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
-from runtime.sandboxing import ModuleSandboxes
-from runtime.tasks import TaskOwner
-from runtime.update_forwarding import modules_router
+from runtime.aiogram_bridge.update_forwarding import modules_router
+from runtime.supervision.sandbox_setup import ModuleSandboxes
+from runtime.supervision.task_owner import TaskOwner
 from sandbox.process_flags import set_dumpable
 from utils import modules_loader
 
@@ -130,7 +129,7 @@ class SolobotHost:
             )
         self.runtime = runtime = ModuleRuntime(
             settings.modules_dir,
-            state_file=self.state_file or _state_file(settings),
+            state_file=self.state_file or settings.modules_state_path,
             config=self.runtime_config,
             services=services,
             sandboxes=sandboxes,
@@ -183,17 +182,10 @@ class SolobotHost:
         await self.dispatcher.start_polling(self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10)
 
 
-def _state_file(settings: Settings) -> Path:
-    """``MODULES_STATE_FILE`` if set, else ``<DATA_DIR>/modules_state.json`` (with the bot's other data)."""
-    override = os.environ.get("MODULES_STATE_FILE")
-    return Path(override) if override else Path(settings.data_dir) / "modules_state.json"
-
-
 def _make_bot(settings: Settings) -> Bot:
-    if not settings.bot_token:
-        raise config.ConfigError("BOT_TOKEN is missing: set it in the environment or in .env (format 123456:ABC...)")
+    token = settings.required_bot_token()
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url)) if settings.telegram_api_url else None
-    return Bot(settings.bot_token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+    return Bot(token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
 
 
 def _assemble(dispatcher: Dispatcher, runtime: ModuleRuntime, settings: Settings, throttle_rate: float) -> None:

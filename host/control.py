@@ -43,7 +43,7 @@ from typing import Any, Protocol
 
 from config import ConfigError
 from runtime import ModuleRuntime, UnknownModuleError
-from runtime.process import ModuleLoadError
+from runtime.supervision.process import ModuleLoadError
 
 from .log_buffer import ModuleLogBuffer
 

@@ -1,6 +1,6 @@
 """The last lines each module logged, for ``solobot modules logs NAME [--follow]``.
 
-Module processes forward their log records to the host, where ``runtime.module_logs.ModuleLogSink``
+Module processes forward their log records to the host, where ``runtime.supervision.module_logs.ModuleLogSink``
 re-emits them on the ``solobot.module.<name>`` logger (rate limited per module). The runtime's
 own lines about a module (state changes, reload failures with their traceback) are emitted on
 ``solobot.runtime`` as ``"[modules] %s: ..."`` with the module's name as the first argument.

@@ -2,7 +2,7 @@
 
 Counters and gauges are read from ``runtime.status()`` at scrape time (a custom collector:
 nothing to keep in sync, and the values are the ones the admin panel shows). Latencies cannot
-be read back afterwards, so they are recorded as they happen: ``runtime.fanout`` tells the
+be read back afterwards, so they are recorded as they happen: ``runtime.calls.fanout`` tells the
 observer installed here about every fan-out and every module call in it.
 
 Each host has its own ``CollectorRegistry``: the process-global default registry is left alone,
@@ -33,7 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.exposition import choose_encoder
 
 from runtime import ModuleRuntime, ModuleState
-from runtime import fanout as runtime_fanout
+from runtime.calls import fanout as runtime_fanout
 
 METRICS_PATH = "/metrics"
 # Module replies over a socketpair take well under a millisecond; the default hook timeout is 4 s.
@@ -107,7 +107,7 @@ class HostMetrics:
         self._previous: runtime_fanout.FanoutObserver | None = None
 
     def observe_fanout(self, hook: str, seconds: float, modules: list[tuple[str, float]]) -> None:
-        """The fan-out observer (``runtime.fanout.set_observer``): on the hot path of every hook call."""
+        """The fan-out observer (``runtime.calls.fanout.set_observer``): on the hot path of every hook call."""
         self._fanout_child(hook).observe(seconds)
         for module, module_seconds in modules:
             child = self._module_children.get(module)

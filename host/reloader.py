@@ -20,7 +20,7 @@ from types import TracebackType
 from watchfiles import Change, DefaultFilter, awatch
 
 from runtime import ModuleRuntime, UnknownModuleError
-from runtime.process import ModuleLoadError
+from runtime.supervision.process import ModuleLoadError
 
 log = logging.getLogger("solobot.reload")
 

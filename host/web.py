@@ -1,4 +1,4 @@
-"""The host's HTTP server: a health check and Prometheus metrics, then module webhooks (``runtime.webhooks``).
+"""The host's HTTP server: a health check and Prometheus metrics, then module webhooks (``runtime.aiogram_bridge.webhooks``).
 
 Core routes are registered first and reserved, so a module cannot claim them; every other path
 goes to the module webhook table.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from runtime import ModuleRuntime
-from runtime.webhooks import ModuleWebhooks
+from runtime.aiogram_bridge.webhooks import ModuleWebhooks
 
 from .metrics import add_metrics_route
 

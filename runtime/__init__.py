@@ -1,9 +1,10 @@
 """The module runtime: one supervised process per module, forked from a zygote."""
 
+from runtime.aiogram_bridge.host_services import HostServices
+from runtime.supervision.process import ModuleLoadError
+from runtime.supervision.supervisor import ModuleState
+
 from .config import RuntimeConfig
-from .host_services import HostServices
-from .process import ModuleLoadError
-from .runtime import ModuleRuntime, UnknownModuleError
-from .supervisor import ModuleState
+from .module_runtime import ModuleRuntime, UnknownModuleError
 
 __all__ = ["HostServices", "ModuleLoadError", "ModuleRuntime", "ModuleState", "RuntimeConfig", "UnknownModuleError"]

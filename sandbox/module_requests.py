@@ -16,7 +16,6 @@ is requested but not granted into lines for the operator, each saying what to pu
 
 from __future__ import annotations
 
-import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any
 
 from .bot_api_policy import DEFAULT_ALLOWED
 from .permissions import KEYS, ModulePermissions, PermissionsError, SourceLines, toml_error, validate_entry
+from .toml_value import toml_value
 
 MODULE_FILE = "module.toml"
 REQUESTABLE: tuple[str, ...] = tuple(k for k in KEYS if k != "trust")
@@ -87,16 +87,6 @@ def load_module_requests(module_dir: str | Path) -> ModuleRequests:
     return ModuleRequests(module, path, values, reasons)
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple | list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, str):
-        return json.dumps(value)
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def describe_pending(requests: ModuleRequests, granted: ModulePermissions) -> list[str]:
     """One line per request that ``granted`` does not cover, saying what to write to grant it."""
     if granted.trusted:
@@ -106,7 +96,7 @@ def describe_pending(requests: ModuleRequests, granted: ModulePermissions) -> li
     lines: list[str] = []
 
     def add(what: str, key: str, **settings: Any) -> None:
-        grant = ", ".join(f"{k} = {_toml(v)}" for k, v in settings.items())
+        grant = ", ".join(f"{k} = {toml_value(v)}" for k, v in settings.items())
         lines.append(f"module {name} requests {what}: {requests.reason(key)} — grant in modules.toml [modules.{name}] {grant}")
 
     wants_network = asked.get("network", False) or bool(asked.get("tcp_ports"))
@@ -144,5 +134,5 @@ def describe_pending(requests: ModuleRequests, granted: ModulePermissions) -> li
 
     for key in ("memory_mb", "cpu_seconds", "max_processes", "max_open_files", "max_file_size_mb", "disk_mb", "bot_api_rate"):
         if key in asked and asked[key] > getattr(granted, key):
-            add(f"{key} = {_toml(asked[key])} (granted {_toml(getattr(granted, key))})", key, **{key: asked[key]})
+            add(f"{key} = {toml_value(asked[key])} (granted {toml_value(getattr(granted, key))})", key, **{key: asked[key]})
     return lines

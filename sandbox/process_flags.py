@@ -1,4 +1,7 @@
-"""Per-process kernel flags a module process (and the host) sets on itself, via ``prctl(2)``.
+"""Per-process kernel flags, via ``prctl(2)``: the one home of every prctl the project makes.
+
+- ``parent death signal`` and ``child subreaper``: the process model (the zygote dies with the
+  host; module processes forked by the zygote are re-parented to, and reaped by, the host).
 
 - ``no_new_privs``: from now on ``execve`` can never grant privileges (setuid/setgid bits and
   file capabilities are ignored). Landlock requires it from an unprivileged caller, and it is
@@ -17,12 +20,15 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
+PR_SET_PDEATHSIG = 1
 PR_GET_DUMPABLE = 3
 PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
 PR_GET_NO_NEW_PRIVS = 39
 
 
@@ -53,3 +59,17 @@ def set_dumpable(dumpable: bool) -> None:
 
 def is_dumpable() -> bool:
     return _prctl(PR_GET_DUMPABLE) == 1
+
+
+def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
+    """Have the kernel send ``sig`` to this process when its parent exits."""
+    _prctl(PR_SET_PDEATHSIG, sig)
+
+
+def set_child_subreaper() -> None:
+    """Orphaned descendants are re-parented to this process instead of init.
+
+    The host sets this so that module processes, forked by the zygote, become the host's own
+    children: it can then reap them, and their parent-death signal follows the host.
+    """
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)

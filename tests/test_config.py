@@ -161,3 +161,32 @@ def test_module_level_names_never_hold_secrets_and_import_never_fails(tmp_path: 
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_modules_state_file_follows_data_dir_unless_set() -> None:
+    assert load({}, require_token=False).modules_state_path == Path("storage/modules_state.json")
+    assert load({"DATA_DIR": "/srv/bot"}, require_token=False).modules_state_path == Path("/srv/bot/modules_state.json")
+    overridden = load({"DATA_DIR": "/srv/bot", "MODULES_STATE_FILE": "/etc/solobot/state.json"}, require_token=False)
+    assert overridden.modules_state_path == Path("/etc/solobot/state.json")
+
+
+def test_runtime_state_store_uses_the_same_default(tmp_path: Path, monkeypatch) -> None:
+    from runtime.supervision.state_store import StateStore
+
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.delenv("MODULES_STATE_FILE", raising=False)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    store = StateStore()
+    store.set_enabled("parked", False)
+    assert store.path == load_settings(require_token=False).modules_state_path == tmp_path / "data" / "modules_state.json"
+    assert '"parked"' in store.path.read_text()
+
+
+def test_missing_token_message_is_the_one_constant() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load({})
+    assert str(raised.value) == config.MISSING_BOT_TOKEN
+    with pytest.raises(ConfigError) as raised:
+        load({}, require_token=False).required_bot_token()
+    assert str(raised.value) == config.MISSING_BOT_TOKEN
+    assert load({"BOT_TOKEN": TOKEN}).required_bot_token() == TOKEN

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from database import async_session_maker, get_balance, store_key
 from database.models import Payment, Referral, User
-from runtime import user_texts
+from runtime.aiogram_bridge import user_texts
 from tests.conftest import fresh_database, wait_until
 from tests.core_fixtures import callbacks, press, reply_with, send, shown
 from tests.solobot_harness import ADMIN_ID, Solobot, copy_modules, running_solobot, traversable_dir

@@ -55,7 +55,7 @@ MODES = ("root", "nonroot")
 DRIVER_TIMEOUT = 240
 
 BLOCKED = frozenset({"EACCES", "EPERM"})  # Landlock, DAC and scopes answer with one of these
-LOG_BURST = 200  # runtime.module_logs: 4 s worth of RuntimeConfig.log_lines_per_second (50)
+LOG_BURST = 200  # runtime.supervision.module_logs: 4 s worth of RuntimeConfig.log_lines_per_second (50)
 LOG_RATE = 50
 MAX_LOG_MESSAGE = 8_000
 
@@ -175,7 +175,9 @@ def drive(mode: str, root: Path, database_url: str, output_dir: Path) -> Run:
         "marker": marker,
         "result_file": str(root / "results.json"),
     }
+    # PYTHONPATH: the host under test is this checkout, whatever else is installed.
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(root)}
+    env["PYTHONPATH"] = str(DRIVER.parent.parent)
     output_file = output_dir / f"host-{mode}.log"
     with open(output_file, "w") as output:
         done = subprocess.run(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from aiogram.fsm.storage.memory import MemoryStorage
 
-from runtime import fsm_gateway
-from runtime.fsm_gateway import MAX_DATA, FSMGateway, FSMStorageLimit
+from runtime.aiogram_bridge import fsm_gateway
+from runtime.aiogram_bridge.fsm_gateway import MAX_DATA, FSMGateway, FSMStorageLimit
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from host.metrics import MAX_HOOK_LABELS, METRICS_KEY, METRICS_PATH, OTHER_HOOK, HostMetrics
 from host.web import WEBHOOKS_KEY
-from runtime import fanout
+from runtime.calls import fanout
 from tests.conftest import fresh_database, wait_until
 from tests.core_fixtures import press, send
 from tests.solobot_harness import Solobot, copy_modules, running_solobot, traversable_dir

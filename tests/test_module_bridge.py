@@ -25,8 +25,9 @@ from aiohttp import web
 
 from host.web import build_web_app
 from local_bot_api import LocalBotAPI
-from runtime import HostServices, ModuleRuntime, RuntimeConfig, user_texts
-from runtime.update_forwarding import modules_router
+from runtime import HostServices, ModuleRuntime, RuntimeConfig
+from runtime.aiogram_bridge import user_texts
+from runtime.aiogram_bridge.update_forwarding import modules_router
 from tests.conftest import ModuleFolder, wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
@@ -360,7 +361,7 @@ async def test_fast_flow_handlers_run_in_the_module_process(modules: ModuleFolde
         from aiogram.fsm.context import FSMContext
         from aiogram.fsm.storage.base import StorageKey
 
-        from runtime.fast_flows import fast_flow_handlers
+        from runtime.aiogram_bridge.fast_flows import fast_flow_handlers
 
         handlers = fast_flow_handlers(bridge.runtime)
         assert list(handlers) == ["quick"]

@@ -16,8 +16,8 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Chat, Message, User
 
 from ipc import ProtocolError, decode, encode
+from runtime.aiogram_bridge.route_index import RouteIndex
 from runtime.child.route_filters import describe_router
-from runtime.route_index import RouteIndex
 
 
 class Flow(StatesGroup):

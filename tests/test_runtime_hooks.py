@@ -278,7 +278,7 @@ async def test_module_logs_reach_the_host_tagged(modules: ModuleFolder, make_run
 
 
 def test_a_module_log_record_cannot_forge_host_lines(caplog: pytest.LogCaptureFixture) -> None:
-    from runtime.module_logs import ModuleLogSink
+    from runtime.supervision.module_logs import ModuleLogSink
 
     sink = ModuleLogSink("chatty", 50)
     forged = "2026-01-01 00:00:00,000 ERROR solobot.runtime: [modules] victim: crashed"

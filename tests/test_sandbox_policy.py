@@ -113,7 +113,7 @@ def test_slow_rate_retry_after_rounds_up_and_bad_rates_are_refused() -> None:
 
 
 async def test_gateway_answers_like_telegram(anyio_backend: str) -> None:
-    from runtime.bot_gateway import BotGateway
+    from runtime.aiogram_bridge.bot_gateway import BotGateway
 
     class FakeBot:
         async def __call__(self, method: Any) -> Any:
@@ -130,6 +130,6 @@ async def test_gateway_answers_like_telegram(anyio_backend: str) -> None:
 
 
 def test_old_import_path_still_works() -> None:
-    from runtime.bot_api_policy import BotApiPolicy as Old
+    from sandbox.bot_api_policy import BotApiPolicy as Old
 
     assert Old is BotApiPolicy

@@ -14,7 +14,7 @@ from typing import Any
 from aiogram import Router
 
 from runtime import ModuleRuntime
-from runtime.fast_flows import FastFlowHandler, fast_flow_handlers
+from runtime.aiogram_bridge.fast_flows import FastFlowHandler, fast_flow_handlers
 
 _runtime: ModuleRuntime | None = None
 
@@ -29,7 +29,7 @@ def current_runtime() -> ModuleRuntime | None:
 
 
 def load_modules_from_folder() -> list[Router]:
-    from runtime.update_forwarding import modules_router
+    from runtime.aiogram_bridge.update_forwarding import modules_router
 
     return [modules_router(_runtime)] if _runtime is not None else []
 

@@ -22,7 +22,7 @@ from handlers import texts
 from handlers.utils import answer_callback, edit_or_send_message
 from logger import logger
 from runtime import ModuleLoadError, ModuleRuntime
-from runtime.module_loader import is_valid_module_name
+from runtime.discovery import is_valid_module_name
 from utils.modules_loader import current_runtime
 
 from . import modules_texts as t

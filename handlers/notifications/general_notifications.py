@@ -18,7 +18,7 @@ from handlers import buttons
 from handlers.keys.format import format_expiry
 from hooks.hooks import has_registered, run_hooks
 from logger import logger
-from runtime.boundary import NonFrozenKeys
+from runtime.calls.hook_arguments import NonFrozenKeys
 
 EXPIRY_REMINDER = "⏰ Подписка <b>{name}</b> истекает {expiry}. Продлите её, чтобы не потерять доступ."
 REMIND_BEFORE = timedelta(hours=24)

@@ -17,8 +17,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import TelegramObject
 
 from ipc import Ref
-
-from ..fsm_keys import key_from_wire
+from runtime.aiogram_bridge.fsm_keys import key_from_wire
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession

@@ -15,8 +15,7 @@ from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 
 from ipc import Peer
-
-from ..fsm_keys import key_to_wire
+from runtime.aiogram_bridge.fsm_keys import key_to_wire
 
 
 class HostFSMStorage(BaseStorage):

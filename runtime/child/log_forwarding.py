@@ -1,6 +1,6 @@
 """Send this process's log records, and what it writes to stdout/stderr, to the host.
 
-The host tags every line with the module's name and rate-limits it (``runtime.module_logs``).
+The host tags every line with the module's name and rate-limits it (``runtime.supervision.module_logs``).
 """
 
 from __future__ import annotations

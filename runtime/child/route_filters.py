@@ -11,7 +11,7 @@ match" and the host forwards. Constraint kinds (each a list of alternatives, OR-
 * ``command`` prefixes of ``message.text or message.caption`` (``Command(...)``, ``CommandStart()``);
 * ``state``   FSM state names, ``None`` for "no state" (``StateFilter(...)``, a ``State``, a ``StatesGroup``).
 
-The host side (validation and matching) is ``runtime.route_index``.
+The host side (validation and matching) is ``runtime.aiogram_bridge.route_index``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,10 @@ Then it serves, each request in its own task (the peer's):
 * ``feed_update {update, admin}`` → ``{handled}``: the module's router on one update;
 * ``webhook {method, path, query, headers, body, remote}`` → ``{status, headers, body}``;
 * ``fast_flow {event, kwargs}`` → ``None``: the module's fast-flow payment handler;
-* ``ping`` → heartbeat; ``shutdown`` → finish what is in flight (bounded), then exit.
+* ``ping`` → heartbeat; ``shutdown`` → finish what is in flight (bounded), run the router's
+  shutdown observers (bounded), then exit.
+
+The router's startup observers run at the end of ``init``; one that raises fails the start.
 
 It calls the host for Bot API methods (``bot_api``), FSM storage (``fsm``) and nested hook calls
 (``run_hooks``), and sends its log records as ``log`` notifications.
@@ -31,10 +34,10 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from hooks import hooks as hook_registry
 from hooks.results import HookResults
 from ipc import PROTOCOL_VERSION, Peer, RemoteError
+from runtime.calls.hook_arguments import kwargs_to_wire
+from runtime.calls.protocol import Manifest
 
-from .. import module_loader
-from ..boundary import kwargs_to_wire
-from ..protocol import Manifest
+from . import module_import
 from .call_scope import CallScope
 from .context import ModuleContext
 from .log_forwarding import ForwardToHost, OutputForwarder
@@ -50,7 +53,7 @@ class ModuleService:
         self.module = module
         self.modules_dir = modules_dir
         self.sandbox_layers = sandbox_layers or []
-        self.loaded: module_loader.LoadedModule | None = None
+        self.loaded: module_import.LoadedModule | None = None
         self.context: ModuleContext | None = None
         self.dispatcher: ModuleDispatcher | None = None
         self.peer: Peer | None = None
@@ -87,14 +90,15 @@ class ModuleService:
         self.drain_timeout = float(params.get("drain_timeout", self.drain_timeout))
         hook_registry.set_dispatcher(self.run_hooks_on_host)
         self.context = context = ModuleContext.from_init(self.module, self.peer, params)
-        module_loader.install_modules_package(self.modules_dir)
+        module_import.install_modules_package(self.modules_dir)
         core_tables = _metadata_tables()
         started = time.perf_counter()
-        self.loaded = loaded = module_loader.load_module(self.module)
+        self.loaded = loaded = module_import.load_module(self.module)
         import_seconds = time.perf_counter() - started
         await context.create_module_tables([t for name, t in _metadata_tables().items() if name not in core_tables])
         if loaded.router is not None:
             self.dispatcher = ModuleDispatcher(context, loaded.router)
+            await self.dispatcher.startup()  # a failing observer fails the start, with its traceback
         return Manifest(
             protocol=PROTOCOL_VERSION,
             module=self.module,
@@ -148,6 +152,17 @@ class ModuleService:
             kwargs.pop("session", None)
             await self.loaded.fast_flow["handler"](await scope.resolve(event), scope.session, **kwargs)
 
+    async def run_shutdown_observers(self) -> None:
+        """The routers' ``@router.shutdown()`` observers, bounded like the drain (then the host kills)."""
+        if self.dispatcher is None:
+            return
+        try:
+            await asyncio.wait_for(self.dispatcher.shutdown(), self.drain_timeout)
+        except TimeoutError:
+            logging.getLogger("solobot").error("shutdown handlers did not finish within %.1f s", self.drain_timeout)
+        except Exception:
+            logging.getLogger("solobot").exception("a shutdown handler of the module's router failed")
+
     async def run_hooks_on_host(self, name: str, kwargs: dict[str, Any]) -> HookResults:
         assert self.peer is not None
         try:
@@ -200,6 +215,7 @@ async def serve(
     await asyncio.wait([shutdown, peer.closed], return_when=asyncio.FIRST_COMPLETED)
     if shutdown.done() and not peer.is_closed:
         await _drain(peer, service.drain_timeout)
+        await service.run_shutdown_observers()
     shutdown.cancel()
     peer.close("module process exiting")
     if service.context is not None:

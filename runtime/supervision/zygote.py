@@ -1,6 +1,6 @@
 """The zygote: a fork server that has already imported everything a module process needs.
 
-Started once per runtime as ``python -m runtime.zygote <control fd> <host pid>`` with a
+Started once per runtime as ``python -m runtime.supervision.zygote <control fd> <host pid>`` with a
 scrubbed environment, it imports aiogram, SQLAlchemy, asyncpg, msgpack and the core packages,
 freezes the GC (so forked children keep sharing those pages) and then serves fork requests
 from the host over a ``SOCK_SEQPACKET`` control socket. It runs no event loop and holds no
@@ -24,7 +24,7 @@ import time
 
 import msgpack
 
-from runtime import linux
+from sandbox import process_flags
 
 # Imported before forking so every module process shares them copy-on-write.
 PRELOAD = (
@@ -65,7 +65,7 @@ REPARENT_WAIT = 5.0  # seconds a new module process waits to be adopted by the h
 
 def main() -> None:
     control_fd, host_pid = int(sys.argv[1]), int(sys.argv[2])
-    linux.set_parent_death_signal(signal.SIGKILL)
+    process_flags.set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != host_pid:  # the host died before we armed the signal
         os._exit(0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the host's to handle
@@ -139,7 +139,7 @@ def _become_module_process(request: dict, channel_fd: int, host_pid: int) -> Non
         deadline = time.monotonic() + REPARENT_WAIT
         while os.getppid() != host_pid and time.monotonic() < deadline:
             time.sleep(0.0002)
-        linux.set_parent_death_signal(signal.SIGKILL)
+        process_flags.set_parent_death_signal(signal.SIGKILL)
         if os.getppid() != host_pid:  # host gone (or not a subreaper): never run orphaned
             os._exit(1)
         os.closerange(3, channel_fd)
@@ -188,7 +188,7 @@ def _apply_sandbox(spec: dict | None, host_pid: int) -> list[str]:
     except (SandboxError, ValueError) as exc:
         # Never run module code half-confined: the module process answers ``init`` with this error.
         layers = [f"FAILED: {exc}"]
-    linux.set_parent_death_signal(signal.SIGKILL)
+    process_flags.set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != host_pid:
         os._exit(1)
     return layers

@@ -14,10 +14,9 @@ from typing import Any
 from aiogram.types import TelegramObject
 
 from ipc import PeerClosed, RemoteError
-
-from .boundary import kwargs_to_wire
-from .runtime import ModuleRuntime
-from .supervisor import ModuleSupervisor
+from runtime.calls.hook_arguments import kwargs_to_wire
+from runtime.module_runtime import ModuleRuntime
+from runtime.supervision.supervisor import ModuleSupervisor
 
 log = logging.getLogger("solobot.runtime")
 

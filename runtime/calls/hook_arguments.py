@@ -17,8 +17,7 @@ from aiogram.fsm.context import FSMContext
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ipc import Ref
-
-from .fsm_keys import key_to_wire
+from runtime.aiogram_bridge.fsm_keys import key_to_wire
 
 
 def to_wire(value: Any) -> Any:

@@ -5,7 +5,7 @@ For every start of a module, ``ModuleSandboxes.prepare`` reads the operator's pe
 allocates the module's own uid when the bot runs as root, creates or updates its PostgreSQL
 role and schema (so its process connects with that role, never the owner's), configures its
 Bot API policy, and builds the ``SandboxSpec`` the module process applies to itself before any
-module code is imported (``runtime.zygote``). Once the process runs, ``watch`` hands it to the
+module code is imported (``runtime.supervision.zygote``). Once the process runs, ``watch`` hands it to the
 resource watchdog, which kills it (and so gets it restarted, with the reason) when it uses more
 memory or CPU than it may.
 """
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runtime.discovery import discover
 from sandbox.apply import SandboxSpec, default_list_only_paths, default_read_only_paths, default_read_write_paths
 from sandbox.bot_api_policy import BotApiPolicy
 from sandbox.identity import ModuleIdentities
@@ -28,7 +29,6 @@ from sandbox.module_requests import describe_pending, load_module_requests
 from sandbox.permissions import ModulePermissions, PermissionsError, load_operator_config
 from sandbox.watchdog import ResourceWatchdog
 
-from .discovery import discover
 from .environment import PROJECT_ROOT
 
 log = logging.getLogger("solobot.runtime")

@@ -23,9 +23,9 @@ from typing import Any
 from hooks.results import HookResults
 from ipc import CodecError, OutgoingCall, PeerClosed, RemoteError
 from ipc.codec import describe_unsupported
+from runtime.supervision.supervisor import ModuleSupervisor
 
 from .protocol import HookReply
-from .supervisor import ModuleSupervisor
 
 log = logging.getLogger("solobot.hooks")
 

@@ -22,10 +22,10 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 
 from ipc import PeerClosed, RemoteError
+from runtime.module_runtime import ModuleRuntime
+from runtime.supervision.supervisor import ModuleSupervisor
 
 from . import user_texts
-from .runtime import ModuleRuntime
-from .supervisor import ModuleSupervisor
 
 log = logging.getLogger("solobot.runtime")
 

@@ -21,20 +21,20 @@ from typing import Any
 
 from hooks import hooks as hook_registry
 from hooks.results import HookResults
+from runtime.aiogram_bridge.host_services import HostServices
+from runtime.calls.fanout import fan_out
+from runtime.calls.hook_arguments import kwargs_to_wire
+from runtime.supervision.module_logs import ModuleLogSink
+from runtime.supervision.process import ModuleLoadError, ModuleProcess
+from runtime.supervision.sandbox_setup import ModuleSandboxes, SandboxConfigError
+from runtime.supervision.state_store import StateStore
+from runtime.supervision.supervisor import ModuleState, ModuleSupervisor
+from runtime.supervision.task_owner import TaskOwner
+from runtime.supervision.zygote_client import Zygote
+from sandbox import process_flags
 
-from . import linux
-from .boundary import kwargs_to_wire
 from .config import RuntimeConfig
 from .discovery import discover
-from .fanout import fan_out
-from .host_services import HostServices
-from .module_logs import ModuleLogSink
-from .process import ModuleLoadError, ModuleProcess
-from .sandboxing import ModuleSandboxes, SandboxConfigError
-from .state_store import StateStore
-from .supervisor import ModuleState, ModuleSupervisor
-from .tasks import TaskOwner
-from .zygote_client import Zygote
 
 log = logging.getLogger("solobot.runtime")
 
@@ -72,7 +72,7 @@ class ModuleRuntime:
 
     async def __aenter__(self) -> ModuleRuntime:
         try:
-            linux.set_child_subreaper()
+            process_flags.set_child_subreaper()
         except OSError as exc:  # pragma: no cover - every Linux since 3.4 has it
             log.warning("cannot become a child subreaper (%s): module processes may outlive a crash", exc)
         if not self.modules_dir.is_dir():

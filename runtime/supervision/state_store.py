@@ -1,6 +1,6 @@
 """Which modules the operator stopped, persisted as upstream does.
 
-``storage/modules_state.json`` (``MODULES_STATE_FILE`` overrides) holds
+``<DATA_DIR>/modules_state.json`` (``MODULES_STATE_FILE`` overrides; both read by ``config``) holds
 ``{"disabled": [names]}``: a stopped module stays stopped after the bot restarts. A file that
 cannot be read is reported and moved aside before it is ever overwritten, so an operator's
 hand edit is never silently lost.
@@ -16,11 +16,12 @@ from pathlib import Path
 
 log = logging.getLogger("solobot.runtime")
 
-DEFAULT_STATE_FILE = "storage/modules_state.json"
-
 
 def default_state_file() -> Path:
-    return Path(os.environ.get("MODULES_STATE_FILE", DEFAULT_STATE_FILE))
+    """The file ``solobot run`` uses too: the operator's settings say where (``Settings.modules_state_path``)."""
+    from config import load_settings
+
+    return load_settings(require_token=False).modules_state_path
 
 
 class StateStore:

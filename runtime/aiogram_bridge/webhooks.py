@@ -16,9 +16,8 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from ipc import PeerClosed, RemoteError
-
-from .runtime import ModuleRuntime
-from .supervisor import ModuleSupervisor
+from runtime.module_runtime import ModuleRuntime
+from runtime.supervision.supervisor import ModuleSupervisor
 
 log = logging.getLogger("solobot.runtime")
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ipc import PROTOCOL_VERSION, OutgoingCall, Peer, PeerClosed, ProtocolError, RemoteError
+from runtime.aiogram_bridge.route_index import RouteIndex
+from runtime.calls.protocol import Manifest
+from runtime.config import RuntimeConfig
 
-from .config import RuntimeConfig
-from .protocol import Manifest
-from .route_index import RouteIndex
 from .zygote_client import Zygote
 
 log = logging.getLogger("solobot.runtime")

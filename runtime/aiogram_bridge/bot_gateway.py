@@ -21,8 +21,7 @@ from aiogram.types import BufferedInputFile, TelegramObject
 from pydantic import ValidationError
 
 from ipc import Ref
-
-from .bot_api_policy import BotApiPolicy
+from sandbox.bot_api_policy import BotApiPolicy
 
 log = logging.getLogger("solobot.runtime")
 

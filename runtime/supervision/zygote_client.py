@@ -59,7 +59,7 @@ class Zygote:
         started = time.monotonic()
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "runtime.zygote", str(zygote_end.fileno()), str(os.getpid())],
+                [sys.executable, "-m", "runtime.supervision.zygote", str(zygote_end.fileno()), str(os.getpid())],
                 pass_fds=[zygote_end.fileno()],
                 env=module_environment(),
                 cwd=os.getcwd(),

@@ -13,7 +13,8 @@ from typing import Any
 from aiogram import Bot
 from aiogram.fsm.storage.base import BaseStorage
 
-from .bot_api_policy import BotApiPolicy
+from sandbox.bot_api_policy import BotApiPolicy
+
 from .bot_gateway import BotGateway
 from .fsm_gateway import FSMGateway
 

@@ -20,13 +20,14 @@ from typing import Any
 
 import psutil
 
-from .config import RuntimeConfig
-from .discovery import ModuleSpec
+from runtime.calls.protocol import Manifest
+from runtime.config import RuntimeConfig
+from runtime.discovery import ModuleSpec
+
 from .latency import LatencyWindow
 from .process import ModuleLoadError, ModuleProcess
-from .protocol import Manifest
 from .state_store import StateStore
-from .tasks import TaskOwner
+from .task_owner import TaskOwner
 from .zygote_client import ZygoteError
 
 log = logging.getLogger("solobot.runtime")
