@@ -20,6 +20,7 @@ from .keys import (
     get_non_frozen_keys,
     store_key,
     update_key_expiry,
+    update_key_notified,
 )
 from .notifications import add_notification, check_notification_time, delete_notification, get_last_notification_time
 from .payments import add_payment, get_last_payments, get_payment_by_id, get_payment_by_payment_id, update_payment_status
@@ -108,6 +109,7 @@ __all__ = [
     "unban_user",
     "update_balance",
     "update_key_expiry",
+    "update_key_notified",
     "update_payment_status",
     "update_trial",
 ]
