@@ -7,6 +7,17 @@ Importing this package opens no connection (the zygote pre-imports it before for
 
 from .admins import add_admin, get_admin_ids, get_admin_role, is_admin
 from .bans import ban_user, create_blocked_user, delete_blocked_user, is_user_banned, is_user_blocked, unban_user
+from .coupons import (
+    apply_percent_coupon,
+    check_coupon_usage,
+    claim_coupon,
+    create_coupon,
+    create_coupon_usage,
+    delete_coupon,
+    get_all_coupons,
+    get_coupon_by_code,
+    update_coupon_usage_count,
+)
 from .db import async_session_maker, bind, dispose
 from .init_db import init_db
 from .keys import (
@@ -20,6 +31,7 @@ from .keys import (
     get_non_frozen_keys,
     store_key,
     update_key_expiry,
+    update_key_notified,
 )
 from .notifications import add_notification, check_notification_time, delete_notification, get_last_notification_time
 from .payments import add_payment, get_last_payments, get_payment_by_id, get_payment_by_payment_id, update_payment_status
@@ -55,25 +67,33 @@ __all__ = [
     "add_payment",
     "add_referral",
     "add_user",
+    "apply_percent_coupon",
     "async_session_maker",
     "ban_user",
     "bind",
+    "check_coupon_usage",
     "check_notification_time",
     "check_user_exists",
+    "claim_coupon",
     "clear_temporary_data",
     "create_blocked_user",
+    "create_coupon",
+    "create_coupon_usage",
     "create_server",
     "create_tariff",
     "create_temporary_data",
     "delete_blocked_user",
+    "delete_coupon",
     "delete_key",
     "delete_notification",
     "dispose",
     "get_active_referrals",
     "get_admin_ids",
     "get_admin_role",
+    "get_all_coupons",
     "get_balance",
     "get_client_id_by_email",
+    "get_coupon_by_code",
     "get_key_by_email",
     "get_key_count",
     "get_key_details",
@@ -107,7 +127,9 @@ __all__ = [
     "store_key",
     "unban_user",
     "update_balance",
+    "update_coupon_usage_count",
     "update_key_expiry",
+    "update_key_notified",
     "update_payment_status",
     "update_trial",
 ]

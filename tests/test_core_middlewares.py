@@ -37,10 +37,10 @@ async def test_admin_bans_and_unbans_from_the_user_card(db: str) -> None:
             await press(admin, "admin_panel:search_user:1", "Telegram ID")
             card = await send(admin, "8101", "Пользователь 8101")
             assert "активен" in shown(card)
-            banned = await press(admin, "admin_user:ban:8101", "заблокирован")
-            assert "admin_user:unban:8101" in callbacks(banned)
+            banned = await press(admin, "admin_users:users_ban:8101::0", "заблокирован")
+            assert "admin_users:users_unban:8101::0" in callbacks(banned)
             await send(victim, "/start", "ограничен")
-            await press(admin, "admin_user:unban:8101", "активен")
+            await press(admin, "admin_users:users_unban:8101::0", "активен")
             await send(victim, "/start", "Добро пожаловать")
     assert edits == [{"tg_id": 8101, "is_banned": False}, {"tg_id": 8101, "is_banned": True}, {"tg_id": 8101, "is_banned": False}]
     async with async_session_maker() as session:

@@ -9,7 +9,10 @@ Then it serves, each request in its own task (the peer's):
 * ``feed_update {update, admin}`` → ``{handled}``: the module's router on one update;
 * ``webhook {method, path, query, headers, body, remote}`` → ``{status, headers, body}``;
 * ``fast_flow {event, kwargs}`` → ``None``: the module's fast-flow payment handler;
-* ``ping`` → heartbeat; ``shutdown`` → finish what is in flight (bounded), then exit.
+* ``ping`` → heartbeat; ``shutdown`` → finish what is in flight (bounded), run the router's
+  shutdown observers (bounded), then exit.
+
+The router's startup observers run at the end of ``init``; one that raises fails the start.
 
 It calls the host for Bot API methods (``bot_api``), FSM storage (``fsm``) and nested hook calls
 (``run_hooks``), and sends its log records as ``log`` notifications.
@@ -18,9 +21,11 @@ It calls the host for Bot API methods (``bot_api``), FSM storage (``fsm``) and n
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import signal
+import site
 import socket
 import time
 from typing import Any
@@ -87,6 +92,7 @@ class ModuleService:
         self.drain_timeout = float(params.get("drain_timeout", self.drain_timeout))
         hook_registry.set_dispatcher(self.run_hooks_on_host)
         self.context = context = ModuleContext.from_init(self.module, self.peer, params)
+        _add_site_packages(params.get("site_packages"))
         module_import.install_modules_package(self.modules_dir)
         core_tables = _metadata_tables()
         started = time.perf_counter()
@@ -95,6 +101,7 @@ class ModuleService:
         await context.create_module_tables([t for name, t in _metadata_tables().items() if name not in core_tables])
         if loaded.router is not None:
             self.dispatcher = ModuleDispatcher(context, loaded.router)
+            await self.dispatcher.startup()  # a failing observer fails the start, with its traceback
         return Manifest(
             protocol=PROTOCOL_VERSION,
             module=self.module,
@@ -148,6 +155,17 @@ class ModuleService:
             kwargs.pop("session", None)
             await self.loaded.fast_flow["handler"](await scope.resolve(event), scope.session, **kwargs)
 
+    async def run_shutdown_observers(self) -> None:
+        """The routers' ``@router.shutdown()`` observers, bounded like the drain (then the host kills)."""
+        if self.dispatcher is None:
+            return
+        try:
+            await asyncio.wait_for(self.dispatcher.shutdown(), self.drain_timeout)
+        except TimeoutError:
+            logging.getLogger("solobot").error("shutdown handlers did not finish within %.1f s", self.drain_timeout)
+        except Exception:
+            logging.getLogger("solobot").exception("a shutdown handler of the module's router failed")
+
     async def run_hooks_on_host(self, name: str, kwargs: dict[str, Any]) -> HookResults:
         assert self.peer is not None
         try:
@@ -156,6 +174,20 @@ class ModuleService:
             logging.getLogger("solobot").error("run_hooks(%r) failed on the host: %s", name, exc)
             return HookResults(name)
         return HookResults(name, [(source, value) for source, value in reply])
+
+
+def _add_site_packages(path: Any) -> None:
+    """The module's own installed requirements (``solobot modules deps``), after the bot's libraries.
+
+    Appended, so the core's packages always win; ``.pth`` files there are honoured, as pip's
+    packages expect. Only this process ever has it: the zygote and other modules never do.
+    """
+    if path is None:
+        return
+    if not isinstance(path, str) or not os.path.isabs(path):
+        raise TypeError(f"site_packages must be an absolute path, got {path!r:.100}")
+    site.addsitedir(path)
+    importlib.invalidate_caches()
 
 
 def _metadata_tables() -> dict[str, Any]:
@@ -200,6 +232,7 @@ async def serve(
     await asyncio.wait([shutdown, peer.closed], return_when=asyncio.FIRST_COMPLETED)
     if shutdown.done() and not peer.is_closed:
         await _drain(peer, service.drain_timeout)
+        await service.run_shutdown_observers()
     shutdown.cancel()
     peer.close("module process exiting")
     if service.context is not None:

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from runtime.discovery import discover
-from sandbox.apply import SandboxSpec, default_list_only_paths, default_read_only_paths, default_read_write_paths
+from sandbox.apply import SandboxSpec, default_list_only_paths, default_read_only_paths, default_read_write_paths, needed_paths
 from sandbox.bot_api_policy import BotApiPolicy
 from sandbox.identity import ModuleIdentities
 from sandbox.module_requests import describe_pending, load_module_requests
 from sandbox.permissions import ModulePermissions, PermissionsError, load_operator_config
+from sandbox.private_ancestors import fix_for, private_ancestors, probe_mount_views
 from sandbox.watchdog import ResourceWatchdog
 
 from .environment import PROJECT_ROOT
@@ -73,8 +74,10 @@ class ModuleSandboxes:
         # ("tuple concurrently updated"), so role set-up runs one module at a time.
         self._roles_lock = asyncio.Lock()
         self._passwords: dict[str, str] = {}
+        self._mount_view_probe: asyncio.Future[str | None] | None = None  # why mount views are refused, or None
 
-    async def prepare(self, module: str) -> LaunchPlan:
+    async def prepare(self, module: str, site_packages: Path | None = None) -> LaunchPlan:
+        """Everything one start of ``module`` is confined to; ``site_packages``: its own installed requirements."""
         known = [spec.name for spec in discover(self.modules_dir)]  # the runtime's own notion of a module
         try:
             config = load_operator_config(self.config_path, known)
@@ -85,7 +88,28 @@ class ModuleSandboxes:
         self._report_pending(module, describe_pending(requests, permissions))
         self.policy.configure_from(module, permissions)
         database_url = await self._database_url(module, permissions)
-        return LaunchPlan(permissions, self._spec(module, permissions, database_url).to_wire(), database_url)
+        spec = self._spec(module, permissions, database_url, site_packages)
+        await self._check_reachable(spec)
+        return LaunchPlan(permissions, spec.to_wire(), database_url)
+
+    async def _check_reachable(self, spec: SandboxSpec) -> None:
+        """Own uid under a private folder (``/root`` 0700): fine if a mount view is possible, else one clear line."""
+        if spec.uid is None or spec.gid is None:
+            return
+        blocked = private_ancestors(needed_paths(spec), spec.uid, spec.gid)
+        if not blocked:
+            return
+        ancestor, paths = next(iter(blocked.items()))
+        first = self._mount_view_probe is None
+        if self._mount_view_probe is None:  # modules start concurrently: one probe for all of them
+            self._mount_view_probe = asyncio.ensure_future(asyncio.to_thread(probe_mount_views))
+        refused = await asyncio.shield(self._mount_view_probe)
+        if first and refused is None:
+            log.info("[modules] %s is private: each module sees it through a mount view of only what it needs", ancestor)
+        elif first:  # said once, at start, in one line; the modules fail with the same line
+            log.error("[modules] %s (%s)", fix_for(ancestor, paths[0]), refused)
+        if refused is not None:
+            raise SandboxConfigError(f"{fix_for(ancestor, paths[0])} ({refused})")
 
     def _report_pending(self, module: str, pending: list[str]) -> None:
         if module in self._reported:
@@ -105,8 +129,12 @@ class ModuleSandboxes:
         async with self._roles_lock:
             return await ensure_module_role(self.owner_engine, module, permissions, password=password)
 
-    def _spec(self, module: str, permissions: ModulePermissions, database_url: str | None) -> SandboxSpec:
+    def _spec(
+        self, module: str, permissions: ModulePermissions, database_url: str | None, site_packages: Path | None
+    ) -> SandboxSpec:
         uid = self.identities.allocate(module) if self.identities is not None and not permissions.trusted else None
+        if site_packages is not None and uid is not None:
+            _share_with_module(site_packages, uid)
         data = self.data_dir / "modules" / module
         tmp = self.data_dir / "tmp" / module
         ports = list(permissions.tcp_ports) if permissions.network else []
@@ -129,6 +157,8 @@ class ModuleSandboxes:
             max_open_files=permissions.max_open_files,
             max_file_size_mb=permissions.max_file_size_mb,
             read_only=[str(p) for p in default_read_only_paths(PROJECT_ROOT, self.modules_dir / module)],
+            # Its own packages may hold compiled extensions: they are mapped executable.
+            read_execute=[str(site_packages)] if site_packages is not None else [],
             read_write=[str(p) for p in default_read_write_paths(data, tmp)],
             list_only=[str(p) for p in list_only],
             tcp_connect_ports=sorted(set(ports)),
@@ -149,3 +179,16 @@ class ModuleSandboxes:
 
     def unwatch(self, module: str) -> None:
         self.watchdog.unwatch(module)
+
+
+def _share_with_module(site_packages: Path, gid: int) -> None:
+    """Only the module's group (and root) may enter its site folder; its files stay the bot's, read-only.
+
+    Landlock already keeps other modules out; this is the same rule in plain permissions, for
+    kernels without Landlock.
+    """
+    try:
+        os.chown(site_packages, 0, gid, follow_symlinks=False)
+        os.chmod(site_packages, 0o750, follow_symlinks=False)
+    except OSError as exc:
+        log.warning("[module] cannot restrict %s to the module's group: %s", site_packages, exc)
