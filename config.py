@@ -204,6 +204,18 @@ class Settings:
         "DOWNLOAD_MACOS", _http_url, "DOWNLOAD_MACOS", default="https://apps.apple.com/app/v2raytun/id6476628951"
     )
 
+    # --- VPN panels (panels/; compat-panels) -------------------------------------------------
+    # Credentials are secrets: the host only (``panels.configure``), never module processes.
+    remnawave_login: str | None = _env("REMNAWAVE_LOGIN", _text)
+    remnawave_password: str | None = _env("REMNAWAVE_PASSWORD", _text)
+    remnawave_access_token: str | None = _env("REMNAWAVE_ACCESS_TOKEN", _text)  # instead of login/password
+    xui_username: str | None = _env("XUI_USERNAME", _text)  # upstream: ADMIN_USERNAME
+    xui_password: str | None = _env("XUI_PASSWORD", _text)  # upstream: ADMIN_PASSWORD
+    xui_token: str | None = _env("XUI_TOKEN", _text)
+    supernode: bool = _env("SUPERNODE", _bool, default=False)  # delete 3x-ui clients by id without a lookup
+    public_link: str | None = _env("PUBLIC_LINK", _http_url)  # 3x-ui keys: <PUBLIC_LINK>/<email>/<tg_id>
+    # --- end of VPN panels --------------------------------------------------------------------
+
     def __repr__(self) -> str:
         # Settings end up in logs and tracebacks: show that secrets are set, never their values.
         shown = ", ".join(f"{f.name}={_redacted(f.name, getattr(self, f.name))!r}" for f in fields(self))
@@ -230,7 +242,9 @@ class Settings:
         return self.bot_token
 
 
-SECRET_FIELDS = frozenset({"bot_token", "database_url", "redis_url"})
+SECRET_FIELDS = frozenset(
+    {"bot_token", "database_url", "redis_url", "remnawave_password", "remnawave_access_token", "xui_password", "xui_token"}
+)
 
 
 def _redacted(name: str, value: Any) -> Any:
@@ -256,7 +270,7 @@ def _read_environment(environ: Mapping[str, str] | None, env_file: str | Path | 
 
 
 # Spellings upstream installs use for the same variable.
-_ALIASES = {"ADMIN_IDS": "ADMIN_ID", "BOT_TOKEN": "API_TOKEN"}
+_ALIASES = {"ADMIN_IDS": "ADMIN_ID", "BOT_TOKEN": "API_TOKEN", "XUI_USERNAME": "ADMIN_USERNAME", "XUI_PASSWORD": "ADMIN_PASSWORD"}
 
 
 def _lookup(source: Mapping[str, str], var: str) -> str | None:
