@@ -13,6 +13,7 @@ upstream does. Leaving stops every module process and the zygote.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -121,12 +122,16 @@ class ModuleRuntime:
         """Call ``hook`` in every running module subscribed to it; results in load order."""
         timeout = self.config.timeout_for(hook)
         supervisors = list(self._supervisors.values())
+        gateway = self.services.fsm_gateway
+        lent = gateway.lend_state_of(kwargs, self._supervisors) if gateway is not None else contextlib.nullcontext()
         if not hook_registry.has_registered(hook):
-            return await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout)
+            with lent:
+                return await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout)
         # In-process (core) hooks run and come first, as they were registered before any module.
         local, failures = await hook_registry.call_registered(hook, kwargs, timeout)
         hook_registry.log_failures(hook, failures)
-        remote = await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout)
+        with lent:
+            remote = await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout)
         return HookResults(hook, [(CORE_SOURCE, v) for v in local] + list(zip(remote.sources, remote, strict=True)))
 
     async def _dispatch(self, hook: str, kwargs: dict[str, Any]) -> HookResults:
