@@ -151,6 +151,14 @@ class ModuleRuntime:
     async def reload(self, name: str) -> None:
         await self._supervisor(name).reload()
 
+    async def forget(self, name: str) -> None:
+        """Stop ``name`` and drop it from the runtime (its folder is gone: removed by the installer)."""
+        supervisor = self._supervisors.get(name)
+        if supervisor is None:
+            return
+        await supervisor.stop()
+        self._supervisors = {k: v for k, v in self._supervisors.items() if k != name}
+
     def status(self) -> list[dict[str, Any]]:
         """One dict per module, in load order (see ``ModuleSupervisor.status``)."""
         return [sup.status() for sup in self._supervisors.values()]
