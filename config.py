@@ -204,6 +204,18 @@ class Settings(BaseModel):
     download_pc: Annotated[HttpUrl, Upstream("DOWNLOAD_PC")] = "https://github.com/hiddify/hiddify-app/releases"
     download_macos: Annotated[HttpUrl, Upstream("DOWNLOAD_MACOS")] = "https://apps.apple.com/app/v2raytun/id6476628951"
 
+    # --- VPN panels (panels/; compat-panels) -------------------------------------------------
+    # Credentials are secrets: the host only (``panels.configure``), never module processes.
+    remnawave_login: str | None = None
+    remnawave_password: str | None = None
+    remnawave_access_token: str | None = None  # instead of login/password
+    xui_username: str | None = None  # upstream: ADMIN_USERNAME
+    xui_password: str | None = None  # upstream: ADMIN_PASSWORD
+    xui_token: str | None = None
+    supernode: bool = False  # delete 3x-ui clients by id without a lookup
+    public_link: HttpUrl | None = None  # 3x-ui keys: <PUBLIC_LINK>/<email>/<tg_id>
+    # --- end of VPN panels --------------------------------------------------------------------
+
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # Settings end up in logs and tracebacks: show that secrets are set, never their values.
         for name, value in super().__repr_args__():
@@ -235,7 +247,9 @@ class Settings(BaseModel):
         return self.bot_token
 
 
-SECRET_FIELDS = frozenset({"bot_token", "database_url", "redis_url"})
+SECRET_FIELDS = frozenset(
+    {"bot_token", "database_url", "redis_url", "remnawave_password", "remnawave_access_token", "xui_password", "xui_token"}
+)
 ENV_VARS: Mapping[str, str] = {name: name.upper() for name in Settings.model_fields}  # field → variable
 
 
@@ -277,7 +291,12 @@ def _read_environment(environ: Mapping[str, str] | None, env_file: str | Path | 
 
 
 # Spellings upstream installs use for the same variable.
-_ALIASES = {"ADMIN_IDS": "ADMIN_ID", "BOT_TOKEN": "API_TOKEN"}
+_ALIASES = {
+    "ADMIN_IDS": "ADMIN_ID",
+    "BOT_TOKEN": "API_TOKEN",
+    "XUI_USERNAME": "ADMIN_USERNAME",  # upstream's 3x-ui login names
+    "XUI_PASSWORD": "ADMIN_PASSWORD",
+}
 
 
 def _lookup(source: _Source, var: str) -> tuple[str, str] | None:
