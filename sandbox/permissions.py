@@ -18,6 +18,7 @@ beyond a foreign key to ``users.tg_id``, the default Bot API allowlist::
     db_write = ["payments"]        # core tables it may INSERT/UPDATE/DELETE (and SELECT)
     bot_api = ["setMyCommands"]    # Bot API methods beyond the default allowlist
     bot_api_rate = 30          # calls/second
+    call_hooks = ["payment_success"]  # core events it may fire itself (runtime/calls/module_hook_calls.py)
 
 Every mistake is reported as ``modules.toml:LINE: module 'x': what is wrong — how to fix``. A
 module whose entry is invalid must not start (:meth:`OperatorConfig.error`); a mistake outside
@@ -58,6 +59,7 @@ class ModulePermissions:
     db_write: tuple[str, ...] = ()
     bot_api: tuple[str, ...] = ()
     bot_api_rate: float = 30
+    call_hooks: tuple[str, ...] = ()  # the core's hooks it may fire with run_hooks (screens need no grant)
 
     @property
     def trusted(self) -> bool:
@@ -169,6 +171,12 @@ def _method(value: Any) -> str:
     return value
 
 
+def _hook_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.isidentifier():
+        raise Invalid(f'call_hooks holds hook names such as "payment_success", got {value!r}')
+    return value
+
+
 VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "trust": _trust,
     "memory_mb": _number("memory_mb", 32, 1 << 20, integer=True),
@@ -183,6 +191,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "db_write": _list("db_write", _table("db_write")),
     "bot_api": _list("bot_api", _method),
     "bot_api_rate": _number("bot_api_rate", 0.1, 1000, integer=False),
+    "call_hooks": _list("call_hooks", _hook_name),
 }
 
 
