@@ -249,7 +249,9 @@ def drive(mode: str, root: Path, database_url: str, output_dir: Path) -> Run:
     return Run(mode, results, token, make_url(database_url).password or "", marker, text)
 
 
-@pytest.fixture(scope="module", params=MODES)
+# One xdist group per mode: under `-n` the two runs of the driver (the suite's longest fixture) go to
+# different workers.
+@pytest.fixture(scope="module", params=[pytest.param(mode, marks=pytest.mark.xdist_group(f"escape-{mode}")) for mode in MODES])
 def run(request: pytest.FixtureRequest, pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
     """One whole run of the driver per mode; its bot is gone by the time the tests read the results."""
     mode = request.param

@@ -55,7 +55,7 @@ def test_core_events_need_a_grant_screens_and_own_events_do_not(tmp_path) -> Non
     path.write_text('[modules.m]\ncall_hooks = ["payment_success"]\n[modules.n]\ncall_hooks = ["not a name"]\n')
     config = load_operator_config(path, ("m", "n"))
     assert config.permissions("m").call_hooks == ("payment_success",)
-    assert "call_hooks holds hook names" in str(config.error("n"))
+    assert "call_hooks: holds hook names" in str(config.error("n"))
 
 
 def test_only_updates_forwarded_to_that_module_are_vouched_for() -> None:
