@@ -106,7 +106,7 @@ def _hook_name(name: str) -> str:
 
 def _callback_data(value: str) -> str:
     if not value or len(value.encode()) > 64:  # Telegram's limit for callback data
-        raise _invalid(f"holds the callback data of core screens (1-64 bytes), such as \"about_vpn\", got {value!r}")
+        raise _invalid(f'holds the callback data of core screens (1-64 bytes), such as "about_vpn", got {value!r}')
     return value
 
 
