@@ -29,6 +29,8 @@ from aiohttp import web
 
 import bot as bot_module
 import config
+import module_deps
+import panels
 from config import Settings
 from database import db
 from database.embedded import resolve_database_url
@@ -103,6 +105,8 @@ class SolobotHost:
             # and same-uid ones too: a non-dumpable process's /proc files belong to root).
             set_dumpable(False)
         config.apply_public_settings(config.public_settings(settings))
+        panels.configure(panels.from_config(settings))  # panel credentials: this process only
+        self._stack.callback(panels.configure, panels.PanelSettings())
 
         url, close_database = await resolve_database_url(settings)
         self._stack.push_async_callback(close_database)
@@ -138,6 +142,7 @@ class SolobotHost:
             config=self.runtime_config,
             services=services,
             sandboxes=sandboxes,
+            packages_dir=module_deps.packages_root(settings.data_dir),
         )
         await self._stack.enter_async_context(runtime)
         modules_loader.use_runtime(runtime)

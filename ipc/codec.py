@@ -140,24 +140,59 @@ def _find_unsupported(value: Any, path: str) -> tuple[str | None, Any]:
     return path, value
 
 
+# Bounds on what one frame may make the receiver allocate: a 1-byte msgpack ``[]`` is a 56-byte
+# list, so a 4 MiB frame of them would be ~230 MiB of objects. Containers and their slots count
+# against one budget per frame (nested extension payloads included); strings and bytes are
+# bounded by the frame cap itself; msgpack's own stack bounds nesting (1024 levels).
+MAX_CONTAINER_LEN = 200_000  # elements of one array, entries of one map
+MAX_OBJECTS = 1_000_000  # containers plus their elements, per frame
+
+
+class _Budget:
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = MAX_OBJECTS
+
+    def spend(self, count: int) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise CodecError(f"decode bomb: the frame holds more than {MAX_OBJECTS} objects")
+
+
 def decode(data: bytes) -> Any:
-    """Deserialize one frame. Any malformed input raises ``CodecError``."""
+    """Deserialize one frame. Any malformed input, or one over the bounds above, raises ``CodecError``."""
     try:
-        return _unpack(data, 0)
+        return _unpack(data, 0, _Budget())
     except CodecError:
         raise
+    except ValueError as exc:
+        if "exceeds max_" in str(exc):  # msgpack's own length bounds (MAX_CONTAINER_LEN)
+            raise CodecError(f"decode bomb: {exc}") from None
+        raise CodecError(f"malformed msgpack: {type(exc).__name__}: {exc}") from None
     except Exception as exc:  # msgpack raises several types for corrupt input
         raise CodecError(f"malformed msgpack: {type(exc).__name__}: {exc}") from None
 
 
-def _unpack(data: bytes, depth: int) -> Any:
+def _unpack(data: bytes, depth: int, budget: _Budget) -> Any:
+    def array(items: list[Any]) -> list[Any]:
+        budget.spend(1 + len(items))
+        return items
+
+    def mapping(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+        budget.spend(1 + 2 * len(pairs))
+        return _map(pairs)
+
     return msgpack.unpackb(
         data,
         raw=False,
         strict_map_key=False,
         use_list=True,
-        object_pairs_hook=_map,
-        ext_hook=lambda code, payload: _ext_hook(code, payload, depth),
+        list_hook=array,
+        object_pairs_hook=mapping,
+        ext_hook=lambda code, payload: _ext_hook(code, payload, depth, budget),
+        max_array_len=MAX_CONTAINER_LEN,
+        max_map_len=MAX_CONTAINER_LEN,
     )
 
 
@@ -177,7 +212,7 @@ def _hashable(key: Any) -> Any:
     return key
 
 
-def _ext_hook(code: int, payload: bytes, depth: int) -> Any:
+def _ext_hook(code: int, payload: bytes, depth: int, budget: _Budget) -> Any:
     if code == EXT_DATETIME:
         return _dt.datetime.fromisoformat(payload.decode())
     if code == EXT_DATE:
@@ -190,7 +225,7 @@ def _ext_hook(code: int, payload: bytes, depth: int) -> Any:
     if code == EXT_TELEGRAM:
         if depth >= _MAX_EXT_DEPTH:
             raise CodecError("TelegramObject nesting too deep")
-        body = _unpack(payload, depth + 1)
+        body = _unpack(payload, depth + 1, budget)
         if not (isinstance(body, list) and len(body) == 2 and isinstance(body[0], str)):
             raise CodecError("bad TelegramObject envelope")
         name, fields = body
@@ -200,7 +235,7 @@ def _ext_hook(code: int, payload: bytes, depth: int) -> Any:
     if code == EXT_REF:
         if depth >= _MAX_EXT_DEPTH:
             raise CodecError("Ref nesting too deep")
-        body = _unpack(payload, depth + 1)
+        body = _unpack(payload, depth + 1, budget)
         if not (isinstance(body, list) and len(body) == 2 and isinstance(body[0], str)):
             raise CodecError("bad Ref envelope")
         return Ref(body[0], body[1])

@@ -7,6 +7,7 @@ message), the module's own session and the host's keyword arguments (``state``, 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -44,8 +45,11 @@ def _proxy(runtime: ModuleRuntime, supervisor: ModuleSupervisor) -> FastFlowHand
         if process is None or process.peer is None:
             raise FastFlowUnavailable(f"module {supervisor.name} is {supervisor.state}")
         params = {"event": callback_or_message, "kwargs": kwargs_to_wire(kwargs)}
+        gateway = runtime.services.fsm_gateway
+        lent = gateway.lend_state_of(kwargs, [supervisor.name]) if gateway is not None else contextlib.nullcontext()
         try:
-            await process.peer.request("fast_flow", params, timeout=runtime.config.update_timeout)
+            with lent:
+                await process.peer.request("fast_flow", params, timeout=runtime.config.update_timeout)
         except RemoteError as exc:
             log.error("[module %s] fast-flow handler failed: %s: %s\n%s", supervisor.name, exc.kind, exc.message, exc.traceback)
             raise FastFlowUnavailable(f"module {supervisor.name}: {exc.kind}: {exc.message}") from None

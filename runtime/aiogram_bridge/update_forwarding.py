@@ -19,6 +19,7 @@ from typing import Any
 from aiogram import Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.exceptions import TelegramAPIError
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 
 from ipc import PeerClosed, RemoteError
@@ -40,17 +41,31 @@ class UpdateForwarder:
         self.runtime = runtime
 
     async def candidates(
-        self, event: TelegramObject, event_update: Update, raw_state: str | None = None
+        self,
+        event: TelegramObject,
+        event_update: Update,
+        raw_state: str | None = None,
+        state: FSMContext | None = None,
     ) -> bool | dict[str, Any]:
-        """aiogram filter: the modules that may handle this event, or ``False`` for none."""
+        """aiogram filter: the modules that may handle this event, or ``False`` for none.
+
+        ``raw_state`` is the core's state; a module's handlers that wait for a state are matched
+        against the module's own (``FSMGateway.module_state``), read only for those modules.
+        """
         event_type = event_update.event_type
         if event_type == "callback_query" and (getattr(event, "data", None) or "").startswith(RESERVED_CALLBACK_PREFIXES):
             return False
-        found = [
-            sup
-            for sup in self.runtime.supervisors
-            if (process := sup.running_process) is not None and process.routes.may_match(event_type, event, raw_state)
-        ]
+        gateway = self.runtime.services.fsm_gateway
+        found = []
+        for sup in self.runtime.supervisors:
+            process = sup.running_process
+            if process is None or not process.routes.handles(event_type):
+                continue
+            own = None
+            if state is not None and gateway is not None and process.routes.uses_state(event_type):
+                own = await gateway.module_state(sup.name, state.key)
+            if process.routes.may_match(event_type, event, own, raw_state):
+                found.append(sup)
         return {"module_candidates": found} if found else False
 
     async def forward(
