@@ -55,6 +55,7 @@ MAX_REQUEST = 64 * 1024
 MAX_UNIX_PATH = 107  # sun_path is 108 bytes with the terminating NUL
 PROGRESS_EVERY = 5.0  # seconds between "still reloading…" lines, so clients know the bot is alive
 DEFAULT_LOG_LINES = 100
+REFUSED_LINGER = 5.0  # seconds a refused client has to finish sending before the server closes
 COMMANDS = ("status", "list", "start", "stop", "restart", "reload", "logs", "ping")
 OPERATIONS = {"start": "starting", "stop": "stopping", "restart": "restarting", "reload": "reloading"}
 
@@ -163,13 +164,13 @@ class ControlServer:
         try:
             problem = _peer_problem(writer)
             if problem:
-                await _send(writer, _error(problem))
+                await _refuse(reader, writer, problem)
                 return
             while True:
                 try:
                     line = await reader.readline()
                 except ValueError:  # longer than MAX_REQUEST
-                    await _send(writer, _error(f"request longer than {MAX_REQUEST} bytes: send one short JSON object per line"))
+                    await _refuse(reader, writer, f"request longer than {MAX_REQUEST} bytes: send one short JSON object per line")
                     return
                 if not line:
                     return
@@ -327,6 +328,19 @@ def _error(message: str) -> dict[str, Any]:
 async def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
     writer.write(json.dumps(message, ensure_ascii=False, default=str).encode() + b"\n")
     await writer.drain()
+
+
+async def _refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, problem: str) -> None:
+    """Answer ``problem``, then read what the client still sends until it closes (for a while).
+
+    Closing a socket with unread data in it resets the connection: a client still sending its
+    request would get EPIPE, or lose the answer to ECONNRESET, instead of reading why it was refused.
+    """
+    await _send(writer, _error(problem))
+    writer.write_eof()
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        async with asyncio.timeout(REFUSED_LINGER):
+            await _until_eof(reader)
 
 
 async def _until_eof(reader: asyncio.StreamReader) -> None:

@@ -18,6 +18,9 @@ beyond a foreign key to ``users.tg_id``, the default Bot API allowlist::
     db_write = ["payments"]        # core tables it may INSERT/UPDATE/DELETE (and SELECT)
     bot_api = ["setMyCommands"]    # Bot API methods beyond the default allowlist
     bot_api_rate = 30          # calls/second
+    call_hooks = ["payment_success"]  # core events it may fire itself (runtime/calls/module_hook_calls.py)
+    override = ["about_vpn"]   # core screens (their callback data) it may answer instead of the core
+    webhook_paths = ["/api/payhook"]  # webhook paths outside its own /modules/<name>/
 
 Every mistake is reported as ``modules.toml:LINE: module 'x': what is wrong — how to fix``. A
 module whose entry is invalid must not start (:meth:`OperatorConfig.error`); a mistake outside
@@ -94,6 +97,24 @@ def _api_method(name: str) -> str:
     return name
 
 
+def _hook_name(name: str) -> str:
+    if not name.isidentifier():
+        raise _invalid(f'holds hook names such as "payment_success", got {name!r}')
+    return name
+
+
+def _callback_data(value: str) -> str:
+    if not value or len(value.encode()) > 64:  # Telegram's limit for callback data
+        raise _invalid(f"holds the callback data of core screens (1-64 bytes), such as \"about_vpn\", got {value!r}")
+    return value
+
+
+def _webhook_path(path: str) -> str:
+    if not path.startswith("/") or "//" in path or any(part in (".", "..") for part in path.split("/")):
+        raise _invalid(f'holds paths such as "/api/payhook" (absolute, no . or .. parts), got {path!r}')
+    return path
+
+
 def _sorted_unique(items: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(sorted(set(items)))
 
@@ -111,6 +132,9 @@ Number = Annotated[float, Strict()]
 Sorted = AfterValidator(_sorted_unique)
 CoreTable = Annotated[str, Strict(), AfterValidator(_core_table)]
 ApiMethod = Annotated[str, Strict(), AfterValidator(_api_method)]
+HookName = Annotated[str, Strict(), AfterValidator(_hook_name)]
+CallbackData = Annotated[str, Strict(), AfterValidator(_callback_data)]
+WebhookPath = Annotated[str, Strict(), AfterValidator(_webhook_path)]
 
 
 @validated_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
@@ -129,6 +153,12 @@ class ModulePermissions:
     db_write: Annotated[tuple[CoreTable, ...], Sorted, Items("core table names")] = ()
     bot_api: Annotated[tuple[ApiMethod, ...], Sorted, Items("Bot API method names")] = ()
     bot_api_rate: Annotated[Number, Field(ge=0.1, le=1000)] = 30
+    # The core's hooks it may fire itself with run_hooks (screens and its own events need no grant).
+    call_hooks: Annotated[tuple[HookName, ...], Sorted, Items("hook names")] = ()
+    # Core screens (their callback data) it may answer in the core's place.
+    override: Annotated[tuple[CallbackData, ...], Sorted, Items("callback data")] = ()
+    # Webhook paths beyond its own /modules/<name>/.
+    webhook_paths: Annotated[tuple[WebhookPath, ...], Sorted, Items("webhook paths")] = ()
 
     @model_validator(mode="after")
     def _ports_need_network(self) -> ModulePermissions:
