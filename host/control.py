@@ -39,7 +39,7 @@ import struct
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from config import ConfigError
 from runtime import ModuleRuntime, UnknownModuleError
@@ -61,7 +61,8 @@ OPERATIONS = {"start": "starting", "stop": "stopping", "restart": "restarting", 
 
 
 class HasDataDir(Protocol):
-    data_dir: str
+    @property
+    def data_dir(self) -> str: ...  # read-only: Settings is frozen
 
 
 class ControlSocketBusy(ConfigError):
@@ -78,7 +79,7 @@ def abstract_socket_name(data_dir: str | os.PathLike[str]) -> str:
     return f"\0{ABSTRACT_PREFIX}{digest}"
 
 
-def is_abstract(address: Address) -> bool:
+def is_abstract(address: Address | os.PathLike[str]) -> TypeGuard[str]:
     return isinstance(address, str) and address.startswith("\0")
 
 
@@ -105,7 +106,7 @@ class ControlServer:
     def __init__(self, runtime: ModuleRuntime, logs: ModuleLogBuffer, path: Address | os.PathLike[str]) -> None:
         self.runtime = runtime
         self.logs = logs
-        self.path: Address = path if is_abstract(path) else Path(path).absolute()  # type: ignore[arg-type]
+        self.path: Address = path if is_abstract(path) else Path(path).absolute()
         self._server: asyncio.Server | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket file
         self._connections: set[asyncio.Task[Any]] = set()
