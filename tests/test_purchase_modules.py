@@ -23,6 +23,7 @@ GRANTS = """
 [modules.core_pay_provider]
 db_read = ["users", "payments", "temporary_data"]
 db_write = ["users", "payments"]
+call_hooks = ["payment_success"]
 """
 
 
