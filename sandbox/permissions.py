@@ -111,6 +111,7 @@ Number = Annotated[float, Strict()]
 Sorted = AfterValidator(_sorted_unique)
 CoreTable = Annotated[str, Strict(), AfterValidator(_core_table)]
 ApiMethod = Annotated[str, Strict(), AfterValidator(_api_method)]
+PanelType = Literal["remnawave", "3x-ui"]
 
 
 @validated_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
@@ -129,6 +130,8 @@ class ModulePermissions:
     db_write: Annotated[tuple[CoreTable, ...], Sorted, Items("core table names")] = ()
     bot_api: Annotated[tuple[ApiMethod, ...], Sorted, Items("Bot API method names")] = ()
     bot_api_rate: Annotated[Number, Field(ge=0.1, le=1000)] = 30
+    # VPN panels the host calls for the module with the operator's credentials (panels/gateway.py)
+    panels: Annotated[tuple[PanelType, ...], Sorted, Items('panel types ("remnawave", "3x-ui")')] = ()
 
     @model_validator(mode="after")
     def _ports_need_network(self) -> ModulePermissions:
