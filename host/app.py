@@ -35,6 +35,8 @@ from config import Settings
 from database import db
 from database.embedded import resolve_database_url
 from database.init_db import init_db
+from installer import Installer
+from installer.lifecycle import CatalogWatch
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
 from runtime.aiogram_bridge.update_forwarding import modules_router
 from runtime.supervision.sandbox_setup import ModuleSandboxes
@@ -42,6 +44,7 @@ from runtime.supervision.task_owner import TaskOwner
 from sandbox.process_flags import set_dumpable
 from utils import modules_loader
 
+from .catalog import build_installer
 from .fsm_storage import make_storage
 from .operator_tools import attach_operator_tools, refuse_if_bot_running
 from .web import build_web_app
@@ -78,6 +81,8 @@ class SolobotHost:
         self.bot: Bot | None = None
         self.dispatcher: Dispatcher | None = None
         self.runtime: ModuleRuntime | None = None
+        self.catalog: Installer | None = None  # with CATALOG_URL and CATALOG_PUBLIC_KEY
+        self.catalog_watch: CatalogWatch | None = None
         self.web_app: web.Application | None = None
         self.web_url: str | None = None
         self._stack = AsyncExitStack()
@@ -147,6 +152,14 @@ class SolobotHost:
 
         _assemble(dispatcher, runtime, settings, self.throttle_rate)
         self._stack.push_async_callback(self._tasks.aclose)
+        self.catalog = build_installer(settings, runtime, bot)
+        if self.catalog is not None:
+            dispatcher["catalog"] = self.catalog  # the admin screens' «🛒 Каталог»
+            self.catalog_watch = CatalogWatch(
+                self.catalog, interval=settings.catalog_check_interval, offline_grace=settings.catalog_offline_grace
+            )
+            if self.notifications:  # background jobs that message admins (tests drive check_once themselves)
+                self._tasks.spawn(self.catalog_watch.run(), "catalog-watch")
 
         if self.web_server:
             await self._start_web(runtime)

@@ -39,7 +39,7 @@ import struct
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from config import ConfigError
 from runtime import ModuleRuntime, UnknownModuleError
@@ -55,12 +55,14 @@ MAX_REQUEST = 64 * 1024
 MAX_UNIX_PATH = 107  # sun_path is 108 bytes with the terminating NUL
 PROGRESS_EVERY = 5.0  # seconds between "still reloading…" lines, so clients know the bot is alive
 DEFAULT_LOG_LINES = 100
+REFUSED_LINGER = 5.0  # seconds a refused client has to finish sending before the server closes
 COMMANDS = ("status", "list", "start", "stop", "restart", "reload", "logs", "ping")
 OPERATIONS = {"start": "starting", "stop": "stopping", "restart": "restarting", "reload": "reloading"}
 
 
 class HasDataDir(Protocol):
-    data_dir: str
+    @property
+    def data_dir(self) -> str: ...  # read-only: Settings is frozen
 
 
 class ControlSocketBusy(ConfigError):
@@ -77,7 +79,7 @@ def abstract_socket_name(data_dir: str | os.PathLike[str]) -> str:
     return f"\0{ABSTRACT_PREFIX}{digest}"
 
 
-def is_abstract(address: Address) -> bool:
+def is_abstract(address: Address | os.PathLike[str]) -> TypeGuard[str]:
     return isinstance(address, str) and address.startswith("\0")
 
 
@@ -104,7 +106,7 @@ class ControlServer:
     def __init__(self, runtime: ModuleRuntime, logs: ModuleLogBuffer, path: Address | os.PathLike[str]) -> None:
         self.runtime = runtime
         self.logs = logs
-        self.path: Address = path if is_abstract(path) else Path(path).absolute()  # type: ignore[arg-type]
+        self.path: Address = path if is_abstract(path) else Path(path).absolute()
         self._server: asyncio.Server | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket file
         self._connections: set[asyncio.Task[Any]] = set()
@@ -163,13 +165,13 @@ class ControlServer:
         try:
             problem = _peer_problem(writer)
             if problem:
-                await _send(writer, _error(problem))
+                await _refuse(reader, writer, problem)
                 return
             while True:
                 try:
                     line = await reader.readline()
                 except ValueError:  # longer than MAX_REQUEST
-                    await _send(writer, _error(f"request longer than {MAX_REQUEST} bytes: send one short JSON object per line"))
+                    await _refuse(reader, writer, f"request longer than {MAX_REQUEST} bytes: send one short JSON object per line")
                     return
                 if not line:
                     return
@@ -327,6 +329,19 @@ def _error(message: str) -> dict[str, Any]:
 async def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
     writer.write(json.dumps(message, ensure_ascii=False, default=str).encode() + b"\n")
     await writer.drain()
+
+
+async def _refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, problem: str) -> None:
+    """Answer ``problem``, then read what the client still sends until it closes (for a while).
+
+    Closing a socket with unread data in it resets the connection: a client still sending its
+    request would get EPIPE, or lose the answer to ECONNRESET, instead of reading why it was refused.
+    """
+    await _send(writer, _error(problem))
+    writer.write_eof()
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        async with asyncio.timeout(REFUSED_LINGER):
+            await _until_eof(reader)
 
 
 async def _until_eof(reader: asyncio.StreamReader) -> None:

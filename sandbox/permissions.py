@@ -18,6 +18,9 @@ beyond a foreign key to ``users.tg_id``, the default Bot API allowlist::
     db_write = ["payments"]        # core tables it may INSERT/UPDATE/DELETE (and SELECT)
     bot_api = ["setMyCommands"]    # Bot API methods beyond the default allowlist
     bot_api_rate = 30          # calls/second
+    call_hooks = ["payment_success"]  # core events it may fire itself (runtime/calls/module_hook_calls.py)
+    override = ["about_vpn"]   # core screens (their callback data) it may answer instead of the core
+    webhook_paths = ["/api/payhook"]  # webhook paths outside its own /modules/<name>/
 
 Every mistake is reported as ``modules.toml:LINE: module 'x': what is wrong — how to fix``. A
 module whose entry is invalid must not start (:meth:`OperatorConfig.error`); a mistake outside
@@ -39,6 +42,7 @@ from typing import Annotated, Any, Literal
 import annotated_types
 from pydantic import AfterValidator, ConfigDict, Field, Strict, ValidationError, model_validator
 from pydantic.dataclasses import dataclass as validated_dataclass
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -65,12 +69,12 @@ def core_tables() -> frozenset[str]:
     from database import models
 
     return frozenset(
-        cls.__table__.name
+        str(cls.__tablename__)
         for cls in vars(models).values()
         if isinstance(cls, type)
         and issubclass(cls, models.Base)
         and cls.__module__ == models.__name__
-        and hasattr(cls, "__table__")
+        and hasattr(cls, "__tablename__")
     )
 
 
@@ -94,6 +98,24 @@ def _api_method(name: str) -> str:
     return name
 
 
+def _hook_name(name: str) -> str:
+    if not name.isidentifier():
+        raise _invalid(f'holds hook names such as "payment_success", got {name!r}')
+    return name
+
+
+def _callback_data(value: str) -> str:
+    if not value or len(value.encode()) > 64:  # Telegram's limit for callback data
+        raise _invalid(f'holds the callback data of core screens (1-64 bytes), such as "about_vpn", got {value!r}')
+    return value
+
+
+def _webhook_path(path: str) -> str:
+    if not path.startswith("/") or "//" in path or any(part in (".", "..") for part in path.split("/")):
+        raise _invalid(f'holds paths such as "/api/payhook" (absolute, no . or .. parts), got {path!r}')
+    return path
+
+
 def _sorted_unique(items: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(sorted(set(items)))
 
@@ -111,6 +133,9 @@ Number = Annotated[float, Strict()]
 Sorted = AfterValidator(_sorted_unique)
 CoreTable = Annotated[str, Strict(), AfterValidator(_core_table)]
 ApiMethod = Annotated[str, Strict(), AfterValidator(_api_method)]
+HookName = Annotated[str, Strict(), AfterValidator(_hook_name)]
+CallbackData = Annotated[str, Strict(), AfterValidator(_callback_data)]
+WebhookPath = Annotated[str, Strict(), AfterValidator(_webhook_path)]
 PanelType = Literal["remnawave", "3x-ui"]
 
 
@@ -130,6 +155,12 @@ class ModulePermissions:
     db_write: Annotated[tuple[CoreTable, ...], Sorted, Items("core table names")] = ()
     bot_api: Annotated[tuple[ApiMethod, ...], Sorted, Items("Bot API method names")] = ()
     bot_api_rate: Annotated[Number, Field(ge=0.1, le=1000)] = 30
+    # The core's hooks it may fire itself with run_hooks (screens and its own events need no grant).
+    call_hooks: Annotated[tuple[HookName, ...], Sorted, Items("hook names")] = ()
+    # Core screens (their callback data) it may answer in the core's place.
+    override: Annotated[tuple[CallbackData, ...], Sorted, Items("callback data")] = ()
+    # Webhook paths beyond its own /modules/<name>/.
+    webhook_paths: Annotated[tuple[WebhookPath, ...], Sorted, Items("webhook paths")] = ()
     # VPN panels the host calls for the module with the operator's credentials (panels/gateway.py)
     panels: Annotated[tuple[PanelType, ...], Sorted, Items('panel types ("remnawave", "3x-ui")')] = ()
 
@@ -160,8 +191,12 @@ class PermissionsError(ValueError):
         self.line = line
 
 
+# pydantic sets this on the class when it is created; its mypy plugin does not declare it for dataclasses.
+_FIELDS: dict[str, FieldInfo] = ModulePermissions.__pydantic_fields__  # type: ignore[attr-defined]
+
+
 def _metadata(key: str, kind: type[Any]) -> Any:
-    return next((m for m in ModulePermissions.__pydantic_fields__[key].metadata if isinstance(m, kind)), None)
+    return next((m for m in _FIELDS[key].metadata if isinstance(m, kind)), None)
 
 
 def _problem(key: str, error: ErrorDetails) -> str:

@@ -23,6 +23,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 
 from ipc import PeerClosed, RemoteError
+from runtime.calls.module_hook_calls import update_context
 from runtime.module_runtime import ModuleRuntime
 from runtime.supervision.supervisor import ModuleSupervisor
 
@@ -80,12 +81,16 @@ class UpdateForwarder:
             "update": event_update.model_dump(mode="json", exclude_none=True),
             "admin": admin if isinstance(admin, bool) else None,
         }
+        bot = self.runtime.services.bot
+        context = update_context(event, admin, bot.id if bot is not None else None)
         for supervisor in module_candidates:
             process = supervisor.running_process
             if process is None or process.peer is None:
                 continue
             try:
-                reply = await process.peer.request("feed_update", params, timeout=self.runtime.config.update_timeout)
+                # What the host vouches for while the module handles it (its run_hooks calls).
+                with self.runtime.updates_in_flight.track(supervisor.name, event_update.update_id, context):
+                    reply = await process.peer.request("feed_update", params, timeout=self.runtime.config.update_timeout)
             except RemoteError as exc:
                 log.error(
                     "[module %s] handler failed on update %s: %s: %s\n%s",

@@ -1,0 +1,300 @@
+"""Installing from the catalog, end to end: the real catalog (aiohttp, PostgreSQL, its login bot)
+and the real bot (local Bot API, embedded PostgreSQL, sandboxed module processes).
+
+The developer publishes through the catalog's pages; the bot's installer fetches the signed index,
+verifies, checks the licence, stages, grants and starts; the runtime's status, the module's
+button for users and the admins' chat are the referees.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from catalog.db.models import Licence
+from catalog.licences.service import licence_token
+from catalog.signing import CatalogSigner
+from catalog.verify import Release
+from installer import Installer, InstallRefused
+from installer.staging import stage_release
+from tests.catalog_fixtures import CatalogClient, CatalogWorld, approved_developer, catalog_world, image_bytes, module_zip
+from tests.conftest import fresh_database
+from tests.core_fixtures import callbacks, press, send
+from tests.solobot_harness import ADMIN_ID, Solobot, running_solobot, traversable_dir
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
+
+MODULE = "paid_notes"
+DEVELOPER = 4401
+REQUEST = '[request]\ndb_read = ["users"]\nreason.db_read = "показывает имя пользователя в заметках"\n'
+BROKEN_INIT = '__all__ = ("router",)\nfrom .router import router\n\nraise RuntimeError("1.2.0 сломан при импорте")\n'
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class World:
+    catalog: CatalogWorld
+    dev: CatalogClient
+    bot: Solobot
+    config: Path
+    admin_licences: list[str]
+
+    @property
+    def installer(self) -> Installer:
+        assert self.bot.host.catalog is not None
+        return self.bot.host.catalog
+
+    async def publish(self, version: str, changelog: str = "", **files: str) -> None:
+        archive = module_zip(MODULE, version, module_toml=REQUEST, **files)
+        status, page = await self.dev.post(
+            f"/manage/{MODULE}/releases", {"changelog": changelog}, files={"archive": ("m.zip", archive)}
+        )
+        assert status == 201, page
+
+    async def _licences(self) -> dict[str, str]:
+        async with self.catalog.catalog.sessions() as db:
+            return {row.id: row.token for row in await db.scalars(select(Licence))}
+
+    async def issue_licence(self, user_id: int, bot_id: int | None = None) -> tuple[str, str]:
+        before = await self._licences()
+        status, page = await self.dev.post(
+            f"/manage/{MODULE}/licences", {"user_id": str(user_id), "bot_id": str(bot_id or ""), "not_after": ""}
+        )
+        assert status == 200 and f"выдана пользователю {user_id}" in page, page
+        [(licence_id, token)] = [(k, v) for k, v in (await self._licences()).items() if k not in before]
+        if user_id == ADMIN_ID and bot_id is None:
+            self.admin_licences.append(licence_id)
+        return licence_id, token
+
+
+@pytest.fixture(scope="module")
+async def world(pg_url: str, anyio_backend: str) -> AsyncIterator[World]:
+    with traversable_dir() as root:
+        config = root / "modules.toml"
+        config.write_text("# the operator's file\n[modules.someone_else]\nnetwork = false\n", encoding="utf-8")
+        saved = os.environ.get("MODULES_CONFIG")
+        os.environ["MODULES_CONFIG"] = str(config)
+        try:
+            async with catalog_world(pg_url) as catalog, catalog.client() as dev:
+                await approved_developer(catalog, dev, DEVELOPER, MODULE)
+                _, page = await dev.post(
+                    f"/manage/{MODULE}/text", {"summary": "Заметки для пользователей", "description": "Заметки", "paid": "on"}
+                )
+                assert "Описание сохранено" in page, page
+                await dev.post(f"/manage/{MODULE}/image", files={"image": ("a.png", image_bytes(1280, 720))})
+                (root / "modules").mkdir()
+                async with (
+                    fresh_database(pg_url) as url,
+                    running_solobot(
+                        url,
+                        root / "modules",
+                        root,
+                        catalog_url=catalog.url,
+                        catalog_public_key=catalog.catalog.signer.public_key_text,
+                    ) as bot,
+                ):
+                    world = World(catalog, dev, bot, config, [])
+                    await world.publish("1.0.0", "Первый выпуск")
+                    yield world
+        finally:
+            if saved is None:
+                os.environ.pop("MODULES_CONFIG", None)
+            else:
+                os.environ["MODULES_CONFIG"] = saved
+
+
+def nothing_installed(world: World) -> None:
+    assert not (world.bot.modules_dir / MODULE).exists()
+    assert world.installer.records.get(MODULE) is None
+    assert MODULE not in world.config.read_text(encoding="utf-8")
+
+
+async def test_refusals_leave_nothing_installed(world: World) -> None:
+    installer = world.installer
+    # No licence at all: a paid module is refused before anything is downloaded.
+    with pytest.raises(InstallRefused, match="модуль платный, а лицензии нет"):
+        await installer.install(MODULE)
+    nothing_installed(world)
+
+    # A licence for another user, and one bound to another bot.
+    _, other_user = await world.issue_licence(5551)
+    with pytest.raises(InstallRefused, match="issued to user 5551, not to this bot's admins"):
+        await installer.add_licence(other_user)
+    _, other_bot = await world.issue_licence(ADMIN_ID, bot_id=777)
+    with pytest.raises(InstallRefused, match="bound to bot 777"):
+        await installer.add_licence(other_bot)
+
+    # An expired licence, signed by the catalog's own key.
+    signer: CatalogSigner = world.catalog.catalog.signer
+    expired = Licence(
+        id="lic_expired", module=MODULE, user_id=ADMIN_ID, bot_id=None, not_after=datetime(2020, 1, 1),
+        issued_at=datetime(2019, 1, 1), issued_by=DEVELOPER, token="",
+    )  # fmt: skip
+    with pytest.raises(InstallRefused, match="expired"):
+        await installer.add_licence(licence_token(signer, expired))
+    assert installer.wallet.tokens == []
+    nothing_installed(world)
+
+    # A valid licence, but the archive in the catalog's storage was altered after signing.
+    _, token = await world.issue_licence(ADMIN_ID)
+    await installer.add_licence(token)
+    storage = world.catalog.catalog.storage
+    key = next(k for k in _storage_keys(storage.root) if k.startswith(f"releases/{MODULE}/"))
+    original = storage.get(key)
+    storage.put(key, _tampered(original))
+    try:
+        with pytest.raises(InstallRefused, match=r"tampered|bytes, the index says"):
+            await installer.install(MODULE)
+    finally:
+        storage.put(key, original)
+    nothing_installed(world)
+
+    # An index signed by another key (a catalog impersonated, or the wrong key pinned).
+    impostor = Installer(
+        catalog_url=world.catalog.url,
+        public_key=CatalogSigner.load_or_create(world.bot.modules_dir.parent / "other-key")[0].public_key_text,
+        data_dir=world.bot.modules_dir.parent / "other-data",
+        modules_dir=world.bot.modules_dir,
+        modules_config=world.config,
+        admin_ids=(ADMIN_ID,),
+        bot_id=None,
+        runtime=world.bot.host.runtime,  # type: ignore[arg-type]
+    )
+    with pytest.raises(InstallRefused, match="signature does not match"):
+        await impostor.install(MODULE)
+    nothing_installed(world)
+
+    # An older index than one already accepted (a replay).
+    seen = installer.state.seen_version("index") or 0
+    installer.state.data["seen"]["index"] = seen + 5
+    try:
+        with pytest.raises(InstallRefused, match="older than version"):
+            await installer.feed.index()
+    finally:
+        installer.state.data["seen"]["index"] = seen
+    nothing_installed(world)
+
+
+def _storage_keys(root: Path) -> list[str]:
+    return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()]
+
+
+def _tampered(data: bytes) -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            content = source.read(info)
+            if info.filename.endswith("texts.py"):
+                content = content.replace("Привет".encode(), "Взлом".encode())
+            target.writestr(info, content)
+    return out.getvalue()
+
+
+async def test_an_archive_with_dotdot_paths_is_refused_with_nothing_written(tmp_path: Path) -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(f"modules/{MODULE}/__init__.py", "")
+        archive.writestr(f"modules/{MODULE}/../../escaped.py", "print('out')")
+    release = Release(MODULE, "1.0.0", "0" * 64, len(out.getvalue()), "", False, {}, None)
+    with pytest.raises(InstallRefused, match=r"«\.\.» в пути архива запрещено"):
+        await stage_release(out.getvalue(), release, tmp_path / "staging" / MODULE)
+    assert not (tmp_path / "staging" / MODULE).exists()
+    assert not any(tmp_path.rglob("escaped.py"))
+
+
+async def profile_buttons(world: World) -> list[str | None]:
+    user = world.bot.user(7001, "Покупатель")
+    await send(user, "/start", "Добро пожаловать")
+    return callbacks(await press(user, "profile", "Профиль"))
+
+
+async def test_install_update_broken_release_rollback_and_revocation(world: World) -> None:
+    installer = world.installer
+    licence_id, token = await world.issue_licence(ADMIN_ID)
+    await installer.add_licence(token)
+
+    plan = await installer.plan(MODULE)
+    assert plan.paid and plan.licence is not None and plan.requests == {"db_read": ["users"]}
+    assert "имя пользователя" in plan.reasons["db_read"]
+
+    outcome = await installer.install(MODULE, grant=True)
+    assert outcome.version == "1.0.0" and outcome.status["state"] == "running"
+    granted = world.config.read_text(encoding="utf-8")
+    assert f"[modules.{MODULE}]" in granted and "paid_notes 1.0.0 из каталога" in granted and "someone_else" in granted
+    assert f"{MODULE}|open" in await profile_buttons(world)
+    record = installer.records.get(MODULE)
+    assert record.version == "1.0.0" and record.source == world.catalog.url and record.licence_id
+
+    # The module's private data folder: it must survive updates and rollbacks.
+    data = Path(world.bot.host.settings.data_dir) / "modules" / MODULE
+    assert data.is_dir()
+    (data / "notes.txt").write_text("заметка", encoding="utf-8")
+
+    # 1.1.0 appears: the admins get one notice with «Обновить», then the update runs.
+    await world.publish("1.1.0", "Новые заметки")
+    admin = world.bot.user(ADMIN_ID)
+    await installer_check(world)
+    notice = await admin.wait_until(lambda u: _message_with(u, "Доступно обновление"), timeout=10)
+    assert "1.0.0 → 1.1.0" in notice.text and "Новые заметки" in notice.text and "🔄 Обновить" in notice.buttons
+    await installer_check(world)  # once per release
+    assert sum("Доступно обновление" in (m.text or "") for m in admin.chat) == 1
+    [updated] = await installer.update(MODULE)
+    assert updated.version == "1.1.0" and world.bot.host.runtime.module_status(MODULE)["version"] == "1.1.0"
+
+    # A broken 1.2.0: 1.1.0 keeps serving, the admins are told why, and it is not retried.
+    await world.publish("1.2.0", "Сломанный", **{"__init__.py": BROKEN_INIT})
+    with pytest.raises(InstallRefused, match=r"работает прежняя версия 1\.1\.0.*сломан при импорте"):
+        await installer.update(MODULE)
+    status = world.bot.host.runtime.module_status(MODULE)
+    assert status["state"] == "running" and status["version"] == "1.1.0"
+    await admin.wait_until(lambda u: _message_with(u, "1.2.0 не запустился"), timeout=10)
+    assert installer.records.get(MODULE).version == "1.1.0"
+    [skipped] = await installer.update()
+    assert "уже не запустился здесь" in skipped.message
+    assert f"{MODULE}|open" in await profile_buttons(world)
+
+    # One-step rollback: back to 1.0.0, the data folder intact.
+    back = await installer.rollback(MODULE)
+    assert back.version == "1.0.0" and world.bot.host.runtime.module_status(MODULE)["version"] == "1.0.0"
+    assert (data / "notes.txt").read_text(encoding="utf-8") == "заметка"
+
+    # The developer revokes the licence: the next check stops the module and tells the admins.
+    status_code, page = await world.dev.post(f"/manage/{MODULE}/licences/{licence_id}/revoke")
+    assert status_code == 200, page
+    for earlier in world.admin_licences:  # the one added while testing refusals too
+        if earlier != licence_id:
+            await world.dev.post(f"/manage/{MODULE}/licences/{earlier}/revoke")
+    await installer_check(world)
+    assert world.bot.host.runtime.module_status(MODULE)["state"] == "stopped"
+    await admin.wait_until(lambda u: _message_with(u, f"Модуль {MODULE} остановлен"), timeout=10)
+    assert (data / "notes.txt").exists()
+    assert f"{MODULE}|open" not in await profile_buttons(world)
+
+    removed = await installer.remove(MODULE)
+    assert "сохранены" in removed.message
+    nothing_installed(world)
+    assert (data / "notes.txt").exists()
+    shutil.rmtree(data)
+
+
+async def installer_check(world: World) -> None:
+    assert world.bot.host.catalog_watch is not None
+    await world.bot.host.catalog_watch.check_once()
+
+
+def _message_with(user: object, needle: str) -> object:
+    return next((m for m in reversed(user.chat) if needle in (m.text or "")), None)  # type: ignore[attr-defined]
