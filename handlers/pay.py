@@ -19,7 +19,7 @@ from logger import logger
 from payments import CORE_PROVIDERS, get_providers, process_successful_payment, provider_callback
 
 from . import buttons, texts
-from .utils import answer_callback, edit_or_send_message, format_money
+from .utils import answer_callback, callback_args, edit_or_send_message, format_money
 
 router = Router(name="core_pay")
 
@@ -76,7 +76,7 @@ async def pay_menu(callback: CallbackQuery, session: AsyncSession, state: FSMCon
 @router.callback_query(F.data.startswith("pay_provider|"))
 async def provider_chosen(callback: CallbackQuery, state: FSMContext) -> None:
     await answer_callback(callback)
-    await show_amounts(callback, callback.data.split("|", 1)[1], await _required_amount(state))
+    await show_amounts(callback, callback_args(callback, 1)[0], await _required_amount(state))
 
 
 @router.callback_query(F.data.startswith("amount|"))
@@ -116,7 +116,7 @@ async def _required_amount(state: FSMContext) -> int | None:
 
 @router.callback_query(F.data.startswith("pay_amount|"))
 async def amount_chosen(callback: CallbackQuery, session: AsyncSession, state: FSMContext) -> None:
-    _, name, raw_amount = [*callback.data.split("|", 2), "", ""][:3]
+    name, raw_amount = callback_args(callback, 2)
     provider = CORE_PROVIDERS.get(name)
     if (
         provider is None
@@ -162,7 +162,7 @@ async def amount_chosen(callback: CallbackQuery, session: AsyncSession, state: F
 
 @router.callback_query(F.data.startswith("fast_flow|"))
 async def fast_flow(callback: CallbackQuery, session: AsyncSession, state: FSMContext, admin: bool = False) -> None:
-    key = callback.data.split("|", 1)[1]
+    key = callback_args(callback, 1)[0]
     handler = (await fast_flow_handlers()).get(key)
     if handler is None:
         await answer_callback(callback, texts.FAST_FLOW_UNAVAILABLE, show_alert=True)
