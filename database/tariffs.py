@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Literal, overload
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .models import Server, Tariff
+
+
+@overload
+async def get_tariffs(
+    session: AsyncSession,
+    tariff_id: int | None = None,
+    group_code: str | None = None,
+    with_subgroup_weights: Literal[False] = False,
+) -> list[dict[str, Any]]: ...
+
+
+@overload
+async def get_tariffs(
+    session: AsyncSession, tariff_id: int | None = None, group_code: str | None = None, *, with_subgroup_weights: Literal[True]
+) -> dict[str, Any]: ...
 
 
 async def get_tariffs(
@@ -65,7 +80,7 @@ async def find_subgroup_by_hash(session: AsyncSession, subgroup_hash: str, group
     titles = await session.scalars(
         select(Tariff.subgroup_title).where(Tariff.group_code == group_code, Tariff.subgroup_title.is_not(None)).distinct()
     )
-    return next((t for t in titles if create_subgroup_hash(t, group_code) == subgroup_hash), None)
+    return next((t for t in titles if t and create_subgroup_hash(t, group_code) == subgroup_hash), None)
 
 
 async def get_tariffs_for_cluster(session: AsyncSession, cluster_name: str) -> list[dict[str, Any]]:

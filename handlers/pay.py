@@ -82,7 +82,7 @@ async def provider_chosen(callback: CallbackQuery, state: FSMContext) -> None:
 @router.callback_query(F.data.startswith("amount|"))
 async def amount_preset(callback: CallbackQuery, session: AsyncSession, state: FSMContext, admin: bool = False) -> None:
     """Upstream's ``PAYMENT_OPTIONS`` buttons (``amount|N``): the pay menu, offering exactly N ₽."""
-    raw = callback.data.split("|", 1)[1]
+    (raw,) = callback_args(callback, 1)
     if not raw.isdigit() or not 0 < int(raw) <= MAX_PRESET_AMOUNT:
         await answer_callback(callback, texts.STALE_BUTTON, show_alert=True)
         return

@@ -37,7 +37,7 @@ from .. import buttons, texts
 from ..clusters import ALLOWED_GROUP_CODES, get_least_loaded_cluster
 from ..queries import claim_trial
 from ..start import trial_enabled
-from ..utils import answer_callback, edit_or_send_message, setting
+from ..utils import answer_callback, callback_args, edit_or_send_message, setting
 from .format import MSK
 from .key_mode.key_cluster_mode import key_cluster_mode
 from .utils import add_tariff_button_generic
@@ -104,7 +104,8 @@ async def _create_trial(tg_id: int, state: FSMContext, session: AsyncSession, me
 
 async def _show_tariffs(tg_id: int, state: FSMContext, session: AsyncSession, message_or_query: Message | CallbackQuery) -> None:
     target = _target(message_or_query)
-    back = InlineKeyboardBuilder().row(InlineKeyboardButton(text=buttons.MAIN_MENU, callback_data="profile"))
+    back = InlineKeyboardBuilder()
+    back.row(InlineKeyboardButton(text=buttons.MAIN_MENU, callback_data="profile"))
     try:
         cluster = await get_least_loaded_cluster(session)
     except ValueError as e:
@@ -137,7 +138,7 @@ async def purchase_tariffs(session: AsyncSession, tg_id: int, cluster: str) -> t
         group_tariffs = sellable[:1]
     if not group_tariffs:
         return [], None
-    group_code = group_tariffs[0].get("group_code")
+    group_code = str(group_tariffs[0].get("group_code") or "")
     override = await process_purchase_tariff_group_override(chat_id=tg_id, session=session, original_group=group_code)
     if override:
         group_code = override["override_group"]
@@ -157,6 +158,7 @@ async def tariff_keyboard(
         await add_tariff_button_generic(builder, tariff, session, tg_id, language_code, "select_tariff_plan")
     weights = {title: sum(int(t.get("sort_order") or 1) for t in group) for title, group in grouped.items()}
     for title in sorted(grouped, key=lambda t: (weights[t], t)):
+        assert title is not None  # the None group was popped above
         hash_ = create_subgroup_hash(title, group_code)
         builder.row(InlineKeyboardButton(text=title, callback_data=f"tariff_subgroup_user|{hash_}"))
     return builder
@@ -167,13 +169,14 @@ async def show_tariffs_in_subgroup_user(callback: CallbackQuery, state: FSMConte
     await answer_callback(callback)
     data = await state.get_data()
     group_code = data.get("group_code") or ""
-    subgroup = await find_subgroup_by_hash(session, callback.data.split("|", 1)[1], group_code)
+    (subgroup_hash,) = callback_args(callback, 1)
+    subgroup = await find_subgroup_by_hash(session, subgroup_hash, group_code)
     tariffs = [t for t in await get_tariffs(session, group_code=group_code) if t.get("is_active")]
     tariffs = [t for t in tariffs if subgroup and t.get("subgroup_title") == subgroup]
     if not tariffs:
         await edit_or_send_message(callback.message, SUBGROUP_GONE)
         return
-    await state.update_data(tariff_subgroup_hash=callback.data.split("|", 1)[1])
+    await state.update_data(tariff_subgroup_hash=subgroup_hash)
     builder = InlineKeyboardBuilder()
     for tariff in tariffs:
         await add_tariff_button_generic(

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardButton
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +27,7 @@ from .. import buttons, texts
 from ..clusters import ALLOWED_GROUP_CODES
 from ..payments.currency_rates import format_for_user
 from ..tariffs.buy.key_tariffs import ask_for_shortfall
-from ..utils import answer_callback, edit_or_send_message, format_money
+from ..utils import answer_callback, callback_args, edit_or_send_message, format_money
 from .format import MSK, format_expiry
 from .key_mode.key_cluster_mode import traffic_bytes
 from .key_view import get_own_key
@@ -38,6 +38,10 @@ moscow_tz = MSK
 DAY_MS = 86_400_000
 #: temporary_data state of a renewal waiting for money (upstream's name).
 WAITING_FOR_RENEWAL_PAYMENT = "waiting_for_renewal_payment"
+
+
+def one_row(*button: InlineKeyboardButton) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[list(button)])
 
 
 def normalize_expiry_ms(raw_value: int | float | None) -> int:
@@ -75,15 +79,13 @@ async def renewal_tariffs(session: AsyncSession, tg_id: int, key: Key) -> list[d
 
 @router.callback_query(F.data.startswith("renew_key|"))
 async def process_callback_renew_key(callback_query: CallbackQuery, state: FSMContext, session: AsyncSession) -> None:
-    key_name = callback_query.data.split("|", 1)[1]
+    (key_name,) = callback_args(callback_query, 1)
     tg_id = callback_query.from_user.id
     await answer_callback(callback_query)
     back = InlineKeyboardButton(text=buttons.BACK, callback_data=f"view_key|{key_name}")
     key = await get_own_key(session, tg_id, key_name)
     if key is None:
-        await edit_or_send_message(
-            callback_query.message, texts.KEY_NOT_FOUND, reply_markup=InlineKeyboardBuilder().row(back).as_markup()
-        )
+        await edit_or_send_message(callback_query.message, texts.KEY_NOT_FOUND, reply_markup=one_row(back))
         return
     tariffs = await renewal_tariffs(session, tg_id, key)
     builder = InlineKeyboardBuilder()
@@ -106,7 +108,7 @@ async def process_callback_renew_key(callback_query: CallbackQuery, state: FSMCo
 @router.callback_query(F.data.startswith("renew_plan|"))
 async def process_callback_renew_plan(callback_query: CallbackQuery, state: FSMContext, session: AsyncSession) -> None:
     """A renewal tariff: renew from the balance, or remember the renewal and ask for the shortfall."""
-    _, raw_id, key_name = [*callback_query.data.split("|", 2), "", ""][:3]
+    raw_id, key_name = callback_args(callback_query, 2)
     key_name = key_name or (await state.get_data()).get("renew_key_name") or ""
     tg_id = callback_query.from_user.id
     key = await get_own_key(session, tg_id, key_name)
@@ -181,7 +183,8 @@ async def complete_key_renewal(
     if selected_price_rub is not None:
         key.selected_price_rub = selected_price_rub
     await update_key_expiry(session, client_id, new_expiry_time)  # commits the tariff with the expiry
-    builder = InlineKeyboardBuilder().row(InlineKeyboardButton(text=buttons.VIEW_KEY, callback_data=f"view_key|{email}"))
+    builder = InlineKeyboardBuilder()
+    builder.row(InlineKeyboardButton(text=buttons.VIEW_KEY, callback_data=f"view_key|{email}"))
     results = await process_renewal_complete(chat_id=tg_id, session=session, email=email, client_id=client_id)
     builder = insert_hook_buttons(builder, results)
     text = texts.RENEW_DONE.format(key_name=html.escape(key.alias or email), expiry=format_expiry(new_expiry_time))

@@ -150,7 +150,7 @@ async def _tell(
     """Edit ``target`` into ``text``; with no message to edit (a purchase completed after a
     payment), a new message to the user."""
     markup = (
-        builder or InlineKeyboardBuilder().row(InlineKeyboardButton(text=buttons.MAIN_MENU, callback_data="profile"))
+        builder or InlineKeyboardBuilder(markup=[[InlineKeyboardButton(text=buttons.MAIN_MENU, callback_data="profile")]])
     ).as_markup()
     if target is not None:
         await edit_or_send_message(target, text, reply_markup=markup, force_text=True)

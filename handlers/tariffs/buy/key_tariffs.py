@@ -22,7 +22,7 @@ from ...keys.format import MSK
 from ...keys.key_mode.key_cluster_mode import GB
 from ...payments.currency_rates import format_for_user
 from ...payments.fast_payment_flow import try_fast_payment_flow
-from ...utils import answer_callback, edit_or_send_message
+from ...utils import answer_callback, callback_args, edit_or_send_message
 
 router = Router(name="core_key_tariffs")
 
@@ -39,9 +39,9 @@ async def select_tariff_plan(callback_query: CallbackQuery, session: AsyncSessio
     """A tariff button of the purchase list: the tariff must be on sale (active, not a trial or
     gift group) and pass the modules' ``check_discount_validity``."""
     tg_id = callback_query.from_user.id
-    raw_id = callback_query.data.split("|", 1)[1]
+    (raw_id,) = callback_args(callback_query, 1)
     tariff = await get_tariff_by_id(session, int(raw_id)) if raw_id.isdigit() else None
-    back = InlineKeyboardBuilder().row(InlineKeyboardButton(text=buttons.MAIN_MENU, callback_data="profile"))
+    back = InlineKeyboardBuilder(markup=[[InlineKeyboardButton(text=buttons.MAIN_MENU, callback_data="profile")]])
     if tariff is None or not tariff.get("is_active") or tariff.get("group_code") in NOT_FOR_SALE:
         await answer_callback(callback_query)
         await edit_or_send_message(callback_query.message, TARIFF_GONE, reply_markup=back.as_markup())
@@ -96,7 +96,7 @@ async def proceed_purchase_with_values(
         )
         return
     await answer_callback(callback_query)
-    creating = InlineKeyboardBuilder().row(InlineKeyboardButton(text=CREATING_KEY_BUTTON_TEXT, callback_data="creating_key"))
+    creating = InlineKeyboardBuilder(markup=[[InlineKeyboardButton(text=CREATING_KEY_BUTTON_TEXT, callback_data="creating_key")]])
     await edit_or_send_message(callback_query.message, texts.CREATING_CONNECTION_MSG, reply_markup=creating.as_markup())
     logger.info("[purchase] %s buys tariff %s for %s ₽", tg_id, tariff["id"], price_rub)
     await create_key(
