@@ -130,7 +130,7 @@ def _referral_levels(raw: Any) -> Any:
     if raw.startswith("{"):
         try:
             return json.loads(raw)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise _invalid(f'is not valid JSON ({exc.msg}): write it like {{"1": 0.25, "2": 0.1}} or 0.25,0.1') from None
     return dict(enumerate(_split_list(raw), start=1))
 
@@ -302,8 +302,8 @@ _ALIASES = {
 def _lookup(source: _Source, var: str) -> tuple[str, str] | None:
     """``(the variable actually set, its value)`` for ``var`` or its upstream alias; empty counts as unset."""
     for name in (var, _ALIASES.get(var)):
-        raw = source.values.get(name) if name else None
-        if raw is not None and raw.strip():
+        raw = source.values.get(name) if name is not None else None
+        if name is not None and raw is not None and raw.strip():
             return name, raw
     return None
 

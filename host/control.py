@@ -41,7 +41,7 @@ import tempfile
 from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 from config import ConfigError
 from runtime import ModuleRuntime, UnknownModuleError
@@ -66,7 +66,8 @@ OPERATIONS = {"start": "starting", "stop": "stopping", "restart": "restarting", 
 
 
 class HasDataDir(Protocol):
-    data_dir: str
+    @property
+    def data_dir(self) -> str: ...  # read-only: Settings is frozen
 
 
 class ControlSocketBusy(ConfigError):
@@ -83,7 +84,7 @@ def abstract_socket_name(data_dir: str | os.PathLike[str]) -> str:
     return f"\0{ABSTRACT_PREFIX}{digest}"
 
 
-def is_abstract(address: Address) -> bool:
+def is_abstract(address: Address | os.PathLike[str]) -> TypeGuard[str]:
     return isinstance(address, str) and address.startswith("\0")
 
 
@@ -117,7 +118,7 @@ class ControlServer:
         self.runtime = runtime
         self.catalog = catalog  # None: the bot has no CATALOG_URL / CATALOG_PUBLIC_KEY
         self.logs = logs
-        self.path: Address = path if is_abstract(path) else Path(path).absolute()  # type: ignore[arg-type]
+        self.path: Address = path if is_abstract(path) else Path(path).absolute()
         self._server: asyncio.Server | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket file
         self._connections: set[asyncio.Task[Any]] = set()
