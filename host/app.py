@@ -128,12 +128,14 @@ class SolobotHost:
         self.dispatcher = dispatcher = Dispatcher(storage=storage)
 
         services = HostServices(bot=bot, fsm_storage=storage, database_url=url, settings=config.public_settings(settings))
+        self._stack.push_async_callback(services.panel_gateway.aclose)
         sandboxes = None
         if self.sandbox:
             sandboxes = ModuleSandboxes(
                 modules_dir=Path(settings.modules_dir),
                 data_dir=Path(settings.data_dir),
                 policy=services.bot_api_policy,
+                panel_gateway=services.panel_gateway,
                 owner_engine=db.get_engine(),
             )
         self.runtime = runtime = ModuleRuntime(

@@ -20,6 +20,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from catalog.verify import Index
 from handlers import texts
 from handlers.utils import answer_callback, edit_or_send_message
 from installer import Installer, InstallRefused
@@ -169,6 +170,7 @@ def _held_by(catalog: Installer, name: str, user_id: int, revoked: frozenset[str
 
 async def catalog_list(catalog: Installer, user_id: int) -> tuple[str, InlineKeyboardMarkup]:
     offline = False
+    index: Index | None
     try:
         index = await catalog.feed.index()
     except InstallRefused:
