@@ -35,6 +35,8 @@ from config import Settings
 from database import db
 from database.embedded import resolve_database_url
 from database.init_db import init_db
+from handlers.payments.pending_purchase import install_purchase_completion
+from hooks.hooks import unregister_hook
 from installer import Installer
 from installer.lifecycle import CatalogWatch
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
@@ -117,6 +119,9 @@ class SolobotHost:
         db.bind(url)
         self._stack.push_async_callback(db.dispose)
         await init_db()
+        # Purchases waiting for money complete when any payment (core or module) fires payment_success.
+        completion = install_purchase_completion(db.async_session_maker)
+        self._stack.callback(unregister_hook, "payment_success", completion)
 
         self.bot = bot = _make_bot(settings)
         self._stack.push_async_callback(bot.session.close)
@@ -128,12 +133,14 @@ class SolobotHost:
         self.dispatcher = dispatcher = Dispatcher(storage=storage)
 
         services = HostServices(bot=bot, fsm_storage=storage, database_url=url, settings=config.public_settings(settings))
+        self._stack.push_async_callback(services.panel_gateway.aclose)
         sandboxes = None
         if self.sandbox:
             sandboxes = ModuleSandboxes(
                 modules_dir=Path(settings.modules_dir),
                 data_dir=Path(settings.data_dir),
                 policy=services.bot_api_policy,
+                panel_gateway=services.panel_gateway,
                 owner_engine=db.get_engine(),
             )
         self.runtime = runtime = ModuleRuntime(

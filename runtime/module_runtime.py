@@ -212,6 +212,7 @@ class ModuleRuntime:
             except SandboxConfigError as exc:
                 raise ModuleLoadError(name, str(exc)) from None
             params["database_url"] = plan.database_url
+            params["panels"] = self.services.panel_gateway.granted(name)
         process = await ModuleProcess.spawn(
             self._zygote,
             name,
@@ -246,6 +247,8 @@ class ModuleRuntime:
                 return await self.services.bot_gateway.call(module, params)
             if method == "fsm" and self.services.fsm_gateway is not None:
                 return await self.services.fsm_gateway.call(module, params)
+            if method == "panel":
+                return await self.services.panel_gateway.call(module, params)
             if method == "run_hooks":
                 hook, kwargs = _hook_call_params(params)
                 results = await self._run_hooks_for_module(module, hook, kwargs, params.get("update_id"))
