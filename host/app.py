@@ -35,6 +35,8 @@ from config import Settings
 from database import db
 from database.embedded import resolve_database_url
 from database.init_db import init_db
+from handlers.payments.pending_purchase import install_purchase_completion
+from hooks.hooks import unregister_hook
 from installer import Installer
 from installer.lifecycle import CatalogWatch
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
@@ -117,6 +119,9 @@ class SolobotHost:
         db.bind(url)
         self._stack.push_async_callback(db.dispose)
         await init_db()
+        # Purchases waiting for money complete when any payment (core or module) fires payment_success.
+        completion = install_purchase_completion(db.async_session_maker)
+        self._stack.callback(unregister_hook, "payment_success", completion)
 
         self.bot = bot = _make_bot(settings)
         self._stack.push_async_callback(bot.session.close)
