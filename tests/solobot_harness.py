@@ -17,6 +17,7 @@ from config import Settings
 from host import SolobotHost
 from local_bot_api import LocalBotAPI, SimulatedUser
 from runtime import RuntimeConfig
+from runtime.supervision.zygote_client import ForkServer
 
 PROJECT_MODULES = Path(__file__).resolve().parent.parent / "modules"
 ADMIN_ID = 1
@@ -52,8 +53,16 @@ def copy_modules(names: Iterable[str], target: Path) -> Path:
 
 @asynccontextmanager
 async def running_solobot(
-    database_url: str, modules_dir: Path, data_dir: Path, runtime_config: RuntimeConfig | None = None, *, reload: bool = False
+    database_url: str,
+    modules_dir: Path,
+    data_dir: Path,
+    runtime_config: RuntimeConfig | None = None,
+    *,
+    reload: bool = False,
+    zygote: ForkServer | None = None,
 ) -> AsyncIterator[Solobot]:
+    """The bot over ``modules_dir``; its module processes fork from ``zygote`` (the test process's
+    shared one, the ``shared_zygote`` fixture), or from its own when None."""
     async with LocalBotAPI(token="123456:TEST") as api:
         # The admin has talked to the bot before it starts: modules message admins from startup observers.
         api.user(tg_id=ADMIN_ID, first_name="Пользователь")
@@ -75,6 +84,7 @@ async def running_solobot(
             notifications=False,
             throttle_rate=0.0,
             reload=reload,
+            zygote=zygote,
         )
         async with host:
             yield Solobot(api, host, modules_dir)
