@@ -35,6 +35,10 @@ from config import Settings
 from database import db
 from database.embedded import resolve_database_url
 from database.init_db import init_db
+from handlers.payments.pending_purchase import install_purchase_completion
+from hooks.hooks import unregister_hook
+from installer import Installer
+from installer.lifecycle import CatalogWatch
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
 from runtime.aiogram_bridge.update_forwarding import modules_router
 from runtime.supervision.sandbox_setup import ModuleSandboxes
@@ -43,6 +47,7 @@ from runtime.supervision.zygote_client import ForkServer
 from sandbox.process_flags import set_dumpable
 from utils import modules_loader
 
+from .catalog import build_installer
 from .fsm_storage import make_storage
 from .operator_tools import attach_operator_tools, refuse_if_bot_running
 from .web import build_web_app
@@ -81,6 +86,8 @@ class SolobotHost:
         self.bot: Bot | None = None
         self.dispatcher: Dispatcher | None = None
         self.runtime: ModuleRuntime | None = None
+        self.catalog: Installer | None = None  # with CATALOG_URL and CATALOG_PUBLIC_KEY
+        self.catalog_watch: CatalogWatch | None = None
         self.web_app: web.Application | None = None
         self.web_url: str | None = None
         self._stack = AsyncExitStack()
@@ -115,6 +122,9 @@ class SolobotHost:
         db.bind(url)
         self._stack.push_async_callback(db.dispose)
         await init_db()
+        # Purchases waiting for money complete when any payment (core or module) fires payment_success.
+        completion = install_purchase_completion(db.async_session_maker)
+        self._stack.callback(unregister_hook, "payment_success", completion)
 
         self.bot = bot = _make_bot(settings)
         self._stack.push_async_callback(bot.session.close)
@@ -126,12 +136,14 @@ class SolobotHost:
         self.dispatcher = dispatcher = Dispatcher(storage=storage)
 
         services = HostServices(bot=bot, fsm_storage=storage, database_url=url, settings=config.public_settings(settings))
+        self._stack.push_async_callback(services.panel_gateway.aclose)
         sandboxes = None
         if self.sandbox:
             sandboxes = ModuleSandboxes(
                 modules_dir=Path(settings.modules_dir),
                 data_dir=Path(settings.data_dir),
                 policy=services.bot_api_policy,
+                panel_gateway=services.panel_gateway,
                 owner_engine=db.get_engine(),
             )
         self.runtime = runtime = ModuleRuntime(
@@ -149,6 +161,14 @@ class SolobotHost:
 
         _assemble(dispatcher, runtime, settings, self.throttle_rate)
         self._stack.push_async_callback(self._tasks.aclose)
+        self.catalog = build_installer(settings, runtime, bot)
+        if self.catalog is not None:
+            dispatcher["catalog"] = self.catalog  # the admin screens' «🛒 Каталог»
+            self.catalog_watch = CatalogWatch(
+                self.catalog, interval=settings.catalog_check_interval, offline_grace=settings.catalog_offline_grace
+            )
+            if self.notifications:  # background jobs that message admins (tests drive check_once themselves)
+                self._tasks.spawn(self.catalog_watch.run(), "catalog-watch")
 
         if self.web_server:
             await self._start_web(runtime)

@@ -165,6 +165,14 @@ class ModuleRuntime:
     async def reload(self, name: str) -> None:
         await self._supervisor(name).reload()
 
+    async def forget(self, name: str) -> None:
+        """Stop ``name`` and drop it from the runtime (its folder is gone: removed by the installer)."""
+        supervisor = self._supervisors.get(name)
+        if supervisor is None:
+            return
+        await supervisor.stop()
+        self._supervisors = {k: v for k, v in self._supervisors.items() if k != name}
+
     def status(self) -> list[dict[str, Any]]:
         """One dict per module, in load order (see ``ModuleSupervisor.status``)."""
         return [sup.status() for sup in self._supervisors.values()]
@@ -212,6 +220,7 @@ class ModuleRuntime:
             except SandboxConfigError as exc:
                 raise ModuleLoadError(name, str(exc)) from None
             params["database_url"] = plan.database_url
+            params["panels"] = self.services.panel_gateway.granted(name)
         process = await ModuleProcess.spawn(
             self._zygote,
             name,
@@ -246,6 +255,8 @@ class ModuleRuntime:
                 return await self.services.bot_gateway.call(module, params)
             if method == "fsm" and self.services.fsm_gateway is not None:
                 return await self.services.fsm_gateway.call(module, params)
+            if method == "panel":
+                return await self.services.panel_gateway.call(module, params)
             if method == "run_hooks":
                 hook, kwargs = _hook_call_params(params)
                 results = await self._run_hooks_for_module(module, hook, kwargs, params.get("update_id"))

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from config import Settings
 from host import SolobotHost
@@ -60,9 +61,11 @@ async def running_solobot(
     *,
     reload: bool = False,
     zygote: ForkServer | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Solobot]:
     """The bot over ``modules_dir``; its module processes fork from ``zygote`` (the test process's
-    shared one, the ``shared_zygote`` fixture), or from its own when None."""
+    shared one, the ``shared_zygote`` fixture), or from its own when None. ``settings``: more
+    ``Settings`` fields (e.g. ``catalog_url``)."""
     async with LocalBotAPI(token="123456:TEST") as api:
         # The admin has talked to the bot before it starts: modules message admins from startup observers.
         api.user(tg_id=ADMIN_ID, first_name="Пользователь")
@@ -76,6 +79,7 @@ async def running_solobot(
             web_port=0,
             data_dir=str(data_dir / "storage"),
             username_bot="solobot_test_bot",
+            **settings,
         )
         host = SolobotHost(
             settings,

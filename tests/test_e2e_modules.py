@@ -95,7 +95,7 @@ async def test_top_referrers_shows_the_table_and_goes_back(solobot: Solobot) -> 
 
 async def _trial_key(solobot: Solobot, user) -> str:
     await send(user, "/start", "Добро пожаловать")
-    created = await press(user, "create_key", "")
+    created = await press(user, "create_key", "Подписка создана")
     key_name = next(data.split("|", 1)[1] for data in callbacks(created) if data and data.startswith("view_key|"))
     return key_name
 
