@@ -220,7 +220,7 @@ class ModuleRuntime:
             except SandboxConfigError as exc:
                 raise ModuleLoadError(name, str(exc)) from None
             params["database_url"] = plan.database_url
-            params["panels"] = self.services.panel_gateway.granted(name)
+        params["panels"] = self.services.panel_gateway.granted(name)  # configured from modules.toml by the sandboxes
         process = await ModuleProcess.spawn(
             self._zygote,
             name,
