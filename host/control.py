@@ -19,6 +19,7 @@ in the bot's. Protocol: one JSON object per line each way.
     → {"cmd": "logs", "module": "x", "follow": true} ← {"ok": true, ..., "follow": true}, then {"line": "..."} per new
                                                        line until the client disconnects
     → {"cmd": "ping"}                                ← {"ok": true, "pid": ..., "modules_dir": ...}
+    → {"cmd": "catalog", "action": ...}              ← see ``host.control_catalog`` (a bot with CATALOG_URL only)
 
 Any failure is ``{"ok": false, "error": "what went wrong — what to do next"}`` (a module that
 failed to load adds ``"traceback"``). A connection may send several requests in turn.
@@ -37,15 +38,19 @@ import socket
 import stat
 import struct
 import tempfile
+from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, TypeGuard
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 from config import ConfigError
 from runtime import ModuleRuntime, UnknownModuleError
 from runtime.supervision.process import ModuleLoadError
 
 from .log_buffer import ModuleLogBuffer
+
+if TYPE_CHECKING:
+    from .control_catalog import CatalogCommands
 
 log = logging.getLogger("solobot.control")
 
@@ -56,7 +61,7 @@ MAX_UNIX_PATH = 107  # sun_path is 108 bytes with the terminating NUL
 PROGRESS_EVERY = 5.0  # seconds between "still reloading…" lines, so clients know the bot is alive
 DEFAULT_LOG_LINES = 100
 REFUSED_LINGER = 5.0  # seconds a refused client has to finish sending before the server closes
-COMMANDS = ("status", "list", "start", "stop", "restart", "reload", "logs", "ping")
+COMMANDS = ("status", "list", "start", "stop", "restart", "reload", "logs", "ping", "catalog")
 OPERATIONS = {"start": "starting", "stop": "stopping", "restart": "restarting", "reload": "reloading"}
 
 
@@ -103,8 +108,15 @@ class ControlServer:
     ``address`` is a path, or an abstract name (a str starting with NUL, see :func:`abstract_socket_name`).
     """
 
-    def __init__(self, runtime: ModuleRuntime, logs: ModuleLogBuffer, path: Address | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        runtime: ModuleRuntime,
+        logs: ModuleLogBuffer,
+        path: Address | os.PathLike[str],
+        catalog: CatalogCommands | None = None,
+    ) -> None:
         self.runtime = runtime
+        self.catalog = catalog  # None: the bot has no CATALOG_URL / CATALOG_PUBLIC_KEY
         self.logs = logs
         self.path: Address = path if is_abstract(path) else Path(path).absolute()
         self._server: asyncio.Server | None = None
@@ -205,6 +217,9 @@ class ControlServer:
         if module is not None and (not isinstance(module, str) or not module):
             await _send(writer, _error('"module" must be a module name, e.g. {"cmd": "reload", "module": "hello_world"}'))
             return
+        if cmd == "catalog":
+            await self._catalog(request, writer)
+            return
         if cmd == "ping":
             await _send(writer, {"ok": True, "pid": os.getpid(), "modules_dir": str(self.runtime.modules_dir)})
         elif cmd == "list":
@@ -222,12 +237,13 @@ class ControlServer:
     # --------------------------------------------------------------- commands
 
     def _status(self, module: str | None) -> dict[str, Any]:
-        if module is None:
-            return {"ok": True, "modules": self.runtime.status()}
         try:
-            return {"ok": True, "modules": [self.runtime.module_status(module)]}
+            statuses = self.runtime.status() if module is None else [self.runtime.module_status(module)]
         except UnknownModuleError:
-            return self._unknown(module)
+            return self._unknown(module or "")
+        if self.catalog is not None:  # where each module came from: the catalog's install record
+            statuses = [{**s, "source": self.catalog.source_of(s["name"])} for s in statuses]
+        return {"ok": True, "modules": statuses}
 
     async def _operation(self, cmd: str, module: str, writer: asyncio.StreamWriter) -> None:
         try:
@@ -235,11 +251,14 @@ class ControlServer:
         except UnknownModuleError:
             await _send(writer, self._unknown(module))
             return
-        verb = OPERATIONS[cmd]
-        await _send(writer, {"progress": f"{verb} {module}…"})
+        await self._with_progress(self._operate(cmd, module), f"{OPERATIONS[cmd]} {module}", writer)
+
+    async def _with_progress(self, work: Coroutine[Any, Any, dict[str, Any]], what: str, writer: asyncio.StreamWriter) -> None:
+        """Run ``work`` as the server's task, telling the client every few seconds; then send its reply."""
+        await _send(writer, {"progress": f"{what}…"})
         # The server owns the operation, not the connection: a client that goes away (Ctrl-C)
         # must not cancel a reload halfway; the bot's shutdown does.
-        operation = asyncio.get_running_loop().create_task(self._operate(cmd, module), name=f"control:{cmd}:{module}")
+        operation = asyncio.get_running_loop().create_task(work, name=f"control:{what}")
         self._operations.add(operation)
         operation.add_done_callback(self._operations.discard)
         waited = 0.0
@@ -248,8 +267,21 @@ class ControlServer:
             if done:
                 break
             waited += PROGRESS_EVERY
-            await _send(writer, {"progress": f"still {verb} {module}… ({waited:.0f} s)"})
+            await _send(writer, {"progress": f"still {what}… ({waited:.0f} s)"})
         await _send(writer, operation.result())
+
+    async def _catalog(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+        if self.catalog is None:
+            await _send(writer, _error("this bot has no catalog: set CATALOG_URL and CATALOG_PUBLIC_KEY in .env and restart it"))
+            return
+        problem = self.catalog.problem(request)
+        if problem is not None:
+            await _send(writer, _error(problem))
+        elif self.catalog.is_long(request):
+            what = f"catalog {request['action']} {request.get('module') or ''}".strip()
+            await self._with_progress(self.catalog.handle(request), what, writer)
+        else:
+            await _send(writer, await self.catalog.handle(request))
 
     async def _operate(self, cmd: str, module: str) -> dict[str, Any]:
         try:

@@ -59,6 +59,22 @@ class LicenceWallet:
                 found.append(claims)
         return found
 
+    def valid(self, module: str, revoked: Iterable[str] = (), now: float | None = None) -> list[Licence]:
+        """Every held licence that lets this bot run ``module`` now."""
+        revoked = frozenset(revoked)
+        found = []
+        for token in self.tokens:
+            try:
+                if licence_claims(token).module == module:
+                    found.append(
+                        verify_licence(
+                            token, self.key, module=module, user_ids=self.admin_ids, bot_id=self.bot_id, revoked=revoked, now=now
+                        )
+                    )
+            except VerificationError:
+                continue
+        return found
+
     def licence_for(self, module: str, revoked: Iterable[str] = (), now: float | None = None) -> Licence:
         """A licence that lets this bot run ``module`` now; InstallRefused naming every token's problem otherwise."""
         revoked = frozenset(revoked)

@@ -136,6 +136,7 @@ ApiMethod = Annotated[str, Strict(), AfterValidator(_api_method)]
 HookName = Annotated[str, Strict(), AfterValidator(_hook_name)]
 CallbackData = Annotated[str, Strict(), AfterValidator(_callback_data)]
 WebhookPath = Annotated[str, Strict(), AfterValidator(_webhook_path)]
+PanelType = Literal["remnawave", "3x-ui"]
 
 
 @validated_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
@@ -160,6 +161,8 @@ class ModulePermissions:
     override: Annotated[tuple[CallbackData, ...], Sorted, Items("callback data")] = ()
     # Webhook paths beyond its own /modules/<name>/.
     webhook_paths: Annotated[tuple[WebhookPath, ...], Sorted, Items("webhook paths")] = ()
+    # VPN panels the host calls for the module with the operator's credentials (panels/gateway.py)
+    panels: Annotated[tuple[PanelType, ...], Sorted, Items('panel types ("remnawave", "3x-ui")')] = ()
 
     @model_validator(mode="after")
     def _ports_need_network(self) -> ModulePermissions:

@@ -8,6 +8,7 @@ button for users and the admins' chat are the referees.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import shutil
@@ -24,11 +25,13 @@ from catalog.db.models import Licence
 from catalog.licences.service import licence_token
 from catalog.signing import CatalogSigner
 from catalog.verify import Release
+from handlers.admin import catalog_texts as ct
+from handlers.admin import modules_texts as mt
 from installer import Installer, InstallRefused
 from installer.staging import stage_release
 from tests.catalog_fixtures import CatalogClient, CatalogWorld, approved_developer, catalog_world, image_bytes, module_zip
 from tests.conftest import fresh_database
-from tests.core_fixtures import callbacks, press, send
+from tests.core_fixtures import callbacks, press, send, shown
 from tests.solobot_harness import ADMIN_ID, Solobot, running_solobot, traversable_dir
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
@@ -162,6 +165,14 @@ async def test_refusals_leave_nothing_installed(world: World) -> None:
         storage.put(key, original)
     nothing_installed(world)
 
+    # Revoked by the developer: no longer a licence this bot holds (the next test adds its own).
+    for licence_id in world.admin_licences:
+        status, page = await world.dev.post(f"/manage/{MODULE}/licences/{licence_id}/revoke")
+        assert status == 200, page
+    with pytest.raises(InstallRefused, match="revoked by the developer"):
+        await installer.install(MODULE)
+    nothing_installed(world)
+
     # An index signed by another key (a catalog impersonated, or the wrong key pinned).
     impostor = Installer(
         catalog_url=world.catalog.url,
@@ -223,37 +234,58 @@ async def profile_buttons(world: World) -> list[str | None]:
 
 
 async def test_install_update_broken_release_rollback_and_revocation(world: World) -> None:
+    """The issue's end-to-end: the admin works through «🧩 Модули» → «🛒 Каталог»."""
     installer = world.installer
     licence_id, token = await world.issue_licence(ADMIN_ID)
-    await installer.add_licence(token)
+    admin = world.bot.user(ADMIN_ID)
 
-    plan = await installer.plan(MODULE)
-    assert plan.paid and plan.licence is not None and plan.requests == {"db_read": ["users"]}
-    assert "имя пользователя" in plan.reasons["db_read"]
+    # The admin opens the catalog: the paid module is listed, no licence yet.
+    await send(admin, "/admin", "Панель администратора")
+    await press(admin, mt.BTN_MODULES, "Модули")
+    listing = await press(admin, ct.BTN_CATALOG, "Каталог модулей", timeout=15)
+    assert MODULE in shown(listing) and "платный" in shown(listing) and "лицензии нет" in shown(listing)
+    await press(admin, ct.BTN_LICENCE, "токен лицензии")
+    added = await send(admin, token, "сохранена", timeout=15)
+    assert licence_id in shown(added)
+    listing = await press(admin, ct.BTN_TO_CATALOG, "Каталог модулей", timeout=15)
+    assert "🔑 лицензия есть" in shown(listing)
 
-    outcome = await installer.install(MODULE, grant=True)
-    assert outcome.version == "1.0.0" and outcome.status["state"] == "running"
+    # The card: its 16:9 image, releases with the changelog, the request with its reason, the licence.
+    card = await press(admin, f"{MODULE} 1.0.0", "Релизы", timeout=15)
+    assert card.photo_file_id is not None
+    text = shown(card)
+    assert "1.0.0: Первый выпуск" in text
+    assert 'db_read = ["users"]' in text and "показывает имя пользователя" in text and licence_id in text
+
+    confirm = await press(admin, ct.BTN_INSTALL, "Установка paid_notes 1.0.0", timeout=15)
+    assert ct.BTN_GRANT in confirm.buttons and ct.BTN_DEFAULTS in confirm.buttons
+    done = await press(admin, ct.BTN_GRANT, "установлен", timeout=60)
+    assert "paid_notes установлен: 1.0.0" in shown(done)
+    status = world.bot.host.runtime.module_status(MODULE)
+    assert status["state"] == "running" and status["version"] == "1.0.0"
+    assert "rlimits" in " ".join(status["sandbox"])  # confined like any module
     granted = world.config.read_text(encoding="utf-8")
     assert f"[modules.{MODULE}]" in granted and "paid_notes 1.0.0 из каталога" in granted and "someone_else" in granted
     assert f"{MODULE}|open" in await profile_buttons(world)
     record = installer.records.get(MODULE)
-    assert record.version == "1.0.0" and record.source == world.catalog.url and record.licence_id
+    assert record.version == "1.0.0" and record.source == world.catalog.url and record.licence_id == licence_id
 
     # The module's private data folder: it must survive updates and rollbacks.
     data = Path(world.bot.host.settings.data_dir) / "modules" / MODULE
     assert data.is_dir()
     (data / "notes.txt").write_text("заметка", encoding="utf-8")
 
-    # 1.1.0 appears: the admins get one notice with «Обновить», then the update runs.
+    # 1.1.0 appears: the admins get one notice with «Обновить», and the button updates.
     await world.publish("1.1.0", "Новые заметки")
-    admin = world.bot.user(ADMIN_ID)
     await installer_check(world)
     notice = await admin.wait_until(lambda u: _message_with(u, "Доступно обновление"), timeout=10)
-    assert "1.0.0 → 1.1.0" in notice.text and "Новые заметки" in notice.text and "🔄 Обновить" in notice.buttons
+    assert "1.0.0 → 1.1.0" in notice.text and "Новые заметки" in notice.text and ct.BTN_UPDATE in notice.buttons
     await installer_check(world)  # once per release
     assert sum("Доступно обновление" in (m.text or "") for m in admin.chat) == 1
-    [updated] = await installer.update(MODULE)
-    assert updated.version == "1.1.0" and world.bot.host.runtime.module_status(MODULE)["version"] == "1.1.0"
+    await press(admin, ct.BTN_UPDATE, "Установка paid_notes 1.1.0", timeout=15)
+    done = await press(admin, ct.BTN_GRANT, "обновлён", timeout=60)
+    assert "обновлён до 1.1.0" in shown(done)
+    assert world.bot.host.runtime.module_status(MODULE)["version"] == "1.1.0"
 
     # A broken 1.2.0: 1.1.0 keeps serving, the admins are told why, and it is not retried.
     await world.publish("1.2.0", "Сломанный", **{"__init__.py": BROKEN_INIT})
@@ -275,9 +307,6 @@ async def test_install_update_broken_release_rollback_and_revocation(world: Worl
     # The developer revokes the licence: the next check stops the module and tells the admins.
     status_code, page = await world.dev.post(f"/manage/{MODULE}/licences/{licence_id}/revoke")
     assert status_code == 200, page
-    for earlier in world.admin_licences:  # the one added while testing refusals too
-        if earlier != licence_id:
-            await world.dev.post(f"/manage/{MODULE}/licences/{earlier}/revoke")
     await installer_check(world)
     assert world.bot.host.runtime.module_status(MODULE)["state"] == "stopped"
     await admin.wait_until(lambda u: _message_with(u, f"Модуль {MODULE} остановлен"), timeout=10)
@@ -298,3 +327,82 @@ async def installer_check(world: World) -> None:
 
 def _message_with(user: object, needle: str) -> object:
     return next((m for m in reversed(user.chat) if needle in (m.text or "")), None)  # type: ignore[attr-defined]
+
+
+async def cli(world: World, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """``solobot catalog ...`` against the running bot's control socket (in a thread: it blocks)."""
+    from cli.main import main
+    from host.control import control_socket_path, describe_address
+
+    socket = describe_address(control_socket_path(world.bot.host.settings))
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, ["catalog", *args, "--socket", socket])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+async def test_the_same_through_the_cli(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    runtime = world.bot.host.runtime
+    licence_id, token = await world.issue_licence(ADMIN_ID)
+
+    code, out = await cli(world, capsys, "licence", token)
+    assert code == 0 and licence_id in out
+    code, out = await cli(world, capsys, "list")
+    assert code == 0 and MODULE in out and "paid, licence held" in out and "1.2.0" in out
+    code, out = await cli(world, capsys, "show", MODULE)
+    assert code == 0 and "db_read = ['users'] — показывает имя пользователя" in out and "1.1.0: Новые заметки" in out
+
+    # Refusals: an unknown module, a release that does not exist, no answer to the permissions question.
+    code, out = await cli(world, capsys, "install", "no_such_module")
+    assert code == 1 and "нет модуля 'no_such_module'" in out
+    code, out = await cli(world, capsys, "install", f"{MODULE}==9.9.9")
+    assert code == 1 and "нет релиза 9.9.9" in out
+    code, out = await cli(world, capsys, "install", f"{MODULE}==1.0.0")
+    assert code == 2 and "--grant or --defaults" in out
+    assert not (world.bot.modules_dir / MODULE).exists()
+
+    code, out = await cli(world, capsys, "install", f"{MODULE}==1.0.0", "--grant")
+    assert code == 0 and "установлен: 1.0.0" in out, out
+    assert runtime.module_status(MODULE)["state"] == "running"
+    code, out = await cli(world, capsys, "install", f"{MODULE}==1.1.0", "--grant")
+    assert code == 0 and "обновлён до 1.1.0" in out, out
+    code, out = await cli(world, capsys, "update", MODULE)  # 1.2.0 failed here before: not retried
+    assert code == 0 and "уже не запустился здесь" in out
+    assert runtime.module_status(MODULE)["version"] == "1.1.0"
+    code, out = await cli(world, capsys, "rollback", MODULE)
+    assert code == 0 and "откатан к 1.0.0" in out
+    assert runtime.module_status(MODULE)["version"] == "1.0.0"
+
+    from cli.main import main
+    from host.control import control_socket_path, describe_address
+
+    socket = describe_address(control_socket_path(world.bot.host.settings))
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["modules", "status", MODULE, "--socket", socket]) == 0
+    status_out = capsys.readouterr().out
+    assert "1.0.0*" in status_out and f"installed from the catalog {world.catalog.url}: 1.0.0; previous 1.1.0" in status_out
+
+    code, out = await cli(world, capsys, "remove", MODULE)
+    assert code == 0 and "удалён" in out
+    nothing_installed(world)
+    code, out = await cli(world, capsys, "rollback", MODULE)
+    assert code == 1 and "не установлен из каталога" in out
+
+
+async def test_a_hand_placed_folder_is_replaced_only_with_confirmation(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    hand = world.bot.modules_dir / MODULE
+    hand.mkdir()
+    (hand / "__init__.py").write_text("# the operator's own copy\n", encoding="utf-8")
+    try:
+        code, out = await cli(world, capsys, "install", MODULE, "--defaults")
+        assert code == 1 and "--replace" in out
+        assert (hand / "__init__.py").read_text(encoding="utf-8") == "# the operator's own copy\n"
+        with pytest.raises(InstallRefused, match="поставлена не из каталога"):
+            await world.installer.install(MODULE, "1.0.0")
+        code, out = await cli(world, capsys, "install", f"{MODULE}==1.0.0", "--defaults", "--replace")
+        assert code == 0 and "1.0.0" in out, out
+        kept = world.installer.folders.previous(MODULE) / "__init__.py"
+        assert kept.read_text(encoding="utf-8") == "# the operator's own copy\n"  # kept for rollback
+        assert MODULE not in world.config.read_text(encoding="utf-8")  # defaults: nothing granted
+    finally:
+        await world.installer.remove(MODULE)

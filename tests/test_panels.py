@@ -4,8 +4,10 @@ deleting keys through them."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +26,9 @@ from panels._3xui import (
     toggle_client,
 )
 from panels.remnawave import RemnawaveAPI, get_vless_link_for_remnawave_by_username
+from tests.conftest import fresh_database
 from tests.panel_servers import RemnawaveServer, XuiServer
+from tests.solobot_harness import running_solobot, traversable_dir
 
 pytestmark = pytest.mark.anyio
 
@@ -174,3 +178,66 @@ async def test_the_core_creates_renews_and_deletes_keys_on_both_panels(db: str, 
             with pytest.raises(PanelError, match="could not create user"):
                 await create_key_on_cluster("de", 42, str(uuid.uuid4()), "de_key2", EXPIRY, session=session)
             assert await get_key_details(session, "de_key2") is None
+
+
+async def test_a_module_uses_upstreams_clients_through_the_host(pg_url: str, tmp_path, monkeypatch) -> None:
+    """A module granted ``panels`` reaches the bot's panels with the operator's account, never
+    seeing it; only the panel calls modules make, only to the bot's own servers."""
+    config = tmp_path / "modules.toml"
+    config.write_text('[modules.panels_user]\npanels = ["remnawave", "3x-ui"]\n')
+    monkeypatch.setenv("MODULES_CONFIG", str(config))
+    with traversable_dir() as root:
+        modules_dir = root / "modules"
+        shutil.copytree(Path(__file__).parent / "compat_modules" / "panels_user", modules_dir / "panels_user")
+        async with RemnawaveServer() as remna, XuiServer() as xui, fresh_database(pg_url) as url:
+            async with running_solobot(url, modules_dir, root) as bot:
+                # The operator's panel accounts, in the host only (the harness's settings have none).
+                panels.configure(PanelSettings(remnawave_login="admin", remnawave_password="secret",
+                                               xui_username="admin", xui_password="secret"))  # fmt: skip
+                async with async_session_maker() as session:
+                    await create_server(session, "de", "de-1", remna.api_url, inbound_id=remna.squad, panel_type="remnawave")
+                    await create_server(session, "nl", "nl-1", xui.url, inbound_id=str(xui.inbound_id), panel_type="3x-ui")
+                    await session.commit()
+                client_id = str(uuid.uuid4())
+                remna.users[client_id] = {
+                    "uuid": client_id, "shortUuid": "s1", "username": "mod_key", "status": "ACTIVE",
+                    "expireAt": "2030-01-01T00:00:00Z", "activeInternalSquads": [remna.squad], "hwidDeviceLimit": 1,
+                }  # fmt: skip
+                remna.devices[client_id] = [{"hwid": "H1"}]
+                # A 3x-ui client the core created earlier (the host is configured with the operator's account).
+                xui_client = str(uuid.uuid4())
+                host_xui = await get_xui_instance(xui.url)
+                config_xui = ClientConfig(xui_client, "mod_xui", "1", 0, 0, EXPIRY, True, "", xui.inbound_id, "mod_xui")
+                assert await add_client(host_xui, config_xui) == {"status": "success"}
+
+                [seen] = await bot.host.runtime.run_hooks(
+                    "panels_probe", remnawave_url=remna.api_url, xui_url=xui.url, client_id=client_id,
+                    username="mod_key", xui_client=xui_client,
+                )  # fmt: skip
+                assert seen == {
+                    "login": True,
+                    "user": "mod_key",
+                    "devices": ["H1"],
+                    "vless": f"vless://{client_id}@vpn.example.org:443?type=tcp&security=reality#mod_key",
+                    "updated": True,
+                    "admin_call": None,
+                    "elsewhere": None,
+                    "traffic": ["mod_xui"],
+                }
+                assert remna.users[client_id]["hwidDeviceLimit"] == 5
+                assert ("GET", "/api/system/stats") not in remna.requests  # refused before reaching the panel
+    panels.configure(PanelSettings())
+    panels._3xui._xui_instance_cache.clear()
+
+
+def test_a_module_asks_for_panels_and_the_operator_sees_the_line_to_grant(tmp_path: Path) -> None:
+    from sandbox.module_requests import describe_pending, load_module_requests
+    from sandbox.permissions import DEFAULTS, validate_entry
+
+    module = tmp_path / "devices"
+    module.mkdir()
+    (module / "module.toml").write_text('[request]\npanels = ["remnawave"]\nreason.panels = "shows devices"\n')
+    [line] = describe_pending(load_module_requests(module), DEFAULTS)
+    assert line.endswith('grant in modules.toml [modules.devices] panels = ["remnawave"]') and "shows devices" in line
+    _, problems = validate_entry({"panels": ["wireguard"]})
+    assert problems == [("panels", 'panels holds panel types ("remnawave", "3x-ui"), got \'wireguard\'')]

@@ -10,7 +10,7 @@ Callback data carries a module name and a version: both are checked against the 
 from __future__ import annotations
 
 import time
-from html import escape
+from html import escape as html_escape
 from typing import Any
 
 from aiogram import Router
@@ -37,6 +37,10 @@ router = Router(name="core_admin_catalog")
 CAPTION_LIMIT = 1024
 TEXT_LIMIT = 4000
 CHANGELOG_LINE = 120
+
+
+def escape(text: str) -> str:
+    return html_escape(text, quote=False)  # text nodes only: quotes need no escaping
 
 
 class CatalogCallback(CallbackData, prefix="admin_cat"):
@@ -159,8 +163,9 @@ async def licence_token(message: Message, state: FSMContext, admin: bool = False
 # ------------------------------------------------------------------------------- screens
 
 
-def _held_by(catalog: Installer, name: str, user_id: int) -> bool:
-    return any(c.user_id == user_id for c in catalog.wallet.held(name))
+def _held_by(catalog: Installer, name: str, user_id: int, revoked: frozenset[str]) -> bool:
+    """A valid (signed, not expired, not revoked) licence for ``name`` issued to this admin."""
+    return any(licence.user_id == user_id for licence in catalog.wallet.valid(name, revoked))
 
 
 async def catalog_list(catalog: Installer, user_id: int) -> tuple[str, InlineKeyboardMarkup]:
@@ -173,6 +178,10 @@ async def catalog_list(catalog: Installer, user_id: int) -> tuple[str, InlineKey
         offline = True
         if index is None:
             raise
+    try:
+        revoked = await catalog.revoked()
+    except InstallRefused:
+        revoked = frozenset()
     builder = InlineKeyboardBuilder()
     lines = []
     for name, entry in sorted(index.modules.items()):
@@ -186,7 +195,7 @@ async def catalog_list(catalog: Installer, user_id: int) -> tuple[str, InlineKey
                 name=escape(name),
                 latest=escape(latest.version if latest else "—"),
                 price=t.PAID if paid else t.FREE,
-                licence=(t.LICENCE_HELD if _held_by(catalog, name, user_id) else t.LICENCE_MISSING) if paid else "",
+                licence=(t.LICENCE_HELD if _held_by(catalog, name, user_id, revoked) else t.LICENCE_MISSING) if paid else "",
                 installed=t.INSTALLED.format(version=escape(record.version)) if record else "",
                 description=escape(str(entry.get("description") or ""))[:200],
             )
