@@ -43,6 +43,7 @@ from runtime import HostServices, ModuleRuntime, RuntimeConfig
 from runtime.aiogram_bridge.update_forwarding import modules_router
 from runtime.supervision.sandbox_setup import ModuleSandboxes
 from runtime.supervision.task_owner import TaskOwner
+from runtime.supervision.zygote_client import ForkServer
 from sandbox.process_flags import set_dumpable
 from utils import modules_loader
 
@@ -68,6 +69,7 @@ class SolobotHost:
         sandbox: bool = True,
         reload: bool = False,
         operator_tools: bool = True,
+        zygote: ForkServer | None = None,
     ) -> None:
         self.settings = settings
         self.runtime_config = runtime_config
@@ -79,6 +81,7 @@ class SolobotHost:
         self.sandbox = sandbox
         self.reload = reload
         self.operator_tools = operator_tools
+        self.zygote = zygote  # None: the runtime starts its own (a shared one is the caller's: tests)
         self.database_url: str | None = None
         self.bot: Bot | None = None
         self.dispatcher: Dispatcher | None = None
@@ -150,6 +153,7 @@ class SolobotHost:
             services=services,
             sandboxes=sandboxes,
             packages_dir=module_deps.packages_root(settings.data_dir),
+            zygote=self.zygote,
         )
         await self._stack.enter_async_context(runtime)
         modules_loader.use_runtime(runtime)

@@ -241,3 +241,13 @@ def test_a_module_asks_for_panels_and_the_operator_sees_the_line_to_grant(tmp_pa
     assert line.endswith('grant in modules.toml [modules.devices] panels = ["remnawave"]') and "shows devices" in line
     _, problems = validate_entry({"panels": ["wireguard"]})
     assert problems == [("panels", 'panels holds panel types ("remnawave", "3x-ui"), got \'wireguard\'')]
+
+
+async def test_a_3xui_session_the_panel_forgot_is_renewed_once(panel_settings: None) -> None:
+    async with XuiServer() as server:
+        xui = await get_xui_instance(server.url)
+        server.sessions.clear()  # the panel restarted: its session cookies are gone
+        client_id = str(uuid.uuid4())
+        assert await get_client_traffic(xui, client_id) == {"status": "not_found", "client_id": client_id}
+        assert len(server.sessions) == 1  # logged in again
+        await xui.aclose()
