@@ -182,14 +182,20 @@ async def test_the_core_creates_renews_and_deletes_keys_on_both_panels(db: str, 
 
 async def test_a_module_uses_upstreams_clients_through_the_host(pg_url: str, tmp_path, monkeypatch) -> None:
     """A module granted ``panels`` reaches the bot's panels with the operator's account, never
-    seeing it; only the panel calls modules make, only to the bot's own servers."""
+    seeing it; only the panel calls modules make, only to the bot's own servers. A module granted
+    network to the panel's port instead talks to it itself, with its own token."""
     config = tmp_path / "modules.toml"
-    config.write_text('[modules.panels_user]\npanels = ["remnawave", "3x-ui"]\n')
     monkeypatch.setenv("MODULES_CONFIG", str(config))
     with traversable_dir() as root:
         modules_dir = root / "modules"
-        shutil.copytree(Path(__file__).parent / "compat_modules" / "panels_user", modules_dir / "panels_user")
-        async with RemnawaveServer() as remna, XuiServer() as xui, fresh_database(pg_url) as url:
+        for name in ("panels_user", "panels_direct"):
+            shutil.copytree(Path(__file__).parent / "compat_modules" / name, modules_dir / name)
+        async with RemnawaveServer(api_token="MODULE-TOKEN") as remna, XuiServer() as xui, fresh_database(pg_url) as url:
+            # panels_user: through the host; panels_direct: its own connection to the panel's port only.
+            config.write_text(
+                '[modules.panels_user]\npanels = ["remnawave", "3x-ui"]\n\n'
+                f"[modules.panels_direct]\nnetwork = true\ntcp_ports = [{remna.port}]\n"
+            )
             async with running_solobot(url, modules_dir, root) as bot:
                 # The operator's panel accounts, in the host only (the harness's settings have none).
                 panels.configure(PanelSettings(remnawave_login="admin", remnawave_password="secret",
@@ -226,6 +232,10 @@ async def test_a_module_uses_upstreams_clients_through_the_host(pg_url: str, tmp
                 }
                 assert remna.users[client_id]["hwidDeviceLimit"] == 5
                 assert ("GET", "/api/system/stats") not in remna.requests  # refused before reaching the panel
+                [direct] = await bot.host.runtime.run_hooks(
+                    "panels_direct_probe", url=remna.api_url, token="MODULE-TOKEN", client_id=client_id
+                )
+                assert direct == {"user": "mod_key", "anonymous": None}
     panels.configure(PanelSettings())
     panels._3xui._xui_instance_cache.clear()
 
