@@ -24,7 +24,7 @@ from runtime.aiogram_bridge.route_index import RouteIndex
 from runtime.calls.protocol import Manifest
 from runtime.config import RuntimeConfig
 
-from .zygote_client import Zygote
+from .zygote_client import ForkServer
 
 log = logging.getLogger("solobot.runtime")
 
@@ -73,7 +73,7 @@ class ModuleProcess:
     @classmethod
     async def spawn(
         cls,
-        zygote: Zygote,
+        zygote: ForkServer,
         module: str,
         modules_dir: str,
         config: RuntimeConfig,
