@@ -12,6 +12,7 @@ import asyncio
 import io
 import os
 import shutil
+import time
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -406,3 +407,29 @@ async def test_a_hand_placed_folder_is_replaced_only_with_confirmation(world: Wo
         assert MODULE not in world.config.read_text(encoding="utf-8")  # defaults: nothing granted
     finally:
         await world.installer.remove(MODULE)
+
+
+async def test_offline_grace_then_the_module_stops_and_comes_back(world: World) -> None:
+    installer, runtime = world.installer, world.bot.host.runtime
+    watch = world.bot.host.catalog_watch
+    assert watch is not None
+    _, token = await world.issue_licence(ADMIN_ID)
+    await installer.add_licence(token)
+    await installer.install(MODULE, "1.0.0", grant=True)
+    admin = world.bot.user(ADMIN_ID)
+    real_url = installer.feed.url
+    installer.feed.url = "http://127.0.0.1:9"  # the catalog is unreachable (discard port: refused)
+    try:
+        await watch.check_once()  # within the grace period: the last verified revocation list counts
+        assert runtime.module_status(MODULE)["state"] == "running"
+        later = time.time() + watch.offline_grace + 3600
+        await watch.check_once(now=later)
+        assert runtime.module_status(MODULE)["state"] == "stopped"
+        stopped = await admin.wait_until(lambda u: _message_with(u, "каталог недоступен дольше 72 ч"), timeout=10)
+        assert f"Модуль {MODULE} остановлен" in stopped.text
+    finally:
+        installer.feed.url = real_url
+    await watch.check_once()  # the catalog answers again and the licence is valid: started again
+    assert runtime.module_status(MODULE)["state"] == "running"
+    await admin.wait_until(lambda u: _message_with(u, f"Лицензия модуля {MODULE} снова действует"), timeout=10)
+    await installer.remove(MODULE)
