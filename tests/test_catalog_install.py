@@ -15,11 +15,13 @@ import shutil
 import time
 import zipfile
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from sqlalchemy import select
 
 from catalog.db.models import Licence
@@ -189,6 +191,17 @@ async def test_refusals_leave_nothing_installed(world: World) -> None:
         await impostor.install(MODULE)
     nothing_installed(world)
 
+    # An index the catalog signed long ago, replayed after its expiry (a frozen catalog).
+    frozen = signer.sign_document({"kind": "index", "version": 10**6, "expires": 1_600_000_000, "modules": {}})
+    async with replaying(frozen) as url:
+        real_url, installer.feed.url = installer.feed.url, url
+        try:
+            with pytest.raises(InstallRefused, match="expired at 1600000000"):
+                await installer.install(MODULE)
+        finally:
+            installer.feed.url = real_url
+    nothing_installed(world)
+
     # An older index than one already accepted (a replay).
     seen = installer.state.seen_version("index") or 0
     installer.state.data["seen"]["index"] = seen + 5
@@ -198,6 +211,25 @@ async def test_refusals_leave_nothing_installed(world: World) -> None:
     finally:
         installer.state.data["seen"]["index"] = seen
     nothing_installed(world)
+
+
+@asynccontextmanager
+async def replaying(envelope: dict) -> AsyncIterator[str]:
+    """A server that answers every index request with ``envelope`` (a man in the middle)."""
+
+    async def index(_request: web.Request) -> web.Response:
+        return web.json_response(envelope)
+
+    app = web.Application()
+    app.router.add_get("/api/v1/index", index)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 def _storage_keys(root: Path) -> list[str]:
