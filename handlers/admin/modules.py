@@ -23,7 +23,6 @@ from handlers.utils import answer_callback, edit_or_send_message
 from logger import logger
 from runtime import ModuleLoadError, ModuleRuntime
 from runtime.discovery import is_valid_module_name
-from utils.modules_loader import current_runtime
 
 from . import modules_texts as t
 from .panel.keyboard import AdminPanelCallback, build_admin_back_btn
@@ -48,9 +47,13 @@ class AdminModuleCallback(CallbackData, prefix="admin_mod"):
 
 @router.callback_query(AdminPanelCallback.filter(F.action == "modules"))
 async def open_modules(
-    callback: CallbackQuery, callback_data: AdminPanelCallback, admin: bool = False, catalog: object | None = None
+    callback: CallbackQuery,
+    callback_data: AdminPanelCallback,
+    admin: bool = False,
+    catalog: object | None = None,
+    module_runtime: ModuleRuntime | None = None,
 ) -> None:
-    runtime = await _runtime_for_admin(callback, admin)
+    runtime = await _runtime_for_admin(callback, admin, module_runtime)
     if runtime is None:
         return
     await answer_callback(callback)
@@ -59,9 +62,13 @@ async def open_modules(
 
 @router.callback_query(AdminModuleCallback.filter())
 async def module_action(
-    callback: CallbackQuery, callback_data: AdminModuleCallback, admin: bool = False, catalog: object | None = None
+    callback: CallbackQuery,
+    callback_data: AdminModuleCallback,
+    admin: bool = False,
+    catalog: object | None = None,
+    module_runtime: ModuleRuntime | None = None,
 ) -> None:
-    runtime = await _runtime_for_admin(callback, admin)
+    runtime = await _runtime_for_admin(callback, admin, module_runtime)
     if runtime is None:
         return
     action, name, page = callback_data.action, callback_data.name, callback_data.page
@@ -82,12 +89,12 @@ async def module_action(
     await edit_or_send_message(callback.message, text, reply_markup=markup, force_text=True)
 
 
-async def _runtime_for_admin(callback: CallbackQuery, admin: bool) -> ModuleRuntime | None:
-    """The running runtime if an admin pressed the button; otherwise the refusal is answered and None."""
+async def _runtime_for_admin(callback: CallbackQuery, admin: bool, runtime: ModuleRuntime | None) -> ModuleRuntime | None:
+    """The runtime (the host's ``dp["module_runtime"]``) if an admin pressed the button; otherwise the
+    refusal is answered and None."""
     if not admin:
         await answer_callback(callback, texts.NOT_ADMIN, show_alert=True)
         return None
-    runtime = current_runtime()
     if runtime is None:
         await answer_callback(callback, t.NO_RUNTIME, show_alert=True)
     return runtime
