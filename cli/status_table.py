@@ -47,7 +47,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (  # header, alignment
     ("VERSION", "<"),
     ("PID", ">"),
     ("UPTIME", ">"),
-    ("RSS MB", ">"),
+    ("USS MB", ">"),  # what the module itself holds; RSS would count pages shared with the zygote
     ("RESTARTS", ">"),
     ("P50/P99 ms", ">"),
     ("LAST ERROR", "<"),
@@ -61,7 +61,7 @@ def _cells(status: dict[str, Any]) -> list[str]:
         str(status.get("version") or "-")[:12],
         str(status.get("pid") or "-"),
         human_duration(status.get("uptime")),
-        megabytes(status.get("rss")),
+        megabytes(status.get("uss")),
         str(status.get("restarts", 0)),
         f"{milliseconds(status.get('hook_p50'))}/{milliseconds(status.get('hook_p99'))}",
     ]

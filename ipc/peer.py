@@ -1,7 +1,8 @@
 """The RPC peer both sides of a channel use.
 
 One ``Peer`` wraps one connected stream socket. Frames are a 4-byte big-endian length and a
-msgpack payload (``ipc.codec``), capped at ``max_frame`` bytes. The peer
+msgpack payload (``ipc.codec``; the channel's ``Codec`` says which extra types it carries),
+capped at ``max_frame`` bytes. The peer
 
 * sends requests and matches answers by id (ids are per direction);
 * serves incoming requests concurrently, each in its own task that the peer owns, so a
@@ -24,7 +25,8 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import codec, messages
+from . import messages
+from .codec import GENERIC, Codec
 from .errors import CodecError, PeerClosed, ProtocolError, RemoteError
 from .messages import Cancel, Error, Notify, Request, Response
 
@@ -63,8 +65,10 @@ class Peer(asyncio.Protocol):
         on_notify: NotifyHandler | None = None,
         *,
         max_frame: int = DEFAULT_MAX_FRAME,
+        codec: Codec = GENERIC,
     ) -> None:
         self.name = name
+        self.codec = codec
         self.max_frame = max_frame
         self._on_request = on_request
         self._on_notify = on_notify
@@ -88,8 +92,9 @@ class Peer(asyncio.Protocol):
         on_notify: NotifyHandler | None = None,
         *,
         max_frame: int = DEFAULT_MAX_FRAME,
+        codec: Codec = GENERIC,
     ) -> Peer:
-        peer = cls(name, on_request, on_notify, max_frame=max_frame)
+        peer = cls(name, on_request, on_notify, max_frame=max_frame, codec=codec)
         await asyncio.get_running_loop().connect_accepted_socket(lambda: peer, sock=sock)
         return peer
 
@@ -139,7 +144,7 @@ class Peer(asyncio.Protocol):
             self._send(Notify(method, params))
 
     def _send(self, msg: messages.Message) -> None:
-        payload = codec.encode(messages.to_wire(msg))
+        payload = self.codec.encode(messages.to_wire(msg))
         if len(payload) > self.max_frame:
             raise CodecError(f"message of {len(payload)} bytes exceeds the {self.max_frame}-byte frame cap")
         assert self._transport is not None
@@ -194,7 +199,7 @@ class Peer(asyncio.Protocol):
             payload = bytes(buffer[4 : 4 + size])
             del buffer[: 4 + size]
             try:
-                msg = messages.from_wire(codec.decode(payload))
+                msg = messages.from_wire(self.codec.decode(payload))
             except (CodecError, ProtocolError) as exc:
                 self._protocol_error(str(exc))
                 return

@@ -19,10 +19,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import anyio
+
 from hooks import hooks as hook_registry
 from hooks.results import HookResults
 from runtime.aiogram_bridge.host_services import HostServices
-from runtime.calls.fanout import fan_out
+from runtime.calls.fanout import FanoutObserver, fan_out
 from runtime.calls.hook_arguments import kwargs_to_wire
 from runtime.supervision.module_logs import ModuleLogSink
 from runtime.supervision.process import ModuleLoadError, ModuleProcess
@@ -35,6 +37,7 @@ from sandbox import process_flags
 
 from .config import RuntimeConfig
 from .discovery import discover
+from .operations import Operation, OperationResult, operate
 
 log = logging.getLogger("solobot.runtime")
 
@@ -55,14 +58,19 @@ class ModuleRuntime:
         config: RuntimeConfig | None = None,
         services: HostServices | None = None,
         sandboxes: ModuleSandboxes | None = None,
+        fanout_observer: FanoutObserver | None = None,
+        zygote: Zygote | None = None,
     ) -> None:
+        """``zygote``: one the caller may have started already (the host starts it while PostgreSQL starts)."""
         self.modules_dir = Path(modules_dir).resolve()
         self.config = config or RuntimeConfig()
         self.services = services or HostServices()
         self.sandboxes = sandboxes  # None: a bare runtime (no confinement; tests of the process model)
+        self.fanout_observer = fanout_observer  # told about every hook fan-out (the host's metrics)
         self._store = StateStore(state_file)
         self._tasks = TaskOwner("runtime")
-        self._zygote = Zygote(on_death=self._replace_zygote)
+        self._zygote = zygote or Zygote()
+        self._zygote.on_death = self._replace_zygote
         self._supervisors: dict[str, ModuleSupervisor] = {}
         self._log_sinks: dict[str, ModuleLogSink] = {}
         self._host_calls: dict[str, int] = {}
@@ -77,7 +85,7 @@ class ModuleRuntime:
             log.warning("cannot become a child subreaper (%s): module processes may outlive a crash", exc)
         if not self.modules_dir.is_dir():
             log.warning("[modules] modules folder %s does not exist: no modules", self.modules_dir)
-        await self._zygote.start()
+        await self._zygote.ensure_started()
         if self.sandboxes is not None:
             self._tasks.spawn(self.sandboxes.watchdog.run(), "resource-watchdog")
         for spec in discover(self.modules_dir):
@@ -117,11 +125,11 @@ class ModuleRuntime:
         timeout = self.config.timeout_for(hook)
         supervisors = list(self._supervisors.values())
         if not hook_registry.has_registered(hook):
-            return await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout)
+            return await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout, self.fanout_observer)
         # In-process (core) hooks run and come first, as they were registered before any module.
         local, failures = await hook_registry.call_registered(hook, kwargs, timeout)
         hook_registry.log_failures(hook, failures)
-        remote = await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout)
+        remote = await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout, self.fanout_observer)
         return HookResults(hook, [(CORE_SOURCE, v) for v in local] + list(zip(remote.sources, remote, strict=True)))
 
     async def _dispatch(self, hook: str, kwargs: dict[str, Any]) -> HookResults:
@@ -141,9 +149,25 @@ class ModuleRuntime:
     async def reload(self, name: str) -> None:
         await self._supervisor(name).reload()
 
+    async def operate(self, name: str, operation: Operation | str) -> OperationResult:
+        """Run an operator's operation; failures come back in the result (``UnknownModuleError`` is raised)."""
+        return await operate(self._supervisor(name), Operation(operation))
+
     def status(self) -> list[dict[str, Any]]:
-        """One dict per module, in load order (see ``ModuleSupervisor.status``)."""
+        """One dict per module, in load order (see ``ModuleSupervisor.status``); cheap: no memory figures."""
         return [sup.status() for sup in self._supervisors.values()]
+
+    async def status_with_usage(self, name: str | None = None) -> list[dict[str, Any]]:
+        """``status()`` (of every module, or of ``name``) with memory (RSS, USS) and CPU read in a worker thread."""
+        supervisors = [self._supervisor(name)] if name is not None else list(self._supervisors.values())
+        statuses = [sup.status() for sup in supervisors]
+
+        def measure() -> list[dict[str, Any]]:
+            return [sup.usage(status["pid"]) for sup, status in zip(supervisors, statuses, strict=True)]
+
+        for status, usage in zip(statuses, await anyio.to_thread.run_sync(measure), strict=True):
+            status.update(usage)
+        return statuses
 
     def module_status(self, name: str) -> dict[str, Any]:
         return self._supervisor(name).status()

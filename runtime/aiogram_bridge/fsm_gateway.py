@@ -21,9 +21,8 @@ from typing import Any
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.fsm.storage.memory import MemoryStorage
 
-from ipc.codec import encode
-
 from .fsm_keys import key_from_wire
+from .telegram_codec import HOST_CODEC
 
 MAX_STATE = 4_096
 MAX_DATA = 64 * 1024  # bytes, msgpack-encoded, per key
@@ -100,7 +99,7 @@ class FSMGateway:
         if op == "set_data":
             if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
                 raise ValueError("FSM data is a map with string keys")
-            size = len(encode(value))
+            size = len(HOST_CODEC.encode(value))
             if size > MAX_DATA:
                 raise FSMStorageLimit(
                     f"FSM data of {size} bytes (encoded) for one key exceeds the {MAX_DATA // 1024} KiB limit: "

@@ -21,7 +21,7 @@ from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 
-from ipc import PeerClosed, RemoteError
+from runtime.calls.module_call import Answered, ProcessGone, ask, log_failure
 from runtime.module_runtime import ModuleRuntime
 from runtime.supervision.supervisor import ModuleSupervisor
 
@@ -60,39 +60,23 @@ class UpdateForwarder:
         module_candidates: list[ModuleSupervisor],
         admin: bool | None = None,
     ) -> None:
-        # As Telegram's JSON: the module process validates it once, bound to its own bot.
+        # Crosses like every Telegram object (telegram_codec): rebuilt once, bound to the module's bot.
         params = {
-            "update": event_update.model_dump(mode="json", exclude_none=True),
+            "update": event_update,
             "admin": admin if isinstance(admin, bool) else None,
         }
+        timeout = self.runtime.config.update_timeout
         for supervisor in module_candidates:
-            process = supervisor.running_process
-            if process is None or process.peer is None:
-                continue
-            try:
-                reply = await process.peer.request("feed_update", params, timeout=self.runtime.config.update_timeout)
-            except RemoteError as exc:
-                log.error(
-                    "[module %s] handler failed on update %s: %s: %s\n%s",
-                    supervisor.name,
-                    event_update.update_id,
-                    exc.kind,
-                    exc.message,
-                    exc.traceback,
-                )
-            except PeerClosed as exc:
-                log.error("[module %s] died while handling update %s: %s", supervisor.name, event_update.update_id, exc.reason)
-            except TimeoutError:
-                log.error(
-                    "[module %s] did not finish update %s within %g s",
-                    supervisor.name,
-                    event_update.update_id,
-                    self.runtime.config.update_timeout,
-                )
-            else:
-                if isinstance(reply, dict) and reply.get("handled") is True:
+            outcome = await ask(supervisor, "feed_update", params, timeout)
+            if isinstance(outcome, Answered):
+                if isinstance(outcome.value, dict) and outcome.value.get("handled") is True:
                     return
                 continue
+            if isinstance(outcome, ProcessGone) and not outcome.asked:
+                continue  # stopped between the filter and here: as if it had not matched
+            log_failure(
+                supervisor.name, f"update {event_update.update_id}", outcome, "the user was told the module is unavailable"
+            )
             await _tell_user_unavailable(event)
             return
         raise SkipHandler

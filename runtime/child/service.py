@@ -23,14 +23,17 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Awaitable
 from typing import Any
 
+import anyio
 from aiogram.types import InlineKeyboardMarkup, TelegramObject, Update
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from hooks import hooks as hook_registry
 from hooks.results import HookResults
 from ipc import PROTOCOL_VERSION, Peer, RemoteError
+from runtime.aiogram_bridge.telegram_codec import telegram_codec
 from runtime.calls.hook_arguments import kwargs_to_wire
 from runtime.calls.protocol import Manifest
 
@@ -124,11 +127,10 @@ class ModuleService:
     async def feed_update(self, params: dict[str, Any]) -> dict[str, Any]:
         if self.dispatcher is None:
             return {"handled": False}
-        raw = params.get("update")
-        if not isinstance(raw, dict):
-            raise TypeError("feed_update needs the update as a map")
-        # Validated once, bound to this process's bot (aiogram would re-validate an unbound one).
-        update = Update.model_validate(raw, context={"bot": self.context.bot if self.context else None})
+        update = params.get("update")
+        if not isinstance(update, Update):
+            raise TypeError("feed_update needs the update")
+        # The codec validated it once, bound to this process's bot (aiogram would re-validate an unbound one).
         admin = params.get("admin")
         return {"handled": await self.dispatcher.feed(update, admin=admin if isinstance(admin, bool) else None)}
 
@@ -180,7 +182,9 @@ async def serve(
 ) -> int:
     service = ModuleService(module, modules_dir, sandbox_layers)
     sock = socket.socket(fileno=channel_fd)
-    peer = await Peer.connect(sock, f"module {module}", service.handle)
+    # Telegram objects from the host arrive bound to this process's bot (once it has one).
+    codec = telegram_codec(lambda: service.context.bot if service.context is not None else None)
+    peer = await Peer.connect(sock, f"module {module}", service.handle, codec=codec)
     service.peer = peer
     # Reported before any module code runs here, so module code cannot rewrite it.
     peer.notify("sandbox", {"layers": service.sandbox_layers})
@@ -196,11 +200,16 @@ async def serve(
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, service.shutdown_requested.set)
 
-    shutdown = asyncio.ensure_future(service.shutdown_requested.wait())
-    await asyncio.wait([shutdown, peer.closed], return_when=asyncio.FIRST_COMPLETED)
-    if shutdown.done() and not peer.is_closed:
+    async with anyio.create_task_group() as group:  # until the host asks us to stop, or the channel closes
+
+        async def stop_when(event: Awaitable[object]) -> None:
+            await event
+            group.cancel_scope.cancel()
+
+        group.start_soon(stop_when, service.shutdown_requested.wait())
+        group.start_soon(stop_when, asyncio.shield(peer.closed))
+    if service.shutdown_requested.is_set() and not peer.is_closed:
         await _drain(peer, service.drain_timeout)
-    shutdown.cancel()
     peer.close("module process exiting")
     if service.context is not None:
         await service.context.aclose()

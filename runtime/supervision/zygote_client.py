@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 
+import anyio
 import msgpack
 
 from .environment import PROJECT_ROOT, module_environment
@@ -19,6 +20,7 @@ log = logging.getLogger("solobot.runtime")
 
 READY_TIMEOUT = 120.0  # a cold interpreter importing aiogram takes seconds on a small machine
 FORK_TIMEOUT = 10.0
+EXIT_GRACE = 2.0  # seconds the zygote gets to exit on its own at shutdown
 
 
 class ZygoteError(RuntimeError):
@@ -33,7 +35,7 @@ class Zygote:
     """
 
     def __init__(self, on_death: Callable[[], None] | None = None) -> None:
-        self._on_death = on_death
+        self.on_death = on_death
         self._proc: subprocess.Popen[bytes] | None = None
         self._pidfd: int | None = None
         self._control: socket.socket | None = None
@@ -53,8 +55,14 @@ class Zygote:
         async with self._lock:
             await self._start_locked()
 
+    async def ensure_started(self) -> None:
+        """Start the zygote unless it is running (or starting: this waits for that start)."""
+        async with self._lock:
+            if not self.alive() or self._control is None:
+                await self._start_locked()
+
     async def _start_locked(self) -> None:
-        self._discard()
+        await self._discard()
         host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         started = time.monotonic()
         try:
@@ -76,7 +84,7 @@ class Zygote:
             async with asyncio.timeout(READY_TIMEOUT):
                 ready = await self._receive()
         except (TimeoutError, ZygoteError) as exc:
-            self._discard()
+            await self._discard()
             raise ZygoteError(f"the zygote did not become ready: {exc or 'timeout'}") from None
         self.ready_seconds = time.monotonic() - started
         for failure in ready.get("preload_failed", ()):
@@ -98,7 +106,7 @@ class Zygote:
                 async with asyncio.timeout(FORK_TIMEOUT):
                     reply = await self._receive()
             except (OSError, TimeoutError, ZygoteError) as exc:
-                self._discard()
+                await self._discard()
                 raise ZygoteError(f"fork of {module!r} failed: {exc or 'timeout'}") from None
             if reply.get("id") != self._next_id or "pid" not in reply:
                 raise ZygoteError(f"fork of {module!r} failed: {reply.get('error', reply)}")
@@ -115,8 +123,8 @@ class Zygote:
         self._unwatch()
         if self._control is not None:  # not a shutdown we asked for
             log.warning("[zygote] pid %s exited unexpectedly; running modules are unaffected", self.pid)
-            if self._on_death is not None:
-                self._on_death()
+            if self.on_death is not None:
+                self.on_death()
 
     def _unwatch(self) -> None:
         if self._pidfd is not None:
@@ -124,7 +132,7 @@ class Zygote:
             os.close(self._pidfd)
             self._pidfd = None
 
-    def _discard(self) -> None:
+    async def _discard(self) -> None:
         self._unwatch()
         if self._control is not None:
             self._control.close()
@@ -132,7 +140,7 @@ class Zygote:
         if self._proc is not None:
             if self._proc.poll() is None:
                 self._proc.kill()
-            self._proc.wait()
+            await anyio.to_thread.run_sync(self._proc.wait)  # reaped off the event loop
 
     async def aclose(self) -> None:
         async with self._lock:
@@ -141,11 +149,11 @@ class Zygote:
                 self._control.close()  # EOF tells the zygote to exit
                 self._control = None
             if self._proc is not None:
-                try:
-                    await asyncio.wait_for(asyncio.to_thread(self._proc.wait), 2.0)
-                except TimeoutError:
+                with anyio.move_on_after(EXIT_GRACE):
+                    await anyio.to_thread.run_sync(self._proc.wait, abandon_on_cancel=True)
+                if self._proc.poll() is None:
                     self._proc.kill()
-                    self._proc.wait()
+                    await anyio.to_thread.run_sync(self._proc.wait)
                 self._proc = None
 
 
