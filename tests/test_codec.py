@@ -716,7 +716,7 @@ def test_the_generic_codec_refuses_telegram_objects_naming_the_path() -> None:
         generic.decode(encode(user))
 
 
-def test_telegram_objects_arrive_bound_to_the_receivers_bot() -> None:
+def test_an_update_arrives_bound_to_the_receivers_bot_and_other_objects_do_not() -> None:
     from aiogram import Bot
 
     from runtime.aiogram_bridge.telegram_codec import telegram_codec
@@ -724,6 +724,8 @@ def test_telegram_objects_arrive_bound_to_the_receivers_bot() -> None:
     bot = Bot("42:TEST")
     receiving = telegram_codec(lambda: bot)
     sent = Message(message_id=1, date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC), chat=Chat(id=5, type="private"))
-    message = receiving.decode(encode({"m": sent}))["m"]
-    assert message.bot is bot and message.chat.bot is bot  # nested objects too: validated once, with the bot
-    assert decode(encode(message)).bot is None  # the host's side binds nothing
+    update = receiving.decode(encode({"u": tg.Update(update_id=1, message=sent)}))["u"]
+    assert update.bot is bot and update.message.bot is bot  # validated once, with the bot, nested objects too
+    # Anything else stays a plain value: a bound button would drag the bot into every deepcopy.
+    assert receiving.decode(encode(sent)).bot is None
+    assert decode(encode(update)).bot is None  # the host's side binds nothing

@@ -3,8 +3,11 @@
 A Telegram object crosses in one form, whichever way it goes (an update for a module's router,
 a hook's ``callback``/``message`` argument, a fast flow's event, a keyboard a hook returns):
 extension 4 carrying ``[type name, model_dump(exclude_none=True)]``. The receiver rebuilds it
-with ``model_validate`` — once, bound to the receiving process's bot when it has one, so
-shortcuts such as ``message.answer()`` work without another copy. Only classes exported by
+with ``model_validate``. An ``Update`` (what a module's dispatcher is fed) is rebuilt once,
+bound to the receiving process's bot with everything in it, as aiogram's polling does, so
+``message.answer()`` works without another copy; other objects arrive unbound and are bound
+where a handler receives them (``runtime.child.call_scope``): a button another module returned
+must stay a plain value (deep-copying a bound one would copy the bot). Only classes exported by
 ``aiogram.types`` are rebuilt by name (anything else is a ``CodecError``): the name comes from
 an untrusted process.
 
@@ -30,8 +33,11 @@ EXT_TELEGRAM = 4
 EXT_DEFAULT = 5
 
 
+BOUND_ON_ARRIVAL = frozenset({"Update"})
+
+
 class TelegramObjects:
-    """Extension 4. ``bot``: the bot that objects arriving here are bound to (the module's own)."""
+    """Extension 4. ``bot``: the bot an arriving ``Update`` is bound to (the module's own)."""
 
     code = EXT_TELEGRAM
 
@@ -51,8 +57,9 @@ class TelegramObjects:
         if not (isinstance(body, list) and len(body) == 2 and isinstance(body[0], str)):
             raise CodecError("bad TelegramObject envelope")
         name, fields = body
-        bot = self._bot() if self._bot is not None else None
-        return telegram_type(name).model_validate(fields, context={"bot": bot} if bot is not None else None)
+        cls = telegram_type(name)
+        bot = self._bot() if self._bot is not None and name in BOUND_ON_ARRIVAL else None
+        return cls.model_validate(fields, context={"bot": bot} if bot is not None else None)
 
     def problem(self, value: TelegramObject, path: str, codec: Codec) -> tuple[str | None, Any]:
         if not _is_exported(type(value)):
@@ -79,7 +86,7 @@ class DefaultPlaceholders:
 
 
 def telegram_codec(bot: Callable[[], Bot | None] | None = None) -> Codec:
-    """The codec of a host↔module channel; ``bot`` gives the bot arriving objects are bound to."""
+    """The codec of a host↔module channel; ``bot`` gives the bot an arriving ``Update`` is bound to."""
     return Codec([TelegramObjects(bot), DefaultPlaceholders()])
 
 

@@ -69,7 +69,7 @@ class ModuleContext:
     def bind(self, value: TelegramObject) -> TelegramObject:
         """``value`` with shortcuts (``.answer()``, ``.edit_text()``…) that use this process's bot.
 
-        Objects from the host arrive bound already (``telegram_codec``); others are copied bound.
+        An object bound already is returned as it is; others are copied bound.
         """
         if value.bot is self.bot:
             return value

@@ -182,7 +182,7 @@ async def serve(
 ) -> int:
     service = ModuleService(module, modules_dir, sandbox_layers)
     sock = socket.socket(fileno=channel_fd)
-    # Telegram objects from the host arrive bound to this process's bot (once it has one).
+    # An update from the host arrives bound to this process's bot (once it has one).
     codec = telegram_codec(lambda: service.context.bot if service.context is not None else None)
     peer = await Peer.connect(sock, f"module {module}", service.handle, codec=codec)
     service.peer = peer
