@@ -379,3 +379,28 @@ DOWNLOAD_PC: str = ""
 DOWNLOAD_MACOS: str = ""
 
 apply_public_settings(public_settings(_lenient_settings()))
+
+# --- upstream settings the core honours (plain values; edit here, as upstream operators edit
+# config.py). Module processes import this same file, so they read the same values. ----------
+
+#: Donations screen: not part of this core, so always off (modules read it to hide their button).
+DONATIONS_ENABLE: bool = False
+#: Show the welcome menu on a user's first /start only; later /start opens the profile.
+SHOW_START_MENU_ONCE: bool = False
+#: Turn the free trial off (as TRIAL_TIME = 0 does); `create_key` then opens the tariff list.
+TRIAL_TIME_DISABLE: bool = False
+#: Days added to the trial of users whose trial was "extended" (users.trial == -1).
+NOTIFY_EXTRA_DAYS: int = 2
+#: Payment providers (names from the pay menu, e.g. ["TEST"]) offered straight away when the
+#: balance is short for a purchase; empty: the user is sent to the pay menu instead.
+USE_NEW_PAYMENT_FLOW: list[str] = []
+#: Country selection on purchase is not supported here: keys go to the least loaded cluster.
+USE_COUNTRY_SELECTION: bool = False
+#: How long a hot-lead discount lasts, in hours (modules compute expiry times from it).
+DISCOUNT_ACTIVE_HOURS: int = 24
+#: Show prices in the user's preferred currency (users.preferred_currency) when it is USD.
+MULTICURRENCY_ENABLE: bool = False
+#: Roubles per US dollar for showing prices in USD (None: prices stay in roubles).
+RUB_TO_USD: float | None = None
+#: Mark-up in percent on prices shown in a foreign currency.
+FX_MARKUP: float = 0

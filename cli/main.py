@@ -52,6 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
         "Other options are passed on to it (--port, --web-port, --no-tour).",
     )
 
+    catalog = commands.add_parser(
+        "catalog", help="the module catalog service", description="The module catalog (docs/catalog.md)."
+    )
+    catalog_actions = catalog.add_subparsers(dest="action", metavar="ACTION")
+    serve = catalog_actions.add_parser(
+        "serve",
+        help="run the catalog (embedded PostgreSQL and a new key pair on first start)",
+        description="Run the catalog until Ctrl-C. Settings: CATALOG_* in the environment or .env (docs/catalog.md).",
+    )
+    serve.add_argument("--host", help="address to listen on (default $CATALOG_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default $CATALOG_PORT or 8100)")
+
     modules = commands.add_parser("modules", help="operate and develop modules", description="Operate and develop modules.")
     actions = modules.add_subparsers(dest="action", metavar="ACTION")
 
@@ -118,6 +130,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_bot(args.reload)
     if args.command == "demo":
         return _demo(extra)
+    if args.command == "catalog":
+        if args.action != "serve":
+            print("solobot catalog: choose an action — see `solobot catalog --help`", file=sys.stderr)
+            return 2
+        from catalog.server import main as serve_catalog
+
+        return serve_catalog(
+            [*(["--host", args.host] if args.host else []), *(["--port", str(args.port)] if args.port is not None else [])]
+        )
     return _modules(parser, args)
 
 

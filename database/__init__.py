@@ -5,7 +5,7 @@ and bound in place by ``database.db.bind(url)``, so importing it before ``bind``
 Importing this package opens no connection (the zygote pre-imports it before forking).
 """
 
-from .admins import add_admin, get_admin_ids, is_admin
+from .admins import add_admin, get_admin_ids, get_admin_role, is_admin
 from .bans import ban_user, create_blocked_user, delete_blocked_user, is_user_banned, is_user_blocked, unban_user
 from .db import async_session_maker, bind, dispose
 from .init_db import init_db
@@ -20,6 +20,7 @@ from .keys import (
     get_non_frozen_keys,
     store_key,
     update_key_expiry,
+    update_key_notified,
 )
 from .notifications import add_notification, check_notification_time, delete_notification, get_last_notification_time
 from .payments import add_payment, get_last_payments, get_payment_by_id, get_payment_by_payment_id, update_payment_status
@@ -71,6 +72,7 @@ __all__ = [
     "dispose",
     "get_active_referrals",
     "get_admin_ids",
+    "get_admin_role",
     "get_balance",
     "get_client_id_by_email",
     "get_key_by_email",
@@ -107,6 +109,7 @@ __all__ = [
     "unban_user",
     "update_balance",
     "update_key_expiry",
+    "update_key_notified",
     "update_payment_status",
     "update_trial",
 ]

@@ -27,5 +27,10 @@ async def add_admin(session: AsyncSession, tg_id: int, role: str = "admin", desc
     return added
 
 
+async def get_admin_role(session: AsyncSession, tg_id: int) -> str | None:
+    """The ``admins.role`` of ``tg_id``; None when not an admin (one indexed look-up)."""
+    return await session.scalar(select(Admin.role).where(Admin.tg_id == tg_id))
+
+
 async def get_admin_ids(session: AsyncSession) -> list[int]:
     return list(await session.scalars(select(Admin.tg_id).order_by(Admin.tg_id)))

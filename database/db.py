@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from .models import Base  # noqa: F401  (upstream modules import the declarative base from here too)
+
 engine: AsyncEngine | None = None
 async_session_maker: async_sessionmaker[AsyncSession] = async_sessionmaker(class_=AsyncSession, expire_on_commit=False)
 

@@ -145,6 +145,12 @@ async def update_key_expiry(session: AsyncSession, client_id: str, new_expiry_ti
     await session.commit()
 
 
+async def update_key_notified(session: AsyncSession, tg_id: int, client_id: str) -> None:
+    """Mark the user's key as warned about its expiry; commits."""
+    await session.execute(update(Key).where(Key.tg_id == tg_id, Key.client_id == client_id).values(notified=True))
+    await session.commit()
+
+
 async def delete_key(session: AsyncSession, identifier: int | str, commit: bool = True) -> int:
     """Delete by ``client_id`` (a string), or every key of a user (an int or all-digit string, as upstream).
 

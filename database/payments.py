@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .models import Payment, utcnow
@@ -63,13 +63,29 @@ async def get_payment_by_id(session: AsyncSession, internal_id: int) -> dict[str
     return None if payment is None else _as_dict(payment)
 
 
-async def get_payment_by_payment_id(session: AsyncSession, payment_id: str) -> dict[str, Any] | None:
+async def get_payment_by_payment_id(session: AsyncSession, pid: str) -> dict[str, Any] | None:
     """By the payment provider's id (indexed)."""
-    payment = await session.scalar(select(Payment).where(Payment.payment_id == payment_id).order_by(Payment.id.desc()).limit(1))
+    payment = await session.scalar(select(Payment).where(Payment.payment_id == pid).order_by(Payment.id.desc()).limit(1))
     return None if payment is None else _as_dict(payment)
 
 
-async def update_payment_status(session: AsyncSession, internal_id: int, new_status: str) -> bool:
-    """Set the status (no commit, like :func:`add_payment`); False when there is no such payment."""
-    result = await session.execute(update(Payment).where(Payment.id == internal_id).values(status=new_status))
-    return bool(result.rowcount)
+async def update_payment_status(
+    session: AsyncSession,
+    internal_id: int,
+    new_status: str,
+    *,
+    payment_id: str | None = None,
+    metadata_patch: dict[str, Any] | None = None,
+) -> bool:
+    """Set the status (and the provider's ``payment_id``, and merge ``metadata_patch`` into the
+    metadata, when given); no commit, like :func:`add_payment`. False when there is no such payment."""
+    payment = await session.get(Payment, internal_id)
+    if payment is None:
+        return False
+    payment.status = new_status
+    if payment_id is not None:
+        payment.payment_id = payment_id
+    if metadata_patch:
+        payment.metadata_ = {**(payment.metadata_ or {}), **metadata_patch}
+    await session.flush()
+    return True

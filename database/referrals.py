@@ -39,7 +39,11 @@ async def get_referral_count(session: AsyncSession, referrer_tg_id: int) -> int:
     return int(count or 0)
 
 
-get_user_referral_count = get_referral_count
+async def get_user_referral_count(session: AsyncSession, tg_id: int) -> int:
+    """Upstream's name (and parameter name) for :func:`get_referral_count`."""
+    return await get_referral_count(session, tg_id)
+
+
 get_total_referrals = get_referral_count
 
 
@@ -79,8 +83,14 @@ async def get_referrals_by_level(session: AsyncSession, referrer_tg_id: int, max
     return {int(level): int(count) for level, count in rows}
 
 
-async def get_total_referral_bonus(session: AsyncSession, referrer_tg_id: int, percentages: Mapping[int, float]) -> float:
-    """Sum over levels of successful payments made by users at that level × the level's share."""
+async def get_total_referral_bonus(session: AsyncSession, referrer_tg_id: int, max_levels: int) -> float:
+    """Sum over levels 1..``max_levels`` of successful payments made by users at that level × the
+    level's share (``config.REFERRAL_BONUS_PERCENTAGES``, as upstream)."""
+    import config
+
+    percentages: Mapping[int, float] = {
+        level: share for level, share in config.REFERRAL_BONUS_PERCENTAGES.items() if level <= max_levels
+    }
     if not percentages:
         return 0.0
     tree = _referral_tree(referrer_tg_id, max(percentages))
@@ -103,5 +113,5 @@ async def get_referral_stats(session: AsyncSession, referrer_tg_id: int) -> dict
         "total_referrals": await get_referral_count(session, referrer_tg_id),
         "active_referrals": await get_active_referrals(session, referrer_tg_id),
         "referrals_by_level": await get_referrals_by_level(session, referrer_tg_id, max(percentages, default=1)),
-        "total_referral_bonus": await get_total_referral_bonus(session, referrer_tg_id, percentages),
+        "total_referral_bonus": await get_total_referral_bonus(session, referrer_tg_id, max(percentages, default=0)),
     }

@@ -47,9 +47,24 @@ async def get_server_by_name(session: AsyncSession, server_name: str) -> dict[st
     return None if server is None else server_dict(server)
 
 
-async def create_server(session: AsyncSession, cluster_name: str, server_name: str, api_url: str, **columns: Any) -> int:
+async def create_server(
+    session: AsyncSession,
+    cluster_name: str,
+    server_name: str,
+    api_url: str,
+    subscription_url: str | None = None,
+    inbound_id: str | None = None,
+    **columns: Any,
+) -> int:
     """Insert a server and commit; returns its id. ``columns``: any other ``servers`` column."""
-    server = Server(cluster_name=cluster_name, server_name=server_name, api_url=api_url, **columns)
+    server = Server(
+        cluster_name=cluster_name,
+        server_name=server_name,
+        api_url=api_url,
+        subscription_url=subscription_url,
+        inbound_id=inbound_id,
+        **columns,
+    )
     session.add(server)
     await session.commit()
     return server.id

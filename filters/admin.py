@@ -8,6 +8,9 @@ from aiogram.filters import Filter
 from aiogram.types import TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from database import async_session_maker
+from database.admins import get_admin_role
+
 
 class IsAdminFilter(Filter):
     async def __call__(self, event: TelegramObject, session: AsyncSession | None = None, **data: Any) -> bool:
@@ -20,12 +23,8 @@ class IsAdminFilter(Filter):
             return data["admin"]
         if user.id in configured_admin_ids():
             return True
-        from handlers.queries import get_admin_role
-
         if session is not None:
             return await get_admin_role(session, user.id) is not None
-        from database import async_session_maker
-
         async with async_session_maker() as own_session:
             return await get_admin_role(own_session, user.id) is not None
 

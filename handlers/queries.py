@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from database.models import Admin, Key, Payment, Tariff, User
+from database.models import Key, Payment, Tariff, User
 
 
 def utcnow() -> datetime:
@@ -21,11 +21,6 @@ def now_ms() -> int:
 
 async def get_user(session: AsyncSession, tg_id: int) -> User | None:
     return await session.get(User, tg_id)
-
-
-async def get_admin_role(session: AsyncSession, tg_id: int) -> str | None:
-    """The ``admins.role`` of ``tg_id``; None when not an admin (one indexed look-up)."""
-    return await session.scalar(select(Admin.role).where(Admin.tg_id == tg_id))
 
 
 async def claim_trial(session: AsyncSession, tg_id: int) -> bool:

@@ -37,6 +37,11 @@ async def start_command(
     if user is not None and command is not None and command.args:
         await handle_start_payload(message, state, session, user, command.args, is_new_user=data.get("is_new_user", True))
     await run_hooks("start_entry", message=message, event=message, state=state, session=session, admin=admin)
+    if setting("SHOW_START_MENU_ONCE", False) and not data.get("is_new_user", True):
+        from .profile import process_callback_view_profile  # the profile imports this module
+
+        await process_callback_view_profile(message, state, admin, session)
+        return
     await show_start_menu(message, admin, session)
 
 
@@ -91,8 +96,17 @@ async def credit_referral(bot: Bot | None, session: AsyncSession, referred: int,
     return True
 
 
-async def show_start_menu(message: Message, admin: bool, session: AsyncSession, chat_id: int | None = None) -> None:
-    """The start screen (upstream name; modules call it to go back)."""
+async def show_start_menu(
+    message: Message,
+    admin: bool,
+    session: AsyncSession,
+    trial: int | None = None,
+    key_count: int | None = None,
+    *,
+    chat_id: int | None = None,
+) -> None:
+    """The start screen (upstream signature; modules call it to go back). ``trial`` and
+    ``key_count`` are upstream's precomputed values; the menu reads them itself."""
     chat_id = chat_id or message.chat.id
     markup = await build_start_menu(chat_id, session)
     await edit_or_send_message(

@@ -73,9 +73,6 @@ INSTRUCTIONS = (
     "4. Включите подключение."
 )
 
-BANNED = "🚫 Доступ к боту ограничен."
-MAINTENANCE = "🛠 Бот на техническом обслуживании. Попробуйте позже."
-THROTTLED = "Слишком часто, подождите немного."
 STALE_BUTTON = "Кнопка устарела. Откройте меню заново."
 STALE_BUTTON_MESSAGE = "Эта кнопка больше не работает. Вернитесь в меню:"
 UNKNOWN_TEXT = "Я не понял сообщение. Откройте меню командой /start."
@@ -100,3 +97,132 @@ ADMIN_USER_CARD = (
     "🔑 Подписок: <b>{key_count}</b>\n"
     "Статус: <b>{status}</b>"
 )
+
+
+# --- upstream's text names modules import (the same names and placeholders; this project's
+# wording). Upstream operators edit their handlers/texts.py; here these are the defaults. -----
+
+
+def _config(name: str, default: str = "") -> str:
+    import config  # read at call time: the host installs its settings after this file is imported
+
+    return str(getattr(config, name, default) or default)
+
+
+WELCOME_TEXT = WELCOME
+#: Top-up amount buttons (upstream marks it obsolete): ``amount|N`` opens the pay menu for N ₽.
+PAYMENT_OPTIONS = [{"text": f"{amount} ₽", "callback_data": f"amount|{amount}"} for amount in (100, 300, 500, 1000)]
+
+
+def get_about_vpn(bot_version: str) -> str:
+    """The "about" screen text; ``bot_version`` is shown at the bottom as upstream does."""
+    text = ABOUT_VPN.format(trial_line="").rstrip()
+    return f"{text}\n\n<i>Версия бота: {bot_version}</i>" if bot_version else text
+
+
+def profile_message_send(username: str, tg_id: int, balance_txt: str, key_count: int) -> str:
+    return (
+        f"<b>👤 Профиль: {username}</b>\n\n"
+        f"<blockquote>🆔 ID: <code>{tg_id}</code>\n💰 Баланс: {balance_txt}\n🔑 Подписок: {key_count}</blockquote>"
+    )
+
+
+def get_referral_link(user_id: int) -> str:
+    return f"https://t.me/{_config('USERNAME_BOT').lstrip('@')}?start=referral_{user_id}"
+
+
+def _tariff_lines(tariff_name: str, traffic_limit: int | None, device_limit: int | None, subgroup_title: str) -> str:
+    lines = [f"📁 Группа: {subgroup_title}"] if subgroup_title and subgroup_title.strip() else []
+    lines += [f"🕒 Тариф: {tariff_name}"] if tariff_name else []
+    lines += [f"📊 Трафик: {traffic_limit} ГБ"] if traffic_limit and traffic_limit > 0 else []
+    lines += [f"📱 Устройств: {device_limit}"] if device_limit and device_limit > 0 else []
+    return "<blockquote>" + "\n".join(lines) + "</blockquote>\n" if lines else ""
+
+
+def key_message_success(
+    connection_link: str, tariff_name: str = "", traffic_limit: int = 0, device_limit: int = 0, subgroup_title: str = ""
+) -> str:
+    """The "subscription created" message with the link and the tariff's limits."""
+    return (
+        f"<b>✅ Подписка создана!</b>\n\n<code>{connection_link}</code>\n\n"
+        + _tariff_lines(tariff_name, traffic_limit, device_limit, subgroup_title)
+        + "Добавьте ссылку в приложение — инструкции в личном кабинете."
+    )
+
+
+def key_message(
+    key: str,
+    formatted_expiry_date: str,
+    days_left_message: str,
+    server_name: str,
+    country: str | None = None,
+    hwid_count: int = 0,
+    tariff_name: str = "",
+    traffic_limit: int = 0,
+    device_limit: int = 0,
+    subgroup_title: str = "",
+) -> str:
+    """The key card text (upstream's parameters; ``server_name`` is not shown, as upstream)."""
+    text = f"<b>🔑 Ваша подписка:</b>\n\n<code>{key}</code>\n\n"
+    text += f"<blockquote>{days_left_message}\nИстекает: {formatted_expiry_date}</blockquote>\n"
+    if country:
+        text += f"🌍 Локация: {country}\n"
+    if device_limit and device_limit > 0 and hwid_count > 0:
+        text += f"📱 Подключено устройств: {hwid_count}\n"
+    return text + _tariff_lines(tariff_name, traffic_limit, device_limit, subgroup_title)
+
+
+def get_renewal_message(
+    tariff_name: str = "", traffic_limit: int = 0, device_limit: int = 0, expiry_date: str = "", subgroup_title: str = ""
+) -> str:
+    text = "✅ Подписка продлена\n\n" + _tariff_lines(tariff_name, traffic_limit, device_limit, subgroup_title)
+    return text + (f"📅 Действует до <b>{expiry_date}</b>" if expiry_date and expiry_date.strip() else "")
+
+
+KEY_MESSAGE = "<b>🔑 Ваша подписка:</b>\n\n<code>{}</code>\n\n"
+CREATING_CONNECTION_MSG = "⏳ Создаём подписку, подождите…"
+SELECT_TARIFF_PLAN_MSG = "<b>💳 Выберите тариф:</b>"
+INSUFFICIENT_FUNDS_MSG = "💳 Недостаточно средств. Пополните баланс на {required_amount}."
+INSUFFICIENT_FUNDS_RENEWAL_MSG = "💳 Недостаточно средств для продления. Пополните баланс на {required_amount}."
+NO_SUBSCRIPTIONS_MSG = NO_KEYS
+KEY_NOT_FOUND_MSG = "🔍 Подписка не найдена."
+DAYS_LEFT_MESSAGE = "<b>🕒 Статус подписки:</b>\n🔴 Истекла"
+SELECT_SUBS = "Выберите подписку для продления или купите новую"
+PLAN_SELECTION_MSG = "<b>📋 Выберите тариф продления</b>\n\n💰 Баланс: {balance}\n📅 Подписка действует до: {expiry_date}"
+PAYMENT_SUCCESS_MESSAGE = "✅ Баланс пополнен на {amount}.{cashback_text} Спасибо!"
+AMOUNT_TEXT = "Выберите сумму пополнения:"
+PAYMENT_METHODS_MSG = PAY_MENU
+BALANCE_MANAGEMENT_TEXT = "<b>💰 Баланс</b>\n\nНа вашем счету: {balance}"
+BALANCE_HISTORY_HEADER = "<b>📊 Последние пополнения:</b>\n\n"
+ENTER_SUM = "Введите сумму пополнения:"
+FAST_PAY_NOT_ENOUGH = "💳 Для оплаты не хватает {amount}"
+FAST_PAY_CHOOSE_CURRENCY = "Выберите валюту платежа:"
+FAST_PAY_CHOOSE_PROVIDER = "Выберите способ оплаты:"
+FALLBACK_MESSAGE = UNKNOWN_TEXT
+KEY_EXPIRY_24H = (
+    "<b>Подписка {email}</b>\n\n<blockquote>{hours_left_formatted}\nДата окончания: {formatted_expiry_date}</blockquote>\n\n"
+    "<i>Продлите подписку, чтобы не потерять доступ.</i>"
+)
+KEY_EXPIRY_10H = KEY_EXPIRY_24H
+KEY_EXPIRED_DELAY_MSG = "⚠️ Подписка {email} истекла. Если её не продлить, она будет удалена через {time_formatted}."
+KEY_EXPIRED_NO_DELAY_MSG = "⚠️ Подписка {email} истекла. Продлите её, чтобы вернуть доступ."
+KEY_DELETED_MSG = "Подписка {email} удалена, так как не была продлена. Оформите новую в личном кабинете."
+ZERO_TRAFFIC_MSG = (
+    "⚠️ <b>Подписка {email} активна, но не используется.</b>\n\nЕсли не получается подключиться — напишите в поддержку, поможем."
+)
+SUBSCRIPTION_REQUIRED_MSG = "Чтобы пользоваться ботом, подпишитесь на наш канал."
+NOT_SUBSCRIBED_YET_MSG = "Вы ещё не подписались на канал."
+SUBSCRIPTION_CONFIRMED_MSG = "Подписка на канал подтверждена!"
+SUBSCRIPTION_CHECK_ERROR_MSG = "Не удалось проверить подписку, попробуйте ещё раз."
+REFERRAL_SUCCESS_MSG = "Вы стали рефералом пользователя с ID {referrer_tg_id}"
+NEW_REFERRAL_NOTIFICATION = "🎉 Ваш реферал {referred_id} зарегистрировался!"
+INVITE_TEXT_NON_INLINE = "\nПодключайся к быстрому VPN вместе со мной:\n\n{referral_link}"
+CONNECT_TV_TEXT = CONNECT_TV
+CHOOSE_DEVICE_TEXT = "📲 <b>Выберите устройство:</b>"
+INSTRUCTIONS_TRIAL = "📲 <b>Подключите устройство</b> кнопкой ниже и следуйте инструкции.\n\n💬 Вопросы — в поддержку."
+ADD_SUBSCRIPTION_HINT = "\n<blockquote>Нажмите «Купить подписку», чтобы оформить новую.</blockquote>"
+COUPON_INPUT_PROMPT = "<b>🎫 Введите код купона:</b>"
+COUPON_NOT_FOUND_MSG = "<b>❌ Купон не найден</b> или его лимит исчерпан. Проверьте код и попробуйте снова."
+COUPON_ALREADY_USED_MSG = "<b>❌ Вы уже активировали этот купон.</b> Купон можно активировать один раз."
+COUPONS_DAYS_MESSAGE = "<b>🔑 Выберите подписку, которую продлит купон:</b>\n\n<blockquote>"
+COUPON_DAYS_ACTIVATED_MSG = "✅ Купон активирован: подписка <b>{alias}</b> продлена на {days} до {expiry}."

@@ -21,6 +21,31 @@ from aiogram.types import (
 
 from logger import logger
 
+# Upstream's ``handlers.utils`` names that live in their own files here.
+from .clusters import (  # noqa: F401
+    ALLOWED_GROUP_CODES,
+    check_server_key_limit,
+    generate_random_email,
+    get_least_loaded_cluster,
+    handle_error,
+    is_full_remnawave_cluster,
+)
+from .wording import (  # noqa: F401
+    RUSSIAN_MONTHS,
+    convert_to_bytes,
+    extract_user_data,
+    format_days,
+    format_discount_time_left,
+    format_hours,
+    format_minutes,
+    format_months,
+    get_media_type,
+    get_plural_form,
+    get_russian_month,
+    get_username,
+    sanitize_key_name,
+)
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MEDIA_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".mp4", ".mov")
 _MEDIA_TYPES = {".gif": InputMediaAnimation, ".mp4": InputMediaVideo, ".mov": InputMediaVideo}

@@ -1,6 +1,8 @@
 """Core outer middlewares: they run on every update before any router (modules' included).
 
 Order: throttling (no I/O), DB session, user registration, admin flag, ban check, maintenance.
+This package depends on ``database`` only; the handlers depend on it (``dp["maintenance"]``), never
+the other way round.
 """
 
 from __future__ import annotations
@@ -10,6 +12,16 @@ from collections.abc import Iterable
 from aiogram import Dispatcher
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from database import async_session_maker
+
+from . import texts
+from .admin import AdminMiddleware
+from .bans import BanCheckMiddleware
+from .maintenance import MaintenanceMiddleware, MaintenanceMode
+from .session import SessionMiddleware
+from .throttling import ThrottlingMiddleware
+from .users import UserRegistrationMiddleware
+
 
 def setup_middlewares(
     dp: Dispatcher,
@@ -18,22 +30,14 @@ def setup_middlewares(
     session_maker: async_sessionmaker[AsyncSession] | None = None,
     throttle_rate: float = 0.5,
 ) -> None:
-    """Install the core middlewares on ``dp.update`` (outer). ``session_maker`` defaults to
-    ``database.async_session_maker``; ``throttle_rate`` 0 turns throttling off."""
-    from handlers import texts
-
-    from .admin import AdminMiddleware
-    from .bans import BanCheckMiddleware
-    from .maintenance import MaintenanceMiddleware
-    from .session import SessionMiddleware
-    from .throttling import ThrottlingMiddleware
-    from .users import UserRegistrationMiddleware
-
-    if session_maker is None:
-        from database import async_session_maker as session_maker
+    """Install the core middlewares on ``dp.update`` (outer) and the maintenance switch as
+    ``dp["maintenance"]``. ``session_maker`` defaults to ``database.async_session_maker``;
+    ``throttle_rate`` 0 turns throttling off."""
+    maintenance = MaintenanceMode()
+    dp["maintenance"] = maintenance
     dp.update.outer_middleware(ThrottlingMiddleware(throttle_rate, texts.THROTTLED))
-    dp.update.outer_middleware(SessionMiddleware(session_maker))
+    dp.update.outer_middleware(SessionMiddleware(session_maker or async_session_maker))
     dp.update.outer_middleware(UserRegistrationMiddleware())
     dp.update.outer_middleware(AdminMiddleware(admin_ids))
     dp.update.outer_middleware(BanCheckMiddleware(texts.BANNED))
-    dp.update.outer_middleware(MaintenanceMiddleware(texts.MAINTENANCE))
+    dp.update.outer_middleware(MaintenanceMiddleware(maintenance, texts.MAINTENANCE))

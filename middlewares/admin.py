@@ -8,7 +8,7 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, User
 
-from handlers.queries import get_admin_role
+from database.admins import get_admin_role
 
 SUPERADMIN = "superadmin"
 

@@ -51,7 +51,7 @@ def _print_status(rt: ModuleRuntime) -> None:
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runtime", description=__doc__.splitlines()[0])
     parser.add_argument("--modules", default="modules", help="modules folder (default: modules)")
-    parser.add_argument("--state-file", default=None, help="enabled/disabled state (default: storage/modules_state.json)")
+    parser.add_argument("--state-file", default=None, help="enabled/disabled state (default: <DATA_DIR>/modules_state.json)")
     parser.add_argument("--once", action="store_true", help="exit after printing instead of serving until Ctrl-C")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")

@@ -4,7 +4,9 @@ The host builds a ``SandboxSpec`` and sends it, as a plain dict (``to_wire``), i
 fork request; the module process calls ``apply_sandbox(SandboxSpec.from_wire(...))`` first thing.
 
 Order, and why:
-1. private folders, as root: ``chown`` needs root, and it must happen before the drop;
+1. private folders, as root: ``chown`` needs root, and it must happen before the drop; then,
+   still as root, a private mount view when a folder above the code is private (``/root``
+   0700: ``sandbox/private_ancestors.py``);
 2. rlimits: before the drop so NPROC is already in force when the uid changes (the kernel then
    flags a uid that is over its limit), and before anything else allocates;
 3. drop to the module's uid/gid: the last step that needs root;
@@ -37,6 +39,7 @@ from typing import Any
 from . import landlock, seccomp
 from .identity import drop_privileges, prepare_private_dirs
 from .limits import apply_rlimits, count_tasks_of_uid
+from .private_ancestors import expose_needed_paths
 from .process_flags import set_dumpable, set_no_new_privs
 
 TRUST_LEVELS = ("sandboxed", "trusted")
@@ -136,6 +139,11 @@ class SandboxSpec:
             raise ValueError("sandbox spec: data_dir and tmp_dir must be absolute paths")
 
 
+def needed_paths(spec: SandboxSpec) -> list[str]:
+    """Every path the module process must be able to reach (what its Landlock rules name)."""
+    return [*spec.read_only, *spec.read_execute, *spec.read_write, *spec.list_only]
+
+
 def default_read_only_paths(project_root: Path, module_dir: Path) -> list[Path]:
     """Interpreter, libraries, the project's core packages (not its data or secrets), the module's own folder."""
     project_root = Path(project_root).resolve()
@@ -195,6 +203,12 @@ def apply_sandbox(spec: SandboxSpec) -> list[str]:
         os.environ["TMPDIR"] = str(tmp_dir)
         tempfile.tempdir = str(tmp_dir)  # tempfile caches its choice; the zygote may have made it already
         applied.append(f"private dirs {data_dir} {tmp_dir} (0700)")
+
+        if spec.uid is not None and spec.gid is not None:
+            # Still root: a private home above the code (/root 0700) gets a mount view of its own.
+            view = expose_needed_paths(needed_paths(spec), spec.uid, spec.gid)
+            if view is not None:
+                applied.append(view)
 
         shared_uid = spec.uid is None
         in_use = count_tasks_of_uid(os.getuid()) if shared_uid else 0

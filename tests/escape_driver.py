@@ -555,8 +555,12 @@ class Scenario:
             "victim_data_file": Path(victim["home"]) / "secret.txt",
             "victim_tmp_file": Path(victim["tmp"]) / "secret.txt",
             "root_only_system_file": Path("/etc/shadow"),
+            "private_home_note": self.root.parent / "operator-notes.txt",  # root mode: the clone's private home
         }
-        await self.attack("read_secrets", "attacker", {"paths": {k: str(v) for k, v in readable.items() if v.exists()}})
+        folders = {"list_private_home": str(self.root.parent)} if self.config["mode"] == "root" else {}
+        await self.attack(
+            "read_secrets", "attacker", {"paths": {k: str(v) for k, v in readable.items() if v.exists()}, "folders": folders}
+        )
         # 4. writing outside its own folders
         await self.attack(
             "write_outside",

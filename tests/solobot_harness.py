@@ -55,6 +55,8 @@ async def running_solobot(
     database_url: str, modules_dir: Path, data_dir: Path, runtime_config: RuntimeConfig | None = None, *, reload: bool = False
 ) -> AsyncIterator[Solobot]:
     async with LocalBotAPI(token="123456:TEST") as api:
+        # The admin has talked to the bot before it starts: modules message admins from startup observers.
+        api.user(tg_id=ADMIN_ID, first_name="Пользователь")
         settings = Settings(
             bot_token=api.token,
             telegram_api_url=api.base_url,

@@ -171,7 +171,7 @@ def test_modules_state_file_follows_data_dir_unless_set() -> None:
 
 
 def test_runtime_state_store_uses_the_same_default(tmp_path: Path, monkeypatch) -> None:
-    from runtime.state_store import StateStore
+    from runtime.supervision.state_store import StateStore
 
     monkeypatch.chdir(tmp_path)  # no .env here
     monkeypatch.delenv("MODULES_STATE_FILE", raising=False)

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
 from database import add_user, async_session_maker, ban_user, is_user_banned
-from middlewares.maintenance import is_maintenance, set_maintenance
 from tests.core_fixtures import callbacks, hooked, press, running_core, send, shown
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
-
-
-@pytest.fixture
-def maintenance_off() -> Iterator[None]:
-    set_maintenance(False)
-    yield
-    set_maintenance(False)
 
 
 async def test_banned_user_gets_one_short_answer(db: str) -> None:
@@ -46,24 +37,24 @@ async def test_admin_bans_and_unbans_from_the_user_card(db: str) -> None:
             await press(admin, "admin_panel:search_user:1", "Telegram ID")
             card = await send(admin, "8101", "Пользователь 8101")
             assert "активен" in shown(card)
-            banned = await press(admin, "admin_user:ban:8101", "заблокирован")
-            assert "admin_user:unban:8101" in callbacks(banned)
+            banned = await press(admin, "admin_users:users_ban:8101::0", "заблокирован")
+            assert "admin_users:users_unban:8101::0" in callbacks(banned)
             await send(victim, "/start", "ограничен")
-            await press(admin, "admin_user:unban:8101", "активен")
+            await press(admin, "admin_users:users_unban:8101::0", "активен")
             await send(victim, "/start", "Добро пожаловать")
     assert edits == [{"tg_id": 8101, "is_banned": False}, {"tg_id": 8101, "is_banned": True}, {"tg_id": 8101, "is_banned": False}]
     async with async_session_maker() as session:
         assert not await is_user_banned(session, 8101)
 
 
-async def test_maintenance_mode_lets_only_admins_in(db: str, maintenance_off: None) -> None:
+async def test_maintenance_mode_lets_only_admins_in(db: str) -> None:
     async with running_core(admin_ids=[8200]) as core:
         admin = core.user(8200, "Boss")
         user = core.user(8201, "User")
         await send(admin, "/admin", "Панель администратора")
         await press(admin, "admin_panel:settings:1", "Режим обслуживания")
         await press(admin, "admin_panel:maintenance:1", "включён")
-        assert is_maintenance()
+        assert core.dp["maintenance"].enabled  # the dispatcher's switch, not a process-wide one
         await send(user, "/start", "техническом обслуживании")
         await send(admin, "/start", "Добро пожаловать")  # admins keep working
         await send(admin, "/admin", "Панель администратора")

@@ -40,6 +40,7 @@ from sandbox.apply import (
 )
 from sandbox.identity import ModuleIdentities, drop_privileges
 from sandbox.landlock import landlock_abi
+from sandbox.private_ancestors import fix_for, probe_mount_views
 from sandbox.process_flags import set_dumpable
 
 pytestmark = [
@@ -573,3 +574,55 @@ def test_trusted_module_gets_only_rlimits(world: World) -> None:
     r = run_forked(child)
     assert len(r["layers"]) == 2 and r["layers"][0].startswith("rlimits ") and r["layers"][1] == "trusted: no isolation"
     assert r["root_only"] == "ok" and r["euid"] == 0
+
+
+# --- a private home above the code (/root/solobot with /root 0700) -------------------------------
+
+
+@needs_landlock
+def test_a_private_home_above_the_project_is_replaced_by_a_view_of_what_the_module_needs(world: World) -> None:
+    """The world's base made 0700 (as /root is): the module still imports the core, the rest is gone."""
+    uid = world.uids.allocate("alpha")
+    (world.base / "operator-notes.txt").write_text("private\n")
+    os.chmod(world.base, 0o700)
+    spec = world.spec("alpha", uid=uid)
+
+    def child() -> dict[str, Any]:
+        sys.path.insert(0, str(world.project))
+        layers = apply_sandbox(spec)
+        import corepkg  # from the project, through the view
+
+        return {
+            "layers": layers,
+            "core": corepkg.VALUE,
+            "own_module": attempt(read(world.project / "modules" / "alpha" / "__init__.py")),
+            "notes": attempt(read(world.base / "operator-notes.txt")),
+            "env": attempt(read(world.project / ".env")),
+            "own_data": attempt(write(world.data_dir("alpha") / "x")),
+            "plant_in_view": attempt(lambda: (world.base / "planted").mkdir()),
+        }
+
+    result = run_forked(child)
+    view = [layer for layer in result["layers"] if layer.startswith("private mount view: ")]
+    assert view == [f"private mount view: {world.base} (0700) hidden, needed paths bound at the same place"], result
+    assert result["core"] == 42 and result["own_module"] == result["own_data"] == "ok", result
+    assert result["notes"] == "ENOENT" and result["env"] in ("EACCES", "ENOENT"), result
+    assert result["plant_in_view"] in ("EROFS", "EACCES", "EPERM"), result
+    # Nothing of the view reached the host's mount table.
+    assert str(world.base) not in Path("/proc/self/mounts").read_text()
+    assert {"operator-notes.txt", "root-only.txt"} <= set(os.listdir(world.base))  # the host still sees its files
+
+
+def test_without_mount_namespaces_the_operator_gets_one_line_with_the_fix(world: World) -> None:
+    """An unprivileged process cannot make mount views: the probe says why, fix_for what to do."""
+    uid = world.uids.allocate("alpha")
+
+    def child() -> dict[str, Any]:
+        drop_privileges(uid, uid)
+        return {"refused": probe_mount_views()}
+
+    refused = run_forked(child)["refused"]
+    assert refused is not None and refused.startswith("mount namespaces are refused here"), refused
+    line = fix_for(Path("/root"), Path("/root/solobot/handlers"))
+    assert "\n" not in line and "`chmod o+x /root`" in line and "/opt/solobot" in line, line
+    assert probe_mount_views() is None  # root here can

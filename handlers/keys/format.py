@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+from ..wording import get_plural_form as plural
+
 MSK = timezone(timedelta(hours=3), "МСК")
 
 
@@ -11,13 +13,6 @@ def format_expiry(expiry_ms: int | None) -> str:
     if not expiry_ms:
         return "—"
     return datetime.fromtimestamp(expiry_ms / 1000, MSK).strftime("%d.%m.%Y %H:%M МСК")
-
-
-def plural(n: int, one: str, few: str, many: str) -> str:
-    n100 = abs(n) % 100
-    if 10 < n100 < 20:
-        return many
-    return {1: one, 2: few, 3: few, 4: few}.get(n100 % 10, many)
 
 
 def time_left(expiry_ms: int | None, now: datetime | None = None) -> str | None:

@@ -1,5 +1,11 @@
 """The module's own aiogram ``Dispatcher``, fed the updates the host forwards.
 
+It also runs the module's router lifecycle as aiogram's polling does: ``startup`` observers
+(``@router.startup()``) when the process starts serving, ``shutdown`` observers when it stops,
+with the keyword arguments aiogram passes (``bot``, ``bots``, ``dispatcher``, ``router`` and the
+dispatcher's workflow data). Start, restart and reload all start a new process and retire the
+old one, so every one of them runs both.
+
 Its outer middleware gives each update a database session (this process's own connection),
 committed after a handler that succeeded and rolled back after one that raised, as upstream's
 DB middleware does. ``admin`` comes from the host, which owns the admin list. The FSM context is
@@ -18,6 +24,13 @@ from aiogram.types import TelegramObject, Update
 
 from .call_scope import CallScope
 from .context import ModuleContext
+from .module_import import ModuleCodeError
+
+
+class RouterStartupError(ModuleCodeError):
+    """A ``@router.startup()`` observer of the module raised: the module did not start."""
+
+    prefix = "a startup handler of the module's router failed: "
 
 
 class SessionPerUpdate(BaseMiddleware):
@@ -37,9 +50,32 @@ class SessionPerUpdate(BaseMiddleware):
 class ModuleDispatcher:
     def __init__(self, context: ModuleContext, router: Router) -> None:
         self._context = context
-        self._dispatcher = Dispatcher(storage=context.storage)
+        # Upstream builds its dispatcher as ``Dispatcher(bot=bot, storage=storage)``: ``bot`` is in
+        # its workflow data, which observers and handlers receive.
+        self._dispatcher = Dispatcher(storage=context.storage, bot=context.bot)
         self._dispatcher.update.outer_middleware(SessionPerUpdate(context))
         self._dispatcher.include_router(router)
+        self.started = False
+
+    def _lifecycle_kwargs(self) -> dict[str, Any]:
+        # What ``Dispatcher.start_polling`` passes to ``emit_startup`` / ``emit_shutdown``.
+        bot = self._context.bot
+        return {**self._dispatcher.workflow_data, "dispatcher": self._dispatcher, "bots": [bot], "bot": bot}
+
+    async def startup(self) -> None:
+        """Run the routers' startup observers; ``RouterStartupError`` (with the traceback) if one raises."""
+        try:
+            await self._dispatcher.emit_startup(**self._lifecycle_kwargs())
+        except Exception as exc:
+            raise RouterStartupError.from_exception(exc) from None
+        self.started = True
+
+    async def shutdown(self) -> None:
+        """Run the routers' shutdown observers (once, and only after a successful startup)."""
+        if not self.started:
+            return
+        self.started = False
+        await self._dispatcher.emit_shutdown(**self._lifecycle_kwargs())
 
     async def feed(self, update: Update, admin: bool | None) -> bool:
         """Run the module's handlers on ``update``; ``True`` when one of them handled it.

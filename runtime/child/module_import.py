@@ -40,17 +40,27 @@ class LoadedModule:
     warnings: list[str] = field(default_factory=list)
 
 
-class ModuleImportError(Exception):
-    """The module raised (or exited) while being imported.
+class ModuleCodeError(Exception):
+    """Module code raised while the process set the module up.
 
-    ``str()`` is the last line of the traceback ("ZeroDivisionError: division by zero");
-    ``remote_traceback`` is the whole traceback, which the IPC layer sends to the host.
+    ``str()`` is ``prefix`` plus the last line of the traceback ("ZeroDivisionError: division by
+    zero"); ``remote_traceback`` is the whole traceback, which the IPC layer sends to the host.
     """
+
+    prefix = ""
 
     def __init__(self, traceback_text: str) -> None:
         lines = [line for line in traceback_text.strip().splitlines() if line.strip()]
-        super().__init__(lines[-1] if lines else traceback_text)
+        super().__init__(self.prefix + (lines[-1] if lines else traceback_text))
         self.remote_traceback = traceback_text
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> ModuleCodeError:
+        return cls(module_traceback(exc))
+
+
+class ModuleImportError(ModuleCodeError):
+    """The module raised (or exited) while being imported."""
 
 
 class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
@@ -86,20 +96,25 @@ def load_module(name: str) -> LoadedModule:
         package = importlib.import_module(package_name)
         router_module = _import_router_module(package_name) or package
     except (Exception, SystemExit, KeyboardInterrupt) as exc:  # sys.exit() at import is a load error too
-        raise ModuleImportError(_module_traceback(exc)) from None
+        raise ModuleImportError.from_exception(exc) from None
 
     loaded = LoadedModule(name, package, None, hook_registry.registered_hook_names())
     router = getattr(router_module, "router", None) or getattr(package, "router", None)
     if isinstance(router, Router):
         loaded.router = router
     else:
-        loaded.warnings.append(f"modules.{name} exports no aiogram Router named 'router'")
+        loaded.warnings.append(f"modules.{name} exports no aiogram Router named 'router' (in router.py or __init__.py)")
     loaded.webhook = _optional_integration(loaded, router_module, "get_webhook_data", ("path", "handler"))
     loaded.fast_flow = _optional_integration(loaded, router_module, "get_fast_flow_handler", ("payment_key", "handler"))
+    if loaded.router is None and not (loaded.hooks or loaded.webhook or loaded.fast_flow):
+        loaded.warnings.append(
+            f"modules.{name} registers nothing (no router in router.py or __init__.py, no hooks, webhook or "
+            "fast flow), so it does nothing: is its code in the folder the bot loads?"
+        )
     return loaded
 
 
-def _module_traceback(exc: BaseException) -> str:
+def module_traceback(exc: BaseException) -> str:
     """The traceback from the module's first frame on: the import machinery is noise to its author."""
     roots = tuple(os.path.realpath(p) + os.sep for p in sys.modules[MODULES_PACKAGE].__path__)
     tb = exc.__traceback__

@@ -9,7 +9,10 @@ Then it serves, each request in its own task (the peer's):
 * ``feed_update {update, admin}`` → ``{handled}``: the module's router on one update;
 * ``webhook {method, path, query, headers, body, remote}`` → ``{status, headers, body}``;
 * ``fast_flow {event, kwargs}`` → ``None``: the module's fast-flow payment handler;
-* ``ping`` → heartbeat; ``shutdown`` → finish what is in flight (bounded), then exit.
+* ``ping`` → heartbeat; ``shutdown`` → finish what is in flight (bounded), run the router's
+  shutdown observers (bounded), then exit.
+
+The router's startup observers run at the end of ``init``; one that raises fails the start.
 
 It calls the host for Bot API methods (``bot_api``), FSM storage (``fsm``) and nested hook calls
 (``run_hooks``), and sends its log records as ``log`` notifications.
@@ -98,6 +101,7 @@ class ModuleService:
         await context.create_module_tables([t for name, t in _metadata_tables().items() if name not in core_tables])
         if loaded.router is not None:
             self.dispatcher = ModuleDispatcher(context, loaded.router)
+            await self.dispatcher.startup()  # a failing observer fails the start, with its traceback
         return Manifest(
             protocol=PROTOCOL_VERSION,
             module=self.module,
@@ -149,6 +153,17 @@ class ModuleService:
             kwargs = await scope.resolve_kwargs(params.get("kwargs") or {})
             kwargs.pop("session", None)
             await self.loaded.fast_flow["handler"](await scope.resolve(event), scope.session, **kwargs)
+
+    async def run_shutdown_observers(self) -> None:
+        """The routers' ``@router.shutdown()`` observers, bounded like the drain (then the host kills)."""
+        if self.dispatcher is None:
+            return
+        try:
+            await asyncio.wait_for(self.dispatcher.shutdown(), self.drain_timeout)
+        except TimeoutError:
+            logging.getLogger("solobot").error("shutdown handlers did not finish within %.1f s", self.drain_timeout)
+        except Exception:
+            logging.getLogger("solobot").exception("a shutdown handler of the module's router failed")
 
     async def run_hooks_on_host(self, name: str, kwargs: dict[str, Any]) -> HookResults:
         assert self.peer is not None
@@ -210,6 +225,7 @@ async def serve(
         group.start_soon(stop_when, asyncio.shield(peer.closed))
     if service.shutdown_requested.is_set() and not peer.is_closed:
         await _drain(peer, service.drain_timeout)
+        await service.run_shutdown_observers()
     peer.close("module process exiting")
     if service.context is not None:
         await service.context.aclose()

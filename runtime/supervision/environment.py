@@ -12,7 +12,7 @@ from pathlib import Path
 
 ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "HOME", "SYSTEMROOT")
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # runtime/supervision/environment.py
 
 
 def module_environment(source: Mapping[str, str] | None = None) -> dict[str, str]:

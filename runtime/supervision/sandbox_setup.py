@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from runtime.discovery import discover
-from sandbox.apply import SandboxSpec, default_list_only_paths, default_read_only_paths, default_read_write_paths
+from sandbox.apply import SandboxSpec, default_list_only_paths, default_read_only_paths, default_read_write_paths, needed_paths
 from sandbox.bot_api_policy import BotApiPolicy
 from sandbox.identity import ModuleIdentities
 from sandbox.module_requests import describe_pending, load_module_requests
 from sandbox.permissions import ModulePermissions, PermissionsError, load_operator_config
+from sandbox.private_ancestors import fix_for, private_ancestors, probe_mount_views
 from sandbox.watchdog import ResourceWatchdog
 
 from .environment import PROJECT_ROOT
@@ -73,6 +74,7 @@ class ModuleSandboxes:
         # ("tuple concurrently updated"), so role set-up runs one module at a time.
         self._roles_lock = asyncio.Lock()
         self._passwords: dict[str, str] = {}
+        self._mount_view_probe: asyncio.Future[str | None] | None = None  # why mount views are refused, or None
 
     async def prepare(self, module: str) -> LaunchPlan:
         known = [spec.name for spec in discover(self.modules_dir)]  # the runtime's own notion of a module
@@ -85,7 +87,28 @@ class ModuleSandboxes:
         self._report_pending(module, describe_pending(requests, permissions))
         self.policy.configure_from(module, permissions)
         database_url = await self._database_url(module, permissions)
-        return LaunchPlan(permissions, self._spec(module, permissions, database_url).to_wire(), database_url)
+        spec = self._spec(module, permissions, database_url)
+        await self._check_reachable(spec)
+        return LaunchPlan(permissions, spec.to_wire(), database_url)
+
+    async def _check_reachable(self, spec: SandboxSpec) -> None:
+        """Own uid under a private folder (``/root`` 0700): fine if a mount view is possible, else one clear line."""
+        if spec.uid is None or spec.gid is None:
+            return
+        blocked = private_ancestors(needed_paths(spec), spec.uid, spec.gid)
+        if not blocked:
+            return
+        ancestor, paths = next(iter(blocked.items()))
+        first = self._mount_view_probe is None
+        if self._mount_view_probe is None:  # modules start concurrently: one probe for all of them
+            self._mount_view_probe = asyncio.ensure_future(asyncio.to_thread(probe_mount_views))
+        refused = await asyncio.shield(self._mount_view_probe)
+        if first and refused is None:
+            log.info("[modules] %s is private: each module sees it through a mount view of only what it needs", ancestor)
+        elif first:  # said once, at start, in one line; the modules fail with the same line
+            log.error("[modules] %s (%s)", fix_for(ancestor, paths[0]), refused)
+        if refused is not None:
+            raise SandboxConfigError(f"{fix_for(ancestor, paths[0])} ({refused})")
 
     def _report_pending(self, module: str, pending: list[str]) -> None:
         if module in self._reported:

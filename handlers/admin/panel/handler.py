@@ -10,7 +10,7 @@ from aiogram.types import CallbackQuery, Message
 
 from handlers import texts
 from handlers.utils import answer_callback, edit_or_send_message
-from middlewares.maintenance import is_maintenance, set_maintenance
+from middlewares.maintenance import MaintenanceMode
 
 from .keyboard import AdminPanelCallback, build_panel_kb, build_settings_kb
 
@@ -37,26 +37,25 @@ async def admin_command(message: Message, state: FSMContext, admin_role: str = "
 
 
 @router.callback_query(AdminPanelCallback.filter(F.action == "settings"))
-async def settings(callback: CallbackQuery, admin: bool = False) -> None:
+async def settings(callback: CallbackQuery, maintenance: MaintenanceMode, admin: bool = False) -> None:
     if not admin:
         await answer_callback(callback, texts.NOT_ADMIN, show_alert=True)
         return
     await answer_callback(callback)
-    await show_settings(callback)
+    await show_settings(callback, maintenance)
 
 
 @router.callback_query(AdminPanelCallback.filter(F.action == "maintenance"))
-async def toggle_maintenance(callback: CallbackQuery, admin: bool = False) -> None:
+async def toggle_maintenance(callback: CallbackQuery, maintenance: MaintenanceMode, admin: bool = False) -> None:
     if not admin:
         await answer_callback(callback, texts.NOT_ADMIN, show_alert=True)
         return
-    set_maintenance(not is_maintenance())
-    await answer_callback(callback, texts.MAINTENANCE_ON if is_maintenance() else texts.MAINTENANCE_OFF)
-    await show_settings(callback)
+    await answer_callback(callback, texts.MAINTENANCE_ON if maintenance.toggle() else texts.MAINTENANCE_OFF)
+    await show_settings(callback, maintenance)
 
 
-async def show_settings(callback: CallbackQuery) -> None:
-    state = "включён" if is_maintenance() else "выключен"
+async def show_settings(callback: CallbackQuery, maintenance: MaintenanceMode) -> None:
+    state = "включён" if maintenance.enabled else "выключен"
     await edit_or_send_message(
-        callback.message, texts.ADMIN_MAINTENANCE.format(state=state), reply_markup=build_settings_kb(is_maintenance())
+        callback.message, texts.ADMIN_MAINTENANCE.format(state=state), reply_markup=build_settings_kb(maintenance.enabled)
     )

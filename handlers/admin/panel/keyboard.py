@@ -25,11 +25,6 @@ class AdminPanelCallback(CallbackData, prefix="admin_panel"):
         super().__init__(**data)
 
 
-class AdminUserCallback(CallbackData, prefix="admin_user"):
-    action: str
-    tg_id: int
-
-
 async def build_panel_kb(admin_role: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.row(

@@ -239,6 +239,8 @@ def read_secrets(args):
     result["hardlink"] = attempt(lambda: os.link(victim_secret, home / "victim-hardlink"))
     result["list_victim_data_dir"] = attempt(lambda: os.listdir(Path(victim_secret).parent))
     result["list_data_root"] = attempt(lambda: os.listdir(Path(victim_secret).parent.parent))
+    for label, folder in args.get("folders", {}).items():
+        result[label] = attempt(lambda folder=folder: os.listdir(folder))
     for leftover in ("victim-link", "victim-hardlink"):
         try:
             (home / leftover).unlink()

@@ -1,0 +1,1 @@
+"""Licences by Telegram user ID: Ed25519-signed tokens the bot verifies offline, and a signed revocation list."""

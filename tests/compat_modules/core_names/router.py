@@ -1,0 +1,31 @@
+# Imports upstream names a public module uses, without fallbacks, and shows what they give.
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.types import Message
+
+from config import DONATIONS_ENABLE, SHOW_START_MENU_ONCE
+from handlers.admin.users.keyboard import AdminUserEditorCallback, build_editor_btn
+from handlers.admin.users.users_handler import process_user_search
+from handlers.texts import PAYMENT_OPTIONS, get_about_vpn
+from handlers.utils import format_days, get_least_loaded_cluster
+from hooks.processors import process_tariff_menu
+
+router = Router()
+
+
+@router.message(Command("names"))
+async def names(message: Message, session):
+    button = build_editor_btn("card", message.from_user.id)
+    cluster = await get_least_loaded_cluster(session)
+    tariff_buttons = await process_tariff_menu(
+        group_code="basic", cluster_name=cluster, tg_id=message.from_user.id, session=session
+    )
+    lines = [
+        f"days={format_days(21)}|{format_days(3)}",
+        f"about={'Версия бота: 9.9' in get_about_vpn('9.9')}",
+        f"options={PAYMENT_OPTIONS[0]['callback_data']}",
+        f"flags={DONATIONS_ENABLE}|{SHOW_START_MENU_ONCE}",
+        f"card={AdminUserEditorCallback.unpack(button.callback_data).action}|{callable(process_user_search)}",
+        f"cluster={cluster}|{tariff_buttons}",
+    ]
+    await message.answer("\n".join(lines))
