@@ -386,3 +386,30 @@ async def test_fast_flow_handlers_run_in_the_module_process(modules: ModuleFolde
         await handlers["quick"](callback, None, state=state, amount=150)
         reply = await user.wait_for_reply()
         assert reply.text == "fast flow amount=150 data={'plan': 'month'} session=AsyncSession"
+
+
+async def test_the_module_gets_its_fsm_state_with_the_update_and_does_not_ask_again(
+    modules: ModuleFolder, db: str, tmp_path: Path
+) -> None:
+    # aiogram's FSM middleware in the module reads the state on every update; the host sends it
+    # along (read through the module's own gateway), so the only reads are the host's, one per
+    # forwarded update, and none come back over the channel.
+    modules.add("notes", NOTES, **FSM_AND_DB)
+    async with open_bridge(modules, db, tmp_path) as bridge:
+        gateway = bridge.runtime.services.fsm_gateway
+        assert gateway is not None
+        seen: list[str] = []
+        real_call = gateway.call
+
+        async def recording_call(module: str, request: dict) -> object:
+            seen.append(request["op"])
+            return await real_call(module, request)
+
+        gateway.call = recording_call  # type: ignore[method-assign]
+        user = bridge.api.user(105)
+        await user.send("/note")  # forwarded: the module sets a state
+        assert (await user.wait_for_reply()).text == "send the note"
+        await user.send("buy bread")  # forwarded by state: the module saves and clears it
+        assert (await user.wait_for_reply()).text == "saved buy bread"
+        assert seen.count("get_state") == 2, seen  # the host's reads for the two updates, nothing more
+        assert "set_state" in seen  # the module's writes still go to the host

@@ -19,6 +19,7 @@ from typing import Any
 from aiogram import Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.exceptions import TelegramAPIError
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 
 from runtime.calls.module_call import Answered, ProcessGone, ask, log_failure
@@ -26,6 +27,7 @@ from runtime.module_runtime import ModuleRuntime
 from runtime.supervision.supervisor import ModuleSupervisor
 
 from . import user_texts
+from .fsm_keys import key_to_wire
 
 log = logging.getLogger("solobot.runtime")
 
@@ -59,14 +61,19 @@ class UpdateForwarder:
         event_update: Update,
         module_candidates: list[ModuleSupervisor],
         admin: bool | None = None,
+        state: FSMContext | None = None,
     ) -> None:
-        # Crosses like every Telegram object (telegram_codec): rebuilt once, bound to the module's bot.
-        params = {
-            "update": event_update,
-            "admin": admin if isinstance(admin, bool) else None,
-        }
         timeout = self.runtime.config.update_timeout
+        gateway = self.runtime.services.fsm_gateway
+        key = key_to_wire(state.key) if state is not None and gateway is not None else None
         for supervisor in module_candidates:
+            # The update crosses like every Telegram object (telegram_codec): rebuilt once, bound to
+            # the module's bot. With it goes the module's FSM state for this user, read here through
+            # the module's own gateway (its view of the storage): aiogram's FSM middleware in the
+            # module asks for it on every update, and this saves that round trip.
+            params: dict[str, Any] = {"update": event_update, "admin": admin if isinstance(admin, bool) else None}
+            if key is not None and gateway is not None:
+                params["fsm"] = [key, await gateway.call(supervisor.name, {"op": "get_state", "key": key})]
             outcome = await ask(supervisor, "feed_update", params, timeout)
             if isinstance(outcome, Answered):
                 if isinstance(outcome.value, dict) and outcome.value.get("handled") is True:
@@ -74,9 +81,7 @@ class UpdateForwarder:
                 continue
             if isinstance(outcome, ProcessGone) and not outcome.asked:
                 continue  # stopped between the filter and here: as if it had not matched
-            log_failure(
-                supervisor.name, f"update {event_update.update_id}", outcome, "the user was told the module is unavailable"
-            )
+            log_failure(supervisor.name, f"update {event_update.update_id}", outcome, "told the user it is unavailable")
             await _tell_user_unavailable(event)
             return
         raise SkipHandler

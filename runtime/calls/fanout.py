@@ -24,8 +24,8 @@ from ipc import CodecError
 from runtime.aiogram_bridge.telegram_codec import HOST_CODEC
 from runtime.supervision.supervisor import ModuleSupervisor
 
+from .hook_reply import HookReply
 from .module_call import Answered, ModuleCall, ModuleFailed, TimedOut, log_failure
-from .protocol import HookReply
 
 log = logging.getLogger("solobot.hooks")
 

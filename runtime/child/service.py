@@ -6,7 +6,8 @@ and database, imports the module and answers with its manifest — or with the i
 Then it serves, each request in its own task (the peer's):
 
 * ``call_hook {hook, kwargs}`` → ``{results, failures}``;
-* ``feed_update {update, admin}`` → ``{handled}``: the module's router on one update;
+* ``feed_update {update, admin, fsm}`` → ``{handled}``: the module's router on one update (``fsm``:
+  ``[key, state]``, the module's FSM state the host read for it, so aiogram's FSM middleware needs no round trip);
 * ``webhook {method, path, query, headers, body, remote}`` → ``{status, headers, body}``;
 * ``fast_flow {event, kwargs}`` → ``None``: the module's fast-flow payment handler;
 * ``ping`` → heartbeat; ``shutdown`` → finish what is in flight (bounded), run the router's
@@ -38,7 +39,7 @@ from hooks.results import HookResults
 from ipc import PROTOCOL_VERSION, Peer, RemoteError
 from runtime.aiogram_bridge.telegram_codec import telegram_codec
 from runtime.calls.hook_arguments import kwargs_to_wire
-from runtime.calls.protocol import Manifest
+from runtime.supervision.manifest import Manifest
 
 from . import module_import
 from .call_scope import CallScope
@@ -136,7 +137,15 @@ class ModuleService:
             raise TypeError("feed_update needs the update")
         # The codec validated it once, bound to this process's bot (aiogram would re-validate an unbound one).
         admin = params.get("admin")
-        return {"handled": await self.dispatcher.feed(update, admin=admin if isinstance(admin, bool) else None)}
+        sent = params.get("fsm")  # [key, state]: the FSM state the host read for this update (no round trip)
+        token = None
+        if self.context is not None and isinstance(sent, list) and len(sent) == 2 and isinstance(sent[0], list):
+            token = self.context.storage.sent_with_update(sent[0], sent[1] if isinstance(sent[1], str) else None)
+        try:
+            return {"handled": await self.dispatcher.feed(update, admin=admin if isinstance(admin, bool) else None)}
+        finally:
+            if token is not None:
+                self.context.storage.forget_sent(token)
 
     async def webhook(self, params: dict[str, Any]) -> dict[str, Any]:
         if self.loaded is None or self.loaded.webhook is None:

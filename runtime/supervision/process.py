@@ -24,9 +24,9 @@ import anyio
 from ipc import PROTOCOL_VERSION, OutgoingCall, Peer, PeerClosed, ProtocolError, RemoteError
 from runtime.aiogram_bridge.route_index import RouteIndex
 from runtime.aiogram_bridge.telegram_codec import HOST_CODEC
-from runtime.calls.protocol import Manifest
 from runtime.config import RuntimeConfig
 
+from .manifest import Manifest
 from .zygote_client import Zygote
 
 log = logging.getLogger("solobot.runtime")

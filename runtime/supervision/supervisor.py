@@ -21,11 +21,11 @@ from typing import Any
 import anyio
 import psutil
 
-from runtime.calls.protocol import Manifest
 from runtime.config import RuntimeConfig
 from runtime.discovery import ModuleSpec
 
 from .latency import LatencyWindow
+from .manifest import Manifest
 from .process import ModuleLoadError, ModuleProcess
 from .state_store import StateStore
 from .task_owner import TaskOwner
