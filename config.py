@@ -3,11 +3,16 @@
 Two audiences with different needs:
 
 * the host calls :func:`load_settings`, which validates everything (the bot token, the
-  database URL ...) and raises :class:`ConfigError` with a one-line message naming the variable;
+  database URL ...) and raises :class:`ConfigError` with a one-line message naming the variable
+  (and the ``.env`` line it came from);
 * module code does ``from config import ADMIN_ID, SUPPORT_CHAT_URL`` as with upstream. Those
   names are computed at import from the environment and never fail (bad values fall back to
   defaults). In a module process, whose environment is scrubbed, the host's values are installed
   with :func:`apply_public_settings` before the module is imported.
+
+:class:`Settings` is a pydantic model: pydantic converts and range-checks the values; this file
+adds only what pydantic does not know (the formats of a token, a DSN, an id list) and turns
+pydantic's errors into messages that say which variable to fix and how.
 
 The bot token and the database URL are deliberately never module-level attributes here: module
 processes import this file and must not find secrets in it.
@@ -19,10 +24,13 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 
 class ConfigError(ValueError):
@@ -33,181 +41,152 @@ MISSING_BOT_TOKEN = "BOT_TOKEN is missing: set it in the environment or in .env 
 MODULES_STATE_FILE_NAME = "modules_state.json"
 
 
-# --- parsers: (variable name, raw string) -> value, ConfigError on nonsense -------------------
+# --- field markers ---------------------------------------------------------------------------
 
 
-def _fail(name: str, problem: str) -> ConfigError:
-    return ConfigError(f"{name} {problem}")
+@dataclass(frozen=True)
+class Upstream:
+    """The module-level name upstream modules import this setting as (``from config import ADMIN_ID``)."""
+
+    name: str
 
 
-def _text(name: str, raw: str) -> str:
-    return raw.strip()
+@dataclass(frozen=True)
+class Expected:
+    """What a valid value looks like, for errors pydantic reports inside a list or a table."""
+
+    text: str
 
 
-def _int(name: str, raw: str, minimum: int = 0, maximum: int | None = None) -> int:
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise _fail(name, f"must be a whole number, got {raw!r}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = "" if maximum is None else f" and at most {maximum}"
-        raise _fail(name, f"must be at least {minimum}{upper}, got {value}")
-    return value
+# --- formats pydantic does not know: an error here is the whole message after the variable ------
 
 
-def _positive_int(name: str, raw: str) -> int:
-    return _int(name, raw, minimum=1)
-
-
-def _port(name: str, raw: str) -> int:
-    return _int(name, raw, minimum=0, maximum=65535)  # 0: any free port (tests, side-by-side demos)
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def _bool(name: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise _fail(name, f"must be true or false, got {raw!r}")
-
-
-def _admin_ids(name: str, raw: str) -> tuple[int, ...]:
-    ids: list[int] = []
-    for part in re.split(r"[,\s;]+", raw.strip()):
-        if not part:
-            continue
-        if not re.fullmatch(r"\d{1,20}", part):
-            raise _fail(name, f"must be comma-separated Telegram user ids (e.g. 123456789,987654321), got {part!r}")
-        ids.append(int(part))
-    return tuple(ids)
-
-
-def _referral_percentages(name: str, raw: str) -> dict[int, float]:
-    """``0.25,0.1,0.05`` (level 1, 2, 3 ...) or JSON ``{"1": 0.25, "2": 0.1}``; a share of each payment."""
-    raw = raw.strip()
-    try:
-        if raw.startswith("{"):
-            items = [(int(k), float(v)) for k, v in json.loads(raw).items()]
-        else:
-            items = [(level, float(v)) for level, v in enumerate(filter(None, re.split(r"[,\s;]+", raw)), start=1)]
-    except (ValueError, TypeError, AttributeError):
-        raise _fail(name, f'must be shares per referral level like 0.25,0.1,0.05 or JSON {{"1": 0.25}}, got {raw!r}') from None
-    for level, share in items:
-        if level < 1 or not 0 <= share <= 1:
-            raise _fail(name, f"levels start at 1 and shares are between 0 and 1 (0.25 = 25%), got {level}: {share}")
-    return dict(items)
+def _invalid(problem: str) -> PydanticCustomError:
+    # The problem goes through the context: message templates treat "{...}" as placeholders.
+    return PydanticCustomError("config", "{problem}", {"problem": problem})
 
 
 _TOKEN = re.compile(r"\d+:\S+")
 
 
-def _bot_token(name: str, raw: str) -> str:
-    token = raw.strip()
+def _bot_token(token: str) -> str:
     if not _TOKEN.fullmatch(token):
         # Never echo the value: it may be a real (if mangled) secret.
-        raise _fail(name, "is malformed: expected <bot id>:<secret> as given by @BotFather (format 123456:ABC...)")
+        raise _invalid("is malformed: expected <bot id>:<secret> as given by @BotFather (format 123456:ABC...)")
     return token
 
 
-def _http_url(name: str, raw: str) -> str:
-    url = raw.strip().rstrip("/")
+def _http_url(url: str) -> str:
     if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
-        raise _fail(name, f"must be an http(s):// URL, got {raw!r}")
-    return url
+        raise _invalid(f"must be an http(s):// URL, got {url!r}")
+    return url.rstrip("/")
 
 
-def _database_url(name: str, raw: str) -> str:
-    url = raw.strip()
+def _database_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep or not rest:
-        raise _fail(
-            name, "must look like postgresql+asyncpg://user:password@host:5432/dbname (unset it for the embedded PostgreSQL)"
+        raise _invalid(
+            "must look like postgresql+asyncpg://user:password@host:5432/dbname (unset it for the embedded PostgreSQL)"
         )
     if scheme in ("postgresql", "postgres"):
         # Plain libpq-style URLs are what hosting panels hand out; SQLAlchemy needs the driver named.
         scheme = "postgresql+asyncpg"
     if scheme != "postgresql+asyncpg":
-        raise _fail(name, f"must use PostgreSQL through asyncpg (postgresql+asyncpg://...), got scheme {scheme!r}")
+        raise _invalid(f"must use PostgreSQL through asyncpg (postgresql+asyncpg://...), got scheme {scheme!r}")
     return f"{scheme}://{rest}"
 
 
-def _redis_url(name: str, raw: str) -> str:
-    url = raw.strip()
+def _redis_url(url: str) -> str:
     if not re.fullmatch(r"rediss?://\S+|unix://\S+", url):
-        raise _fail(name, f"must be a redis://host:6379/0 URL, got {raw!r}")
+        raise _invalid(f"must be a redis://host:6379/0 URL, got {url!r}")
     return url
 
 
-# --- the settings --------------------------------------------------------------------------
-
-Parser = Callable[[str, str], Any]
-
-
-def _env(var: str, parse: Parser, public: str | None = None, default: Any = None) -> Any:
-    """A dataclass field read from environment variable ``var``; ``public`` is its upstream module-level name."""
-    metadata = {"env": var, "parse": parse, "public": public}
-    if isinstance(default, (dict, list, tuple)):
-        return field(default_factory=lambda: type(default)(default), metadata=metadata)
-    return field(default=default, metadata=metadata)
+def _split_list(raw: Any) -> Any:
+    """``1, 2;3`` → ``["1", "2", "3"]``; pydantic then checks each item."""
+    return [part for part in re.split(r"[,\s;]+", raw.strip()) if part] if isinstance(raw, str) else raw
 
 
-@dataclass(frozen=True)
-class Settings:
+def _referral_levels(raw: Any) -> Any:
+    """``0.25,0.1,0.05`` (level 1, 2, 3 ...) or JSON ``{"1": 0.25}`` → ``{level: share}``; pydantic checks both."""
+    if not isinstance(raw, str):
+        return raw
+    raw = raw.strip()
+    if raw.startswith("{"):
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise _invalid(f'is not valid JSON ({exc.msg}): write it like {{"1": 0.25, "2": 0.1}} or 0.25,0.1') from None
+    return dict(enumerate(_split_list(raw), start=1))
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+Port = Annotated[int, Field(ge=0, le=65535)]  # 0: any free port (tests, side-by-side demos)
+TelegramId = Annotated[int, Field(ge=1)]
+Share = Annotated[float, Field(ge=0, le=1)]
+Level = Annotated[int, Field(ge=1)]
+
+ADMIN_IDS_FORMAT = Expected("comma-separated Telegram user ids (e.g. 123456789,987654321)")
+REFERRAL_FORMAT = Expected('shares per referral level, each between 0 and 1 (0.25 = 25%), like 0.25,0.1,0.05 or JSON {"1": 0.25}')
+
+
+# --- the settings ----------------------------------------------------------------------------
+
+
+class Settings(BaseModel):
+    """Validated bot settings. Field ``x_y`` is read from environment variable ``X_Y``."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        alias_generator=str.upper,  # the field's environment variable
+        validate_by_name=True,  # Settings(bot_token=...) in code, Settings.model_validate({"BOT_TOKEN": ...}) from env
+        str_strip_whitespace=True,
+        extra="ignore",  # the environment holds much more than our variables
+    )
+
     # Secrets: the host only. Never copied to module processes or to module-level names.
-    bot_token: str | None = _env("BOT_TOKEN", _bot_token)
-    database_url: str | None = _env("DATABASE_URL", _database_url)
-    redis_url: str | None = _env("REDIS_URL", _redis_url)
+    bot_token: Annotated[str, AfterValidator(_bot_token)] | None = None
+    database_url: Annotated[str, AfterValidator(_database_url)] | None = None
+    redis_url: Annotated[str, AfterValidator(_redis_url)] | None = None
 
     # Host wiring
-    telegram_api_url: str | None = _env("TELEGRAM_API_URL", _http_url)  # a local Bot API server
-    modules_dir: str = _env("MODULES_DIR", _text, default="modules")
-    web_host: str = _env("WEB_HOST", _text, default="127.0.0.1")
-    web_port: int = _env("WEB_PORT", _port, default=8080)
-    data_dir: str = _env("DATA_DIR", _text, default="storage")  # embedded PostgreSQL in <data_dir>/postgres
-    modules_state_file: str | None = _env("MODULES_STATE_FILE", _text)  # unset: <data_dir>/modules_state.json
+    telegram_api_url: HttpUrl | None = None  # a local Bot API server
+    modules_dir: str = "modules"
+    web_host: str = "127.0.0.1"
+    web_port: Port = 8080
+    data_dir: str = "storage"  # embedded PostgreSQL in <data_dir>/postgres
+    modules_state_file: str | None = None  # unset: <data_dir>/modules_state.json
 
     # Non-secret values upstream modules import from ``config``
-    admin_ids: tuple[int, ...] = _env("ADMIN_IDS", _admin_ids, "ADMIN_ID", default=())
-    username_bot: str = _env("USERNAME_BOT", _text, "USERNAME_BOT", default="")
-    project_name: str = _env("PROJECT_NAME", _text, "PROJECT_NAME", default="Solobot")
-    support_chat_url: str = _env("SUPPORT_CHAT_URL", _http_url, "SUPPORT_CHAT_URL", default="https://t.me/")
-    channel_url: str = _env("CHANNEL_URL", _http_url, "CHANNEL_URL", default="https://t.me/")
-    channel_exists: bool = _env("CHANNEL_EXISTS", _bool, "CHANNEL_EXISTS", default=False)
-    channel_required: bool = _env("CHANNEL_REQUIRED", _bool, "CHANNEL_REQUIRED", default=False)
-    channel_id: str = _env("CHANNEL_ID", _text, "CHANNEL_ID", default="")
-    trial_time: int = _env("TRIAL_TIME", _int, "TRIAL_TIME", default=3)  # days; 0 disables the trial
-    notification_time: int = _env("NOTIFICATION_TIME", _positive_int, "NOTIFICATION_TIME", default=3600)  # loop period, s
-    referral_bonus_percentages: Mapping[int, float] = _env(
-        "REFERRAL_BONUS_PERCENTAGES", _referral_percentages, "REFERRAL_BONUS_PERCENTAGES", default={1: 0.25, 2: 0.1, 3: 0.05}
+    admin_ids: Annotated[tuple[TelegramId, ...], BeforeValidator(_split_list), ADMIN_IDS_FORMAT, Upstream("ADMIN_ID")] = ()
+    username_bot: Annotated[str, Upstream("USERNAME_BOT")] = ""
+    project_name: Annotated[str, Upstream("PROJECT_NAME")] = "Solobot"
+    support_chat_url: Annotated[HttpUrl, Upstream("SUPPORT_CHAT_URL")] = "https://t.me/"
+    channel_url: Annotated[HttpUrl, Upstream("CHANNEL_URL")] = "https://t.me/"
+    channel_exists: Annotated[bool, Upstream("CHANNEL_EXISTS")] = False
+    channel_required: Annotated[bool, Upstream("CHANNEL_REQUIRED")] = False
+    channel_id: Annotated[str, Upstream("CHANNEL_ID")] = ""
+    trial_time: Annotated[int, Field(ge=0), Upstream("TRIAL_TIME")] = 3  # days; 0 disables the trial
+    notification_time: Annotated[int, Field(ge=1), Upstream("NOTIFICATION_TIME")] = 3600  # loop period, s
+    referral_bonus_percentages: Annotated[
+        dict[Level, Share], BeforeValidator(_referral_levels), REFERRAL_FORMAT, Upstream("REFERRAL_BONUS_PERCENTAGES")
+    ] = Field(default_factory=lambda: {1: 0.25, 2: 0.1, 3: 0.05})
+    instructions_url: Annotated[HttpUrl, Upstream("INSTRUCTIONS_URL")] = "https://telegra.ph/"
+    connect_android: Annotated[str, Upstream("CONNECT_ANDROID")] = "v2raytun://import/"
+    connect_ios: Annotated[str, Upstream("CONNECT_IOS")] = "v2raytun://import/"
+    connect_windows: Annotated[str, Upstream("CONNECT_WINDOWS")] = "hiddify://import/"
+    connect_macos: Annotated[str, Upstream("CONNECT_MACOS")] = "v2raytun://import/"
+    download_android: Annotated[HttpUrl, Upstream("DOWNLOAD_ANDROID")] = (
+        "https://play.google.com/store/apps/details?id=com.v2raytun.android"
     )
-    instructions_url: str = _env("INSTRUCTIONS_URL", _http_url, "INSTRUCTIONS_URL", default="https://telegra.ph/")
-    connect_android: str = _env("CONNECT_ANDROID", _text, "CONNECT_ANDROID", default="v2raytun://import/")
-    connect_ios: str = _env("CONNECT_IOS", _text, "CONNECT_IOS", default="v2raytun://import/")
-    connect_windows: str = _env("CONNECT_WINDOWS", _text, "CONNECT_WINDOWS", default="hiddify://import/")
-    connect_macos: str = _env("CONNECT_MACOS", _text, "CONNECT_MACOS", default="v2raytun://import/")
-    download_android: str = _env(
-        "DOWNLOAD_ANDROID",
-        _http_url,
-        "DOWNLOAD_ANDROID",
-        default="https://play.google.com/store/apps/details?id=com.v2raytun.android",
-    )
-    download_ios: str = _env(
-        "DOWNLOAD_IOS", _http_url, "DOWNLOAD_IOS", default="https://apps.apple.com/app/v2raytun/id6476628951"
-    )
-    download_pc: str = _env("DOWNLOAD_PC", _http_url, "DOWNLOAD_PC", default="https://github.com/hiddify/hiddify-app/releases")
-    download_macos: str = _env(
-        "DOWNLOAD_MACOS", _http_url, "DOWNLOAD_MACOS", default="https://apps.apple.com/app/v2raytun/id6476628951"
-    )
+    download_ios: Annotated[HttpUrl, Upstream("DOWNLOAD_IOS")] = "https://apps.apple.com/app/v2raytun/id6476628951"
+    download_pc: Annotated[HttpUrl, Upstream("DOWNLOAD_PC")] = "https://github.com/hiddify/hiddify-app/releases"
+    download_macos: Annotated[HttpUrl, Upstream("DOWNLOAD_MACOS")] = "https://apps.apple.com/app/v2raytun/id6476628951"
 
-    def __repr__(self) -> str:
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # Settings end up in logs and tracebacks: show that secrets are set, never their values.
-        shown = ", ".join(f"{f.name}={_redacted(f.name, getattr(self, f.name))!r}" for f in fields(self))
-        return f"Settings({shown})"
+        for name, value in super().__repr_args__():
+            yield name, ("***" if name in SECRET_FIELDS and value else value)
 
     @property
     def bot_id(self) -> int | None:
@@ -231,41 +210,118 @@ class Settings:
 
 
 SECRET_FIELDS = frozenset({"bot_token", "database_url", "redis_url"})
+ENV_VARS: Mapping[str, str] = {name: name.upper() for name in Settings.model_fields}  # field → variable
 
 
-def _redacted(name: str, value: Any) -> Any:
-    return "***" if name in SECRET_FIELDS and value else value
+def _marker(field_name: str, kind: type[Any]) -> Any:
+    return next((m for m in Settings.model_fields[field_name].metadata if isinstance(m, kind)), None)
 
 
-def _public_fields() -> dict[str, str]:
-    """Upstream module-level name → ``Settings`` field."""
-    return {f.metadata["public"]: f.name for f in fields(Settings) if f.metadata.get("public")}
+PUBLIC_NAMES: Mapping[str, str] = {
+    marker.name: name for name in Settings.model_fields if (marker := _marker(name, Upstream)) is not None
+}  # upstream module-level name → Settings field
 
 
-PUBLIC_NAMES: Mapping[str, str] = _public_fields()
+# --- reading the environment -----------------------------------------------------------------
+
+_ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
 
 
-def _read_environment(environ: Mapping[str, str] | None, env_file: str | Path | None) -> dict[str, str]:
-    merged: dict[str, str] = {}
+@dataclass(frozen=True)
+class _Source:
+    values: dict[str, str]  # variable → raw text (the real environment over .env)
+    origins: dict[str, str]  # variable → ".env:LINE" for values that came from the file
+
+
+def _read_environment(environ: Mapping[str, str] | None, env_file: str | Path | None) -> _Source:
+    values: dict[str, str] = {}
+    origins: dict[str, str] = {}
     if env_file is not None and Path(env_file).is_file():
         from dotenv import dotenv_values
 
-        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    merged.update(os.environ if environ is None else environ)  # the real environment wins over .env
-    return merged
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        for number, line in enumerate(Path(env_file).read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+            if found := _ASSIGNMENT.match(line):
+                origins[found[1]] = f"{Path(env_file).name}:{number}"  # the last assignment wins, as in dotenv
+    real = os.environ if environ is None else environ
+    values.update(real)  # the real environment wins over .env
+    for name in real:
+        origins.pop(name, None)
+    return _Source(values, origins)
 
 
 # Spellings upstream installs use for the same variable.
 _ALIASES = {"ADMIN_IDS": "ADMIN_ID", "BOT_TOKEN": "API_TOKEN"}
 
 
-def _lookup(source: Mapping[str, str], var: str) -> str | None:
-    """The non-empty value of ``var`` (or of its upstream alias); empty counts as unset."""
+def _lookup(source: _Source, var: str) -> tuple[str, str] | None:
+    """``(the variable actually set, its value)`` for ``var`` or its upstream alias; empty counts as unset."""
     for name in (var, _ALIASES.get(var)):
-        raw = source.get(name) if name else None
+        raw = source.values.get(name) if name else None
         if raw is not None and raw.strip():
-            return raw
+            return name, raw
     return None
+
+
+@dataclass(frozen=True)
+class _SetAs:
+    """Where the operator wrote a value: the variable's spelling (maybe upstream's alias) and the .env line."""
+
+    name: str
+    origin: str | None
+
+
+def _raw_values(source: _Source, field_names: list[str]) -> tuple[dict[str, str], dict[str, _SetAs]]:
+    """``{VARIABLE: raw}`` to validate, and where each was set (for error messages)."""
+    values: dict[str, str] = {}
+    where: dict[str, _SetAs] = {}
+    for name in field_names:
+        var = ENV_VARS[name]
+        if (found := _lookup(source, var)) is None:
+            continue
+        set_as, values[var] = found
+        where[var] = _SetAs(set_as, source.origins.get(set_as))
+    return values, where
+
+
+# --- pydantic's errors → one line for the operator -------------------------------------------
+
+
+def _problem(error: ErrorDetails, field_name: str, raw: str | None) -> str:
+    """What is wrong with the value, phrased after the variable's name."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    got = f", got {error['input']!r}"
+    if len(error["loc"]) > 1 and raw is not None and raw.strip() != str(error["input"]):  # an item: show where it is
+        got += f" in {raw.strip()!r}"
+    if field_name in SECRET_FIELDS:
+        got = ""
+    if kind == "config":
+        return str(ctx["problem"])
+    if (expected := _marker(field_name, Expected)) is not None:
+        return f"must be {expected.text}{got}"
+    if kind in ("int_parsing", "int_from_float", "int_type"):
+        return f"must be a whole number{got}"
+    if kind in ("float_parsing", "float_type"):
+        return f"must be a number{got}"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"must be true or false{got}"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx['ge']}{got}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx['le']}{got}"
+    return f"is invalid: {error['msg']}"  # pydantic's wording for what this file never expects
+
+
+def _config_error(exc: ValidationError, values: Mapping[str, str], where: Mapping[str, _SetAs]) -> ConfigError:
+    """``VARIABLE what is wrong (set in .env:LINE)`` for the first mistake, naming the other bad variables."""
+    errors = exc.errors()
+    var = str(errors[0]["loc"][0])
+    set_as = where.get(var, _SetAs(var, None))
+    problem = _problem(errors[0], var.lower(), values.get(var))
+    origin = f" (set in {set_as.origin})" if set_as.origin else ""
+    others = dict.fromkeys(where.get(v, _SetAs(v, None)).name for e in errors if (v := str(e["loc"][0])) != var)
+    more = f"; also invalid: {', '.join(others)}" if others else ""
+    return ConfigError(f"{set_as.name} {problem}{origin}{more}")
 
 
 def load_settings(
@@ -277,17 +333,13 @@ def load_settings(
     """Validated settings from ``environ`` (default ``os.environ``) over ``env_file`` if it exists.
 
     ``require_token=False`` is for tools that never talk to Telegram (migrations, the runtime
-    demo). Empty values count as unset. Raises :class:`ConfigError` (one line) on the first bad value.
+    demo). Empty values count as unset. Raises :class:`ConfigError` (one line) on a bad value.
     """
-    source = _read_environment(environ, env_file)
-    values: dict[str, Any] = {}
-    for f in fields(Settings):
-        var = f.metadata["env"]
-        raw = _lookup(source, var)
-        if raw is None:
-            continue
-        values[f.name] = f.metadata["parse"](var, raw)
-    settings = Settings(**values)
+    values, where = _raw_values(_read_environment(environ, env_file), list(Settings.model_fields))
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        raise _config_error(exc, values, where) from None  # no chained error: its inputs may hold the token
     if require_token:
         settings.required_bot_token()
     return settings
@@ -298,19 +350,14 @@ def _lenient_settings() -> Settings:
     try:
         source = _read_environment(None, ".env")
     except Exception:  # an unreadable .env must not break ``import config``
-        source = dict(os.environ)
-    values: dict[str, Any] = {}
-    for f in fields(Settings):
-        if not f.metadata.get("public"):
-            continue
-        var = f.metadata["env"]
-        raw = _lookup(source, var)
-        if raw is not None:
-            try:
-                values[f.name] = f.metadata["parse"](var, raw)
-            except ConfigError:
-                pass
-    return Settings(**values)
+        source = _read_environment(None, None)
+    values, _ = _raw_values(source, list(PUBLIC_NAMES.values()))
+    while True:
+        try:
+            return Settings.model_validate(values)
+        except ValidationError as exc:
+            for error in exc.errors():
+                values.pop(str(error["loc"][0]), None)
 
 
 def _msgpack_friendly(value: Any) -> Any:

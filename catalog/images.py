@@ -56,7 +56,11 @@ def normalise_image(data: bytes, *, max_bytes: int, max_pixels: int, filename: s
             image.load()
     except ImageRejected:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRejected(
+            f"Изображение слишком большое (больше {max_pixels // 1_000_000} Мп): похоже на бомбу. {EXPECTED}"
+        ) from None
+    except UnidentifiedImageError:
         raise ImageRejected(f"Файл не является изображением PNG, JPEG или WebP (или повреждён). {EXPECTED}") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(

@@ -112,6 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     permissions.add_argument(
         "--config", type=Path, metavar="PATH", help="modules.toml to read (default: $MODULES_CONFIG, else the project's)"
     )
+    deps = actions.add_parser(
+        "deps",
+        help="install a module's own Python requirements (shows exactly what first)",
+        description="Resolve the module's requirements.txt / module.toml [project] dependencies with pip, show every "
+        "package and version that will be installed, then install exactly those into <DATA_DIR>/module-packages/NAME "
+        "(only that module's process sees them). Uses pip's configuration (index, find-links).",
+    )
+    deps.add_argument("name", metavar="NAME", help="the module's folder name")
+    deps.add_argument("--dir", default=_modules_dir_default(), type=Path, help="folder of modules (default: %(default)s)")
+    deps.add_argument("--data-dir", type=Path, metavar="PATH", help="the bot's DATA_DIR (default: from the environment/.env)")
+    deps.add_argument("--yes", "-y", action="store_true", help="install without asking")
+    deps.add_argument("--dry-run", action="store_true", help="only show what would be installed")
     return parser
 
 
@@ -158,6 +170,10 @@ def _modules(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from .permissions import run_permissions
 
         return run_permissions(args.name, args.dir, args.config)
+    if args.action == "deps":
+        from .deps import run_deps
+
+        return run_deps(args.name, args.dir, args.data_dir, assume_yes=args.yes, dry_run=args.dry_run)
     if args.action == "logs" and args.lines < 0:
         parser.error("-n must be 0 or more")
     from .operate import run_operation

@@ -213,6 +213,20 @@ class Coupon(DictLikeMixin, Base):
     usage_count: Mapped[int | None] = mapped_column(Integer, default=0)
     is_used: Mapped[bool | None] = mapped_column(Boolean, default=False)
     days: Mapped[int | None] = mapped_column(Integer)
+    new_users_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    percent: Mapped[int | None] = mapped_column(Integer)
+    max_discount_amount: Mapped[int | None] = mapped_column(Integer)
+    min_order_amount: Mapped[int | None] = mapped_column(Integer)
+
+
+class CouponUsage(DictLikeMixin, Base):
+    """Who activated which coupon (the primary key makes one activation per user)."""
+
+    __tablename__ = "coupon_usages"
+
+    coupon_id: Mapped[int] = mapped_column(Integer, ForeignKey("coupons.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    used_at: Mapped[datetime | None] = mapped_column(default=utcnow)
 
 
 class Gift(DictLikeMixin, Base):

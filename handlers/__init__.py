@@ -19,6 +19,7 @@ def core_routers() -> list[Router]:
     from .admin import stats as admin_stats
     from .admin import users as admin_users
     from .admin.panel import handler as admin_panel
+    from .coupons import router as coupons
     from .fallback import router as fallback
     from .keys import key_view, renew, trial
     from .pay import router as pay
@@ -32,6 +33,7 @@ def core_routers() -> list[Router]:
         trial.router,
         renew.router,
         pay,
+        coupons,
         admin_panel.router,
         admin_stats.router,
         admin_users.router,

@@ -34,6 +34,7 @@ async def balance(callback: CallbackQuery, session: AsyncSession) -> None:
     amount = float(await get_balance(session, callback.from_user.id) or 0)
     builder = InlineKeyboardBuilder()
     builder.row(InlineKeyboardButton(text=buttons.TOP_UP_BALANCE, callback_data="pay"))
+    builder.row(InlineKeyboardButton(text=buttons.COUPON, callback_data="activate_coupon"))
     builder.row(InlineKeyboardButton(text=buttons.BACK, callback_data="profile"))
     await answer_callback(callback)
     await edit_or_send_message(

@@ -69,6 +69,11 @@ async def handle_start_payload(
     for part in parts:
         await run_hooks("start_link", message=message, state=state, session=session, user_data=user_data, part=part)
     for part in parts:
+        if "coupons" in part:  # upstream's coupon link: coupons_<CODE>
+            from .coupons import activate_coupon  # the coupons screen imports the profile, which imports this
+
+            await activate_coupon(message, state, session, part.split("coupons", 1)[1].strip("_"), user_data=user_data)
+            continue
         referrer = parse_referrer(part)
         if referrer is not None and is_new_user:
             await credit_referral(message.bot, session, user.id, referrer)

@@ -29,6 +29,7 @@ from aiohttp import web
 
 import bot as bot_module
 import config
+import module_deps
 from config import Settings
 from database import db
 from database.embedded import resolve_database_url
@@ -150,6 +151,7 @@ class SolobotHost:
             sandboxes=sandboxes,
             fanout_observer=self.metrics.observe_fanout,
             zygote=zygote,
+            packages_dir=module_deps.packages_root(settings.data_dir),
         )
         await self._stack.enter_async_context(runtime)
         modules_loader.use_runtime(runtime)

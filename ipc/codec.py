@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
@@ -62,8 +62,11 @@ class Extension(Protocol):
     def pack(self, value: Any, codec: Codec) -> bytes:
         """The payload for ``value`` (``codec.pack_nested`` for structured payloads)."""
 
-    def unpack(self, payload: bytes, codec: Codec, depth: int) -> Any:
-        """``value`` back from an untrusted payload; ``CodecError`` if it is not one (``codec.unpack_nested``)."""
+    def unpack(self, payload: bytes, unpack_nested: Callable[[bytes], Any]) -> Any:
+        """``value`` back from an untrusted payload; ``CodecError`` if it is not one.
+
+        ``unpack_nested`` decodes a structured payload with this codec, within the frame's bounds.
+        """
 
     def problem(self, value: Any, path: str, codec: Codec) -> tuple[str | None, Any]:
         """``(path, bad value)`` of the first value inside ``value`` that cannot be sent, or ``(None, None)``."""
@@ -163,28 +166,43 @@ class Codec:
     # ------------------------------------------------------------------ decoding
 
     def decode(self, data: bytes) -> Any:
-        """Deserialize one frame. Any malformed input raises ``CodecError``."""
+        """Deserialize one frame. Any malformed input, or one over the bounds below, raises ``CodecError``."""
         try:
-            return self.unpack_nested(data, 0)
+            return self._unpack(data, 0, _Budget())
         except CodecError:
             raise
+        except ValueError as exc:
+            if "exceeds max_" in str(exc):  # msgpack's own length bounds (MAX_CONTAINER_LEN)
+                raise CodecError(f"decode bomb: {exc}") from None
+            raise CodecError(f"malformed msgpack: {type(exc).__name__}: {exc}") from None
         except Exception as exc:  # msgpack raises several types for corrupt input
             raise CodecError(f"malformed msgpack: {type(exc).__name__}: {exc}") from None
 
-    def unpack_nested(self, data: bytes, depth: int) -> Any:
-        """For extensions: a payload unpacked with this codec, ``depth`` extensions deep."""
+    def _unpack(self, data: bytes, depth: int, budget: _Budget) -> Any:
         if depth > MAX_EXT_DEPTH:
             raise CodecError("extension values nested too deep")
+
+        def array(items: list[Any]) -> list[Any]:
+            budget.spend(1 + len(items))
+            return items
+
+        def mapping(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+            budget.spend(1 + 2 * len(pairs))
+            return _map(pairs)
+
         return msgpack.unpackb(
             data,
             raw=False,
             strict_map_key=False,
             use_list=True,
-            object_pairs_hook=_map,
-            ext_hook=lambda code, payload: self._ext_hook(code, payload, depth),
+            list_hook=array,
+            object_pairs_hook=mapping,
+            ext_hook=lambda code, payload: self._ext_hook(code, payload, depth, budget),
+            max_array_len=MAX_CONTAINER_LEN,
+            max_map_len=MAX_CONTAINER_LEN,
         )
 
-    def _ext_hook(self, code: int, payload: bytes, depth: int) -> Any:
+    def _ext_hook(self, code: int, payload: bytes, depth: int, budget: _Budget) -> Any:
         if code == EXT_DATETIME:
             return _dt.datetime.fromisoformat(payload.decode())
         if code == EXT_DATE:
@@ -195,14 +213,34 @@ class Codec:
             except InvalidOperation:
                 raise CodecError(f"bad Decimal {payload[:40]!r}") from None
         if code == EXT_REF:
-            body = self.unpack_nested(payload, depth + 1)
+            body = self._unpack(payload, depth + 1, budget)
             if not (isinstance(body, list) and len(body) == 2 and isinstance(body[0], str)):
                 raise CodecError("bad Ref envelope")
             return Ref(body[0], body[1])
         ext = self._by_code.get(code)
         if ext is None:
             raise CodecError(f"unknown msgpack extension type {code}")
-        return ext.unpack(payload, self, depth + 1)
+        return ext.unpack(payload, lambda nested: self._unpack(nested, depth + 1, budget))
+
+
+# Bounds on what one frame may make the receiver allocate: a 1-byte msgpack ``[]`` is a 56-byte
+# list, so a 4 MiB frame of them would be ~230 MiB of objects. Containers and their slots count
+# against one budget per frame (nested extension payloads included); strings and bytes are
+# bounded by the frame cap itself; msgpack's own stack bounds nesting (1024 levels).
+MAX_CONTAINER_LEN = 200_000  # elements of one array, entries of one map
+MAX_OBJECTS = 1_000_000  # containers plus their elements, per frame
+
+
+class _Budget:
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = MAX_OBJECTS
+
+    def spend(self, count: int) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise CodecError(f"decode bomb: the frame holds more than {MAX_OBJECTS} objects")
 
 
 def _map(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:

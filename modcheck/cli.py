@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import TextIO
 
 from .checker import UsageError, check_paths, module_folders
-from .rules import RULES
+from .rules import RULES, requirements
 from .scaffold import ScaffoldError, create_module
+from .source import ModuleSource
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -53,10 +54,23 @@ def run_check(paths: Sequence[str], ignore: str = "", out: TextIO | None = None)
         return EXIT_USAGE
     for finding in findings:
         print(finding, file=out)
+    for line in _requirements_report(paths):
+        print(line, file=out)
     if findings:
         print(f"{len(findings)} finding(s)", file=sys.stderr)
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _requirements_report(paths: Sequence[str]) -> list[str]:
+    """What each module requires beyond the bot (not a finding: the operator needs to know)."""
+    lines = []
+    for path in paths:
+        for folder in module_folders(path):
+            line = requirements.describe(ModuleSource(folder))
+            if line:
+                lines.append(line)
+    return lines
 
 
 def run_new(name: str, modules_dir: Path, with_db: bool = False) -> int:

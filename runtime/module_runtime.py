@@ -13,6 +13,7 @@ upstream does. Leaving stops every module process and the zygote.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 import anyio
 
+import module_deps
 from hooks import hooks as hook_registry
 from hooks.results import HookResults
 from runtime.aiogram_bridge.host_services import HostServices
@@ -60,9 +62,13 @@ class ModuleRuntime:
         sandboxes: ModuleSandboxes | None = None,
         fanout_observer: FanoutObserver | None = None,
         zygote: Zygote | None = None,
+        packages_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         """``zygote``: one the caller may have started already (the host starts it while PostgreSQL starts)."""
         self.modules_dir = Path(modules_dir).resolve()
+        # <DATA_DIR>/module-packages: each module's own site folder (``solobot modules deps``); without
+        # it, a module's requirements must all be met by the bot's own environment.
+        self.packages_dir = Path(packages_dir).resolve() if packages_dir is not None else None
         self.config = config or RuntimeConfig()
         self.services = services or HostServices()
         self.sandboxes = sandboxes  # None: a bare runtime (no confinement; tests of the process model)
@@ -124,12 +130,16 @@ class ModuleRuntime:
         """Call ``hook`` in every running module subscribed to it; results in load order."""
         timeout = self.config.timeout_for(hook)
         supervisors = list(self._supervisors.values())
+        gateway = self.services.fsm_gateway
+        lent = gateway.lend_state_of(kwargs, self._supervisors) if gateway is not None else contextlib.nullcontext()
         if not hook_registry.has_registered(hook):
-            return await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout, self.fanout_observer)
+            with lent:
+                return await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout, self.fanout_observer)
         # In-process (core) hooks run and come first, as they were registered before any module.
         local, failures = await hook_registry.call_registered(hook, kwargs, timeout)
         hook_registry.log_failures(hook, failures)
-        remote = await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout, self.fanout_observer)
+        with lent:
+            remote = await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout, self.fanout_observer)
         return HookResults(hook, [(CORE_SOURCE, v) for v in local] + list(zip(remote.sources, remote, strict=True)))
 
     async def _dispatch(self, hook: str, kwargs: dict[str, Any]) -> HookResults:
@@ -202,10 +212,13 @@ class ModuleRuntime:
 
     async def _launch(self, name: str) -> ModuleProcess:
         params = self.services.init_params(name)
+        site = self._site_packages(name)
+        if site is not None:
+            params["site_packages"] = str(site)
         plan = None
         if self.sandboxes is not None:
             try:
-                plan = await self.sandboxes.prepare(name)
+                plan = await self.sandboxes.prepare(name, site_packages=site)
             except SandboxConfigError as exc:
                 raise ModuleLoadError(name, str(exc)) from None
             params["database_url"] = plan.database_url
@@ -222,6 +235,14 @@ class ModuleRuntime:
         if plan is not None and self.sandboxes is not None:
             self.sandboxes.watch(name, process.pid, plan.permissions, process.kill)
         return process
+
+    def _site_packages(self, name: str) -> Path | None:
+        """The module's own site folder if it needs one; ``ModuleLoadError`` when its requirements are missing."""
+        site = self.packages_dir / name if self.packages_dir is not None else None
+        try:
+            return module_deps.check_requirements(self.modules_dir / name, site)
+        except (module_deps.MissingRequirements, module_deps.RequirementsError) as exc:
+            raise ModuleLoadError(name, str(exc)) from None
 
     async def _serve_module_request(self, module: str, method: str, params: Any) -> Any:
         """Requests module processes make of the host. Everything in ``params`` is untrusted."""

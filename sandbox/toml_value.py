@@ -27,8 +27,9 @@ def toml_value(value: TomlScalar | Sequence[TomlScalar]) -> str:
         # 10.0 → "10": the permission keys that take numbers accept integers, and it reads as typed.
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, str):
-        # JSON's escapes (\" \\ \n \uXXXX) are all valid in a TOML basic string.
-        return json.dumps(value, ensure_ascii=False)
+        # JSON's escapes (\" \\ \n \uXXXX) are all valid in a TOML basic string; JSON leaves DEL
+        # (U+007F) raw, which TOML forbids there.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, Sequence):
         return "[" + ", ".join(toml_value(item) for item in value) + "]"
     raise TypeError(f"no TOML spelling for {type(value).__name__} values: {value!r}")

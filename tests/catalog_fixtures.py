@@ -200,11 +200,16 @@ def image_bytes(width: int, height: int, fmt: str = "PNG") -> bytes:
 async def approved_developer(world: CatalogWorld, client: CatalogClient, tg_id: int, module: str) -> None:
     """Sign ``client`` in as ``tg_id``, apply for ``module`` and have a moderator approve it."""
     await client.sign_in(tg_id)
+    await apply_and_approve(world, client, module)
+
+
+async def apply_and_approve(world: CatalogWorld, client: CatalogClient, module: str) -> None:
+    """The signed-in ``client`` applies for ``module``; a moderator approves it."""
     status, page = await client.post(
         "/apply",
         {
-            "developer_name": f"Dev {tg_id}",
-            "contact": f"@dev{tg_id}",
+            "developer_name": "Разработчик",
+            "contact": "@developer",
             "module_name": module,
             "summary": "Модуль для проверки каталога",
             "repository_url": "",

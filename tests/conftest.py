@@ -27,6 +27,15 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``-n`` (``--dist loadgroup``) a test file is one unit of work, so its module- and
+    session-scoped fixtures (a PostgreSQL database, a running bot) are set up once, on one worker.
+    A test that names its own ``xdist_group`` (the escape suite: one per mode) keeps it."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
+
+
 class ModuleFolder:
     """A modules folder in a temp dir; ``add`` writes a module in the seed's layout."""
 

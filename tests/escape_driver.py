@@ -340,6 +340,7 @@ class Scenario:
                 {"id": SEEDED_USER},
             )
             await session.commit()
+        await self._seed_core_conversation()
         self.victim = self._only("victim", await self.runtime.run_hooks("victim_info"))
         self.results["victim_at_start"] = self.victim
         self.db_before = await self._database_state()
@@ -360,6 +361,22 @@ class Scenario:
             PROJECT_ROOT / "modules.toml",
         ]
         self.files_before = fingerprint(self.protected)
+
+    async def _seed_core_conversation(self) -> None:
+        """The core is mid-conversation with the seeded user (an FSM state and data in the host's storage)."""
+        storage = self.host.dispatcher.storage
+        await storage.set_state(self._core_fsm_key(), "CoreScreen:amount")
+        await storage.set_data(self._core_fsm_key(), {"core_fsm": "core-private"})
+        self.core_fsm_before = await self._core_fsm()
+
+    def _core_fsm_key(self) -> Any:
+        from aiogram.fsm.storage.base import StorageKey
+
+        return StorageKey(self.host.bot.id, SEEDED_USER, SEEDED_USER)
+
+    async def _core_fsm(self) -> list[Any]:
+        storage = self.host.dispatcher.storage
+        return [await storage.get_state(self._core_fsm_key()), await storage.get_data(self._core_fsm_key())]
 
     async def _database_state(self) -> dict[str, Any]:
         from sqlalchemy import text
@@ -407,6 +424,8 @@ class Scenario:
             "planted": planted,
             "database_before": self.db_before,
             "database_after": await self._database_state(),
+            "core_fsm_before": self.core_fsm_before,
+            "core_fsm_after": await self._core_fsm(),
             "victim_before": self.victim,
             "victim_after": victim_now,
         }
@@ -639,6 +658,7 @@ class Scenario:
         await self.attack("fill_disk", "attacker", {"file_mb": FILE_LIMIT_MB})
         await self.attack("open_files", "attacker")
         await self.attack("fsm_flood", "attacker", {"megabytes": FSM_FLOOD_MB})
+        await self.attack("fsm_forge", "attacker", {"user": SEEDED_USER})
         await self.attack("cpu_spin", "resource_hog", restart=True)
         await self.attack("memory_over_limit", "resource_hog", {"megabytes": HOG_HOARD_MB}, restart=True)
         # 10. floods
@@ -659,7 +679,7 @@ class Scenario:
         await self.attack("log_newline", "attacker", flood)
         await self.attack("stdout_flood", "attacker", flood)
         # 11. the protocol
-        for attack in ("malformed_msgpack", "oversized_frame", "answer_to_unknown_request"):
+        for attack in ("malformed_msgpack", "oversized_frame", "decode_bomb", "answer_to_unknown_request"):
             await self.attack(attack, "breaker", restart=True)
         await self.attack("forged_reports", "breaker")
         self.results["attacks"]["impostor_handshake"] = {

@@ -33,6 +33,7 @@ from aiogram.utils.web_app import WebAppUser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ipc import DEFAULT_MAX_FRAME, Ref, codec
 from ipc.codec import EXT_DATE, EXT_DATETIME, EXT_DECIMAL
 from ipc.errors import CodecError
 from runtime.aiogram_bridge.telegram_codec import EXT_TELEGRAM, HOST_CODEC
@@ -729,3 +730,31 @@ def test_an_update_arrives_bound_to_the_receivers_bot_and_other_objects_do_not()
     # Anything else stays a plain value: a bound button would drag the bot into every deepcopy.
     assert receiving.decode(encode(sent)).bot is None
     assert decode(encode(update)).bot is None  # the host's side binds nothing
+
+
+# --- decode bombs: bounded by a per-frame object budget and per-container lengths ---------------
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ([[[]] * 150_000] * 7, "more than 1000000 objects"),  # 1 MiB on the wire, ~60 MiB decoded
+        ([{"": None}] * 190_000 + [[[]] * 190_000] * 3, "more than 1000000 objects"),
+        ([0] * (codec.MAX_CONTAINER_LEN + 1), "exceeds max_array_len"),
+        ({str(i): 0 for i in range(codec.MAX_CONTAINER_LEN + 1)}, "exceeds max_map_len"),
+    ],
+    ids=["nested_empty_lists", "maps_and_lists", "one_long_array", "one_large_map"],
+)
+def test_a_decode_bomb_is_a_codec_error(value: Any, reason: str) -> None:
+    data = msgpack.packb(value)
+    assert len(data) < DEFAULT_MAX_FRAME
+    with pytest.raises(CodecError, match=f"decode bomb: .*{reason}"):
+        decode(data)
+
+
+def test_the_budget_spans_nested_extension_payloads() -> None:
+    """A Ref inside a Ref each holding half the budget: one frame, one budget."""
+    half = [[]] * (codec.MAX_OBJECTS // 4)
+    with pytest.raises(CodecError, match="decode bomb"):
+        decode(encode(Ref("a", [half, Ref("b", [half, half])])))
+    assert decode(encode(Ref("a", [[]] * 1000))) == Ref("a", [[]] * 1000)  # ordinary frames pass

@@ -190,3 +190,46 @@ def test_missing_token_message_is_the_one_constant() -> None:
         load({}, require_token=False).required_bot_token()
     assert str(raised.value) == config.MISSING_BOT_TOKEN
     assert load({"BOT_TOKEN": TOKEN}).required_bot_token() == TOKEN
+
+
+def test_a_bad_value_from_env_file_names_its_line(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"# bot\nBOT_TOKEN={TOKEN}\n\nexport WEB_PORT=http\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, env_file=env_file)
+    assert str(caught.value) == "WEB_PORT must be a whole number, got 'http' (set in .env:4)"
+    # the real environment wins, and then there is no .env line to point at
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"WEB_PORT": "70000"}, env_file=env_file)
+    assert str(caught.value) == "WEB_PORT must be at most 65535, got '70000'"
+
+
+def test_errors_use_the_spelling_the_operator_wrote_and_name_every_bad_variable() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load({"API_TOKEN": TOKEN, "ADMIN_ID": "12,bob", "TRIAL_TIME": "many", "CHANNEL_EXISTS": "maybe"})
+    message = str(caught.value)
+    assert message.startswith("ADMIN_ID must be comma-separated Telegram user ids")  # upstream's singular spelling
+    assert "got 'bob' in '12,bob'" in message
+    assert message.endswith("; also invalid: CHANNEL_EXISTS, TRIAL_TIME") and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "hint"),
+    [
+        ('{"1": 0.2', "not valid JSON"),
+        ('{"0": 0.1}', "got '0' in"),  # levels start at 1
+        ("0.3,x", "got 'x' in '0.3,x'"),
+    ],
+)
+def test_referral_shares_errors_show_the_item(raw: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load({"REFERRAL_BONUS_PERCENTAGES": raw}, require_token=False)
+    assert str(caught.value).startswith("REFERRAL_BONUS_PERCENTAGES ") and hint in str(caught.value)
+
+
+def test_settings_built_in_code_are_validated_too() -> None:
+    assert Settings(bot_token=TOKEN, admin_ids=(5,), web_port=0).web_port == 0
+    with pytest.raises(ValueError, match=r"web_port|WEB_PORT"):
+        Settings(web_port=-1)
+    with pytest.raises(ValueError):
+        Settings(bot_token=TOKEN).web_port = 1  # type: ignore[misc]  # frozen: assigning is the mistake under test

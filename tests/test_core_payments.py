@@ -36,7 +36,7 @@ async def test_top_up_credits_balance_and_fires_payment_success(db: str, test_pr
             await user.send("/profile")
             await user.wait_for_reply()
             balance = await press(user, "balance", "На вашем счету: <b>0 ₽</b>")
-            assert callbacks(balance) == ["pay", "profile"]
+            assert callbacks(balance) == ["pay", "activate_coupon", "profile"]
             amounts = await press(user, "pay", "Выберите сумму")
             assert callbacks(amounts)[:4] == [
                 "pay_amount|test|100",

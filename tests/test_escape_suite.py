@@ -86,6 +86,7 @@ ATTACKS = (
     ("fill_disk", "attacker"),
     ("open_files", "attacker"),
     ("fsm_flood", "attacker"),
+    ("fsm_forge", "attacker"),
     ("cpu_spin", "resource_hog"),
     ("memory_over_limit", "resource_hog"),
     ("log_flood", "attacker"),
@@ -94,6 +95,7 @@ ATTACKS = (
     ("stdout_flood", "attacker"),
     ("malformed_msgpack", "breaker"),
     ("oversized_frame", "breaker"),
+    ("decode_bomb", "breaker"),
     ("answer_to_unknown_request", "breaker"),
     ("forged_reports", "breaker"),
     ("setuid_binary", "attacker"),
@@ -246,7 +248,9 @@ def drive(mode: str, root: Path, database_url: str, output_dir: Path) -> Run:
     return Run(mode, results, token, make_url(database_url).password or "", marker, text)
 
 
-@pytest.fixture(scope="module", params=MODES)
+# One xdist group per mode: under `-n` the two runs of the driver (the suite's longest fixture) go to
+# different workers.
+@pytest.fixture(scope="module", params=[pytest.param(mode, marks=pytest.mark.xdist_group(f"escape-{mode}")) for mode in MODES])
 def run(request: pytest.FixtureRequest, pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
     """One whole run of the driver per mode; its bot is gone by the time the tests read the results."""
     mode = request.param
@@ -545,6 +549,16 @@ def test_the_host_memory_is_not_a_dumping_ground(run: Run) -> None:
     )
 
 
+def test_fsm_of_the_core_and_other_modules_is_out_of_reach_whatever_key_is_forged(run: Run) -> None:
+    outcome = run.outcome("fsm_forge")
+    assert outcome["seen"] == {}, f"[{run.mode}] the module read another namespace's FSM state or data: {outcome['seen']}"
+    assert outcome["errors"] == {} and outcome["own_state"] == "Attacker:hijack", f"[{run.mode}] {outcome}"
+    assert outcome["other_bot"] == "RemoteError", f"[{run.mode}] a key of another bot was served: {outcome}"
+    intact = run.results["intact"]
+    assert intact["core_fsm_after"] == intact["core_fsm_before"] == ["CoreScreen:amount", {"core_fsm": "core-private"}]
+    assert intact["victim_after"]["fsm"] == ["VictimFlow:secret_step", {"victim_fsm": "victim-private-fsm"}], intact
+
+
 @pytest.mark.parametrize(
     ("key", "reason"),
     [("cpu_spin", "CPU pinned for "), ("memory_over_limit", f" MB over the {HOG_MEMORY_MB} MB limit")],
@@ -622,9 +636,10 @@ def test_a_stdout_flood_does_not_hang_the_module(run: Run) -> None:
     [
         ("malformed_msgpack", "protocol error: malformed msgpack"),
         ("oversized_frame", "protocol error: frame of 67108864 bytes exceeds the 4194304-byte cap"),
+        ("decode_bomb", "protocol error: decode bomb: the frame holds more than 1000000 objects"),
         ("answer_to_unknown_request", "protocol error: answer to request id 1000000, which was never sent"),
     ],
-    ids=["malformed_msgpack", "oversized_frame", "answer_to_unknown_request"],
+    ids=["malformed_msgpack", "oversized_frame", "decode_bomb", "answer_to_unknown_request"],
 )
 def test_a_protocol_breach_restarts_only_that_module(run: Run, key: str, reason: str) -> None:
     entry = run.attack(key)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.storage.base import StorageKey
 from aiogram.fsm.storage.memory import MemoryStorage
 
+from ipc.codec import encode
 from runtime.aiogram_bridge import fsm_gateway
-from runtime.aiogram_bridge.fsm_gateway import MAX_DATA, FSMGateway, FSMStorageLimit
+from runtime.aiogram_bridge.fsm_gateway import MAX_DATA, FSMGateway, FSMStorageLimit, held_bytes
 
 pytestmark = pytest.mark.anyio
 
@@ -20,8 +23,8 @@ def key(user: int) -> list[object]:
 async def test_data_per_key_is_capped_and_the_error_names_the_limit() -> None:
     storage = MemoryStorage()
     gateway = FSMGateway(storage, BOT)
-    await gateway.call("m", {"op": "set_data", "key": key(1), "value": {"blob": "x" * (MAX_DATA - 100)}})
-    with pytest.raises(FSMStorageLimit, match="exceeds the 64 KiB limit"):
+    await gateway.call("m", {"op": "set_data", "key": key(1), "value": {"blob": "x" * (MAX_DATA - 1000)}})
+    with pytest.raises(FSMStorageLimit, match="over 256 KiB of the host's memory"):
         await gateway.call("m", {"op": "set_data", "key": key(2), "value": {"blob": "x" * (1024 * 1024)}})
     with pytest.raises(FSMStorageLimit, match="at most 4096 characters"):
         await gateway.call("m", {"op": "set_state", "key": key(2), "value": "s" * 5000})
@@ -52,8 +55,62 @@ async def test_distinct_keys_per_module_are_capped_and_clearing_frees_them(monke
 async def test_data_over_all_keys_of_a_module_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fsm_gateway, "MAX_DATA_TOTAL", 10_000)
     gateway = FSMGateway(MemoryStorage(), BOT)
-    await gateway.call("m", {"op": "set_data", "key": key(1), "value": {"b": "x" * 6000}})
+    await gateway.call("m", {"op": "set_data", "key": key(1), "value": {"b": "x" * 5000}})
     with pytest.raises(FSMStorageLimit, match="over all its keys"):
-        await gateway.call("m", {"op": "set_data", "key": key(2), "value": {"b": "x" * 6000}})
-    await gateway.call("m", {"op": "set_data", "key": key(1), "value": {"b": "x" * 3000}})  # shrinking frees room
-    await gateway.call("m", {"op": "set_data", "key": key(2), "value": {"b": "x" * 6000}})
+        await gateway.call("m", {"op": "set_data", "key": key(2), "value": {"b": "x" * 5000}})
+    await gateway.call("m", {"op": "set_data", "key": key(1), "value": {"b": "x" * 2000}})  # shrinking frees room
+    await gateway.call("m", {"op": "set_data", "key": key(2), "value": {"b": "x" * 5000}})
+
+
+async def test_quotas_count_the_objects_the_host_holds_not_the_encoded_bytes() -> None:
+    """100 000 empty lists are 100 KB of msgpack but ~5.6 MB of Python objects in the host."""
+    storage = MemoryStorage()
+    gateway = FSMGateway(storage, BOT)
+    bomb = {"x": [[] for _ in range(100_000)]}
+    assert len(encode(bomb)) < MAX_DATA < held_bytes(bomb)
+    with pytest.raises(FSMStorageLimit, match="host's memory"):
+        await gateway.call("m", {"op": "set_data", "key": key(1), "value": bomb})
+    assert len(storage.storage) == 0
+
+
+def core_key(user: int) -> StorageKey:
+    return StorageKey(BOT, user, user)
+
+
+async def test_a_module_sees_only_its_own_namespace_whatever_key_it_sends() -> None:
+    storage = MemoryStorage()
+    gateway = FSMGateway(storage, BOT)
+    await storage.set_state(core_key(7), "CoreForm:amount")  # the core's conversation with user 7
+    await storage.set_data(core_key(7), {"coupon": "SECRET"})
+    await gateway.call("victim", {"op": "set_state", "key": key(7), "value": "Victim:step"})
+    await gateway.call("victim", {"op": "set_data", "key": key(7), "value": {"victim": "private"}})
+    # The attacker forges the core's key, the victim's key, and destinies of every shape.
+    for destiny in ("default", "solobot.module:victim:default", "victim:default", ""):
+        forged = [BOT, 7, 7, None, None, destiny]
+        assert await gateway.call("attacker", {"op": "get_state", "key": forged}) is None
+        assert await gateway.call("attacker", {"op": "get_data", "key": forged}) == {}
+        await gateway.call("attacker", {"op": "set_state", "key": forged, "value": "Attacker:hijack"})
+        await gateway.call("attacker", {"op": "set_data", "key": forged, "value": {"coupon": "FORGED"}})
+    assert await storage.get_state(core_key(7)) == "CoreForm:amount"
+    assert await storage.get_data(core_key(7)) == {"coupon": "SECRET"}
+    assert await gateway.call("victim", {"op": "get_state", "key": key(7)}) == "Victim:step"
+    assert await gateway.call("victim", {"op": "get_data", "key": key(7)}) == {"victim": "private"}
+    # What the attacker wrote is its own, and routing reads each module's own state.
+    assert await gateway.call("attacker", {"op": "get_state", "key": key(7)}) == "Attacker:hijack"
+    assert await gateway.module_state("victim", core_key(7)) == "Victim:step"
+    assert await gateway.module_state("attacker", core_key(7)) == "Attacker:hijack"
+    with pytest.raises(PermissionError, match="names bot 43"):
+        await gateway.call("attacker", {"op": "get_state", "key": [BOT + 1, 7, 7, None, None, "default"]})
+
+
+async def test_the_state_the_host_passes_is_lent_for_that_call_only() -> None:
+    """Upstream's pay flow: the core passes ``state`` and the module reads the tariff the core stored."""
+    storage = MemoryStorage()
+    gateway = FSMGateway(storage, BOT)
+    await storage.set_data(core_key(9), {"plan": "month"})
+    core_state = FSMContext(storage, core_key(9))
+    with gateway.lend_state_of({"state": core_state}, ["payer"]):
+        assert await gateway.call("payer", {"op": "get_data", "key": key(9)}) == {"plan": "month"}
+        assert await gateway.call("other", {"op": "get_data", "key": key(9)}) == {}  # lent to "payer" only
+        assert await gateway.call("payer", {"op": "get_data", "key": key(10)}) == {}  # that key only
+    assert await gateway.call("payer", {"op": "get_data", "key": key(9)}) == {}  # the call is over

@@ -36,6 +36,7 @@ def test_values_read_back_unchanged(value) -> None:
         (["payments"], '["payments"]'),
         ('say "hi"', '"say \\"hi\\""'),  # quotes escaped: the old CLI copy printed broken TOML here
         ("Привет", '"Привет"'),
+        ("a\x7fb", '"a\\u007fb"'),  # DEL is escaped: JSON leaves it raw, TOML forbids it (found by the property test)
         (math.inf, "inf"),
     ],
 )

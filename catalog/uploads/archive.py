@@ -14,6 +14,7 @@ import io
 import stat
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -76,7 +77,7 @@ def _tar_members(data: bytes) -> Iterator[Member]:
             if not (info.isreg() or info.isdir()):
                 raise ArchiveRejected(f"{info.name}: в архиве допустимы только файлы и папки (не устройства и не каналы).")
             yield Member(info.name, info.isdir(), info.size, 0, lambda info=info: archive.extractfile(info))
-    except (tarfile.TarError, EOFError, OSError, zipfile.BadZipFile) as exc:
+    except (tarfile.TarError, EOFError, OSError, zipfile.BadZipFile, zlib.error) as exc:
         raise ArchiveRejected(f"Архив .tar.gz повреждён ({exc.__class__.__name__}: {exc}).") from None
 
 
@@ -150,7 +151,7 @@ def extract_module(data: bytes, module: str, target: Path, limits: UploadLimits)
             stream = member.opener()  # type: ignore[operator]
             try:
                 total += _copy(stream, path, limits.unpacked_bytes - total, member, limits)
-            except (zipfile.BadZipFile, OSError, EOFError, tarfile.TarError) as exc:
+            except (zipfile.BadZipFile, OSError, EOFError, tarfile.TarError, zlib.error) as exc:
                 raise ArchiveRejected(f"{member.path}: архив повреждён ({exc.__class__.__name__}: {exc}).") from None
             path.chmod(0o644)
             files.append(key)

@@ -7,6 +7,7 @@ message), the module's own session and the host's keyword arguments (``state``, 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -41,7 +42,10 @@ def fast_flow_handlers(runtime: ModuleRuntime) -> dict[str, FastFlowHandler]:
 def _proxy(runtime: ModuleRuntime, supervisor: ModuleSupervisor) -> FastFlowHandler:
     async def handler(callback_or_message: TelegramObject, session: Any = None, **kwargs: Any) -> None:
         params = {"event": callback_or_message, "kwargs": kwargs_to_wire(kwargs)}
-        outcome = await ask(supervisor, "fast_flow", params, runtime.config.update_timeout)
+        gateway = runtime.services.fsm_gateway
+        lent = gateway.lend_state_of(kwargs, [supervisor.name]) if gateway is not None else contextlib.nullcontext()
+        with lent:
+            outcome = await ask(supervisor, "fast_flow", params, runtime.config.update_timeout)
         if isinstance(outcome, Answered):
             return
         log_failure(supervisor.name, "fast-flow handler", outcome, "the payment flow stopped")

@@ -25,3 +25,21 @@ def key_from_wire(raw: Any) -> StorageKey:
     if not isinstance(destiny, str) or len(destiny) > 100:
         raise ValueError("storage key destiny must be a short string")
     return StorageKey(bot_id, chat_id, user_id, thread_id, business_connection_id, destiny)
+
+
+# A module's FSM lives under its own destiny: the core's keys ("default") and other modules'
+# are out of reach whatever key a module sends. Module names are identifiers (no ':'), so one
+# module's prefix is never a prefix of another's.
+MODULE_DESTINY_PREFIX = "solobot.module:"
+
+
+def module_key(module: str, key: StorageKey) -> StorageKey:
+    """Where the host keeps what ``module`` stores under ``key``: the same chat and user, its own destiny."""
+    return StorageKey(
+        key.bot_id,
+        key.chat_id,
+        key.user_id,
+        key.thread_id,
+        key.business_connection_id,
+        f"{MODULE_DESTINY_PREFIX}{module}:{key.destiny}",
+    )

@@ -42,8 +42,8 @@ class _Matcher:
     command: _Strings | None
     states: frozenset[str | None] | None
 
-    def accepts(self, event: Any, raw_state: str | None) -> bool:
-        if self.states is not None and raw_state not in self.states:
+    def accepts(self, event: Any, state: str | None, core_state: str | None) -> bool:
+        if self.states is not None and not _state_accepted(self.states, state, core_state):
             return False
         if self.data is not None and not self.data.accepts(getattr(event, "data", None)):
             return False
@@ -54,9 +54,23 @@ class _Matcher:
         return True
 
 
+def _state_accepted(states: frozenset[str | None], state: str | None, core_state: str | None) -> bool:
+    """``state`` is the module's own; "no state" also needs the core to be in none.
+
+    Module routers are asked before the core's (upstream's order): a module's handler for "no
+    state" (``StateFilter(None)``) must not take the text a user types into a core screen
+    waiting for it, as it would not upstream where there is one state per user.
+    """
+    if state is None:
+        return None in states and core_state is None
+    return state in states
+
+
 class RouteIndex:
     def __init__(self, matchers: dict[str, tuple[_Matcher, ...]]) -> None:
         self._matchers = matchers
+        # Event types where some handler waits for a state: only then does routing read the module's.
+        self._stateful = frozenset(t for t, ms in matchers.items() if any(m.states is not None for m in ms))
 
     @classmethod
     def from_wire(cls, raw: Any) -> RouteIndex:
@@ -75,11 +89,18 @@ class RouteIndex:
     def event_types(self) -> frozenset[str]:
         return frozenset(self._matchers)
 
-    def may_match(self, event_type: str, event: Any, raw_state: str | None) -> bool:
+    def handles(self, event_type: str) -> bool:
+        return event_type in self._matchers
+
+    def uses_state(self, event_type: str) -> bool:
+        return event_type in self._stateful
+
+    def may_match(self, event_type: str, event: Any, state: str | None, core_state: str | None = None) -> bool:
+        """``state``: the module's own FSM state for the event's chat and user; ``core_state``: the core's."""
         matchers = self._matchers.get(event_type)
         if not matchers:
             return False
-        return any(m.accepts(event, raw_state) for m in matchers)
+        return any(m.accepts(event, state, core_state) for m in matchers)
 
 
 def _compile(event_type: str, raw: Any) -> _Matcher:

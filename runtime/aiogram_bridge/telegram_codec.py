@@ -52,8 +52,8 @@ class TelegramObjects:
             raise TypeError(type(value))
         return codec.pack_nested([type(value).__name__, value.model_dump(exclude_none=True)])
 
-    def unpack(self, payload: bytes, codec: Codec, depth: int) -> TelegramObject:
-        body = codec.unpack_nested(payload, depth)
+    def unpack(self, payload: bytes, unpack_nested: Callable[[bytes], Any]) -> TelegramObject:
+        body = unpack_nested(payload)
         if not (isinstance(body, list) and len(body) == 2 and isinstance(body[0], str)):
             raise CodecError("bad TelegramObject envelope")
         name, fields = body
@@ -78,7 +78,7 @@ class DefaultPlaceholders:
     def pack(self, value: Default, codec: Codec) -> bytes:
         return value.name.encode()
 
-    def unpack(self, payload: bytes, codec: Codec, depth: int) -> Default:
+    def unpack(self, payload: bytes, unpack_nested: Callable[[bytes], Any]) -> Default:
         return Default(payload.decode())
 
     def problem(self, value: Default, path: str, codec: Codec) -> tuple[str | None, Any]:

@@ -42,17 +42,31 @@ class UpdateForwarder:
         self.runtime = runtime
 
     async def candidates(
-        self, event: TelegramObject, event_update: Update, raw_state: str | None = None
+        self,
+        event: TelegramObject,
+        event_update: Update,
+        raw_state: str | None = None,
+        state: FSMContext | None = None,
     ) -> bool | dict[str, Any]:
-        """aiogram filter: the modules that may handle this event, or ``False`` for none."""
+        """aiogram filter: the modules that may handle this event, or ``False`` for none.
+
+        ``raw_state`` is the core's state; a module's handlers that wait for a state are matched
+        against the module's own (``FSMGateway.module_state``), read only for those modules.
+        """
         event_type = event_update.event_type
         if event_type == "callback_query" and (getattr(event, "data", None) or "").startswith(RESERVED_CALLBACK_PREFIXES):
             return False
-        found = [
-            sup
-            for sup in self.runtime.supervisors
-            if (process := sup.running_process) is not None and process.routes.may_match(event_type, event, raw_state)
-        ]
+        gateway = self.runtime.services.fsm_gateway
+        found = []
+        for sup in self.runtime.supervisors:
+            process = sup.running_process
+            if process is None or not process.routes.handles(event_type):
+                continue
+            own = None
+            if state is not None and gateway is not None and process.routes.uses_state(event_type):
+                own = await gateway.module_state(sup.name, state.key)
+            if process.routes.may_match(event_type, event, own, raw_state):
+                found.append(sup)
         return {"module_candidates": found} if found else False
 
     async def forward(
@@ -68,12 +82,12 @@ class UpdateForwarder:
         key = key_to_wire(state.key) if state is not None and gateway is not None else None
         for supervisor in module_candidates:
             # The update crosses like every Telegram object (telegram_codec): rebuilt once, bound to
-            # the module's bot. With it goes the module's FSM state for this user, read here through
-            # the module's own gateway (its view of the storage): aiogram's FSM middleware in the
-            # module asks for it on every update, and this saves that round trip.
+            # the module's bot. With it goes the module's own FSM state for this user (its namespace
+            # in the host's storage, a local read): aiogram's FSM middleware in the module asks for
+            # it on every update, and this saves that round trip.
             params: dict[str, Any] = {"update": event_update, "admin": admin if isinstance(admin, bool) else None}
-            if key is not None and gateway is not None:
-                params["fsm"] = [key, await gateway.call(supervisor.name, {"op": "get_state", "key": key})]
+            if key is not None and state is not None and gateway is not None:
+                params["fsm"] = [key, await gateway.module_state(supervisor.name, state.key)]
             outcome = await ask(supervisor, "feed_update", params, timeout)
             if isinstance(outcome, Answered):
                 if isinstance(outcome.value, dict) and outcome.value.get("handled") is True:

@@ -22,9 +22,11 @@ It calls the host for Bot API methods (``bot_api``), FSM storage (``fsm``) and n
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import signal
+import site
 import socket
 import time
 from collections.abc import Awaitable
@@ -94,6 +96,7 @@ class ModuleService:
         self.drain_timeout = float(params.get("drain_timeout", self.drain_timeout))
         hook_registry.set_dispatcher(self.run_hooks_on_host)
         self.context = context = ModuleContext.from_init(self.module, self.peer, params)
+        _add_site_packages(params.get("site_packages"))
         module_import.install_modules_package(self.modules_dir)
         core_tables = _metadata_tables()
         started = time.perf_counter()
@@ -182,6 +185,20 @@ class ModuleService:
             logging.getLogger("solobot").error("run_hooks(%r) failed on the host: %s", name, exc)
             return HookResults(name)
         return HookResults(name, [(source, value) for source, value in reply])
+
+
+def _add_site_packages(path: Any) -> None:
+    """The module's own installed requirements (``solobot modules deps``), after the bot's libraries.
+
+    Appended, so the core's packages always win; ``.pth`` files there are honoured, as pip's
+    packages expect. Only this process ever has it: the zygote and other modules never do.
+    """
+    if path is None:
+        return
+    if not isinstance(path, str) or not os.path.isabs(path):
+        raise TypeError(f"site_packages must be an absolute path, got {path!r:.100}")
+    site.addsitedir(path)
+    importlib.invalidate_caches()
 
 
 def _metadata_tables() -> dict[str, Any]:

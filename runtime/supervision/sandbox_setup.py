@@ -76,7 +76,8 @@ class ModuleSandboxes:
         self._passwords: dict[str, str] = {}
         self._mount_view_probe: asyncio.Future[str | None] | None = None  # why mount views are refused, or None
 
-    async def prepare(self, module: str) -> LaunchPlan:
+    async def prepare(self, module: str, site_packages: Path | None = None) -> LaunchPlan:
+        """Everything one start of ``module`` is confined to; ``site_packages``: its own installed requirements."""
         known = [spec.name for spec in discover(self.modules_dir)]  # the runtime's own notion of a module
         try:
             config = load_operator_config(self.config_path, known)
@@ -87,7 +88,7 @@ class ModuleSandboxes:
         self._report_pending(module, describe_pending(requests, permissions))
         self.policy.configure_from(module, permissions)
         database_url = await self._database_url(module, permissions)
-        spec = self._spec(module, permissions, database_url)
+        spec = self._spec(module, permissions, database_url, site_packages)
         await self._check_reachable(spec)
         return LaunchPlan(permissions, spec.to_wire(), database_url)
 
@@ -128,8 +129,12 @@ class ModuleSandboxes:
         async with self._roles_lock:
             return await ensure_module_role(self.owner_engine, module, permissions, password=password)
 
-    def _spec(self, module: str, permissions: ModulePermissions, database_url: str | None) -> SandboxSpec:
+    def _spec(
+        self, module: str, permissions: ModulePermissions, database_url: str | None, site_packages: Path | None
+    ) -> SandboxSpec:
         uid = self.identities.allocate(module) if self.identities is not None and not permissions.trusted else None
+        if site_packages is not None and uid is not None:
+            _share_with_module(site_packages, uid)
         data = self.data_dir / "modules" / module
         tmp = self.data_dir / "tmp" / module
         ports = list(permissions.tcp_ports) if permissions.network else []
@@ -152,6 +157,8 @@ class ModuleSandboxes:
             max_open_files=permissions.max_open_files,
             max_file_size_mb=permissions.max_file_size_mb,
             read_only=[str(p) for p in default_read_only_paths(PROJECT_ROOT, self.modules_dir / module)],
+            # Its own packages may hold compiled extensions: they are mapped executable.
+            read_execute=[str(site_packages)] if site_packages is not None else [],
             read_write=[str(p) for p in default_read_write_paths(data, tmp)],
             list_only=[str(p) for p in list_only],
             tcp_connect_ports=sorted(set(ports)),
@@ -172,3 +179,16 @@ class ModuleSandboxes:
 
     def unwatch(self, module: str) -> None:
         self.watchdog.unwatch(module)
+
+
+def _share_with_module(site_packages: Path, gid: int) -> None:
+    """Only the module's group (and root) may enter its site folder; its files stay the bot's, read-only.
+
+    Landlock already keeps other modules out; this is the same rule in plain permissions, for
+    kernels without Landlock.
+    """
+    try:
+        os.chown(site_packages, 0, gid, follow_symlinks=False)
+        os.chmod(site_packages, 0o750, follow_symlinks=False)
+    except OSError as exc:
+        log.warning("[module] cannot restrict %s to the module's group: %s", site_packages, exc)

@@ -6,6 +6,8 @@ from aiogram.types import Message
 from config import DONATIONS_ENABLE, SHOW_START_MENU_ONCE
 from handlers.admin.users.keyboard import AdminUserEditorCallback, build_editor_btn
 from handlers.admin.users.users_handler import process_user_search
+from handlers.coupons import CouponActivationState, activate_coupon
+from handlers.keys.operations import renew_key_in_cluster
 from handlers.texts import PAYMENT_OPTIONS, get_about_vpn
 from handlers.utils import format_days, get_least_loaded_cluster
 from hooks.processors import process_tariff_menu
@@ -27,5 +29,7 @@ async def names(message: Message, session):
         f"flags={DONATIONS_ENABLE}|{SHOW_START_MENU_ONCE}",
         f"card={AdminUserEditorCallback.unpack(button.callback_data).action}|{callable(process_user_search)}",
         f"cluster={cluster}|{tariff_buttons}",
+        f"coupons={CouponActivationState.waiting_for_coupon_code.state}|{callable(activate_coupon)}",
+        f"renew={await renew_key_in_cluster('local', 'nokey', 'no-id', 0, 0, session)}",
     ]
     await message.answer("\n".join(lines))

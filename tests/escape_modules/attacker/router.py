@@ -642,6 +642,39 @@ async def fsm_flood(args):
     return {"stored_mb": stored, "error": error}
 
 
+@attack
+async def fsm_forge(args):
+    """Read and overwrite the core's and the victim's FSM conversation with a user, forging every part of the key."""
+    from aiogram.fsm.storage.base import StorageKey
+
+    from bot import bot
+    from runtime.child.host_fsm_storage import HostFSMStorage
+
+    storage = next(obj for obj in gc.get_objects() if isinstance(obj, HostFSMStorage))
+    user = args["user"]
+    seen, errors = {}, {}
+    for destiny in ("default", "solobot.module:victim:default", "victim:default", "module:victim"):
+        for chat, thread in ((user, None), (-user, None), (user, 1)):
+            key = StorageKey(bot_id=bot.id, chat_id=chat, user_id=user, thread_id=thread, destiny=destiny)
+            label = f"{destiny}/{chat}/{thread}"
+            try:
+                state, data = await storage.get_state(key), await storage.get_data(key)
+                if state is not None or data:
+                    seen[label] = [state, data]
+                await storage.set_state(key, "Attacker:hijack")
+                await storage.set_data(key, {"coupon": "FORGED"})
+            except Exception as exc:
+                errors[label] = f"{type(exc).__name__}: {exc}"[:200]
+    try:  # another bot's id
+        await storage.get_state(StorageKey(bot_id=bot.id + 1, chat_id=user, user_id=user))
+        other_bot = "ok"
+    except Exception as exc:
+        other_bot = type(exc).__name__
+    # Its own writes are its own: they read back, from its namespace.
+    own = await storage.get_state(StorageKey(bot_id=bot.id, chat_id=user, user_id=user))
+    return {"seen": seen, "errors": errors, "other_bot": other_bot, "own_state": own}
+
+
 # --- 10. floods --------------------------------------------------------------------------------------
 
 

@@ -45,6 +45,8 @@ FRAMES = {
     "malformed_msgpack": lambda: struct.pack(">I", 3) + b"\xc1\xc1\xc1",
     # A header announcing 64 MiB (the cap is 4 MiB); the body never comes.
     "oversized_frame": lambda: struct.pack(">I", 64 * 1024 * 1024) + b"\x00" * 16,
+    # Under 1 MiB on the wire, 1 050 000 empty lists (~60 MiB) once decoded: the host's budget stops it.
+    "decode_bomb": lambda: frame([NOTIFY, "log", [[[]] * 150_000] * 7]),
     # An answer to a request id the host never issued.
     "answer_to_unknown_request": lambda: frame([RESPONSE, 1_000_000, {"results": [], "failures": []}]),
     # Not protocol errors, but lies: a second sandbox report, a log line posing as the host's or

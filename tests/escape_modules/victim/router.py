@@ -1,6 +1,7 @@
 # The module the attacks aim at: private files in its data and temp folders, a private table,
 # a profile button and a callback handler. After every attack the suite checks that it still
 # answers and that none of its files or rows changed.
+import gc
 import os
 from pathlib import Path
 
@@ -16,6 +17,9 @@ router = Router()
 SECRET = "victim-private-data\n"
 BUTTON_TEXT = "victim ok"
 ANSWER_TEXT = "victim answers"
+FSM_USER = 4242  # the driver's seeded user: the victim is in a conversation with them
+FSM_STATE = "VictimFlow:secret_step"
+FSM_DATA = {"victim_fsm": "victim-private-fsm"}
 
 # HOME and TMPDIR are this module's private folders (the sandbox sets them).
 for folder in (os.environ["HOME"], os.environ["TMPDIR"]):
@@ -34,6 +38,7 @@ async def victim_info(**kwargs):
         await session.commit()
         notes = [row[0] for row in await session.execute(text("SELECT body FROM victim_notes ORDER BY id"))]
     return {
+        "fsm": await _fsm_conversation(),
         "pid": os.getpid(),
         "uid": os.getuid(),
         "home": os.environ["HOME"],
@@ -41,6 +46,22 @@ async def victim_info(**kwargs):
         "notes": notes,
         "files": [Path(folder, "secret.txt").read_text() for folder in (os.environ["HOME"], os.environ["TMPDIR"])],
     }
+
+
+async def _fsm_conversation():
+    """Seeds (once) and reads back the victim's FSM state and data for FSM_USER, as a handler's FSMContext would."""
+    from aiogram.fsm.context import FSMContext
+    from aiogram.fsm.storage.base import StorageKey
+
+    from bot import bot
+    from runtime.child.host_fsm_storage import HostFSMStorage
+
+    storage = next(obj for obj in gc.get_objects() if isinstance(obj, HostFSMStorage))
+    state = FSMContext(storage, StorageKey(bot.id, FSM_USER, FSM_USER))
+    if await state.get_state() is None:
+        await state.set_state(FSM_STATE)
+        await state.set_data(FSM_DATA)
+    return [await state.get_state(), await state.get_data()]
 
 
 register_hook("profile_menu", profile_menu)

@@ -1,0 +1,116 @@
+"""Coupons as upstream has them: by code from the balance screen, by deep link, days on a key;
+one activation per user, at most ``usage_limit`` in all, even when activations race."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from database import (
+    add_user,
+    async_session_maker,
+    claim_coupon,
+    create_coupon,
+    get_balance,
+    get_coupon_by_code,
+    get_key_by_email,
+)
+from database.models import Payment
+from handlers.keys.operations import create_key_on_cluster
+from panels import get_panel
+from tests.core_fixtures import callbacks, press, running_core, send, shown
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
+DAY_MS = 86_400_000
+
+
+async def test_money_coupon_by_code_once_per_user(db: str) -> None:
+    async with async_session_maker() as session:
+        assert await create_coupon(session, "SPRING150", 150, usage_limit=10)
+        assert not await create_coupon(session, "SPRING150", 10, usage_limit=1)  # the code is taken
+    async with running_core() as core:
+        user = core.user(9101, "Anna")
+        await send(user, "/start", "Добро пожаловать")
+        await send(user, "/profile", "Профиль")
+        balance = await press(user, "balance", "На вашем счету")
+        assert "activate_coupon" in callbacks(balance)
+        await press(user, "activate_coupon", "Введите код купона")
+        done = await send(user, "SPRING150", "Купон активирован")
+        assert "150 ₽" in shown(done)
+        await send(user, "/activate_coupon", "Введите код купона")
+        await send(user, "SPRING150", "уже активировали")
+        await send(user, "/activate_coupon", "Введите код купона")
+        await send(user, "NOPE", "Купон не найден")
+    async with async_session_maker() as session:
+        assert await get_balance(session, 9101) == 150
+        payments = (await session.scalars(select(Payment).where(Payment.tg_id == 9101))).all()
+        assert [(p.amount, p.payment_system, p.metadata_) for p in payments] == [(150, "coupon", {"coupon": "SPRING150"})]
+        coupon = await get_coupon_by_code(session, "SPRING150")
+        assert coupon is not None and coupon.usage_count == 1 and not coupon.is_used
+
+
+async def test_coupon_deep_link_and_usage_limit(db: str) -> None:
+    async with async_session_maker() as session:
+        assert await create_coupon(session, "ONE", 50, usage_limit=1)
+    async with running_core() as core:
+        first = core.user(9201, "First")
+        await send(first, "/start coupons_ONE", "Купон активирован")
+        late = core.user(9202, "Late")
+        await send(late, "/start coupons_ONE", "Лимит активаций купона исчерпан")
+    async with async_session_maker() as session:
+        assert await get_balance(session, 9201) == 50 and await get_balance(session, 9202) == 0
+        coupon = await get_coupon_by_code(session, "ONE")
+        assert coupon is not None and coupon.usage_count == 1 and coupon.is_used
+
+
+async def test_days_coupon_extends_the_chosen_key_on_its_panel(db: str) -> None:
+    expiry = int(time.time() * 1000) + 5 * DAY_MS
+    client_id = str(uuid.uuid4())
+    async with async_session_maker() as session:
+        await add_user(session, 9301, first_name="Key owner")
+        await create_key_on_cluster("local", 9301, client_id, "owned1", expiry, session=session)
+        assert await create_coupon(session, "WEEK", 0, usage_limit=5, days=7)
+    async with running_core() as core:
+        user = core.user(9301, "Key owner")
+        await send(user, "/activate_coupon", "Введите код купона")
+        pick = await send(user, "WEEK", "Выберите подписку")
+        assert callbacks(pick)[0].startswith(f"extend_key|{client_id}|")
+        await user.press(callbacks(pick)[0])
+        done = await user.wait_for_reply()
+        while "Купон активирован" not in shown(done):
+            done = await user.wait_for_reply()
+        assert "owned1" in shown(done) and "7 дней" in shown(done)
+        # A second press of the same button does not extend again.
+        await user.press(callbacks(pick)[0], message_id=pick.message_id)
+        again = await user.wait_for_reply()
+        while "уже активировали" not in shown(again):
+            again = await user.wait_for_reply()
+    async with async_session_maker() as session:
+        key = await get_key_by_email(session, "owned1")
+        assert key is not None and key.expiry_time == expiry + 7 * DAY_MS
+    assert get_panel().clients[client_id].expiry_ms == expiry + 7 * DAY_MS
+
+
+async def test_racing_activations_never_exceed_the_limit(db: str) -> None:
+    async with async_session_maker() as session:
+        for tg_id in range(9401, 9409):
+            await add_user(session, tg_id)
+        assert await create_coupon(session, "LAST2", 10, usage_limit=2)
+        coupon = await get_coupon_by_code(session, "LAST2")
+        assert coupon is not None
+
+    async def claim(tg_id: int) -> bool:
+        async with async_session_maker() as session:
+            won = await claim_coupon(session, coupon, tg_id)
+            await (session.commit() if won else session.rollback())
+            return won
+
+    results = await asyncio.gather(*(claim(tg_id) for tg_id in range(9401, 9409)), claim(9401))
+    assert sum(results) == 2
+    async with async_session_maker() as session:
+        fresh = await get_coupon_by_code(session, "LAST2")
+        assert fresh is not None and fresh.usage_count == 2 and fresh.is_used
