@@ -78,6 +78,9 @@ class Codec:
     def __init__(self, extensions: Sequence[Extension] = ()) -> None:
         self.extensions = tuple(extensions)
         self._by_code = {ext.code: ext for ext in self.extensions}
+        # One packer for whole frames (built once: building one costs more than packing a small
+        # frame); extension payloads, packed while it is busy, get their own (``pack_nested``).
+        self._frame_packer = self._packer()
         reserved = {EXT_DATETIME, EXT_DATE, EXT_DECIMAL, EXT_REF}
         if len(self._by_code) != len(self.extensions) or reserved & set(self._by_code):
             raise ValueError("extension codes must be unique and not those of the built-in types")
@@ -87,7 +90,7 @@ class Codec:
     def encode(self, value: Any) -> bytes:
         """Serialize ``value``; raise ``CodecError`` naming the first unsupported value's path."""
         try:
-            return self._packer().pack(value)
+            return self._frame_packer.pack(value)  # msgpack resets its buffer when packing fails
         except (TypeError, ValueError, OverflowError) as exc:
             raise CodecError(self.describe_unsupported(value, "value") or f"cannot encode value: {exc}") from None
 
