@@ -102,6 +102,21 @@ def _redis_url(url: str) -> str:
     return url
 
 
+def _catalog_public_key(text: str) -> str:
+    import base64
+
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise _invalid(
+            "must be the catalog's Ed25519 public key: 43 base64url characters, as printed by "
+            "`solobot catalog serve` and shown at <catalog>/api/v1/public-key"
+        )
+    return text
+
+
 def _split_list(raw: Any) -> Any:
     """``1, 2;3`` → ``["1", "2", "3"]``; pydantic then checks each item."""
     return [part for part in re.split(r"[,\s;]+", raw.strip()) if part] if isinstance(raw, str) else raw
@@ -115,7 +130,7 @@ def _referral_levels(raw: Any) -> Any:
     if raw.startswith("{"):
         try:
             return json.loads(raw)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise _invalid(f'is not valid JSON ({exc.msg}): write it like {{"1": 0.25, "2": 0.1}} or 0.25,0.1') from None
     return dict(enumerate(_split_list(raw), start=1))
 
@@ -157,6 +172,12 @@ class Settings(BaseModel):
     data_dir: str = "storage"  # embedded PostgreSQL in <data_dir>/postgres
     modules_state_file: str | None = None  # unset: <data_dir>/modules_state.json
 
+    # The module catalog (installer/): without both, the catalog features are hidden.
+    catalog_url: HttpUrl | None = None
+    catalog_public_key: Annotated[str, AfterValidator(_catalog_public_key)] | None = None
+    catalog_check_interval: Annotated[int, Field(ge=60)] = 6 * 3600  # s between licence / update checks
+    catalog_offline_grace: Annotated[int, Field(ge=0)] = 72 * 3600  # s a licence is trusted with the catalog unreachable
+
     # Non-secret values upstream modules import from ``config``
     admin_ids: Annotated[tuple[TelegramId, ...], BeforeValidator(_split_list), ADMIN_IDS_FORMAT, Upstream("ADMIN_ID")] = ()
     username_bot: Annotated[str, Upstream("USERNAME_BOT")] = ""
@@ -183,6 +204,18 @@ class Settings(BaseModel):
     download_pc: Annotated[HttpUrl, Upstream("DOWNLOAD_PC")] = "https://github.com/hiddify/hiddify-app/releases"
     download_macos: Annotated[HttpUrl, Upstream("DOWNLOAD_MACOS")] = "https://apps.apple.com/app/v2raytun/id6476628951"
 
+    # --- VPN panels (panels/; compat-panels) -------------------------------------------------
+    # Credentials are secrets: the host only (``panels.configure``), never module processes.
+    remnawave_login: str | None = None
+    remnawave_password: str | None = None
+    remnawave_access_token: str | None = None  # instead of login/password
+    xui_username: str | None = None  # upstream: ADMIN_USERNAME
+    xui_password: str | None = None  # upstream: ADMIN_PASSWORD
+    xui_token: str | None = None
+    supernode: bool = False  # delete 3x-ui clients by id without a lookup
+    public_link: HttpUrl | None = None  # 3x-ui keys: <PUBLIC_LINK>/<email>/<tg_id>
+    # --- end of VPN panels --------------------------------------------------------------------
+
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # Settings end up in logs and tracebacks: show that secrets are set, never their values.
         for name, value in super().__repr_args__():
@@ -192,6 +225,11 @@ class Settings(BaseModel):
     def bot_id(self) -> int | None:
         """The numeric part of the token (public: it is the bot's user id)."""
         return int(self.bot_token.split(":", 1)[0]) if self.bot_token else None
+
+    @property
+    def catalog_enabled(self) -> bool:
+        """Both CATALOG_URL and CATALOG_PUBLIC_KEY are set: the catalog screens and commands exist."""
+        return bool(self.catalog_url and self.catalog_public_key)
 
     @property
     def embedded_pg_dir(self) -> Path:
@@ -209,7 +247,9 @@ class Settings(BaseModel):
         return self.bot_token
 
 
-SECRET_FIELDS = frozenset({"bot_token", "database_url", "redis_url"})
+SECRET_FIELDS = frozenset(
+    {"bot_token", "database_url", "redis_url", "remnawave_password", "remnawave_access_token", "xui_password", "xui_token"}
+)
 ENV_VARS: Mapping[str, str] = {name: name.upper() for name in Settings.model_fields}  # field → variable
 
 
@@ -251,14 +291,19 @@ def _read_environment(environ: Mapping[str, str] | None, env_file: str | Path | 
 
 
 # Spellings upstream installs use for the same variable.
-_ALIASES = {"ADMIN_IDS": "ADMIN_ID", "BOT_TOKEN": "API_TOKEN"}
+_ALIASES = {
+    "ADMIN_IDS": "ADMIN_ID",
+    "BOT_TOKEN": "API_TOKEN",
+    "XUI_USERNAME": "ADMIN_USERNAME",  # upstream's 3x-ui login names
+    "XUI_PASSWORD": "ADMIN_PASSWORD",
+}
 
 
 def _lookup(source: _Source, var: str) -> tuple[str, str] | None:
     """``(the variable actually set, its value)`` for ``var`` or its upstream alias; empty counts as unset."""
     for name in (var, _ALIASES.get(var)):
-        raw = source.values.get(name) if name else None
-        if raw is not None and raw.strip():
+        raw = source.values.get(name) if name is not None else None
+        if name is not None and raw is not None and raw.strip():
             return name, raw
     return None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 SOCKET_ENV = "SOLOBOT_CONTROL_SOCKET"
 ABSTRACT_PREFIX = "solobot-control-"
@@ -21,7 +21,8 @@ Address = Path | str
 
 
 class HasDataDir(Protocol):
-    data_dir: str
+    @property
+    def data_dir(self) -> str: ...  # read-only: Settings is frozen
 
 
 def abstract_socket_name(data_dir: str | os.PathLike[str]) -> str:
@@ -41,7 +42,7 @@ def control_socket_path(settings: HasDataDir) -> Address:
     return socket_override() or abstract_socket_name(settings.data_dir)
 
 
-def is_abstract(address: Address) -> bool:
+def is_abstract(address: Address | os.PathLike[str]) -> TypeGuard[str]:
     return isinstance(address, str) and address.startswith("\0")
 
 

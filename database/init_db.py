@@ -3,7 +3,9 @@
 Upstream calls ``Base.metadata.create_all`` here; module models imported before the call get
 their tables too. ``create_all`` only creates what is missing, so calling this at every start is
 safe. The seed rows exist because the core needs at least one tariff and one server to issue a
-trial key on a fresh install; an operator edits or replaces them.
+trial key on a fresh install; an operator edits or replaces them. The seeded server is served by
+the local stand-in panel (``panel_type = "local"``): real panels (3x-ui, Remnawave) are the
+operator's servers with their credentials, never a guessed address.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ DEFAULT_SERVER = {
     "api_url": "http://127.0.0.1:2053",
     "subscription_url": "http://127.0.0.1:2096/sub",
     "inbound_id": "1",
-    "panel_type": "3x-ui",
+    "panel_type": "local",
     "max_keys": 1000,
     "tariff_group": "standard",
     "enabled": True,

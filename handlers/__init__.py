@@ -15,6 +15,7 @@ def core_routers() -> list[Router]:
     The routers are module-level objects (as upstream); an aiogram router has one parent, so they
     are detached from a previous Dispatcher first: a host (or a test) may assemble a new one.
     """
+    from .admin import catalog as admin_catalog
     from .admin import modules as admin_modules
     from .admin import stats as admin_stats
     from .admin import users as admin_users
@@ -38,6 +39,7 @@ def core_routers() -> list[Router]:
         admin_stats.router,
         admin_users.router,
         admin_modules.router,
+        admin_catalog.router,
         fallback,
     ]
     for router in routers:

@@ -19,7 +19,7 @@ from logger import logger
 from payments import CORE_PROVIDERS, get_providers, process_successful_payment, provider_callback
 
 from . import buttons, texts
-from .utils import answer_callback, edit_or_send_message, format_money
+from .utils import answer_callback, callback_args, edit_or_send_message, format_money
 
 router = Router(name="core_pay")
 
@@ -75,7 +75,7 @@ async def pay_menu(callback: CallbackQuery, session: AsyncSession, admin: bool =
 @router.callback_query(F.data.startswith("pay_provider|"))
 async def provider_chosen(callback: CallbackQuery) -> None:
     await answer_callback(callback)
-    await show_amounts(callback, callback.data.split("|", 1)[1])
+    await show_amounts(callback, callback_args(callback, 1)[0])
 
 
 async def show_amounts(callback: CallbackQuery, name: str) -> None:
@@ -96,7 +96,7 @@ async def show_amounts(callback: CallbackQuery, name: str) -> None:
 
 @router.callback_query(F.data.startswith("pay_amount|"))
 async def amount_chosen(callback: CallbackQuery, session: AsyncSession, state: FSMContext) -> None:
-    _, name, raw_amount = [*callback.data.split("|", 2), "", ""][:3]
+    name, raw_amount = callback_args(callback, 2)
     provider = CORE_PROVIDERS.get(name)
     if (
         provider is None
@@ -144,7 +144,7 @@ async def amount_chosen(callback: CallbackQuery, session: AsyncSession, state: F
 
 @router.callback_query(F.data.startswith("fast_flow|"))
 async def fast_flow(callback: CallbackQuery, session: AsyncSession, state: FSMContext, admin: bool = False) -> None:
-    key = callback.data.split("|", 1)[1]
+    key = callback_args(callback, 1)[0]
     handler = (await fast_flow_handlers()).get(key)
     if handler is None:
         await answer_callback(callback, texts.FAST_FLOW_UNAVAILABLE, show_alert=True)

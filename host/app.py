@@ -30,10 +30,13 @@ from aiohttp import web
 import bot as bot_module
 import config
 import module_deps
+import panels
 from config import Settings
 from database import db
 from database.embedded import resolve_database_url
 from database.init_db import init_db
+from installer import Installer
+from installer.lifecycle import CatalogWatch
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
 from runtime.aiogram_bridge.update_forwarding import modules_router
 from runtime.supervision.sandbox_setup import ModuleSandboxes
@@ -42,6 +45,7 @@ from runtime.supervision.zygote_client import Zygote
 from sandbox.process_flags import set_dumpable
 from utils import modules_loader
 
+from .catalog import build_installer
 from .fsm_storage import make_storage
 from .metrics import HostMetrics
 from .operator_tools import attach_operator_tools, refuse_if_bot_running
@@ -83,6 +87,8 @@ class SolobotHost:
         self.dispatcher: Dispatcher | None = None
         self.runtime: ModuleRuntime | None = None
         self.metrics: HostMetrics | None = None  # the runtime's fan-out observer; served at /metrics
+        self.catalog: Installer | None = None  # with CATALOG_URL and CATALOG_PUBLIC_KEY
+        self.catalog_watch: CatalogWatch | None = None
         self.web_app: web.Application | None = None
         self.web_url: str | None = None
         self._stack = AsyncExitStack()
@@ -108,6 +114,8 @@ class SolobotHost:
             # and same-uid ones too: a non-dumpable process's /proc files belong to root).
             set_dumpable(False)
         config.apply_public_settings(config.public_settings(settings))
+        panels.configure(panels.from_config(settings))  # panel credentials: this process only
+        self._stack.callback(panels.configure, panels.PanelSettings())
 
         # The zygote's imports (seconds on a cold machine) overlap PostgreSQL's start: both are
         # other processes, and the database is awaited in a worker thread.
@@ -134,12 +142,14 @@ class SolobotHost:
         self.dispatcher = dispatcher = Dispatcher(storage=storage)
 
         services = HostServices(bot=bot, fsm_storage=storage, database_url=url, settings=config.public_settings(settings))
+        self._stack.push_async_callback(services.panel_gateway.aclose)
         sandboxes = None
         if self.sandbox:
             sandboxes = ModuleSandboxes(
                 modules_dir=Path(settings.modules_dir),
                 data_dir=Path(settings.data_dir),
                 policy=services.bot_api_policy,
+                panel_gateway=services.panel_gateway,
                 owner_engine=db.get_engine(),
             )
         self.metrics = HostMetrics()
@@ -159,6 +169,14 @@ class SolobotHost:
 
         _assemble(dispatcher, runtime, settings, self.throttle_rate)
         self._stack.push_async_callback(self._tasks.aclose)
+        self.catalog = build_installer(settings, runtime, bot)
+        if self.catalog is not None:
+            dispatcher["catalog"] = self.catalog  # the admin screens' «🛒 Каталог»
+            self.catalog_watch = CatalogWatch(
+                self.catalog, interval=settings.catalog_check_interval, offline_grace=settings.catalog_offline_grace
+            )
+            if self.notifications:  # background jobs that message admins (tests drive check_once themselves)
+                self._tasks.spawn(self.catalog_watch.run(), "catalog-watch")
 
         if self.web_server:
             await self._start_web(runtime)

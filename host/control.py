@@ -1,7 +1,6 @@
 """The control socket: how ``solobot modules ...`` talks to a running bot.
 
-By default an *abstract* unix socket, ``@solobot-control-<sha256(resolved DATA_DIR)[:16]>``
-(``cli.control_address``, the one rule the CLI shares):
+By default an *abstract* unix socket, ``@solobot-control-<sha256(resolved DATA_DIR)[:16]>``:
 it has no file a module could reach, and Landlock's abstract-unix scope (ABI 6+) keeps sandboxed
 module processes from connecting to abstract sockets created outside their domain, even when
 they share the bot's uid. Only the bot's user (or root) is served (``SO_PEERCRED``).
@@ -20,6 +19,7 @@ in the bot's. Protocol: one JSON object per line each way.
     → {"cmd": "logs", "module": "x", "follow": true} ← {"ok": true, ..., "follow": true}, then {"line": "..."} per new
                                                        line until the client disconnects
     → {"cmd": "ping"}                                ← {"ok": true, "pid": ..., "modules_dir": ...}
+    → {"cmd": "catalog", "action": ...}              ← see ``host.control_catalog`` (a bot with CATALOG_URL only)
 
 Any failure is ``{"ok": false, "error": "what went wrong — what to do next"}`` (a module that
 failed to load adds ``"traceback"``). A connection may send several requests in turn.
@@ -37,9 +37,10 @@ import socket
 import stat
 import struct
 import tempfile
+from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -57,13 +58,17 @@ from runtime.supervision.task_owner import TaskOwner
 
 from .log_buffer import ModuleLogBuffer
 
+if TYPE_CHECKING:
+    from .control_catalog import CatalogCommands
+
 log = logging.getLogger("solobot.control")
 
 MAX_REQUEST = 64 * 1024
 MAX_UNIX_PATH = 107  # sun_path is 108 bytes with the terminating NUL
 PROGRESS_EVERY = 5.0  # seconds between "still reloading…" lines, so clients know the bot is alive
 DEFAULT_LOG_LINES = 100
-COMMANDS = ("status", "list", *(op.value for op in Operation), "logs", "ping")
+REFUSED_LINGER = 5.0  # seconds a refused client has to finish sending before the server closes
+COMMANDS = ("status", "list", *(op.value for op in Operation), "logs", "ping", "catalog")
 
 
 class ControlSocketBusy(ConfigError):
@@ -76,10 +81,17 @@ class ControlServer:
     ``address`` is a path, or an abstract name (a str starting with NUL, see ``cli.control_address``).
     """
 
-    def __init__(self, runtime: ModuleRuntime, logs: ModuleLogBuffer, path: Address | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        runtime: ModuleRuntime,
+        logs: ModuleLogBuffer,
+        path: Address | os.PathLike[str],
+        catalog: CatalogCommands | None = None,
+    ) -> None:
         self.runtime = runtime
+        self.catalog = catalog  # None: the bot has no CATALOG_URL / CATALOG_PUBLIC_KEY
         self.logs = logs
-        self.path: Address = path if is_abstract(path) else Path(path).absolute()  # type: ignore[arg-type]
+        self.path: Address = path if is_abstract(path) else Path(path).absolute()
         self._server: asyncio.Server | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket file
         # Conversations and the operations they started: the server's, ended when it closes.
@@ -142,13 +154,13 @@ class ControlServer:
         try:
             problem = _peer_problem(writer)
             if problem:
-                await _send(writer, _error(problem))
+                await _refuse(reader, writer, problem)
                 return
             while True:
                 try:
                     line = await reader.readline()
                 except ValueError:  # longer than MAX_REQUEST
-                    await _send(writer, _error(f"request longer than {MAX_REQUEST} bytes: send one short JSON object per line"))
+                    await _refuse(reader, writer, f"request longer than {MAX_REQUEST} bytes: send one short JSON object per line")
                     return
                 if not line:
                     return
@@ -181,6 +193,9 @@ class ControlServer:
         if module is not None and (not isinstance(module, str) or not module):
             await _send(writer, _error('"module" must be a module name, e.g. {"cmd": "reload", "module": "hello_world"}'))
             return
+        if cmd == "catalog":
+            await self._catalog(request, writer)
+            return
         if cmd == "ping":
             await _send(writer, {"ok": True, "pid": os.getpid(), "modules_dir": str(self.runtime.modules_dir)})
         elif cmd == "list":
@@ -200,9 +215,12 @@ class ControlServer:
     async def _status(self, module: str | None) -> dict[str, Any]:
         """With memory and CPU (read in a worker thread): the status table shows them. ``list`` stays cheap."""
         try:
-            return {"ok": True, "modules": await self.runtime.status_with_usage(module)}
+            statuses = await self.runtime.status_with_usage(module)
         except UnknownModuleError:
             return self._unknown(module or "")
+        if self.catalog is not None:  # where each module came from: the catalog's install record
+            statuses = [{**s, "source": self.catalog.source_of(s["name"])} for s in statuses]
+        return {"ok": True, "modules": statuses}
 
     async def _operation(self, cmd: str, module: str, writer: asyncio.StreamWriter) -> None:
         try:
@@ -211,15 +229,19 @@ class ControlServer:
             await _send(writer, self._unknown(module))
             return
         operation = Operation(cmd)
-        await _send(writer, {"progress": f"{operation.progressive} {module}…"})
+        await self._with_progress(self._operate(operation, module), f"{operation.progressive} {module}", writer)
+
+    async def _with_progress(self, work: Coroutine[Any, Any, dict[str, Any]], what: str, writer: asyncio.StreamWriter) -> None:
+        """Run ``work`` as the server's task, telling the client every few seconds; then send its reply."""
+        await _send(writer, {"progress": f"{what}…"})
         # The server owns the operation, not the connection: a client that goes away (Ctrl-C)
         # must not cancel a reload halfway; the bot's shutdown does.
-        results: list[OperationResult] = []
+        replies: list[dict[str, Any]] = []
 
         async def run() -> None:
-            results.append(await self.runtime.operate(module, operation))
+            replies.append(await work)
 
-        task = self._tasks.spawn(run(), f"{cmd}:{module}")
+        task = self._tasks.spawn(run(), what)
         waited = 0.0
         while True:
             with anyio.move_on_after(PROGRESS_EVERY):
@@ -227,13 +249,33 @@ class ControlServer:
             if task.done():
                 break
             waited += PROGRESS_EVERY
-            await _send(writer, {"progress": f"still {operation.progressive} {module}… ({waited:.0f} s)"})
-        if not results:
-            await _send(writer, _error(f"{cmd} {module} was interrupted: the bot is shutting down"))
+            await _send(writer, {"progress": f"still {what}… ({waited:.0f} s)"})
+        if not replies:  # failed (logged by the task owner) or cancelled by the bot's shutdown
+            await _send(writer, _error(f"{what} did not finish (see the bot's log): try again"))
             return
-        await _send(writer, self._result(results[0]))
+        await _send(writer, replies[0])
 
-    def _result(self, result: OperationResult) -> dict[str, Any]:
+    async def _catalog(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+        if self.catalog is None:
+            await _send(writer, _error("this bot has no catalog: set CATALOG_URL and CATALOG_PUBLIC_KEY in .env and restart it"))
+            return
+        problem = self.catalog.problem(request)
+        if problem is not None:
+            await _send(writer, _error(problem))
+        elif self.catalog.is_long(request):
+            what = f"catalog {request['action']} {request.get('module') or ''}".strip()
+            await self._with_progress(self.catalog.handle(request), what, writer)
+        else:
+            await _send(writer, await self.catalog.handle(request))
+
+    async def _operate(self, operation: Operation, module: str) -> dict[str, Any]:
+        try:
+            result = await self.runtime.operate(module, operation)
+        except UnknownModuleError:
+            return self._unknown(module)
+        return self._reply(result)
+
+    def _reply(self, result: OperationResult) -> dict[str, Any]:
         module, cmd = result.module, result.operation.value
         if result.ok:
             return {"ok": True, "module": self.runtime.module_status(module)}
@@ -304,6 +346,19 @@ def _error(message: str) -> dict[str, Any]:
 async def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
     writer.write(json.dumps(message, ensure_ascii=False, default=str).encode() + b"\n")
     await writer.drain()
+
+
+async def _refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, problem: str) -> None:
+    """Answer ``problem``, then read what the client still sends until it closes (for a while).
+
+    Closing a socket with unread data in it resets the connection: a client still sending its
+    request would get EPIPE, or lose the answer to ECONNRESET, instead of reading why it was refused.
+    """
+    await _send(writer, _error(problem))
+    writer.write_eof()
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        async with asyncio.timeout(REFUSED_LINGER):
+            await _until_eof(reader)
 
 
 async def _until_eof(reader: asyncio.StreamReader) -> None:

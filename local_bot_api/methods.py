@@ -436,7 +436,7 @@ async def get_chat_member(world: World, params: Params) -> Any:
     channel = world.channels.get(str(params.get("chat_id")))
     if channel is not None:
         user_id = _int(params, "user_id")
-        user = world.users.get(user_id)
+        user = world.users.get(user_id) if user_id is not None else None
         if user is None:
             raise ApiError("Bad Request: PARTICIPANT_ID_INVALID")
         return {"status": "member" if user_id in channel else "left", "user": user.to_dict()}

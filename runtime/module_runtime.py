@@ -28,6 +28,7 @@ from hooks.results import HookResults
 from runtime.aiogram_bridge.host_services import HostServices
 from runtime.calls.fanout import FanoutObserver, fan_out
 from runtime.calls.hook_arguments import kwargs_to_wire
+from runtime.calls.module_hook_calls import HookCallRefused, UpdatesInFlight, check_hook_allowed, vouched_kwargs
 from runtime.supervision.module_logs import ModuleLogSink
 from runtime.supervision.process import ModuleLoadError, ModuleProcess
 from runtime.supervision.sandbox_setup import ModuleSandboxes, SandboxConfigError
@@ -36,6 +37,7 @@ from runtime.supervision.supervisor import ModuleState, ModuleSupervisor
 from runtime.supervision.task_owner import TaskOwner
 from runtime.supervision.zygote_client import Zygote
 from sandbox import process_flags
+from sandbox.permissions import DEFAULTS, ModulePermissions
 
 from .config import RuntimeConfig
 from .discovery import discover
@@ -43,6 +45,7 @@ from .operations import Operation, OperationResult, operate
 
 log = logging.getLogger("solobot.runtime")
 
+MAX_WARNED = 10_000  # distinct (module, kind) refusal lines kept to log each once
 CORE_SOURCE = "core"  # results of hooks registered in the host process itself
 
 
@@ -80,6 +83,9 @@ class ModuleRuntime:
         self._supervisors: dict[str, ModuleSupervisor] = {}
         self._log_sinks: dict[str, ModuleLogSink] = {}
         self._host_calls: dict[str, int] = {}
+        self._permissions: dict[str, ModulePermissions] = {}  # the operator's grants, per started module
+        self._warned: set[tuple[str, str]] = set()
+        self.updates_in_flight = UpdatesInFlight()
         self._previous_dispatcher: hook_registry.Dispatcher | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -163,6 +169,14 @@ class ModuleRuntime:
         """Run an operator's operation; failures come back in the result (``UnknownModuleError`` is raised)."""
         return await operate(self._supervisor(name), Operation(operation))
 
+    async def forget(self, name: str) -> None:
+        """Stop ``name`` and drop it from the runtime (its folder is gone: removed by the installer)."""
+        supervisor = self._supervisors.get(name)
+        if supervisor is None:
+            return
+        await supervisor.stop()
+        self._supervisors = {k: v for k, v in self._supervisors.items() if k != name}
+
     def status(self) -> list[dict[str, Any]]:
         """One dict per module, in load order (see ``ModuleSupervisor.status``); cheap: no memory figures."""
         return [sup.status() for sup in self._supervisors.values()]
@@ -222,6 +236,7 @@ class ModuleRuntime:
             except SandboxConfigError as exc:
                 raise ModuleLoadError(name, str(exc)) from None
             params["database_url"] = plan.database_url
+            params["panels"] = self.services.panel_gateway.granted(name)
         process = await ModuleProcess.spawn(
             self._zygote,
             name,
@@ -233,6 +248,7 @@ class ModuleRuntime:
             plan.spec if plan else None,
         )
         if plan is not None and self.sandboxes is not None:
+            self._permissions[name] = plan.permissions
             self.sandboxes.watch(name, process.pid, plan.permissions, process.kill)
         return process
 
@@ -255,13 +271,35 @@ class ModuleRuntime:
                 return await self.services.bot_gateway.call(module, params)
             if method == "fsm" and self.services.fsm_gateway is not None:
                 return await self.services.fsm_gateway.call(module, params)
+            if method == "panel":
+                return await self.services.panel_gateway.call(module, params)
             if method == "run_hooks":
                 hook, kwargs = _hook_call_params(params)
-                results = await self.run_hooks(hook, **kwargs)
+                results = await self._run_hooks_for_module(module, hook, kwargs, params.get("update_id"))
                 return [[results.source_of(i), value] for i, value in enumerate(results)]
             raise LookupError(f"the host offers no {method!r} here")
         finally:
             self._host_calls[module] -= 1
+
+    async def _run_hooks_for_module(self, module: str, hook: str, kwargs: dict[str, Any], update_id: Any) -> HookResults:
+        """A module fires a hook: the host checks the hook and vouches for the arguments (``module_hook_calls``)."""
+        update = self.updates_in_flight.get(module, update_id)
+        try:
+            check_hook_allowed(module, hook, self._permissions.get(module, DEFAULTS).call_hooks)
+            vouched, changed = vouched_kwargs(module, hook, kwargs, update)
+        except HookCallRefused as exc:
+            self._warn_once(module, f"refused:{hook}", "[module %s] run_hooks refused: %s", module, exc)
+            raise
+        if changed:
+            self._warn_once(module, f"changed:{hook}", "[module %s] run_hooks(%r): %s", module, hook, "; ".join(changed))
+        return await self.run_hooks(hook, **vouched)
+
+    def _warn_once(self, module: str, kind: str, message: str, *args: Any) -> None:
+        """One line per module and kind of refusal: a module looping over refused calls cannot flood the log."""
+        if (module, kind) in self._warned or len(self._warned) >= MAX_WARNED:
+            return
+        self._warned.add((module, kind))
+        log.warning(message, *args)
 
     def _on_module_notify(self, module: str, method: str, params: Any) -> None:
         if method == "log":

@@ -132,6 +132,16 @@ def describe_pending(requests: ModuleRequests, granted: ModulePermissions) -> li
     if missing_methods:
         add(f"Bot API {', '.join(missing_methods)}", "bot_api", bot_api=tuple(sorted({*granted.bot_api, *missing_methods})))
 
+    listed = (
+        ("call_hooks", "to fire the core's hooks"),
+        ("override", "to answer core screens"),
+        ("webhook_paths", "webhook paths"),
+    )
+    for key, what in listed:
+        missing = [v for v in asked.get(key, ()) if v not in getattr(granted, key)]
+        if missing:
+            add(f"{what} {', '.join(missing)}", key, **{key: tuple(sorted({*getattr(granted, key), *missing}))})
+
     for key in ("memory_mb", "cpu_seconds", "max_processes", "max_open_files", "max_file_size_mb", "disk_mb", "bot_api_rate"):
         if key in asked and asked[key] > getattr(granted, key):
             add(f"{key} = {toml_value(asked[key])} (granted {toml_value(getattr(granted, key))})", key, **{key: asked[key]})

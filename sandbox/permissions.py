@@ -18,6 +18,9 @@ beyond a foreign key to ``users.tg_id``, the default Bot API allowlist::
     db_write = ["payments"]        # core tables it may INSERT/UPDATE/DELETE (and SELECT)
     bot_api = ["setMyCommands"]    # Bot API methods beyond the default allowlist
     bot_api_rate = 30          # calls/second
+    call_hooks = ["payment_success"]  # core events it may fire itself (runtime/calls/module_hook_calls.py)
+    override = ["about_vpn"]   # core screens (their callback data) it may answer instead of the core
+    webhook_paths = ["/api/payhook"]  # webhook paths outside its own /modules/<name>/
 
 Every mistake is reported as ``modules.toml:LINE: module 'x': what is wrong — how to fix``. A
 module whose entry is invalid must not start (:meth:`OperatorConfig.error`); a mistake outside
@@ -30,11 +33,17 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+import annotated_types
+from pydantic import AfterValidator, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic.dataclasses import dataclass as validated_dataclass
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_ENV = "MODULES_CONFIG"
@@ -43,21 +52,125 @@ CONFIG_NAME = "modules.toml"
 Trust = Literal["sandboxed", "trusted"]
 
 
+# ---------------------------------------------------------------------------- values
+#
+# pydantic checks types and ranges (strictly: TOML has real integers, floats and booleans, so
+# ``memory_mb = true`` or ``disk_mb = 1.5`` is a mistake, not something to coerce). This file adds
+# what pydantic cannot know — which tables and Bot API methods exist — and the operator's wording.
+
+
+def _invalid(problem: str) -> PydanticCustomError:
+    return PydanticCustomError("permissions", "{problem}", {"problem": problem})
+
+
+@cache
+def core_tables() -> frozenset[str]:
+    """Names of the core tables (the classes ``database.models`` itself declares, not modules' ones)."""
+    from database import models
+
+    return frozenset(
+        str(cls.__tablename__)
+        for cls in vars(models).values()
+        if isinstance(cls, type)
+        and issubclass(cls, models.Base)
+        and cls.__module__ == models.__name__
+        and hasattr(cls, "__tablename__")
+    )
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _core_table(name: str) -> str:
+    tables = core_tables()
+    if name not in tables:
+        raise _invalid(f"unknown core table {name!r}{_suggest(name, tables)}; core tables: {', '.join(sorted(tables))}")
+    return name
+
+
+def _api_method(name: str) -> str:
+    from .bot_api_policy import API_METHODS
+
+    if name not in API_METHODS:
+        raise _invalid(f"unknown Bot API method {name!r}{_suggest(name, API_METHODS)} (names as in the Bot API: sendMessage)")
+    return name
+
+
+def _hook_name(name: str) -> str:
+    if not name.isidentifier():
+        raise _invalid(f'holds hook names such as "payment_success", got {name!r}')
+    return name
+
+
+def _callback_data(value: str) -> str:
+    if not value or len(value.encode()) > 64:  # Telegram's limit for callback data
+        raise _invalid(f'holds the callback data of core screens (1-64 bytes), such as "about_vpn", got {value!r}')
+    return value
+
+
+def _webhook_path(path: str) -> str:
+    if not path.startswith("/") or "//" in path or any(part in (".", "..") for part in path.split("/")):
+        raise _invalid(f'holds paths such as "/api/payhook" (absolute, no . or .. parts), got {path!r}')
+    return path
+
+
+def _sorted_unique(items: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(sorted(set(items)))
+
+
 @dataclass(frozen=True)
+class Items:
+    """What a list key holds, for an item pydantic rejects (``tcp_ports holds port numbers 1-65535``)."""
+
+    text: str
+
+
+# Strict: TOML has real integers and booleans; a strict float still takes a TOML integer.
+Whole = Annotated[int, Strict()]
+Number = Annotated[float, Strict()]
+Sorted = AfterValidator(_sorted_unique)
+CoreTable = Annotated[str, Strict(), AfterValidator(_core_table)]
+ApiMethod = Annotated[str, Strict(), AfterValidator(_api_method)]
+HookName = Annotated[str, Strict(), AfterValidator(_hook_name)]
+CallbackData = Annotated[str, Strict(), AfterValidator(_callback_data)]
+WebhookPath = Annotated[str, Strict(), AfterValidator(_webhook_path)]
+PanelType = Literal["remnawave", "3x-ui"]
+
+
+@validated_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class ModulePermissions:
     trust: Trust = "sandboxed"
-    memory_mb: int = 256
-    cpu_seconds: float = 10
-    max_processes: int = 64
-    max_open_files: int = 256
-    max_file_size_mb: int = 64
-    disk_mb: int = 512  # its data and temp folders in total (the resource watchdog)
-    network: bool = False
-    tcp_ports: tuple[int, ...] = ()  # empty with network = true: any port
-    db_read: tuple[str, ...] = ()
-    db_write: tuple[str, ...] = ()
-    bot_api: tuple[str, ...] = ()
-    bot_api_rate: float = 30
+    memory_mb: Annotated[Whole, Field(ge=32, le=1 << 20)] = 256
+    cpu_seconds: Annotated[Number, Field(ge=0.5, le=86400)] = 10
+    max_processes: Annotated[Whole, Field(ge=4, le=1 << 16)] = 64
+    max_open_files: Annotated[Whole, Field(ge=16, le=1 << 20)] = 256
+    max_file_size_mb: Annotated[Whole, Field(ge=1, le=1 << 20)] = 64
+    disk_mb: Annotated[Whole, Field(ge=1, le=1_000_000)] = 512  # its data and temp folders in total (the resource watchdog)
+    network: Annotated[bool, Strict()] = False
+    # empty with network = true: any port
+    tcp_ports: Annotated[tuple[Annotated[Whole, Field(ge=1, le=65535)], ...], Sorted, Items("port numbers 1-65535")] = ()
+    db_read: Annotated[tuple[CoreTable, ...], Sorted, Items("core table names")] = ()
+    db_write: Annotated[tuple[CoreTable, ...], Sorted, Items("core table names")] = ()
+    bot_api: Annotated[tuple[ApiMethod, ...], Sorted, Items("Bot API method names")] = ()
+    bot_api_rate: Annotated[Number, Field(ge=0.1, le=1000)] = 30
+    # The core's hooks it may fire itself with run_hooks (screens and its own events need no grant).
+    call_hooks: Annotated[tuple[HookName, ...], Sorted, Items("hook names")] = ()
+    # Core screens (their callback data) it may answer in the core's place.
+    override: Annotated[tuple[CallbackData, ...], Sorted, Items("callback data")] = ()
+    # Webhook paths beyond its own /modules/<name>/.
+    webhook_paths: Annotated[tuple[WebhookPath, ...], Sorted, Items("webhook paths")] = ()
+    # VPN panels the host calls for the module with the operator's credentials (panels/gateway.py)
+    panels: Annotated[tuple[PanelType, ...], Sorted, Items('panel types ("remnawave", "3x-ui")')] = ()
+
+    @model_validator(mode="after")
+    def _ports_need_network(self) -> ModulePermissions:
+        if self.tcp_ports and not self.network:
+            raise PydanticCustomError(
+                "ports_need_network", "tcp_ports needs network = true (add network = true, or remove tcp_ports)"
+            )
+        return self
 
     @property
     def trusted(self) -> bool:
@@ -78,130 +191,58 @@ class PermissionsError(ValueError):
         self.line = line
 
 
-class Invalid(ValueError):
-    """A value that fails validation; the caller adds file, line and module."""
+# pydantic sets this on the class when it is created; its mypy plugin does not declare it for dataclasses.
+_FIELDS: dict[str, FieldInfo] = ModulePermissions.__pydantic_fields__  # type: ignore[attr-defined]
 
 
-# ---------------------------------------------------------------------------- values
+def _metadata(key: str, kind: type[Any]) -> Any:
+    return next((m for m in _FIELDS[key].metadata if isinstance(m, kind)), None)
 
 
-@cache
-def core_tables() -> frozenset[str]:
-    """Names of the core tables (the classes ``database.models`` itself declares, not modules' ones)."""
-    from database import models
-
-    return frozenset(
-        cls.__table__.name
-        for cls in vars(models).values()
-        if isinstance(cls, type)
-        and issubclass(cls, models.Base)
-        and cls.__module__ == models.__name__
-        and hasattr(cls, "__table__")
-    )
-
-
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _number(key: str, low: float, high: float, *, integer: bool) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        kinds = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds):
-            raise Invalid(f"{key} must be {'an integer' if integer else 'a number'}, got {value!r}")
-        if not low <= value <= high:
-            raise Invalid(f"{key} must be between {low:g} and {high:g}, got {value!r}")
-        return value
-
-    return check
-
-
-def _trust(value: Any) -> str:
-    if value not in ("sandboxed", "trusted"):
-        raise Invalid(f'trust must be "sandboxed" or "trusted", got {value!r}')
-    return value
-
-
-def _bool(key: str) -> Callable[[Any], bool]:
-    def check(value: Any) -> bool:
-        if not isinstance(value, bool):
-            raise Invalid(f"{key} must be true or false, got {value!r}")
-        return value
-
-    return check
-
-
-def _list(key: str, item: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:
-    def check(value: Any) -> tuple[Any, ...]:
-        if not isinstance(value, list):
-            raise Invalid(f"{key} must be a list, e.g. {key} = [...], got {value!r}")
-        return tuple(sorted({item(v) for v in value}))
-
-    return check
-
-
-def _port(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise Invalid(f"tcp_ports holds port numbers 1-65535, got {value!r}")
-    return value
-
-
-def _table(key: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        tables = core_tables()
-        if not isinstance(value, str) or value not in tables:
-            raise Invalid(
-                f"{key}: unknown core table {value!r}{_suggest(str(value), tables)}; core tables: {', '.join(sorted(tables))}"
-            )
-        return value
-
-    return check
-
-
-def _method(value: Any) -> str:
-    from .bot_api_policy import API_METHODS
-
-    if not isinstance(value, str) or value not in API_METHODS:
-        raise Invalid(
-            f"bot_api: unknown Bot API method {value!r}{_suggest(str(value), API_METHODS)} (names as in the Bot API: sendMessage)"
-        )
-    return value
-
-
-VALIDATORS: dict[str, Callable[[Any], Any]] = {
-    "trust": _trust,
-    "memory_mb": _number("memory_mb", 32, 1 << 20, integer=True),
-    "cpu_seconds": _number("cpu_seconds", 0.5, 86400, integer=False),
-    "max_processes": _number("max_processes", 4, 1 << 16, integer=True),
-    "max_open_files": _number("max_open_files", 16, 1 << 20, integer=True),
-    "max_file_size_mb": _number("max_file_size_mb", 1, 1 << 20, integer=True),
-    "disk_mb": _number("disk_mb", 1, 1_000_000, integer=True),
-    "network": _bool("network"),
-    "tcp_ports": _list("tcp_ports", _port),
-    "db_read": _list("db_read", _table("db_read")),
-    "db_write": _list("db_write", _table("db_write")),
-    "bot_api": _list("bot_api", _method),
-    "bot_api_rate": _number("bot_api_rate", 0.1, 1000, integer=False),
-}
+def _problem(key: str, error: ErrorDetails) -> str:
+    """The operator's wording for one pydantic error about ``key``."""
+    kind, got = error["type"], error["input"]
+    if kind == "permissions":
+        return f"{key}: {error['ctx']['problem']}"
+    if kind == "ports_need_network":
+        return error["msg"]
+    if len(error["loc"]) > 1:  # an item of a list
+        return f"{key} holds {_metadata(key, Items).text}, got {got!r}"
+    if kind == "literal_error":
+        return f'{key} must be "sandboxed" or "trusted", got {got!r}'
+    if kind in ("bool_type", "bool_parsing"):
+        return f"{key} must be true or false, got {got!r}"
+    if kind in ("tuple_type", "list_type"):
+        return f"{key} must be a list, e.g. {key} = [...], got {got!r}"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        low, high = _metadata(key, annotated_types.Ge).ge, _metadata(key, annotated_types.Le).le
+        return f"{key} must be between {low:g} and {high:g}, got {got!r}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"{key} must be an integer, got {got!r}"
+    if kind in ("float_type", "float_parsing"):
+        return f"{key} must be a number, got {got!r}"
+    return f"{key}: {error['msg']}, got {got!r}"  # pydantic's wording for what this file never expects
 
 
 def validate_entry(entry: Mapping[str, Any], allowed: Iterable[str] = KEYS) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """Normalised values of a table of permission keys, and ``(key, message)`` for each mistake."""
+    """Normalised values of a table of permission keys, and ``(key, message)`` for each mistake (in file order)."""
     allowed = tuple(allowed)
-    values: dict[str, Any] = {}
-    problems: list[tuple[str, str]] = []
-    for key, raw in entry.items():
-        if key not in allowed:
-            problems.append((key, f"unknown key {key!r}{_suggest(key, allowed)}; known keys: {', '.join(allowed)}"))
-            continue
-        try:
-            values[key] = VALIDATORS[key](raw)
-        except Invalid as exc:
-            problems.append((key, str(exc)))
-    if values.get("tcp_ports") and not values.get("network", False):
-        problems.append(("tcp_ports", "tcp_ports needs network = true (add network = true, or remove tcp_ports)"))
-    return values, problems
+    problems = [
+        (key, f"unknown key {key!r}{_suggest(key, allowed)}; known keys: {', '.join(allowed)}")
+        for key in entry
+        if key not in allowed
+    ]
+    given = {key: value for key, value in entry.items() if key in allowed}
+    try:
+        validated = ModulePermissions(**given)
+    except ValidationError as exc:
+        for error in exc.errors():
+            key = str(error["loc"][0]) if error["loc"] else "tcp_ports"  # a model-level error: ports without network
+            problems.append((key, _problem(key, error)))
+        order = list(entry)
+        problems.sort(key=lambda problem: order.index(problem[0]) if problem[0] in order else len(order))
+        return {}, problems
+    return {key: getattr(validated, key) for key in given}, problems
 
 
 # ---------------------------------------------------------------------------- source lines

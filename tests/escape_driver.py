@@ -659,6 +659,7 @@ class Scenario:
         await self.attack("open_files", "attacker")
         await self.attack("fsm_flood", "attacker", {"megabytes": FSM_FLOOD_MB})
         await self.attack("fsm_forge", "attacker", {"user": SEEDED_USER})
+        await self.attack("hook_forgery", "attacker", {"user": SEEDED_USER})
         await self.attack("cpu_spin", "resource_hog", restart=True)
         await self.attack("memory_over_limit", "resource_hog", {"megabytes": HOG_HOARD_MB}, restart=True)
         # 10. floods

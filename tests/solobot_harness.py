@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from config import Settings
 from host import SolobotHost
@@ -52,8 +53,15 @@ def copy_modules(names: Iterable[str], target: Path) -> Path:
 
 @asynccontextmanager
 async def running_solobot(
-    database_url: str, modules_dir: Path, data_dir: Path, runtime_config: RuntimeConfig | None = None, *, reload: bool = False
+    database_url: str,
+    modules_dir: Path,
+    data_dir: Path,
+    runtime_config: RuntimeConfig | None = None,
+    *,
+    reload: bool = False,
+    **settings: Any,
 ) -> AsyncIterator[Solobot]:
+    """``settings``: more ``Settings`` fields (e.g. ``catalog_url``)."""
     async with LocalBotAPI(token="123456:TEST") as api:
         # The admin has talked to the bot before it starts: modules message admins from startup observers.
         api.user(tg_id=ADMIN_ID, first_name="Пользователь")
@@ -67,6 +75,7 @@ async def running_solobot(
             web_port=0,
             data_dir=str(data_dir / "storage"),
             username_bot="solobot_test_bot",
+            **settings,
         )
         host = SolobotHost(
             settings,

@@ -208,21 +208,28 @@ async def test_the_default_socket_serves_only_the_bots_user(modules: ModuleFolde
     modules.add_button_module("quiet")
     address = control_socket_path(SimpleNamespace(data_dir=str(tmp_path)))
     assert isinstance(address, str) and address.startswith("\0solobot-control-")
+    # "read-first" reads the refusal before sending its request: the server must still be reading
+    # then (a server that closed at once made that send fail with EPIPE, and a racing "send-first"
+    # client fail at random).
     client = (
         "import socket, sys\n"
         "s = socket.socket(socket.AF_UNIX)\n"
         "s.connect('\\0' + sys.argv[1])\n"
+        "f = s.makefile()\n"
+        "answer = f.readline() if sys.argv[2] == 'read-first' else ''\n"
         's.sendall(b\'{"cmd": "list"}\\n\')\n'
-        "print(s.makefile().readline())\n"
+        "print(answer or f.readline())\n"
     )
+    refused = "uid 65534 may not control this bot"
+    cases = [(65534, "read-first", refused), (65534, "send-first", refused), (0, "send-first", '"quiet"')]
     async with bot_with_control(modules, make_runtime, address):
-        for uid, expected in ((65534, "uid 65534 may not control this bot"), (0, '"quiet"')):
+        for uid, order, expected in cases:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", "-c", client, address[1:], user=uid, cwd="/",
+                sys.executable, "-I", "-c", client, address[1:], order, user=uid, cwd="/",
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
             out, err = await asyncio.wait_for(process.communicate(), 30)
-            assert expected in out.decode(), (uid, out, err)
+            assert expected in out.decode() and process.returncode == 0, (uid, order, out, err)
 
 
 def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -87,6 +87,7 @@ ATTACKS = (
     ("open_files", "attacker"),
     ("fsm_flood", "attacker"),
     ("fsm_forge", "attacker"),
+    ("hook_forgery", "attacker"),
     ("cpu_spin", "resource_hog"),
     ("memory_over_limit", "resource_hog"),
     ("log_flood", "attacker"),
@@ -557,6 +558,16 @@ def test_fsm_of_the_core_and_other_modules_is_out_of_reach_whatever_key_is_forge
     intact = run.results["intact"]
     assert intact["core_fsm_after"] == intact["core_fsm_before"] == ["CoreScreen:amount", {"core_fsm": "core-private"}]
     assert intact["victim_after"]["fsm"] == ["VictimFlow:secret_step", {"victim_fsm": "victim-private-fsm"}], intact
+
+
+def test_a_module_cannot_fire_hooks_as_the_host(run: Run) -> None:
+    """admin=True is the host's to say; payment_success is the core's event; host references are the host's."""
+    outcome = run.outcome("hook_forgery")
+    assert "victim-admin-secret" not in outcome["admin_secret"] and "victim-public" in outcome["admin_secret"], outcome
+    assert outcome["payment_success"] == [], f"[{run.mode}] a module fired payment_success on the others: {outcome}"
+    assert "victim-public" in outcome["forged_ref"], outcome
+    refused = [m for m in run.log_messages("hook_forgery") if m.startswith("[module attacker] run_hooks")]
+    assert any("admin=True replaced" in m for m in refused) and any("'payment_success'" in m for m in refused), refused
 
 
 @pytest.mark.parametrize(

@@ -412,3 +412,55 @@ async def test_the_module_gets_its_fsm_state_with_the_update_and_does_not_ask_ag
         assert (await user.wait_for_reply()).text == "saved buy bread"
         assert "set_state" in seen, seen  # the module's writes go to the host
         assert "get_state" not in seen, seen  # its reads of the state were answered from the update
+
+
+ASKER = """
+from aiogram import F, Router
+from aiogram.types import Message
+from hooks.hooks import run_hooks
+
+router = Router()
+
+@router.message(F.text == "/ask")
+async def ask(message: Message):
+    own = await run_hooks("whoami", admin=True, chat_id=message.from_user.id, admin_role="superadmin")
+    try:
+        other = list(await run_hooks("whoami", admin=True, chat_id=message.from_user.id + 1))
+    except Exception as exc:
+        other = type(exc).__name__
+    paid = list(await run_hooks("payment_success", user_id=message.from_user.id, amount=1000))
+    await message.answer(f"own={list(own)} other={other} paid={paid}")
+"""
+
+TELLER = """
+from aiogram import Router
+from hooks.hooks import register_hook
+
+router = Router()
+
+@register_hook("whoami")
+def whoami(chat_id=None, admin=None, admin_role=None, **kwargs):
+    return f"admin={admin} role={admin_role} chat={chat_id}"
+
+@register_hook("payment_success")
+def credit(user_id=None, amount=None, **kwargs):
+    return f"credited {amount} to {user_id}"
+"""
+
+
+async def test_a_module_firing_hooks_cannot_vouch_for_admin_users_or_core_events(
+    modules: ModuleFolder, db: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    modules.add("asker", ASKER)
+    modules.add("teller", TELLER)
+    async with open_bridge(modules, db, tmp_path) as bridge:
+        user = bridge.api.user(120)
+        await user.send("/ask")
+        reply = await user.wait_for_reply()
+    # admin=True and admin_role from the module: replaced and dropped (the user is no admin);
+    # another user's chat_id while serving user 120: refused; payment_success: the core's event.
+    assert reply.text == "own=['admin=False role=None chat=120'] other=[] paid=[]", reply.text
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[module asker] run_hooks")]
+    assert any("admin=True replaced by the host's False" in m and "admin_role dropped" in m for m in logged), logged
+    assert any("with chat_id=121 while handling an update of user 120" in m for m in logged), logged
+    assert any("may not fire the core's hook 'payment_success'" in m and "call_hooks" in m for m in logged), logged

@@ -251,3 +251,30 @@ def test_disk_mb_bounds_and_module_request(tmp_path: Path) -> None:
     write(tmp_path / "shop", "[request]\ndisk_mb = 0\n", "module.toml")
     with pytest.raises(PermissionsError, match="disk_mb must be between 1 and"):
         load_module_requests(tmp_path / "shop")
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "message"),
+    [
+        ("db_read = [1]", 2, "db_read holds core table names, got 1"),
+        ('network = true\ntcp_ports = ["443"]', 3, "tcp_ports holds port numbers 1-65535, got '443'"),
+        ("bot_api_rate = true", 2, "bot_api_rate must be a number, got True"),
+        ('memory_mb = 10\ntrust = "root"', 2, "memory_mb must be between 32 and 1.04858e+06, got 10 (and 1 more)"),
+        ('trust = "root"\nmemroy_mb = 10', 2, 'trust must be "sandboxed" or "trusted", got \'root\' (and 1 more)'),
+    ],
+)
+def test_item_and_type_mistakes_say_what_to_write(tmp_path: Path, body: str, line: int, message: str) -> None:
+    path = write(tmp_path, "[modules.top_referrers]\n" + body + "\n")
+    assert (
+        str(load_operator_config(path, KNOWN).error("top_referrers")) == f"modules.toml:{line}: module 'top_referrers': {message}"
+    )
+
+
+def test_permissions_built_in_code_are_validated_and_frozen() -> None:
+    assert ModulePermissions(network=True, tcp_ports=(443, 80, 443)).tcp_ports == (80, 443)
+    with pytest.raises(ValueError, match="tcp_ports needs network = true"):
+        ModulePermissions(tcp_ports=(443,))
+    with pytest.raises(ValueError, match="memory_mb"):
+        ModulePermissions(memory_mb=1)
+    with pytest.raises(AttributeError):
+        DEFAULTS.memory_mb = 1  # type: ignore[misc]  # frozen: assigning is the mistake under test

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import errno
 import os
 import resource
 import socket
@@ -340,6 +341,42 @@ def test_a_failing_filter_stops_the_module(world: World) -> None:
     r = run_forked(child)
     assert r["error"] and "seccomp" in r["error"]
     assert r["applied"][-1].startswith("landlock abi ")  # nothing after Landlock was reported in force
+
+
+def test_syscalls_newer_than_the_review_are_refused_as_unknown() -> None:
+    def child() -> dict[str, Any]:
+        before = {str(nr): _raw_syscall(nr) for nr in (seccomp.NEWEST_REVIEWED + 1,)}
+        set_no_new_privs()
+        seccomp.install()
+        after = {str(nr): _raw_syscall(nr) for nr in (seccomp.NEWEST_REVIEWED, seccomp.NEWEST_REVIEWED + 1, 1000)}
+        return {"before": before, "after": after, "getpid": _libc.syscall(39) == os.getpid()}
+
+    r = run_forked(child)
+    reviewed, unreviewed = str(seccomp.NEWEST_REVIEWED), str(seccomp.NEWEST_REVIEWED + 1)
+    # The review covers this kernel: it has nothing after NEWEST_REVIEWED (when this fails on a
+    # newer kernel, review its new syscalls, deny the dangerous ones, and raise NEWEST_REVIEWED).
+    assert r["before"][unreviewed] == "ENOSYS"
+    assert r["after"][reviewed] == "EPERM"  # file_setattr: denied by name
+    assert r["after"][unreviewed] == r["after"]["1000"] == "ENOSYS"
+    assert r["getpid"]
+
+
+def test_the_review_boundary_is_enforced_by_the_filter() -> None:
+    """On this kernel every number above the boundary is ENOSYS anyway; move the boundary to see the filter act."""
+
+    def child() -> dict[str, Any]:
+        seccomp.NEWEST_REVIEWED = 100  # getpid (39) is below, getppid (110) above
+        set_no_new_privs()
+        seccomp.install()
+        return {"getpid": _raw_syscall(39), "getppid": _raw_syscall(110)}
+
+    assert run_forked(child) == {"getpid": "ok", "getppid": "ENOSYS"}
+
+
+def _raw_syscall(nr: int) -> str:
+    """Call syscall ``nr`` with null arguments: ``ok`` or the errno's name."""
+    result = _libc.syscall(ctypes.c_long(nr), 0, 0, 0, 0, 0)
+    return "ok" if result >= 0 else errno.errorcode[ctypes.get_errno()]
 
 
 def test_unsupported_architecture_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:

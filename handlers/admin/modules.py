@@ -46,18 +46,26 @@ class AdminModuleCallback(CallbackData, prefix="admin_mod"):
 
 @router.callback_query(AdminPanelCallback.filter(F.action == "modules"))
 async def open_modules(
-    callback: CallbackQuery, callback_data: AdminPanelCallback, admin: bool = False, module_runtime: ModuleRuntime | None = None
+    callback: CallbackQuery,
+    callback_data: AdminPanelCallback,
+    admin: bool = False,
+    module_runtime: ModuleRuntime | None = None,
+    catalog: object | None = None,
 ) -> None:
     runtime = await _runtime_for_admin(callback, admin, module_runtime)
     if runtime is None:
         return
     await answer_callback(callback)
-    await _show_list(callback, runtime, callback_data.page)
+    await _show_list(callback, runtime, callback_data.page, with_catalog=catalog is not None)
 
 
 @router.callback_query(AdminModuleCallback.filter())
 async def module_action(
-    callback: CallbackQuery, callback_data: AdminModuleCallback, admin: bool = False, module_runtime: ModuleRuntime | None = None
+    callback: CallbackQuery,
+    callback_data: AdminModuleCallback,
+    admin: bool = False,
+    module_runtime: ModuleRuntime | None = None,
+    catalog: object | None = None,
 ) -> None:
     runtime = await _runtime_for_admin(callback, admin, module_runtime)
     if runtime is None:
@@ -65,7 +73,7 @@ async def module_action(
     action, name, page = callback_data.action, callback_data.name, callback_data.page
     if action == "list":
         await answer_callback(callback)
-        await _show_list(callback, runtime, page)
+        await _show_list(callback, runtime, page, with_catalog=catalog is not None)
         return
     if not is_valid_module_name(name) or name not in runtime.module_names or action not in ("card", *OPERATIONS):
         await answer_callback(callback, t.NOT_FOUND, show_alert=True)
@@ -92,8 +100,8 @@ async def _runtime_for_admin(callback: CallbackQuery, admin: bool, runtime: Modu
     return runtime
 
 
-async def _show_list(callback: CallbackQuery, runtime: ModuleRuntime, page: int) -> None:
-    text, markup = module_list(runtime.status(), page)
+async def _show_list(callback: CallbackQuery, runtime: ModuleRuntime, page: int, *, with_catalog: bool = False) -> None:
+    text, markup = module_list(runtime.status(), page, with_catalog=with_catalog)
     await edit_or_send_message(callback.message, text, reply_markup=markup, force_text=True)
 
 
@@ -109,8 +117,13 @@ async def run_operation(runtime: ModuleRuntime, action: str, name: str) -> tuple
 # ------------------------------------------------------------------------------- screens
 
 
-def module_list(statuses: list[dict[str, Any]], page: int) -> tuple[str, InlineKeyboardMarkup]:
+def module_list(statuses: list[dict[str, Any]], page: int, *, with_catalog: bool = False) -> tuple[str, InlineKeyboardMarkup]:
+    """The paged list; ``with_catalog`` adds «🛒 Каталог» (the bot has CATALOG_URL and CATALOG_PUBLIC_KEY)."""
     builder = InlineKeyboardBuilder()
+    if with_catalog:
+        from .catalog import catalog_button
+
+        builder.row(catalog_button())
     if not statuses:
         builder.row(build_admin_back_btn())
         return t.LIST_EMPTY, builder.as_markup()

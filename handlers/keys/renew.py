@@ -17,7 +17,7 @@ from panels import ClientSpec, PanelError, get_panel
 
 from .. import buttons, texts
 from ..queries import get_renewal_tariffs
-from ..utils import answer_callback, edit_or_send_message, format_money
+from ..utils import answer_callback, callback_args, edit_or_send_message, format_money
 from .format import format_expiry
 from .key_view import get_own_key
 
@@ -26,16 +26,18 @@ router = Router(name="core_renew")
 
 @router.callback_query(F.data.startswith("renew_key|"))
 async def renew_key(callback: CallbackQuery, session: AsyncSession) -> None:
-    key_name = callback.data.split("|", 1)[1]
+    key_name = callback_args(callback, 1)[0]
     await answer_callback(callback)
     back = InlineKeyboardButton(text=buttons.BACK, callback_data=f"view_key|{key_name}")
     builder = InlineKeyboardBuilder()
     tariffs = await get_renewal_tariffs(session)
     if await get_own_key(session, callback.from_user.id, key_name) is None:
-        await edit_or_send_message(callback.message, texts.KEY_NOT_FOUND, reply_markup=builder.row(back).as_markup())
+        builder.row(back)
+        await edit_or_send_message(callback.message, texts.KEY_NOT_FOUND, reply_markup=builder.as_markup())
         return
     if not tariffs:
-        await edit_or_send_message(callback.message, texts.RENEW_NO_TARIFFS, reply_markup=builder.row(back).as_markup())
+        builder.row(back)
+        await edit_or_send_message(callback.message, texts.RENEW_NO_TARIFFS, reply_markup=builder.as_markup())
         return
     for tariff in tariffs[:20]:
         label = f"{tariff.name or f'{tariff.duration_days} дн.'} — {tariff.price_rub} ₽"
@@ -48,7 +50,7 @@ async def renew_key(callback: CallbackQuery, session: AsyncSession) -> None:
 
 @router.callback_query(F.data.startswith("renew_tariff|"))
 async def renew_with_tariff(callback: CallbackQuery, session: AsyncSession, state: FSMContext) -> None:
-    _, key_name, tariff_id = [*callback.data.split("|", 2), "", ""][:3]
+    key_name, tariff_id = callback_args(callback, 2)
     tg_id = callback.from_user.id
     key = await get_own_key(session, tg_id, key_name)
     tariff = next((t for t in await get_renewal_tariffs(session) if str(t.id) == tariff_id), None)
@@ -76,7 +78,8 @@ async def renew_with_tariff(callback: CallbackQuery, session: AsyncSession, stat
         await answer_callback(callback, texts.RENEW_NOT_ENOUGH_SHORT, show_alert=True)
         return
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
-    new_expiry = max(key.expiry_time or 0, now_ms) + tariff.duration_days * 86_400_000
+    days = tariff.duration_days or 0  # never 0: get_renewal_tariffs only offers tariffs with a duration
+    new_expiry = max(key.expiry_time or 0, now_ms) + days * 86_400_000
     spec = ClientSpec(
         client_id=key.client_id, email=key_name, tg_id=tg_id, expiry_ms=new_expiry, device_limit=tariff.device_limit
     )
@@ -90,6 +93,7 @@ async def renew_with_tariff(callback: CallbackQuery, session: AsyncSession, stat
     key.tariff_id = tariff.id  # flushed by the commit below
     await update_key_expiry(session, key.client_id, new_expiry)
     await state.update_data(required_amount=None)
-    builder = InlineKeyboardBuilder().row(InlineKeyboardButton(text=buttons.VIEW_KEY, callback_data=f"view_key|{key_name}"))
+    builder = InlineKeyboardBuilder()
+    builder.row(InlineKeyboardButton(text=buttons.VIEW_KEY, callback_data=f"view_key|{key_name}"))
     text = texts.RENEW_DONE.format(key_name=html.escape(key_name), expiry=format_expiry(new_expiry))
     await edit_or_send_message(callback.message, text, reply_markup=builder.as_markup(), force_text=True)

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from aiogram import F, Router
-from aiogram.types import CallbackQuery, InlineKeyboardButton, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +23,7 @@ from panels import ClientSpec, PanelError, get_panel
 from .. import buttons, texts
 from ..queries import claim_trial
 from ..start import trial_enabled
-from ..utils import answer_callback, edit_or_send_message, setting
+from ..utils import ShownMessage, answer_callback, edit_or_send_message, setting
 from .format import format_expiry
 
 router = Router(name="core_trial")
@@ -73,7 +73,7 @@ async def unique_email(session: AsyncSession, length: int = 8) -> str:
             return email
 
 
-async def show_key_created(message: Message, session: AsyncSession, tg_id: int, admin: bool, key: Key) -> None:
+async def show_key_created(message: ShownMessage, session: AsyncSession, tg_id: int, admin: bool, key: Key) -> None:
     builder = InlineKeyboardBuilder()
     builder.row(InlineKeyboardButton(text=buttons.VIEW_KEY, callback_data=f"view_key|{key.email}"))
     results = await run_hooks(

@@ -30,7 +30,7 @@ def check(module: ModuleSource) -> Iterator[Finding]:
 
 
 def _is_env_file(value: str | None) -> bool:
-    return bool(value) and (value == ".env" or value.endswith(("/.env", "\\.env")))
+    return value is not None and (value == ".env" or value.endswith(("/.env", "\\.env")))
 
 
 def _check_file(source: SourceFile, tree: ast.Module) -> Iterator[Finding]:

@@ -13,6 +13,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.fsm.storage.base import BaseStorage
 
+from panels.gateway import PanelGateway
 from sandbox.bot_api_policy import BotApiPolicy
 
 from .bot_gateway import BotGateway
@@ -28,6 +29,8 @@ class HostServices:
     database_url: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)  # non-secret config (config.public_settings)
     bot_api_policy: BotApiPolicy = field(default_factory=BotApiPolicy)
+    # Panel calls modules make through the host (granted with ``panels`` in modules.toml).
+    panel_gateway: PanelGateway = field(default_factory=PanelGateway)
 
     def __post_init__(self) -> None:
         self.bot_gateway = BotGateway(self.bot, self.bot_api_policy) if self.bot is not None else None

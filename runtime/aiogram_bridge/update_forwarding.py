@@ -23,6 +23,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 
 from runtime.calls.module_call import Answered, ProcessGone, ask, log_failure
+from runtime.calls.module_hook_calls import update_context
 from runtime.module_runtime import ModuleRuntime
 from runtime.supervision.supervisor import ModuleSupervisor
 
@@ -80,6 +81,8 @@ class UpdateForwarder:
         timeout = self.runtime.config.update_timeout
         gateway = self.runtime.services.fsm_gateway
         key = key_to_wire(state.key) if state is not None and gateway is not None else None
+        bot = self.runtime.services.bot
+        context = update_context(event, admin, bot.id if bot is not None else None)
         for supervisor in module_candidates:
             # The update crosses like every Telegram object (telegram_codec): rebuilt once, bound to
             # the module's bot. With it goes the module's own FSM state for this user (its namespace
@@ -88,7 +91,9 @@ class UpdateForwarder:
             params: dict[str, Any] = {"update": event_update, "admin": admin if isinstance(admin, bool) else None}
             if key is not None and state is not None and gateway is not None:
                 params["fsm"] = [key, await gateway.module_state(supervisor.name, state.key)]
-            outcome = await ask(supervisor, "feed_update", params, timeout)
+            # What the host vouches for while the module handles it (its run_hooks calls).
+            with self.runtime.updates_in_flight.track(supervisor.name, event_update.update_id, context):
+                outcome = await ask(supervisor, "feed_update", params, timeout)
             if isinstance(outcome, Answered):
                 if isinstance(outcome.value, dict) and outcome.value.get("handled") is True:
                     return

@@ -22,6 +22,7 @@ It calls the host for Bot API methods (``bot_api``), FSM storage (``fsm``) and n
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import importlib
 import logging
 import os
@@ -144,9 +145,11 @@ class ModuleService:
         token = None
         if self.context is not None and isinstance(sent, list) and len(sent) == 2 and isinstance(sent[0], list):
             token = self.context.storage.sent_with_update(sent[0], sent[1] if isinstance(sent[1], str) else None)
+        handling = _HANDLING_UPDATE.set(update.update_id)  # named in the run_hooks the handler makes
         try:
             return {"handled": await self.dispatcher.feed(update, admin=admin if isinstance(admin, bool) else None)}
         finally:
+            _HANDLING_UPDATE.reset(handling)
             if token is not None:
                 self.context.storage.forget_sent(token)
 
@@ -180,7 +183,8 @@ class ModuleService:
     async def run_hooks_on_host(self, name: str, kwargs: dict[str, Any]) -> HookResults:
         assert self.peer is not None
         try:
-            reply = await self.peer.request("run_hooks", {"hook": name, "kwargs": kwargs_to_wire(kwargs)})
+            request = {"hook": name, "kwargs": kwargs_to_wire(kwargs), "update_id": _HANDLING_UPDATE.get()}
+            reply = await self.peer.request("run_hooks", request)
         except RemoteError as exc:
             logging.getLogger("solobot").error("run_hooks(%r) failed on the host: %s", name, exc)
             return HookResults(name)
@@ -199,6 +203,11 @@ def _add_site_packages(path: Any) -> None:
         raise TypeError(f"site_packages must be an absolute path, got {path!r:.100}")
     site.addsitedir(path)
     importlib.invalidate_caches()
+
+
+# The update this task handles: the host vouches for hook arguments (admin, user ids) only
+# for an update it really forwarded to this module (runtime/calls/module_hook_calls.py).
+_HANDLING_UPDATE: contextvars.ContextVar[int | None] = contextvars.ContextVar("handling_update", default=None)
 
 
 def _metadata_tables() -> dict[str, Any]:

@@ -32,4 +32,8 @@ async def panel_for_cluster(session: AsyncSession, cluster_id: str) -> ClusterPa
     enabled = [s for s in servers if s.get("enabled", True)]
     if not enabled:
         raise ValueError(f"В кластере {cluster_id!r} нет включённых серверов.")
-    return ClusterPanel(get_panel(enabled[0].get("panel_type")), server_id)
+    # The panel type of the first enabled server serves the cluster; the panel gets every enabled
+    # server of that type (3x-ui: one client per server; Remnawave: one user in all their squads).
+    panel_type = enabled[0].get("panel_type")
+    same_type = [s for s in enabled if (s.get("panel_type") or "") == (panel_type or "")]
+    return ClusterPanel(get_panel(panel_type, same_type), server_id)

@@ -675,6 +675,18 @@ async def fsm_forge(args):
     return {"seen": seen, "errors": errors, "other_bot": other_bot, "own_state": own}
 
 
+@attack
+async def hook_forgery(args):
+    """Fire hooks as if it were the host: admin=True, a core event, a forged session reference."""
+    from hooks.hooks import run_hooks
+    from ipc import Ref
+
+    admin = list(await run_hooks("victim_admin_secret", admin=True, admin_role="superadmin"))
+    paid = list(await run_hooks("payment_success", user_id=args["user"], amount=10**6, payment_system="forged"))
+    keys = list(await run_hooks("victim_admin_secret", keys=Ref("keys", "non_frozen")))
+    return {"admin_secret": admin, "payment_success": paid, "forged_ref": keys}
+
+
 # --- 10. floods --------------------------------------------------------------------------------------
 
 

@@ -64,6 +64,17 @@ async def _fsm_conversation():
     return [await state.get_state(), await state.get_data()]
 
 
+async def victim_admin_secret(admin=False, **kwargs):
+    """A module's own hook with an admin-only answer (as upstream's admin buttons are)."""
+    return "victim-admin-secret" if admin is True else "victim-public"
+
+
+async def payment_success(user_id=None, amount=None, **kwargs):
+    return f"victim credited {amount} to {user_id}"
+
+
+register_hook("victim_admin_secret", victim_admin_secret)
+register_hook("payment_success", payment_success)
 register_hook("profile_menu", profile_menu)
 register_hook("victim_info", victim_info)
 
