@@ -22,17 +22,19 @@ def core_routers() -> list[Router]:
     from .admin.panel import handler as admin_panel
     from .coupons import router as coupons
     from .fallback import router as fallback
-    from .keys import key_view, renew, trial
+    from .keys import key_create, key_renew, key_view
     from .pay import router as pay
     from .profile import router as profile
     from .start import router as start
+    from .tariffs.buy import key_tariffs
 
     routers = [
         start,
         profile,
         key_view.router,
-        trial.router,
-        renew.router,
+        key_create.router,
+        key_tariffs.router,
+        key_renew.router,
         pay,
         coupons,
         admin_panel.router,

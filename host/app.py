@@ -35,13 +35,15 @@ from config import Settings
 from database import db
 from database.embedded import resolve_database_url
 from database.init_db import init_db
+from handlers.payments.pending_purchase import install_purchase_completion
+from hooks.hooks import unregister_hook
 from installer import Installer
 from installer.lifecycle import CatalogWatch
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
 from runtime.aiogram_bridge.update_forwarding import modules_router
 from runtime.supervision.sandbox_setup import ModuleSandboxes
 from runtime.supervision.task_owner import OwnedTask, TaskOwner
-from runtime.supervision.zygote_client import Zygote
+from runtime.supervision.zygote_client import ForkServer, Zygote
 from sandbox.process_flags import set_dumpable
 from utils import modules_loader
 
@@ -71,6 +73,7 @@ class SolobotHost:
         sandbox: bool = True,
         reload: bool = False,
         operator_tools: bool = True,
+        zygote: ForkServer | None = None,
     ) -> None:
         self.settings = settings
         self.runtime_config = runtime_config
@@ -82,6 +85,7 @@ class SolobotHost:
         self.sandbox = sandbox
         self.reload = reload
         self.operator_tools = operator_tools
+        self.zygote = zygote  # None: the runtime starts its own (a shared one is the caller's: tests)
         self.database_url: str | None = None
         self.bot: Bot | None = None
         self.dispatcher: Dispatcher | None = None
@@ -117,13 +121,16 @@ class SolobotHost:
         panels.configure(panels.from_config(settings))  # panel credentials: this process only
         self._stack.callback(panels.configure, panels.PanelSettings())
 
-        # The zygote's imports (seconds on a cold machine) overlap PostgreSQL's start: both are
-        # other processes, and the database is awaited in a worker thread.
-        zygote = Zygote()
-        self._stack.push_async_callback(zygote.aclose)
-        warm_up = TaskOwner("host-startup")
-        self._stack.push_async_callback(warm_up.aclose)
-        warm_up.spawn(zygote.ensure_started(), "zygote")
+        zygote = self.zygote
+        if zygote is None:
+            # The zygote's imports (seconds on a cold machine) overlap PostgreSQL's start: both are
+            # other processes, and the database is awaited in a worker thread. The host owns it
+            # (the runtime forks from it; a dead one is replaced at the next fork).
+            zygote = own_zygote = Zygote()
+            self._stack.push_async_callback(own_zygote.aclose)
+            warm_up = TaskOwner("host-startup")
+            self._stack.push_async_callback(warm_up.aclose)
+            warm_up.spawn(own_zygote.ensure_started(), "zygote")
 
         url, close_database = await resolve_database_url(settings)
         self._stack.push_async_callback(close_database)
@@ -131,6 +138,9 @@ class SolobotHost:
         db.bind(url)
         self._stack.push_async_callback(db.dispose)
         await init_db()
+        # Purchases waiting for money complete when any payment (core or module) fires payment_success.
+        completion = install_purchase_completion(db.async_session_maker)
+        self._stack.callback(unregister_hook, "payment_success", completion)
 
         self.bot = bot = _make_bot(settings)
         self._stack.push_async_callback(bot.session.close)
@@ -160,8 +170,8 @@ class SolobotHost:
             services=services,
             sandboxes=sandboxes,
             fanout_observer=self.metrics.observe_fanout,
-            zygote=zygote,
             packages_dir=module_deps.packages_root(settings.data_dir),
+            zygote=zygote,
         )
         await self._stack.enter_async_context(runtime)
         modules_loader.use_runtime(runtime)

@@ -72,9 +72,20 @@ async def tour(user: SimulatedUser) -> None:
         await _step(user, "press", "profile")
     await _step(user, "send", "/start")
     created = await _step(user, "press", "create_key")
-    card = next((d for row in (created.keyboard if created else []) for _, d in row if d and d.startswith("view_key|")), None)
+    card = _key_card(created)
+    if created is not None and card is None:  # "creating…" comes first, then the key
+        try:
+            created = await user.wait_for_reply(timeout=10)
+            print(_show(created))
+            card = _key_card(created)
+        except TimeoutError:
+            print("  (no key message)")
     if card:
         await _step(user, "press", card)
+
+
+def _key_card(view: MessageView | None) -> str | None:
+    return next((d for row in (view.keyboard if view else []) for _, d in row if d and d.startswith("view_key|")), None)
 
 
 async def _open_web_chat(stack: AsyncExitStack, api: LocalBotAPI, host: SolobotHost, address: str, port: int) -> WebChat:

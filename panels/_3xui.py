@@ -16,6 +16,7 @@ into their failure values as upstream does.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -151,13 +152,16 @@ class XuiAPI:
         self.username, self.password, self.token = username, password, token
         self._timeout = aiohttp.ClientTimeout(total=timeout or current().timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
         self.client = _ClientApi(self)
         self.inbound = _InboundApi(self)
 
     def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._session_loop is not loop:
             # The login cookie belongs to the panel's host; an unsafe jar keeps it for IP addresses too.
-            self._session = aiohttp.ClientSession(timeout=self._timeout, cookie_jar=aiohttp.CookieJar(unsafe=True))
+            jar = aiohttp.CookieJar(unsafe=True)
+            self._session, self._session_loop = aiohttp.ClientSession(timeout=self._timeout, cookie_jar=jar), loop
         return self._session
 
     async def login(self) -> None:
@@ -172,7 +176,9 @@ class XuiAPI:
             await self._session.close()
             self._session = None
 
-    async def _call(self, method: str, path: str, *, body: Any = None, form: dict[str, str] | None = None) -> Any:
+    async def _call(
+        self, method: str, path: str, *, body: Any = None, form: dict[str, str] | None = None, retry: bool = True
+    ) -> Any:
         host = through_host("3x-ui")
         if host is not None:  # a module process the operator granted 3x-ui: the host sends it
             try:
@@ -187,6 +193,11 @@ class XuiAPI:
             headers["Authorization"] = f"Bearer {self.token}"
         try:
             async with self._http().request(method, f"{self.host}{path}", json=body, data=form, headers=headers) as resp:
+                if resp.status in (401, 404) and retry and path != "/login" and self.username and not self.token:
+                    # 3x-ui hides its API from a session it no longer knows (expired, or a new client
+                    # session): log in again, once.
+                    await self.login()
+                    return await self._call(method, path, body=body, form=form, retry=False)
                 if resp.status >= 400:
                     raise XuiError(f"HTTP {resp.status} from {path}")
                 answer = await resp.json(content_type=None)

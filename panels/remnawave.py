@@ -39,14 +39,17 @@ class RemnawaveAPI:
         self._creds: tuple[str, str] | None = None
         self._timeout = aiohttp.ClientTimeout(total=timeout or settings.timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
         self._login_lock = asyncio.Lock()
         self.last_status: int | None = None  # HTTP status of the last request (404: no such user)
 
     # ------------------------------------------------------------------ plumbing
 
     def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._session_loop is not loop:
+            # A session belongs to the loop it was made in (a client may outlive one, e.g. in tests).
+            self._session, self._session_loop = aiohttp.ClientSession(timeout=self._timeout), loop
         return self._session
 
     def _auth_headers(self) -> dict[str, str]:
@@ -76,7 +79,9 @@ class RemnawaveAPI:
             return False
         return await self.login(*creds)
 
-    async def _request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+    async def _request(
+        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None, retry: bool = True
+    ) -> Any:
         """The ``response`` of a successful call; ``None`` (logged) on any failure, 404 included."""
         host = through_host("remnawave")
         if host is not None:  # a module process the operator granted Remnawave: the host sends it
@@ -94,10 +99,10 @@ class RemnawaveAPI:
         try:
             async with self._client().request(method, url, json=json, params=params, headers=self._auth_headers()) as resp:
                 self.last_status = resp.status
-                if resp.status == 401 and self._creds is not None:
-                    self.token = None  # expired: log in again once
+                if resp.status == 401 and self._creds is not None and retry:
+                    self.token = None  # expired: log in again, once
                     if await self._ensure_login():
-                        return await self._request(method, path, json=json, params=params)
+                        return await self._request(method, path, json=json, params=params, retry=False)
                 if resp.status >= 400:
                     log.warning("[Remnawave] %s %s -> HTTP %s: %s", method, path, resp.status, (await resp.text())[:300])
                     return None

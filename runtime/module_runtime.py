@@ -35,7 +35,7 @@ from runtime.supervision.sandbox_setup import ModuleSandboxes, SandboxConfigErro
 from runtime.supervision.state_store import StateStore
 from runtime.supervision.supervisor import ModuleState, ModuleSupervisor
 from runtime.supervision.task_owner import TaskOwner
-from runtime.supervision.zygote_client import Zygote
+from runtime.supervision.zygote_client import ForkServer, Zygote
 from sandbox import process_flags
 from sandbox.permissions import DEFAULTS, ModulePermissions
 
@@ -64,10 +64,10 @@ class ModuleRuntime:
         services: HostServices | None = None,
         sandboxes: ModuleSandboxes | None = None,
         fanout_observer: FanoutObserver | None = None,
-        zygote: Zygote | None = None,
         packages_dir: str | os.PathLike[str] | None = None,
+        zygote: ForkServer | None = None,
     ) -> None:
-        """``zygote``: one the caller may have started already (the host starts it while PostgreSQL starts)."""
+        """``zygote``: one the caller owns (the host starts its own while PostgreSQL starts; tests share one)."""
         self.modules_dir = Path(modules_dir).resolve()
         # <DATA_DIR>/module-packages: each module's own site folder (``solobot modules deps``); without
         # it, a module's requirements must all be met by the bot's own environment.
@@ -78,8 +78,12 @@ class ModuleRuntime:
         self.fanout_observer = fanout_observer  # told about every hook fan-out (the host's metrics)
         self._store = StateStore(state_file)
         self._tasks = TaskOwner("runtime")
-        self._zygote = zygote or Zygote()
-        self._zygote.on_death = self._replace_zygote
+        # Without ``zygote`` the runtime starts, replaces and stops its own; one passed in is the
+        # caller's to start and stop (the test suite shares one between runtimes).
+        self._own_zygote: Zygote | None = None
+        if zygote is None:
+            zygote = self._own_zygote = Zygote(on_death=self._replace_zygote)
+        self._zygote: ForkServer = zygote
         self._supervisors: dict[str, ModuleSupervisor] = {}
         self._log_sinks: dict[str, ModuleLogSink] = {}
         self._host_calls: dict[str, int] = {}
@@ -97,7 +101,8 @@ class ModuleRuntime:
             log.warning("cannot become a child subreaper (%s): module processes may outlive a crash", exc)
         if not self.modules_dir.is_dir():
             log.warning("[modules] modules folder %s does not exist: no modules", self.modules_dir)
-        await self._zygote.ensure_started()
+        if self._own_zygote is not None:
+            await self._own_zygote.start()
         if self.sandboxes is not None:
             self._tasks.spawn(self.sandboxes.watchdog.run(), "resource-watchdog")
         for spec in discover(self.modules_dir):
@@ -107,9 +112,9 @@ class ModuleRuntime:
         return self
 
     def _replace_zygote(self) -> None:
-        if self._tasks.closed:
+        if self._tasks.closed or self._own_zygote is None:
             return  # shutting down: the zygote exiting is expected
-        self._tasks.spawn(self._zygote.start(), "zygote-restart")
+        self._tasks.spawn(self._own_zygote.start(), "zygote-restart")
 
     async def _autostart(self, supervisor: ModuleSupervisor) -> None:
         if not supervisor.enabled:
@@ -128,7 +133,8 @@ class ModuleRuntime:
         await self._tasks.aclose()  # restart timers and watchers first: nothing restarts now
         processes = [sup.process for sup in self._supervisors.values() if sup.process is not None]
         await asyncio.gather(*(p.terminate("runtime shutting down") for p in processes), return_exceptions=True)
-        await self._zygote.aclose()
+        if self._own_zygote is not None:
+            await self._own_zygote.aclose()
 
     # ---------------------------------------------------------------- hooks
 
@@ -236,7 +242,7 @@ class ModuleRuntime:
             except SandboxConfigError as exc:
                 raise ModuleLoadError(name, str(exc)) from None
             params["database_url"] = plan.database_url
-            params["panels"] = self.services.panel_gateway.granted(name)
+        params["panels"] = self.services.panel_gateway.granted(name)  # configured from modules.toml by the sandboxes
         process = await ModuleProcess.spawn(
             self._zygote,
             name,

@@ -18,6 +18,7 @@ from config import Settings
 from host import SolobotHost
 from local_bot_api import LocalBotAPI, SimulatedUser
 from runtime import RuntimeConfig
+from runtime.supervision.zygote_client import ForkServer
 
 PROJECT_MODULES = Path(__file__).resolve().parent.parent / "modules"
 ADMIN_ID = 1
@@ -59,9 +60,12 @@ async def running_solobot(
     runtime_config: RuntimeConfig | None = None,
     *,
     reload: bool = False,
+    zygote: ForkServer | None = None,
     **settings: Any,
 ) -> AsyncIterator[Solobot]:
-    """``settings``: more ``Settings`` fields (e.g. ``catalog_url``)."""
+    """The bot over ``modules_dir``; its module processes fork from ``zygote`` (the test process's
+    shared one, the ``shared_zygote`` fixture), or from its own when None. ``settings``: more
+    ``Settings`` fields (e.g. ``catalog_url``)."""
     async with LocalBotAPI(token="123456:TEST") as api:
         # The admin has talked to the bot before it starts: modules message admins from startup observers.
         api.user(tg_id=ADMIN_ID, first_name="Пользователь")
@@ -84,6 +88,7 @@ async def running_solobot(
             notifications=False,
             throttle_rate=0.0,
             reload=reload,
+            zygote=zygote,
         )
         async with host:
             yield Solobot(api, host, modules_dir)

@@ -27,6 +27,7 @@ from host.log_buffer import ModuleLogBuffer
 from runtime import ModuleRuntime
 
 from .conftest import PROJECT_ROOT, ModuleFolder, fresh_database, wait_until
+from .shared_zygote import ThreadedZygote
 
 pytestmark = pytest.mark.anyio
 
@@ -48,7 +49,8 @@ register_hook("greeting", greeting_hook)
 
 async def solobot(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str, str]:
     """Run ``python -m cli ARGS`` (the ``solobot`` command); return (exit status, stdout, stderr)."""
-    environment = {k: v for k, v in os.environ.items() if k != "SOLOBOT_CONTROL_SOCKET"} | (env or {})
+    # A fixed terminal width: tables fit COLUMNS, which differs by runner (pytest-xdist's workers set 80).
+    environment = {k: v for k, v in os.environ.items() if k != "SOLOBOT_CONTROL_SOCKET"} | {"COLUMNS": "100"} | (env or {})
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "cli", *args, cwd=PROJECT_ROOT, env=environment,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -281,13 +283,18 @@ def test_the_cli_finds_the_socket_where_the_bot_puts_it(monkeypatch: pytest.Monk
     assert default_socket_path() == control_socket_path(load_settings(require_token=False)) == tmp_path / "x.sock"
 
 
-async def test_the_whole_bot_with_operator_tools(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_whole_bot_with_operator_tools(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, shared_zygote: ThreadedZygote
+) -> None:
     from tests.solobot_harness import copy_modules, running_solobot, traversable_dir
 
     monkeypatch.delenv("SOLOBOT_CONTROL_SOCKET", raising=False)
     with traversable_dir() as root:
         modules_dir = copy_modules(["hello_world"], root / "modules")
-        async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root, reload=True) as bot:
+        async with (
+            fresh_database(pg_url) as url,
+            running_solobot(url, modules_dir, root, reload=True, zygote=shared_zygote) as bot,
+        ):
             address = control_socket_path(bot.host.settings)  # abstract, named after <DATA_DIR>
             assert address == control_socket_path(SimpleNamespace(data_dir=str(root / "storage")))
             path = describe_address(address)  # @solobot-control-…

@@ -15,6 +15,7 @@ from host.metrics import MAX_HOOK_LABELS, METRICS_KEY, METRICS_PATH, OTHER_HOOK,
 from host.web import WEBHOOKS_KEY
 from tests.conftest import fresh_database, wait_until
 from tests.core_fixtures import press, send
+from tests.shared_zygote import ThreadedZygote
 from tests.solobot_harness import Solobot, copy_modules, running_solobot, traversable_dir
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
@@ -29,9 +30,12 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="module")
-async def solobot(pg_url: str, anyio_backend: str) -> AsyncIterator[Solobot]:
+async def solobot(pg_url: str, anyio_backend: str, shared_zygote: ThreadedZygote) -> AsyncIterator[Solobot]:
     with traversable_dir() as root:  # module processes run as their own uids: pytest's tmp dirs are 0700
-        async with fresh_database(pg_url) as url, running_solobot(url, copy_modules(MODULES, root / "modules"), root) as bot:
+        async with (
+            fresh_database(pg_url) as url,
+            running_solobot(url, copy_modules(MODULES, root / "modules"), root, zygote=shared_zygote) as bot,
+        ):
             yield bot
 
 
@@ -125,7 +129,7 @@ async def test_the_scraper_gets_the_format_it_asks_for_and_the_path_is_the_cores
     assert METRICS_PATH in solobot.host.web_app[WEBHOOKS_KEY].reserved  # no module can take it over
 
 
-async def test_each_host_observes_only_its_own_runtime(solobot: Solobot, pg_url: str) -> None:
+async def test_each_host_observes_only_its_own_runtime(solobot: Solobot, pg_url: str, shared_zygote: ThreadedZygote) -> None:
     # The observer is passed to the runtime, not installed process-wide: a second host's hook
     # calls land in its own metrics and leave the first host's alone.
     outer = solobot.host.web_app[METRICS_KEY]
@@ -133,7 +137,7 @@ async def test_each_host_observes_only_its_own_runtime(solobot: Solobot, pg_url:
     before = value(await samples(solobot), "solobot_hook_fanout_seconds_count", hook="profile_menu") or 0
     with traversable_dir() as root:
         modules_dir = copy_modules(["hello_world"], root / "modules")
-        async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root) as inner:
+        async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root, zygote=shared_zygote) as inner:
             await inner.host.runtime.run_hooks("profile_menu", chat_id=1, admin=False)
             inner_text = inner.host.web_app[METRICS_KEY].render()[0]
             assert b'solobot_hook_fanout_seconds_count{hook="profile_menu"} 1.0' in inner_text

@@ -16,6 +16,7 @@ from cli.deps import run_deps
 from runtime import ModuleLoadError
 from tests.conftest import fresh_database
 from tests.module_deps_cases.wheels import build_wheels
+from tests.shared_zygote import ThreadedZygote
 from tests.solobot_harness import running_solobot, traversable_dir
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
@@ -91,14 +92,16 @@ def test_a_conflict_with_the_bots_packages_is_refused_not_installed(tmp_path: Pa
     assert module.exists()
 
 
-async def test_install_then_only_that_module_has_its_packages_under_the_sandbox(pg_url: str, wheelhouse: Path) -> None:
+async def test_install_then_only_that_module_has_its_packages_under_the_sandbox(
+    pg_url: str, wheelhouse: Path, shared_zygote: ThreadedZygote
+) -> None:
     with traversable_dir() as root:
         modules_dir = root / "modules"
         for name in ("native_user", "bystander"):
             shutil.copytree(CASES / name, modules_dir / name)
         data_dir = root / "storage"
         site = module_deps.site_dir(data_dir, "native_user")
-        async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root) as bot:
+        async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root, zygote=shared_zygote) as bot:
             rt = bot.host.runtime
             # Not installed yet: failed, with the list and the command to run.
             status = rt.module_status("native_user")

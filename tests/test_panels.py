@@ -228,3 +228,26 @@ async def test_a_module_uses_upstreams_clients_through_the_host(pg_url: str, tmp
                 assert ("GET", "/api/system/stats") not in remna.requests  # refused before reaching the panel
     panels.configure(PanelSettings())
     panels._3xui._xui_instance_cache.clear()
+
+
+def test_a_module_asks_for_panels_and_the_operator_sees_the_line_to_grant(tmp_path: Path) -> None:
+    from sandbox.module_requests import describe_pending, load_module_requests
+    from sandbox.permissions import DEFAULTS, validate_entry
+
+    module = tmp_path / "devices"
+    module.mkdir()
+    (module / "module.toml").write_text('[request]\npanels = ["remnawave"]\nreason.panels = "shows devices"\n')
+    [line] = describe_pending(load_module_requests(module), DEFAULTS)
+    assert line.endswith('grant in modules.toml [modules.devices] panels = ["remnawave"]') and "shows devices" in line
+    _, problems = validate_entry({"panels": ["wireguard"]})
+    assert problems == [("panels", 'panels holds panel types ("remnawave", "3x-ui"), got \'wireguard\'')]
+
+
+async def test_a_3xui_session_the_panel_forgot_is_renewed_once(panel_settings: None) -> None:
+    async with XuiServer() as server:
+        xui = await get_xui_instance(server.url)
+        server.sessions.clear()  # the panel restarted: its session cookies are gone
+        client_id = str(uuid.uuid4())
+        assert await get_client_traffic(xui, client_id) == {"status": "not_found", "client_id": client_id}
+        assert len(server.sessions) == 1  # logged in again
+        await xui.aclose()

@@ -38,8 +38,7 @@ async def view_keys(callback: CallbackQuery, session: AsyncSession) -> None:
                 text=f"{mark} {name} · до {format_expiry(key.expiry_time)[:10]}", callback_data=f"view_key|{key.email}"
             )
         )
-    if not keys:
-        builder.row(InlineKeyboardButton(text=buttons.TRIAL_SUB, callback_data="create_key"))
+    builder.row(InlineKeyboardButton(text=buttons.ADD_SUB, callback_data="buy"))  # the trial first, when due
     builder.row(InlineKeyboardButton(text=buttons.BACK, callback_data="profile"))
     await answer_callback(callback)
     text = texts.KEYS_LIST if keys else texts.NO_KEYS

@@ -27,7 +27,7 @@ from runtime.aiogram_bridge.telegram_codec import HOST_CODEC
 from runtime.config import RuntimeConfig
 
 from .manifest import Manifest
-from .zygote_client import Zygote
+from .zygote_client import ForkServer
 
 log = logging.getLogger("solobot.runtime")
 
@@ -79,7 +79,7 @@ class ModuleProcess:
     @classmethod
     async def spawn(
         cls,
-        zygote: Zygote,
+        zygote: ForkServer,
         module: str,
         modules_dir: str,
         config: RuntimeConfig,
