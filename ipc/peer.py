@@ -33,6 +33,7 @@ from .messages import Cancel, Error, Notify, Request, Response
 log = logging.getLogger("solobot.ipc")
 
 DEFAULT_MAX_FRAME = 4 * 1024 * 1024
+FRAMES_PER_TURN = 64  # frames decoded in one callback before the event loop gets a turn
 _HEADER = struct.Struct(">I")
 
 RequestHandler = Callable[[str, Any], Awaitable[Any]]
@@ -75,6 +76,8 @@ class Peer(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
+        self._reading_paused = False
+        self._frames_scheduled = False
         self._last_id = 0
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._serving: dict[int, asyncio.Task[None]] = {}
@@ -187,23 +190,52 @@ class Peer(asyncio.Protocol):
         return False
 
     def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        self._read_frames()
+
+    def _read_frames(self) -> None:
+        """Decode and dispatch the complete frames buffered, at most ``FRAMES_PER_TURN`` at a time.
+
+        A peer that sends thousands of frames at once (a module flooding its log) would otherwise
+        hold the event loop for one long callback: after a turn's worth, reading pauses and the
+        rest waits for the loop's next round, so every other channel and task gets its turn.
+        """
+        self._frames_scheduled = False
         buffer = self._buffer
-        buffer += data
-        while self._close_reason is None and len(buffer) >= 4:
-            (size,) = _HEADER.unpack_from(buffer)
-            if size > self.max_frame:
-                self._protocol_error(f"frame of {size} bytes exceeds the {self.max_frame}-byte cap")
-                return
-            if len(buffer) < 4 + size:
-                return
-            payload = bytes(buffer[4 : 4 + size])
-            del buffer[: 4 + size]
-            try:
-                msg = messages.from_wire(self.codec.decode(payload))
-            except (CodecError, ProtocolError) as exc:
-                self._protocol_error(str(exc))
-                return
-            self._dispatch(msg)
+        start = handled = 0
+        try:
+            while self._close_reason is None and len(buffer) - start >= 4:
+                (size,) = _HEADER.unpack_from(buffer, start)
+                if size > self.max_frame:
+                    self._protocol_error(f"frame of {size} bytes exceeds the {self.max_frame}-byte cap")
+                    return
+                if len(buffer) - start < 4 + size:
+                    break
+                if handled == FRAMES_PER_TURN:
+                    self._pause_for_a_turn()
+                    return
+                payload = bytes(buffer[start + 4 : start + 4 + size])
+                start += 4 + size
+                handled += 1
+                try:
+                    msg = messages.from_wire(self.codec.decode(payload))
+                except (CodecError, ProtocolError) as exc:
+                    self._protocol_error(str(exc))
+                    return
+                self._dispatch(msg)
+        finally:
+            del buffer[:start]  # once per turn, not once per frame
+        if self._reading_paused and self._transport is not None and self._close_reason is None:
+            self._reading_paused = False
+            self._transport.resume_reading()
+
+    def _pause_for_a_turn(self) -> None:
+        if not self._reading_paused and self._transport is not None:
+            self._reading_paused = True
+            self._transport.pause_reading()  # the buffer stays bounded meanwhile
+        if not self._frames_scheduled:
+            self._frames_scheduled = True
+            self._loop.call_soon(self._read_frames)
 
     # ---------------------------------------------------------------- incoming
 

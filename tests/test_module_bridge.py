@@ -400,12 +400,12 @@ async def test_fast_flow_handlers_run_in_the_module_process(
 
 
 async def test_the_module_gets_its_fsm_state_with_the_update_and_does_not_ask_again(
-    modules: ModuleFolder, db: str, tmp_path: Path
+    modules: ModuleFolder, db: str, tmp_path: Path, shared_zygote: ThreadedZygote
 ) -> None:
     # aiogram's FSM middleware in the module reads the state on every update; the host sends the
     # module's own state along, so no read comes back over the channel (writes still do).
     modules.add("notes", NOTES, **FSM_AND_DB)
-    async with open_bridge(modules, db, tmp_path) as bridge:
+    async with open_bridge(modules, db, tmp_path, shared_zygote) as bridge:
         gateway = bridge.runtime.services.fsm_gateway
         assert gateway is not None
         seen: list[str] = []

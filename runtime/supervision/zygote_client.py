@@ -119,6 +119,11 @@ class Zygote:
                 socket.send_fds(self._control, [request], [channel.fileno()])
                 async with asyncio.timeout(FORK_TIMEOUT):
                     reply = await self._receive()
+                    while _stale(reply, self._next_id):
+                        # The answer to a fork whose caller was cancelled while it waited (a
+                        # runtime closing mid-restart): that process got no channel and exits.
+                        log.info("[zygote] skipped the answer to an abandoned fork request: %s", reply)
+                        reply = await self._receive()
             except (OSError, TimeoutError, ZygoteError) as exc:
                 await self._discard()
                 raise ZygoteError(f"fork of {module!r} failed: {exc or 'timeout'}") from None
@@ -169,6 +174,11 @@ class Zygote:
                     self._proc.kill()
                     await anyio.to_thread.run_sync(self._proc.wait)
                 self._proc = None
+
+
+def _stale(reply: dict, expected_id: int) -> bool:
+    answered = reply.get("id")
+    return isinstance(answered, int) and answered < expected_id
 
 
 __all__ = ["PROJECT_ROOT", "ForkServer", "Zygote", "ZygoteError"]
