@@ -49,12 +49,23 @@ async def bench_uploads(starts: int, static_runs: int) -> dict[str, object]:
         began = time.perf_counter()
         assert (await static.check(data, "hello_world")).ok
         static_times.append(time.perf_counter() - began)
-    for _ in range(starts):
-        began = time.perf_counter()
-        report = await full.check(data, "hello_world")
-        full_times.append(time.perf_counter() - began)
-        assert report.ok, report.errors
-    return {"archive_bytes": len(data), "static_s": summarize(static_times), "with_sandboxed_start_s": summarize(full_times)}
+    first = 0.0
+    async with full:
+        for i in range(starts + 1):
+            began = time.perf_counter()
+            report = await full.check(data, "hello_world")
+            elapsed = time.perf_counter() - began
+            assert report.ok, report.errors
+            if i == 0:
+                first = elapsed  # includes starting the warm check process (runtime import, zygote)
+            else:
+                full_times.append(elapsed)
+    return {
+        "archive_bytes": len(data),
+        "static_s": summarize(static_times),
+        "first_with_sandboxed_start_s": first,
+        "with_sandboxed_start_s": summarize(full_times),
+    }
 
 
 async def fill(catalog: object, modules: int, releases: int) -> None:
@@ -167,7 +178,7 @@ async def main() -> None:
             index = await bench_index(pg.url, Path(folder) / "catalog", args.modules, args.releases, args.runs)
     rows = [
         ("upload check: archive+layout+checker (s)", uploads["static_s"]),
-        ("upload check: + sandboxed start (s)", uploads["with_sandboxed_start_s"]),
+        ("upload check: + sandboxed start, warm (s)", uploads["with_sandboxed_start_s"]),
         (f"index build+sign, {index['releases']} releases (s)", index["build_and_sign_s"]),
         ("GET /api/v1/index, cached 200 (ms)", index["get_cached_200_ms"]),
         ("GET /api/v1/index, 304 (ms)", index["get_304_ms"]),
@@ -176,6 +187,7 @@ async def main() -> None:
     ]
     print_table(["measure", "p50", "min", "max", "n"], [[name, m["p50"], m["min"], m["max"], m["n"]] for name, m in rows])
     ratio = index["get_cached_200_ms"]["p50"] / index["get_304_ms"]["p50"]
+    print(f"   first check with a start (starting the warm check process): {uploads['first_with_sandboxed_start_s']:.1f} s")
     print(f"   index: {index['index_bytes']} bytes; cached 200 / 304 p50 ratio {ratio:.2f}")
     write_results("bench_catalog", {"machine": info, "uploads": uploads, "index": index})
 

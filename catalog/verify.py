@@ -21,7 +21,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -162,8 +162,8 @@ def _release(module: str, item: Mapping[str, Any]) -> Release:
         bool(item.get("yanked")),
         dict(item.get("requests") or {}),
         item.get("min_core") if isinstance(item.get("min_core"), str) else None,
-        item.get("signature") if isinstance(item.get("signature"), str) else "",
-        item.get("changelog") if isinstance(item.get("changelog"), str) else "",
+        _text(item.get("signature")),
+        _text(item.get("changelog")),
         {str(k): str(v) for k, v in item["reasons"].items()} if isinstance(item.get("reasons"), Mapping) else None,
     )
 
@@ -252,7 +252,11 @@ def licence_claims(token: str) -> Licence:
     return Licence(claims["licence_id"], claims["module"], user_id, bot_id, not_after, issued)
 
 
-def _is_int(value: Any) -> bool:
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

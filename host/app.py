@@ -177,6 +177,7 @@ class SolobotHost:
         modules_loader.use_runtime(runtime)
         self._stack.callback(modules_loader.use_runtime, None)
 
+        dispatcher["module_runtime"] = runtime  # the admin modules panel operates on it
         _assemble(dispatcher, runtime, settings, self.throttle_rate)
         self._stack.push_async_callback(self._tasks.aclose)
         self.catalog = build_installer(settings, runtime, bot)

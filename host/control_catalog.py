@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from catalog.verify import Index
 from installer import Installer, InstallRefused
 from installer.service import Outcome
 from runtime.discovery import is_valid_module_name
@@ -65,6 +66,12 @@ class CatalogCommands:
         action, module, version = request["action"], request.get("module"), request.get("version")
         if action == "list":
             return await self._list()
+        if action == "update":
+            return {"ok": True, "results": [_result(o) for o in await installer.update(module)]}
+        if action == "licence":
+            licence = await installer.add_licence(request["token"])
+            return {"ok": True, "message": f"licence {licence.licence_id} for {licence.module} (user {licence.user_id}) kept"}
+        assert isinstance(module, str)  # problem() refused show/install/rollback/remove without a module name
         if action == "show":
             return {"ok": True, "module": await self._card(module, version)}
         if action == "install":
@@ -72,18 +79,14 @@ class CatalogCommands:
                 module, version, grant=bool(request.get("grant")), replace_hand_placed=bool(request.get("replace"))
             )
             return _outcome(outcome)
-        if action == "update":
-            return {"ok": True, "results": [_result(o) for o in await installer.update(module)]}
         if action == "rollback":
             return _outcome(await installer.rollback(module))
-        if action == "remove":
-            return _outcome(await installer.remove(module))
-        licence = await installer.add_licence(request["token"])
-        return {"ok": True, "message": f"licence {licence.licence_id} for {licence.module} (user {licence.user_id}) kept"}
+        return _outcome(await installer.remove(module))
 
     async def _list(self) -> dict[str, Any]:
         installer = self.installer
         offline = False
+        index: Index | None
         try:
             index = await installer.feed.index()
         except InstallRefused:

@@ -1,4 +1,4 @@
-"""Installing modules from the catalog: the operator's side (issue 13, docs/catalog-install.md).
+"""Installing modules from the catalog: the operator's side (docs/catalog-install.md).
 
 The bot fetches the catalog's signed index, verifies every download against the pinned key
 (``catalog.verify``), checks the licence, stages the release with the catalog's own archive rules

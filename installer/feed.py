@@ -47,10 +47,10 @@ class CatalogFeed:
         self.state = state
 
     async def index(self) -> Index:
-        return await self._document("index")  # type: ignore[no-any-return]
+        return await self._document("index")
 
     async def revocations(self) -> Revocations:
-        return await self._document("revocations")  # type: ignore[no-any-return]
+        return await self._document("revocations")
 
     def cached_index(self) -> Index | None:
         """The last verified index if it is still valid (not expired), without asking the catalog."""

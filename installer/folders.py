@@ -45,6 +45,11 @@ class ModuleFolders:
         self.modules_dir = Path(modules_dir).resolve()
         self.work = self.modules_dir / WORK_DIR
 
+    def clean_leftovers(self) -> None:
+        """Staging and trash left by a bot that stopped mid-install: never live, safe to delete."""
+        for area in ("staging", "trash"):
+            shutil.rmtree(self.work / area, ignore_errors=True)
+
     def _area(self, name: str) -> Path:
         path = self.work / name
         path.mkdir(mode=0o700, parents=True, exist_ok=True)

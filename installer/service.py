@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from packaging.version import Version
 
+from catalog.uploads.manifest import grows_beyond
 from catalog.verify import Index, Licence, Release, VerificationError, load_public_key
 from runtime.supervision.process import ModuleLoadError
 
@@ -105,6 +106,7 @@ class Installer:
         self.wallet = LicenceWallet(folder / "licences.json", key, admin_ids, bot_id)
         self.feed = CatalogFeed(catalog_url, key, self.state)
         self.folders = ModuleFolders(modules_dir)
+        self.folders.clean_leftovers()
         self.modules_config = Path(modules_config)
         self.admin_ids = admin_ids
         self.runtime = runtime
@@ -169,8 +171,6 @@ class Installer:
                 previous_requests = dict(index.release(name, installed.version).requests)
             except VerificationError:
                 previous_requests = {}
-        from catalog.uploads.manifest import grows_beyond
-
         return Plan(
             release=release,
             paid=paid,

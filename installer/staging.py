@@ -44,7 +44,8 @@ def _stage(data: bytes, release: Release, target: Path, limits: UploadLimits) ->
         raise InstallRefused(f"{label}: {exc}") from None
     if manifest.version != release.version:
         raise InstallRefused(f"{label}: внутри архива версия {manifest.version}, а в подписанном индексе {release.version}.")
-    blocking, warnings = [], []
+    blocking: list[str] = []
+    warnings: list[str] = []
     for finding in check_module(target):
         (blocking if finding.rule in BLOCKING_RULES else warnings).append(f"{finding.rule} {finding.message}")
     if blocking:

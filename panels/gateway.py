@@ -119,7 +119,13 @@ class PanelGateway:
             raise PanelAccessError(f"module {module}: a panel call is a map")
         panel, base_url, method, path = (params.get(k) for k in ("panel", "base_url", "method", "path"))
         query = params.get("params")
-        if panel not in ALLOWED_CALLS or not all(isinstance(v, str) for v in (base_url, method, path)):
+        if (
+            not isinstance(panel, str)
+            or panel not in ALLOWED_CALLS
+            or not isinstance(base_url, str)
+            or not isinstance(method, str)
+            or not isinstance(path, str)
+        ):
             raise PanelAccessError(f"module {module}: a panel call needs panel, base_url, method and path")
         if query is not None and not (isinstance(query, dict) and all(isinstance(v, (str, int)) for v in query.values())):
             raise PanelAccessError(f"module {module}: panel call params must be a map of strings or numbers")

@@ -12,13 +12,16 @@ import asyncio
 import io
 import os
 import shutil
+import time
 import zipfile
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from sqlalchemy import select
 
 from catalog.db.models import Licence
@@ -188,6 +191,17 @@ async def test_refusals_leave_nothing_installed(world: World) -> None:
         await impostor.install(MODULE)
     nothing_installed(world)
 
+    # An index the catalog signed long ago, replayed after its expiry (a frozen catalog).
+    frozen = signer.sign_document({"kind": "index", "version": 10**6, "expires": 1_600_000_000, "modules": {}})
+    async with replaying(frozen) as url:
+        real_url, installer.feed.url = installer.feed.url, url
+        try:
+            with pytest.raises(InstallRefused, match="expired at 1600000000"):
+                await installer.install(MODULE)
+        finally:
+            installer.feed.url = real_url
+    nothing_installed(world)
+
     # An older index than one already accepted (a replay).
     seen = installer.state.seen_version("index") or 0
     installer.state.data["seen"]["index"] = seen + 5
@@ -197,6 +211,25 @@ async def test_refusals_leave_nothing_installed(world: World) -> None:
     finally:
         installer.state.data["seen"]["index"] = seen
     nothing_installed(world)
+
+
+@asynccontextmanager
+async def replaying(envelope: dict) -> AsyncIterator[str]:
+    """A server that answers every index request with ``envelope`` (a man in the middle)."""
+
+    async def index(_request: web.Request) -> web.Response:
+        return web.json_response(envelope)
+
+    app = web.Application()
+    app.router.add_get("/api/v1/index", index)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 def _storage_keys(root: Path) -> list[str]:
@@ -406,3 +439,29 @@ async def test_a_hand_placed_folder_is_replaced_only_with_confirmation(world: Wo
         assert MODULE not in world.config.read_text(encoding="utf-8")  # defaults: nothing granted
     finally:
         await world.installer.remove(MODULE)
+
+
+async def test_offline_grace_then_the_module_stops_and_comes_back(world: World) -> None:
+    installer, runtime = world.installer, world.bot.host.runtime
+    watch = world.bot.host.catalog_watch
+    assert watch is not None
+    _, token = await world.issue_licence(ADMIN_ID)
+    await installer.add_licence(token)
+    await installer.install(MODULE, "1.0.0", grant=True)
+    admin = world.bot.user(ADMIN_ID)
+    real_url = installer.feed.url
+    installer.feed.url = "http://127.0.0.1:9"  # the catalog is unreachable (discard port: refused)
+    try:
+        await watch.check_once()  # within the grace period: the last verified revocation list counts
+        assert runtime.module_status(MODULE)["state"] == "running"
+        later = time.time() + watch.offline_grace + 3600
+        await watch.check_once(now=later)
+        assert runtime.module_status(MODULE)["state"] == "stopped"
+        stopped = await admin.wait_until(lambda u: _message_with(u, "каталог недоступен дольше 72 ч"), timeout=10)
+        assert f"Модуль {MODULE} остановлен" in stopped.text
+    finally:
+        installer.feed.url = real_url
+    await watch.check_once()  # the catalog answers again and the licence is valid: started again
+    assert runtime.module_status(MODULE)["state"] == "running"
+    await admin.wait_until(lambda u: _message_with(u, f"Лицензия модуля {MODULE} снова действует"), timeout=10)
+    await installer.remove(MODULE)

@@ -169,3 +169,20 @@ def test_the_checker_reports_requirements_and_undeclared_imports(tmp_path: Path)
     (module / "requirements.txt").write_text("-r base.txt\n")
     [finding] = [f for f in check_module(module) if f.rule == "SB030"]
     assert Path(finding.file).name == "requirements.txt" and "pip option '-r'" in finding.message
+
+
+def test_the_command_line_shows_the_plan_and_refuses_bad_names(tmp_path: Path, wheelhouse: Path, capsys) -> None:
+    from cli.main import main
+
+    modules_dir = tmp_path / "modules"
+    shutil.copytree(CASES / "native_user", modules_dir / "native_user")
+    data = tmp_path / "data"
+    assert main(["modules", "deps", "native_user", "--dir", str(modules_dir), "--data-dir", str(data), "--dry-run"]) == 0
+    shown = capsys.readouterr().out
+    assert "native_user requires: solobot-native-demo==1.0" in shown and "solobot-pure-dep==2.1" in shown
+    assert not module_deps.site_dir(data, "native_user").exists()
+    # Not a terminal and no --yes: nothing is installed, and the message says how to confirm.
+    assert main(["modules", "deps", "native_user", "--dir", str(modules_dir), "--data-dir", str(data)]) == 1
+    assert "run again with --yes" in capsys.readouterr().err
+    assert main(["modules", "deps", "../etc", "--dir", str(modules_dir), "--data-dir", str(data)]) == 2
+    assert main(["modules", "deps", "nope", "--dir", str(modules_dir), "--data-dir", str(data)]) == 1

@@ -4,8 +4,8 @@ Upstream imports every module here. In this project the host never imports modul
 ``load_modules_from_folder`` returns the one router that forwards updates to module processes,
 ``load_module_webhooks`` the webhook table, ``load_module_fast_flow_handlers`` proxies that run
 each module's fast-flow handler in its process. The running runtime is registered by the host
-(``use_runtime``): upstream's functions take no arguments, so they read it from here. Core code
-that can be given the runtime gets it passed in instead (aiogram workflow data ``module_runtime``).
+(``use_runtime``) — the one piece of process-wide state these upstream-shaped functions need.
+The host's own screens get the runtime as ``dp["module_runtime"]`` instead.
 """
 
 from __future__ import annotations

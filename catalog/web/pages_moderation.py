@@ -112,6 +112,26 @@ async def moderator_suspend(request: web.Request) -> web.Response:
     await act(request, work, QUEUE)
 
 
+@routes.post("/moderation/accounts/suspend")
+async def moderator_suspend_account(request: web.Request) -> web.Response:
+    """Suspend a person (or lift it): they cannot sign in, use their API tokens or upload."""
+    moderator = require_moderator(request)
+    text = (await form_text(request, "user_id", 20)).strip()
+
+    async def work(db: AsyncSession) -> str:
+        account = await db.get(Account, int(text), with_for_update=True) if text.isdigit() else None
+        if account is None:
+            raise Refused("Нет аккаунта с таким Telegram ID (он появляется при первом входе).")
+        if account.tg_id == moderator.tg_id:
+            raise Refused("Себя приостановить нельзя.")
+        account.suspended = not account.suspended
+        action = "account.suspend" if account.suspended else "account.resume"
+        audit.record(db, moderator.tg_id, action, f"user:{account.tg_id}")
+        return f"Аккаунт {account.tg_id} {'приостановлен' if account.suspended else 'восстановлен'}."
+
+    await act(request, work, QUEUE)
+
+
 @routes.get("/moderation/audit")
 async def audit_log(request: web.Request) -> web.Response:
     require_moderator(request)

@@ -49,8 +49,8 @@ async def open_modules(
     callback: CallbackQuery,
     callback_data: AdminPanelCallback,
     admin: bool = False,
-    module_runtime: ModuleRuntime | None = None,
     catalog: object | None = None,
+    module_runtime: ModuleRuntime | None = None,
 ) -> None:
     runtime = await _runtime_for_admin(callback, admin, module_runtime)
     if runtime is None:
@@ -64,8 +64,8 @@ async def module_action(
     callback: CallbackQuery,
     callback_data: AdminModuleCallback,
     admin: bool = False,
-    module_runtime: ModuleRuntime | None = None,
     catalog: object | None = None,
+    module_runtime: ModuleRuntime | None = None,
 ) -> None:
     runtime = await _runtime_for_admin(callback, admin, module_runtime)
     if runtime is None:
@@ -90,8 +90,8 @@ async def module_action(
 
 
 async def _runtime_for_admin(callback: CallbackQuery, admin: bool, runtime: ModuleRuntime | None) -> ModuleRuntime | None:
-    """The running runtime (``dp["module_runtime"]``, set by the host) if an admin pressed the button;
-    otherwise the refusal is answered and None."""
+    """The runtime (the host's ``dp["module_runtime"]``) if an admin pressed the button; otherwise the
+    refusal is answered and None."""
     if not admin:
         await answer_callback(callback, texts.NOT_ADMIN, show_alert=True)
         return None

@@ -41,9 +41,9 @@ class ModuleWebhooks:
         table: dict[str, ModuleSupervisor] = {}
         for supervisor in self.runtime.supervisors:
             manifest = supervisor.last_manifest
-            path = manifest.webhook_path if manifest else None
-            if not path:
+            if manifest is None or not manifest.webhook_path:
                 continue
+            path = manifest.webhook_path
             clash = "the core" if path in self.reserved else (table[path].name if path in table else None)
             if not path.startswith("/"):
                 clash = "nothing (it must start with '/')"
