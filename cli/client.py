@@ -49,7 +49,7 @@ class ControlClient:
     """``with ControlClient(address) as bot: bot.call("status")`` (a path, or an abstract name starting with NUL)."""
 
     def __init__(self, path: Address | os.PathLike[str]) -> None:
-        self.path: Address = path if is_abstract(path) else Path(path)  # type: ignore[arg-type]
+        self.path: Address = path if is_abstract(path) else Path(path)
         self.shown = describe_address(self.path)
         self._sock: socket.socket | None = None
         self._lines: Any = None

@@ -142,16 +142,17 @@ class ModuleService:
         # The codec validated it once, bound to this process's bot (aiogram would re-validate an unbound one).
         admin = params.get("admin")
         sent = params.get("fsm")  # [key, state]: the FSM state the host read for this update (no round trip)
+        storage = self.context.storage if self.context is not None else None
         token = None
-        if self.context is not None and isinstance(sent, list) and len(sent) == 2 and isinstance(sent[0], list):
-            token = self.context.storage.sent_with_update(sent[0], sent[1] if isinstance(sent[1], str) else None)
+        if storage is not None and isinstance(sent, list) and len(sent) == 2 and isinstance(sent[0], list):
+            token = storage.sent_with_update(sent[0], sent[1] if isinstance(sent[1], str) else None)
         handling = _HANDLING_UPDATE.set(update.update_id)  # named in the run_hooks the handler makes
         try:
             return {"handled": await self.dispatcher.feed(update, admin=admin if isinstance(admin, bool) else None)}
         finally:
             _HANDLING_UPDATE.reset(handling)
-            if token is not None:
-                self.context.storage.forget_sent(token)
+            if storage is not None and token is not None:
+                storage.forget_sent(token)
 
     async def webhook(self, params: dict[str, Any]) -> dict[str, Any]:
         if self.loaded is None or self.loaded.webhook is None:
