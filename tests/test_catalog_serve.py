@@ -65,5 +65,7 @@ def test_serve_creates_its_key_prints_it_and_keeps_it(tmp_path: Path) -> None:
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     index = verify_index(json.loads(body), load_public_key(key))
     assert index.modules == {}
+    listening = re.search(r"Catalog: (http://\S+)", transcript).group(1)  # type: ignore[union-attr]
+    assert json.loads(body)["payload"]["catalog"] == listening  # links point where it listens, not at port 0
     again, _, transcript = serve(tmp_path, "second.log")
     assert again == key and "Created" not in transcript

@@ -162,7 +162,7 @@ async def test_a_module_dying_mid_update_gets_the_user_an_answer_and_comes_back(
             )
         )
         await user.press("+1")
-        await user.wait_until(lambda u: u.last_message.text == "count 1")
+        await user.wait_until(lambda u: u.last_message.text == "count 1", timeout=30)  # a fresh process, on a loaded machine
 
 
 SECRETS = """
