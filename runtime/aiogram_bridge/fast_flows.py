@@ -14,8 +14,8 @@ from typing import Any
 
 from aiogram.types import TelegramObject
 
-from ipc import PeerClosed, RemoteError
 from runtime.calls.hook_arguments import kwargs_to_wire
+from runtime.calls.module_call import Answered, ModuleFailed, ProcessGone, ask, log_failure
 from runtime.module_runtime import ModuleRuntime
 from runtime.supervision.supervisor import ModuleSupervisor
 
@@ -41,21 +41,19 @@ def fast_flow_handlers(runtime: ModuleRuntime) -> dict[str, FastFlowHandler]:
 
 def _proxy(runtime: ModuleRuntime, supervisor: ModuleSupervisor) -> FastFlowHandler:
     async def handler(callback_or_message: TelegramObject, session: Any = None, **kwargs: Any) -> None:
-        process = supervisor.running_process
-        if process is None or process.peer is None:
-            raise FastFlowUnavailable(f"module {supervisor.name} is {supervisor.state}")
         params = {"event": callback_or_message, "kwargs": kwargs_to_wire(kwargs)}
         gateway = runtime.services.fsm_gateway
         lent = gateway.lend_state_of(kwargs, [supervisor.name]) if gateway is not None else contextlib.nullcontext()
-        try:
-            with lent:
-                await process.peer.request("fast_flow", params, timeout=runtime.config.update_timeout)
-        except RemoteError as exc:
-            log.error("[module %s] fast-flow handler failed: %s: %s\n%s", supervisor.name, exc.kind, exc.message, exc.traceback)
-            raise FastFlowUnavailable(f"module {supervisor.name}: {exc.kind}: {exc.message}") from None
-        except (PeerClosed, TimeoutError) as exc:
-            log.error("[module %s] fast-flow handler did not complete: %r", supervisor.name, exc)
-            raise FastFlowUnavailable(f"module {supervisor.name} did not complete the payment flow") from None
+        with lent:
+            outcome = await ask(supervisor, "fast_flow", params, runtime.config.update_timeout)
+        if isinstance(outcome, Answered):
+            return
+        log_failure(supervisor.name, "fast-flow handler", outcome, "the payment flow stopped")
+        if isinstance(outcome, ModuleFailed):
+            raise FastFlowUnavailable(f"module {supervisor.name}: {outcome.kind}: {outcome.message}")
+        if isinstance(outcome, ProcessGone) and not outcome.asked:
+            raise FastFlowUnavailable(f"module {supervisor.name} is {supervisor.state}")
+        raise FastFlowUnavailable(f"module {supervisor.name} did not complete the payment flow")
 
     handler.__qualname__ = f"fast_flow[{supervisor.name}]"
     return handler
