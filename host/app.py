@@ -42,6 +42,7 @@ from runtime.supervision.task_owner import TaskOwner
 from sandbox.process_flags import set_dumpable
 from utils import modules_loader
 
+from .bot_users import BotUsers
 from .fsm_storage import make_storage
 from .operator_tools import attach_operator_tools, refuse_if_bot_running
 from .web import build_web_app
@@ -122,7 +123,13 @@ class SolobotHost:
         self._stack.push_async_callback(storage.close)
         self.dispatcher = dispatcher = Dispatcher(storage=storage)
 
-        services = HostServices(bot=bot, fsm_storage=storage, database_url=url, settings=config.public_settings(settings))
+        services = HostServices(
+            bot=bot,
+            fsm_storage=storage,
+            database_url=url,
+            settings=config.public_settings(settings),
+            is_user=BotUsers(),
+        )
         sandboxes = None
         if self.sandbox:
             sandboxes = ModuleSandboxes(
@@ -199,4 +206,5 @@ def _assemble(dispatcher: Dispatcher, runtime: ModuleRuntime, settings: Settings
     from middlewares import setup_middlewares
 
     setup_middlewares(dispatcher, admin_ids=settings.admin_ids, throttle_rate=throttle_rate)
-    dispatcher.include_routers(modules_router(runtime), *core_routers())
+    core = core_routers()
+    dispatcher.include_routers(modules_router(runtime, core), *core)

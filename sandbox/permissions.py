@@ -21,6 +21,7 @@ beyond a foreign key to ``users.tg_id``, the default Bot API allowlist::
     call_hooks = ["payment_success"]  # core events it may fire itself (runtime/calls/module_hook_calls.py)
     override = ["about_vpn"]   # core screens (their callback data) it may answer instead of the core
     webhook_paths = ["/api/payhook"]  # webhook paths outside its own /modules/<name>/
+    send_to_chats = [-1001234567890]  # chats beyond this bot's users it may send to
 
 Every mistake is reported as ``modules.toml:LINE: module 'x': what is wrong — how to fix``. A
 module whose entry is invalid must not start (:meth:`OperatorConfig.error`); a mistake outside
@@ -105,7 +106,7 @@ def _hook_name(name: str) -> str:
 
 def _callback_data(value: str) -> str:
     if not value or len(value.encode()) > 64:  # Telegram's limit for callback data
-        raise _invalid(f"holds the callback data of core screens (1-64 bytes), such as \"about_vpn\", got {value!r}")
+        raise _invalid(f'holds the callback data of core screens (1-64 bytes), such as "about_vpn", got {value!r}')
     return value
 
 
@@ -159,6 +160,8 @@ class ModulePermissions:
     override: Annotated[tuple[CallbackData, ...], Sorted, Items("callback data")] = ()
     # Webhook paths beyond its own /modules/<name>/.
     webhook_paths: Annotated[tuple[WebhookPath, ...], Sorted, Items("webhook paths")] = ()
+    # Chats it may send to beyond this bot's users and the chat of the update it handles.
+    send_to_chats: Annotated[tuple[Whole, ...], Sorted, Items("chat ids (numbers, e.g. -1001234567890)")] = ()
 
     @model_validator(mode="after")
     def _ports_need_network(self) -> ModulePermissions:

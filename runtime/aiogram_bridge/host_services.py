@@ -14,6 +14,7 @@ from aiogram import Bot
 from aiogram.fsm.storage.base import BaseStorage
 
 from sandbox.bot_api_policy import BotApiPolicy
+from sandbox.bot_api_scope import IsUser
 
 from .bot_gateway import BotGateway
 from .fsm_gateway import FSMGateway
@@ -28,9 +29,11 @@ class HostServices:
     database_url: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)  # non-secret config (config.public_settings)
     bot_api_policy: BotApiPolicy = field(default_factory=BotApiPolicy)
+    # Is a chat id one of this bot's users (modules may send to them)? None: not checked (no database).
+    is_user: IsUser | None = None
 
     def __post_init__(self) -> None:
-        self.bot_gateway = BotGateway(self.bot, self.bot_api_policy) if self.bot is not None else None
+        self.bot_gateway = BotGateway(self.bot, self.bot_api_policy, self.is_user) if self.bot is not None else None
         self.fsm_gateway = (
             FSMGateway(self.fsm_storage, self.bot.id) if self.bot is not None and self.fsm_storage is not None else None
         )
