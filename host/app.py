@@ -36,6 +36,7 @@ from database import db
 from database.embedded import resolve_database_url
 from database.init_db import init_db
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
+from runtime.aiogram_bridge.core_fsm_storage import CoreFSMStorage
 from runtime.aiogram_bridge.update_forwarding import modules_router
 from runtime.supervision.sandbox_setup import ModuleSandboxes
 from runtime.supervision.task_owner import TaskOwner
@@ -119,7 +120,7 @@ class SolobotHost:
         bot_module.set_current_bot(bot)
         self._stack.callback(bot_module.set_current_bot, None)
 
-        storage = make_storage(settings.redis_url)
+        storage = CoreFSMStorage(make_storage(settings.redis_url))  # the core's clears end modules' conversations
         self._stack.push_async_callback(storage.close)
         self.dispatcher = dispatcher = Dispatcher(storage=storage)
 

@@ -24,6 +24,7 @@ import module_deps
 from hooks import hooks as hook_registry
 from hooks.results import HookResults
 from runtime.aiogram_bridge.callback_ownership import ModuleRouting, collisions, module_claims
+from runtime.aiogram_bridge.host_layers import describe_host_layers
 from runtime.aiogram_bridge.host_services import HostServices
 from runtime.calls.fanout import fan_out
 from runtime.calls.hook_arguments import kwargs_to_wire
@@ -161,10 +162,18 @@ class ModuleRuntime:
 
     def status(self) -> list[dict[str, Any]]:
         """One dict per module, in load order (see ``ModuleSupervisor.status``)."""
-        return [sup.status() for sup in self._supervisors.values()]
+        return [self._with_host_layers(sup.status()) for sup in self._supervisors.values()]
 
     def module_status(self, name: str) -> dict[str, Any]:
-        return self._supervisor(name).status()
+        return self._with_host_layers(self._supervisor(name).status())
+
+    def _with_host_layers(self, status: dict[str, Any]) -> dict[str, Any]:
+        """The kernel layers the module process reported, then what the host's services enforce for it."""
+        name = status["name"]
+        if status.get("sandbox"):
+            host = describe_host_layers(name, self._permissions.get(name), self.routing_of(name), status.get("webhook_path"))
+            status["sandbox"] = [*status["sandbox"], *host]
+        return status
 
     @property
     def module_names(self) -> list[str]:

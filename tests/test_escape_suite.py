@@ -308,6 +308,9 @@ def test_status_lists_every_sandbox_layer(run: Run) -> None:
         assert any(layer.startswith("rlimits data=") for layer in layers), f"[{run.mode}] {name}: no rlimits in {layers}"
         assert "no_new_privs" in layers and "dumpable=0" in layers, f"[{run.mode}] {name}: {layers}"
         assert "landlock abi 7 (" in text and "scopes signals+abstract-unix" in text, f"[{run.mode}] {name}: {layers}"
+        # The host's own layers: FSM namespace, vouched run_hooks, its callbacks, the Bot API scope.
+        assert "fsm: own namespace" in layers and any(layer.startswith("bot api scope: ") for layer in layers), layers
+        assert any(layer.startswith("callbacks: ") and f"{name}|…" in layer for layer in layers), layers
         missing = [layer for layer in layers if layer.startswith(("NOT ", "FAILED"))]
         if run.root:
             uid_layer = next((layer for layer in layers if re.fullmatch(r"uid \d+ gid \d+", layer)), None)

@@ -17,6 +17,7 @@ from sandbox.bot_api_policy import BotApiPolicy
 from sandbox.bot_api_scope import IsUser
 
 from .bot_gateway import BotGateway
+from .core_fsm_storage import CoreFSMStorage
 from .fsm_gateway import FSMGateway
 
 
@@ -37,6 +38,8 @@ class HostServices:
         self.fsm_gateway = (
             FSMGateway(self.fsm_storage, self.bot.id) if self.bot is not None and self.fsm_storage is not None else None
         )
+        if self.fsm_gateway is not None and isinstance(self.fsm_storage, CoreFSMStorage):
+            self.fsm_storage.on_core_clear(self.fsm_gateway.end_module_conversations)
 
     def init_params(self, module: str) -> dict[str, Any]:
         bot = None
