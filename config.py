@@ -102,6 +102,21 @@ def _redis_url(url: str) -> str:
     return url
 
 
+def _catalog_public_key(text: str) -> str:
+    import base64
+
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise _invalid(
+            "must be the catalog's Ed25519 public key: 43 base64url characters, as printed by "
+            "`solobot catalog serve` and shown at <catalog>/api/v1/public-key"
+        )
+    return text
+
+
 def _split_list(raw: Any) -> Any:
     """``1, 2;3`` → ``["1", "2", "3"]``; pydantic then checks each item."""
     return [part for part in re.split(r"[,\s;]+", raw.strip()) if part] if isinstance(raw, str) else raw
@@ -115,7 +130,7 @@ def _referral_levels(raw: Any) -> Any:
     if raw.startswith("{"):
         try:
             return json.loads(raw)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise _invalid(f'is not valid JSON ({exc.msg}): write it like {{"1": 0.25, "2": 0.1}} or 0.25,0.1') from None
     return dict(enumerate(_split_list(raw), start=1))
 
@@ -156,6 +171,12 @@ class Settings(BaseModel):
     web_port: Port = 8080
     data_dir: str = "storage"  # embedded PostgreSQL in <data_dir>/postgres
     modules_state_file: str | None = None  # unset: <data_dir>/modules_state.json
+
+    # The module catalog (installer/): without both, the catalog features are hidden.
+    catalog_url: HttpUrl | None = None
+    catalog_public_key: Annotated[str, AfterValidator(_catalog_public_key)] | None = None
+    catalog_check_interval: Annotated[int, Field(ge=60)] = 6 * 3600  # s between licence / update checks
+    catalog_offline_grace: Annotated[int, Field(ge=0)] = 72 * 3600  # s a licence is trusted with the catalog unreachable
 
     # Non-secret values upstream modules import from ``config``
     admin_ids: Annotated[tuple[TelegramId, ...], BeforeValidator(_split_list), ADMIN_IDS_FORMAT, Upstream("ADMIN_ID")] = ()
@@ -204,6 +225,11 @@ class Settings(BaseModel):
     def bot_id(self) -> int | None:
         """The numeric part of the token (public: it is the bot's user id)."""
         return int(self.bot_token.split(":", 1)[0]) if self.bot_token else None
+
+    @property
+    def catalog_enabled(self) -> bool:
+        """Both CATALOG_URL and CATALOG_PUBLIC_KEY are set: the catalog screens and commands exist."""
+        return bool(self.catalog_url and self.catalog_public_key)
 
     @property
     def embedded_pg_dir(self) -> Path:
@@ -276,8 +302,8 @@ _ALIASES = {
 def _lookup(source: _Source, var: str) -> tuple[str, str] | None:
     """``(the variable actually set, its value)`` for ``var`` or its upstream alias; empty counts as unset."""
     for name in (var, _ALIASES.get(var)):
-        raw = source.values.get(name) if name else None
-        if raw is not None and raw.strip():
+        raw = source.values.get(name) if name is not None else None
+        if name is not None and raw is not None and raw.strip():
             return name, raw
     return None
 

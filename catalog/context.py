@@ -48,13 +48,16 @@ async def open_catalog(settings: CatalogSettings) -> AsyncIterator[CatalogContex
         engine, sessions = make_sessions(url)
         stack.push_async_callback(engine.dispose)
         await create_schema(engine)
+        checker = UploadChecker(settings.limits, start_check=settings.start_check)
+        stack.push_async_callback(checker.aclose)
+        checker.warm_up()
         yield CatalogContext(
             settings=settings,
             engine=engine,
             sessions=sessions,
             signer=signer,
             storage=LocalStorage(settings.data_dir / "files"),
-            checker=UploadChecker(settings.limits, start_check=settings.start_check),
+            checker=checker,
             publisher=Publisher(sessions, signer, settings.public_url, settings.index_ttl),
             cookies=SessionCodec(load_secret(settings.secret, settings.data_dir)),
             key_created=created,

@@ -13,6 +13,8 @@ import warnings
 
 from PIL import Image, UnidentifiedImageError
 
+from .errors import Refused
+
 FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
 MIN_WIDTH, MIN_HEIGHT = 1280, 720
 RATIO = 16 / 9
@@ -21,7 +23,7 @@ MAX_STORED_WIDTH = 1920  # larger images are scaled down: the page shows them at
 EXPECTED = "Нужно изображение PNG, JPEG или WebP в пропорции 16:9 (например, 1280×720 или 1920×1080), не больше 5 МБ."
 
 
-class ImageRejected(ValueError):
+class ImageRejected(Refused):
     """The image cannot be used; the message is for the developer."""
 
 

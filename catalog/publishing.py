@@ -98,6 +98,8 @@ async def index_modules(session: AsyncSession, public_url: str) -> dict[str, Any
                 "url": f"{public_url}/api/v1/modules/{module.name}/releases/{release.version}/download",
                 "signature": release.signature,
                 "requests": release.requests,
+                "reasons": release.reasons,
+                "changelog": release.changelog,
                 "min_core": release.min_core,
                 "yanked": release.status == "yanked",
             }

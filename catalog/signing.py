@@ -103,7 +103,7 @@ class CatalogSigner:
             return cls(key), True
         if path.stat().st_mode & 0o077:
             raise PermissionError(f"{path}: the catalog's private key must be readable by its owner only (chmod 600 {path})")
-        key = serialization.load_pem_private_key(data, password=None)
-        if not isinstance(key, Ed25519PrivateKey):
+        loaded = serialization.load_pem_private_key(data, password=None)
+        if not isinstance(loaded, Ed25519PrivateKey):
             raise ValueError(f"{path}: not an Ed25519 private key")
-        return cls(key), False
+        return cls(loaded), False

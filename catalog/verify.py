@@ -21,7 +21,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -112,6 +112,9 @@ class Release:
     yanked: bool
     requests: Mapping[str, Any]
     min_core: str | None
+    signature: str = ""  # detached Ed25519 signature of the archive (base64url), see verify_archive_signature
+    changelog: str = ""
+    reasons: Mapping[str, str] | None = None  # why each request is made (from the release's module.toml)
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,13 @@ class Index:
         live = [item for item in entry.get("releases") or [] if isinstance(item, Mapping) and not item.get("yanked")]
         return _release(module, live[-1]) if live else None
 
+    def releases(self, module: str) -> list[Release]:
+        """Every release of ``module`` the index lists (yanked ones too), oldest first."""
+        entry = self.modules.get(module)
+        if not isinstance(entry, Mapping):
+            return []
+        return [_release(module, item) for item in entry.get("releases") or [] if isinstance(item, Mapping)]
+
 
 def _release(module: str, item: Mapping[str, Any]) -> Release:
     sha = item.get("sha256")
@@ -152,6 +162,9 @@ def _release(module: str, item: Mapping[str, Any]) -> Release:
         bool(item.get("yanked")),
         dict(item.get("requests") or {}),
         item.get("min_core") if isinstance(item.get("min_core"), str) else None,
+        _text(item.get("signature")),
+        _text(item.get("changelog")),
+        {str(k): str(v) for k, v in item["reasons"].items()} if isinstance(item.get("reasons"), Mapping) else None,
     )
 
 
@@ -173,6 +186,18 @@ def verify_archive(data: bytes, release: Release) -> None:
         )
     if hashlib.sha256(data).hexdigest() != release.sha256:
         raise VerificationError(f"{release.module} {release.version}: archive SHA-256 differs from the signed index (tampered)")
+
+
+def verify_archive_signature(data: bytes, release: Release, key: Ed25519PublicKey) -> None:
+    """The catalog's detached signature of the archive (over its raw SHA-256 digest) matches ``key``.
+
+    A second check beside the index's SHA-256: an archive re-signed by another key is refused even
+    where the index was obtained some other way.
+    """
+    if not release.signature:
+        raise VerificationError(f"{release.module} {release.version}: the index lists no signature for the archive")
+    digest = hashlib.sha256(data).digest()
+    _check_signature(key, _unb64(release.signature, "archive signature"), digest, f"{release.module} {release.version} archive")
 
 
 @dataclass(frozen=True)
@@ -227,7 +252,11 @@ def licence_claims(token: str) -> Licence:
     return Licence(claims["licence_id"], claims["module"], user_id, bot_id, not_after, issued)
 
 
-def _is_int(value: Any) -> bool:
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

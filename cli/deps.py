@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 import module_deps
+from runtime.discovery import is_valid_module_name
 
 
 def run_deps(
@@ -27,6 +28,9 @@ def run_deps(
     stdin: TextIO | None = None,
 ) -> int:
     out, stdin = out or sys.stdout, stdin or sys.stdin
+    if not is_valid_module_name(name):
+        print(f"solobot: {name!r} is not a module name (letters, digits and underscores)", file=sys.stderr)
+        return 2
     module_dir = Path(modules_dir) / name
     if not (module_dir / "__init__.py").is_file():
         print(f"solobot: no module named {name!r} in {modules_dir}; pass the folder of modules with --dir", file=sys.stderr)

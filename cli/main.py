@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 SOCKET_HELP = (
     "the bot's control socket: a path, or @NAME for an abstract socket "
@@ -63,6 +64,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="address to listen on (default $CATALOG_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default $CATALOG_PORT or 8100)")
+
+    def on_catalog(name: str, help_text: str, target: str | None, **target_options: Any) -> argparse.ArgumentParser:
+        sub = catalog_actions.add_parser(
+            name, help=help_text, description=help_text[:1].upper() + help_text[1:] + " (asks the running bot)."
+        )
+        if target:
+            sub.add_argument("target", metavar=target, **target_options)
+        sub.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
+        return sub
+
+    on_catalog("list", "the catalog's modules: latest version, free/paid, licence held, installed version", None)
+    on_catalog("show", "a module's card: releases, changelog, requested permissions with reasons, licence", "NAME")
+    install = on_catalog(
+        "install", "download, verify, check the licence, grant and start a module (or update to a release)", "NAME[==VERSION]"
+    )
+    install.epilog = (
+        "Exit status: 0 done, 1 refused or failed (the message says why), 2 usage or configuration "
+        "(no catalog on the bot; no --grant/--defaults without a terminal), 130 interrupted."
+    )
+    answer = install.add_mutually_exclusive_group()
+    answer.add_argument("--grant", action="store_true", default=None, help="grant what the module requests (modules.toml)")
+    answer.add_argument("--defaults", action="store_true", help="start it with the default permissions only")
+    install.add_argument("--replace", action="store_true", help="replace a module folder that was put there by hand")
+    on_catalog("update", "update one module (or every catalog module) to its latest release", "NAME", nargs="?")
+    on_catalog("rollback", "go back to the release kept beside the current one", "NAME")
+    on_catalog("remove", "stop a catalog module and delete its code (its data is kept)", "NAME")
+    on_catalog("licence", "give the bot a licence token from your catalog cabinet", "TOKEN")
 
     modules = commands.add_parser("modules", help="operate and develop modules", description="Operate and develop modules.")
     actions = modules.add_subparsers(dest="action", metavar="ACTION")
@@ -143,9 +171,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         return _demo(extra)
     if args.command == "catalog":
-        if args.action != "serve":
+        if args.action is None:
             print("solobot catalog: choose an action — see `solobot catalog --help`", file=sys.stderr)
             return 2
+        if args.action != "serve":
+            from .catalog import run_catalog
+
+            grant = True if args.action == "install" and args.grant else False if getattr(args, "defaults", False) else None
+            return run_catalog(
+                args.action, getattr(args, "target", None), args.socket, grant=grant, replace=getattr(args, "replace", False)
+            )
         from catalog.server import main as serve_catalog
 
         return serve_catalog(

@@ -41,6 +41,7 @@ def one_line(text: str | None, width: int) -> str:
     return line if len(line) <= width else line[: max(1, width - 1)] + "…"
 
 
+CATALOG_LEGEND = "* installed from the catalog (`solobot modules status NAME` shows the release and its source)"
 COLUMNS: tuple[tuple[str, str], ...] = (  # header, alignment
     ("MODULE", "<"),
     ("STATE", "<"),
@@ -58,7 +59,7 @@ def _cells(status: dict[str, Any]) -> list[str]:
     return [
         str(status.get("name", "?")),
         str(status.get("state", "?")),
-        str(status.get("version") or "-")[:12],
+        str(status.get("version") or "-")[:12] + ("*" if status.get("source") else ""),  # *: from the catalog
         str(status.get("pid") or "-"),
         human_duration(status.get("uptime")),
         megabytes(status.get("rss")),
@@ -87,16 +88,17 @@ def render(statuses: Sequence[dict[str, Any]], width: int | None = None) -> str:
         parts = [f"{cell:{align}{size}}" for cell, size, (_, align) in zip(cells, sizes, COLUMNS, strict=False)]
         return gap.join(parts + list(cells[len(sizes) :])).rstrip()
 
+    legend = [CATALOG_LEGEND] if any(s.get("source") for s in statuses) else []
     if room >= MIN_ERROR_WIDTH:
         lines = [line([header for header, _ in COLUMNS])]
         lines += [line([*row, one_line(s.get("last_error"), room)]) for row, s in zip(rows, statuses, strict=True)]
-        return "\n".join(lines)
+        return "\n".join(lines + legend)
     lines = [line([header for header, _ in COLUMNS[:-1]])]
     for row, status in zip(rows, statuses, strict=True):
         lines.append(line(row))
         if status.get("last_error"):
             lines.append("    last error: " + one_line(status["last_error"], max(MIN_ERROR_WIDTH, width - 16)))
-    return "\n".join(lines)
+    return "\n".join(lines + legend)
 
 
 def details(status: dict[str, Any]) -> str:
@@ -107,6 +109,11 @@ def details(status: dict[str, Any]) -> str:
         f"hook calls: {status.get('hook_calls', 0)}, errors: {status.get('hook_errors', 0)}, "
         f"timeouts: {status.get('hook_timeouts', 0)}",
     ]
+    source = status.get("source")
+    if source:
+        previous = (source.get("previous") or {}).get("version")
+        kept = f"; previous {previous} kept for rollback" if previous else ""
+        lines.append(f"installed from the catalog {source.get('source')}: {source.get('version')}{kept}")
     if status.get("webhook_path"):
         lines.append(f"webhook: {status['webhook_path']}")
     if status.get("sandbox"):

@@ -48,7 +48,14 @@ from .referrals import (
     mark_referral_reward_issued,
 )
 from .servers import create_server, get_server_by_name, get_servers
-from .tariffs import create_tariff, get_tariff_by_id, get_tariffs
+from .tariffs import (
+    create_subgroup_hash,
+    create_tariff,
+    find_subgroup_by_hash,
+    get_tariff_by_id,
+    get_tariffs,
+    get_tariffs_for_cluster,
+)
 from .temporary_data import clear_temporary_data, create_temporary_data, get_temporary_data
 from .users import (
     add_user,
@@ -80,6 +87,7 @@ __all__ = [
     "create_coupon",
     "create_coupon_usage",
     "create_server",
+    "create_subgroup_hash",
     "create_tariff",
     "create_temporary_data",
     "delete_blocked_user",
@@ -87,6 +95,7 @@ __all__ = [
     "delete_key",
     "delete_notification",
     "dispose",
+    "find_subgroup_by_hash",
     "get_active_referrals",
     "get_admin_ids",
     "get_admin_role",
@@ -112,6 +121,7 @@ __all__ = [
     "get_servers",
     "get_tariff_by_id",
     "get_tariffs",
+    "get_tariffs_for_cluster",
     "get_temporary_data",
     "get_total_referral_bonus",
     "get_total_referrals",

@@ -358,7 +358,7 @@ def _postmaster_info(data_dir: Path) -> Any:
         info = PostmasterInfo.read_from_pgdata(data_dir)
     except (OSError, ValueError, AssertionError):
         return None
-    if info is None or not info.is_running():
+    if info is None or not info.is_running() or info.process is None:
         return None
     try:
         cmdline = " ".join(info.process.cmdline())

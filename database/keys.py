@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .models import Key, User
@@ -158,7 +158,7 @@ async def delete_key(session: AsyncSession, identifier: int | str, commit: bool 
     """
     by_user = isinstance(identifier, int) or str(identifier).isdigit()
     condition = Key.tg_id == int(identifier) if by_user else Key.client_id == identifier
-    result = await session.execute(delete(Key).where(condition))
+    result = cast("CursorResult[Any]", await session.execute(delete(Key).where(condition)))  # a DELETE's result
     if commit:
         await session.commit()
     return int(result.rowcount or 0)

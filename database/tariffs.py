@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from typing import Any, Literal, overload
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .models import Tariff
+from .models import Server, Tariff
+
+
+@overload
+async def get_tariffs(
+    session: AsyncSession,
+    tariff_id: int | None = None,
+    group_code: str | None = None,
+    with_subgroup_weights: Literal[False] = False,
+) -> list[dict[str, Any]]: ...
+
+
+@overload
+async def get_tariffs(
+    session: AsyncSession, tariff_id: int | None = None, group_code: str | None = None, *, with_subgroup_weights: Literal[True]
+) -> dict[str, Any]: ...
 
 
 async def get_tariffs(
@@ -50,3 +66,30 @@ async def create_tariff(session: AsyncSession, data: dict[str, Any]) -> dict[str
     session.add(tariff)
     await session.commit()
     return tariff.to_dict()
+
+
+def create_subgroup_hash(subgroup_title: str, group_code: str) -> str:
+    """A short stable id for a subgroup in callback data (upstream's: md5 of ``title:group``)."""
+    if not subgroup_title:
+        return ""
+    return hashlib.md5(f"{subgroup_title}:{group_code}".encode(), usedforsecurity=False).hexdigest()[:8]
+
+
+async def find_subgroup_by_hash(session: AsyncSession, subgroup_hash: str, group_code: str) -> str | None:
+    """The subgroup title of ``group_code`` whose :func:`create_subgroup_hash` is ``subgroup_hash``."""
+    titles = await session.scalars(
+        select(Tariff.subgroup_title).where(Tariff.group_code == group_code, Tariff.subgroup_title.is_not(None)).distinct()
+    )
+    return next((t for t in titles if t and create_subgroup_hash(t, group_code) == subgroup_hash), None)
+
+
+async def get_tariffs_for_cluster(session: AsyncSession, cluster_name: str) -> list[dict[str, Any]]:
+    """Active tariffs of the tariff group of the cluster's servers (or of the server of that
+    name); empty when it has none."""
+    group = await session.scalar(select(Server.tariff_group).where(Server.cluster_name == cluster_name).limit(1))
+    if group is None:
+        group = await session.scalar(select(Server.tariff_group).where(Server.server_name == cluster_name).limit(1))
+    if not group:
+        return []
+    query = select(Tariff).where(Tariff.group_code == group, Tariff.is_active.is_(True))
+    return [t.to_dict() for t in await session.scalars(query.order_by(Tariff.sort_order.asc().nulls_last(), Tariff.id))]

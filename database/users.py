@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -93,7 +95,8 @@ async def get_trial(session: AsyncSession, tg_id: int) -> int:
 
 async def update_trial(session: AsyncSession, tg_id: int, status: int) -> bool:
     """Set the trial status and commit; False when the user does not exist."""
-    result = await session.execute(update(User).where(User.tg_id == tg_id).values(trial=status, updated_at=utcnow()))
+    statement = update(User).where(User.tg_id == tg_id).values(trial=status, updated_at=utcnow())
+    result = cast("CursorResult[Any]", await session.execute(statement))  # an UPDATE's result is a CursorResult
     await session.commit()
     return bool(result.rowcount)
 

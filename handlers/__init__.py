@@ -15,29 +15,33 @@ def core_routers() -> list[Router]:
     The routers are module-level objects (as upstream); an aiogram router has one parent, so they
     are detached from a previous Dispatcher first: a host (or a test) may assemble a new one.
     """
+    from .admin import catalog as admin_catalog
     from .admin import modules as admin_modules
     from .admin import stats as admin_stats
     from .admin import users as admin_users
     from .admin.panel import handler as admin_panel
     from .coupons import router as coupons
     from .fallback import router as fallback
-    from .keys import key_view, renew, trial
+    from .keys import key_create, key_renew, key_view
     from .pay import router as pay
     from .profile import router as profile
     from .start import router as start
+    from .tariffs.buy import key_tariffs
 
     routers = [
         start,
         profile,
         key_view.router,
-        trial.router,
-        renew.router,
+        key_create.router,
+        key_tariffs.router,
+        key_renew.router,
         pay,
         coupons,
         admin_panel.router,
         admin_stats.router,
         admin_users.router,
         admin_modules.router,
+        admin_catalog.router,
         fallback,
     ]
     for router in routers:

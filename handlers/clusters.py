@@ -42,7 +42,8 @@ async def get_least_loaded_cluster(session: AsyncSession) -> str:
     clusters = await get_servers(session, include_enabled=True)
     if not clusters:
         return DEFAULT_CLUSTER
-    loads = dict((await session.execute(select(Key.server_id, func.count()).group_by(Key.server_id))).tuples().all())
+    counts = await session.execute(select(Key.server_id, func.count()).group_by(Key.server_id))
+    loads: dict[str | None, int] = {server_id: count for server_id, count in counts}
     available: dict[str, int] = {}
     for cluster, servers in clusters.items():
         enabled = [s for s in servers if s.get("enabled", True)]

@@ -48,7 +48,7 @@ from .texts import (
     COUPON_NOT_FOUND_MSG,
     COUPONS_DAYS_MESSAGE,
 )
-from .utils import answer_callback, edit_or_send_message, format_days, format_money
+from .utils import answer_callback, callback_args, edit_or_send_message, format_days, format_money
 
 router = Router(name="core_coupons")
 
@@ -74,7 +74,8 @@ async def handle_activate_coupon(callback_query_or_message: Message | CallbackQu
         target = callback_query_or_message.message
     else:
         target = callback_query_or_message
-    builder = InlineKeyboardBuilder().row(InlineKeyboardButton(text=MAIN_MENU, callback_data="exit_coupon_input"))
+    builder = InlineKeyboardBuilder()
+    builder.row(InlineKeyboardButton(text=MAIN_MENU, callback_data="exit_coupon_input"))
     await edit_or_send_message(target, COUPON_INPUT_PROMPT, reply_markup=builder.as_markup(), force_text=True)
     await state.set_state(CouponActivationState.waiting_for_coupon_code)
 
@@ -96,7 +97,8 @@ async def activate_coupon(
     the message's sender) and answer in the chat of ``message``."""
     coupon = await get_coupon_by_code(session, coupon_code)
     if coupon is None:
-        builder = InlineKeyboardBuilder().row(InlineKeyboardButton(text=MAIN_MENU, callback_data="exit_coupon_input"))
+        builder = InlineKeyboardBuilder()
+        builder.row(InlineKeyboardButton(text=MAIN_MENU, callback_data="exit_coupon_input"))
         await message.answer(COUPON_NOT_FOUND_MSG, reply_markup=builder.as_markup())
         return
     user = dict(user_data) if user_data else _user_columns(message)
@@ -179,7 +181,7 @@ async def handle_key_extension(
 ) -> None:
     """Extend the chosen key by the coupon's days: claim the activation, move the expiry on the
     panel, then store it (the claim is committed with the new expiry, or rolled back)."""
-    _, client_id, raw_coupon = [*callback_query.data.split("|", 2), "", ""][:3]
+    client_id, raw_coupon = callback_args(callback_query, 2)
     tg_id = callback_query.from_user.id
     await answer_callback(callback_query)
     coupon = await session.get(Coupon, int(raw_coupon)) if raw_coupon.isdigit() else None
@@ -191,7 +193,7 @@ async def handle_key_extension(
         await edit_or_send_message(callback_query.message, refusal)
         await state.clear()
         return
-    assert coupon is not None and key is not None
+    assert coupon is not None and coupon.days and key is not None  # refused above otherwise
     if not await claim_coupon(session, coupon, tg_id):
         await session.rollback()
         await edit_or_send_message(callback_query.message, LIMIT_REACHED)
@@ -222,11 +224,12 @@ async def handle_key_extension(
         return
     await update_key_expiry(session, client_id, new_expiry)  # commits the claim with the expiry
     until = datetime.fromtimestamp(new_expiry / 1000, MSK).strftime("%d.%m.%y, %H:%M")
-    await callback_query.message.answer(
-        COUPON_DAYS_ACTIVATED_MSG.format(
-            alias=html.escape(key.alias or key.email or ""), days=format_days(coupon.days), expiry=until
+    if callback_query.message is not None:  # None: a button under an inline-mode message
+        await callback_query.message.answer(
+            COUPON_DAYS_ACTIVATED_MSG.format(
+                alias=html.escape(key.alias or key.email or ""), days=format_days(coupon.days), expiry=until
+            )
         )
-    )
     await process_callback_view_profile(callback_query.message, state, admin, session)
 
 

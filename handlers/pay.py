@@ -19,7 +19,7 @@ from logger import logger
 from payments import CORE_PROVIDERS, get_providers, process_successful_payment, provider_callback
 
 from . import buttons, texts
-from .utils import answer_callback, edit_or_send_message, format_money
+from .utils import answer_callback, callback_args, edit_or_send_message, format_money
 
 router = Router(name="core_pay")
 
@@ -27,6 +27,7 @@ FastFlowHandler = Callable[..., Any]
 #: payment_key → handler offered by core providers (modules add theirs through the loader).
 CORE_FAST_FLOWS: dict[str, FastFlowHandler] = {}
 DEFAULT_FAST_AMOUNT = 100
+MAX_PRESET_AMOUNT = 1_000_000
 
 
 @router.callback_query(F.data == "balance")
@@ -43,7 +44,7 @@ async def balance(callback: CallbackQuery, session: AsyncSession) -> None:
 
 
 @router.callback_query(F.data == "pay")
-async def pay_menu(callback: CallbackQuery, session: AsyncSession, admin: bool = False) -> None:
+async def pay_menu(callback: CallbackQuery, session: AsyncSession, state: FSMContext, admin: bool = False) -> None:
     chat_id = callback.from_user.id
     providers = await get_providers()
     fast_keys = [c["fast"] for c in providers.values() if c.get("fast")]
@@ -55,7 +56,7 @@ async def pay_menu(callback: CallbackQuery, session: AsyncSession, admin: bool =
         name for name, config in providers.items() if name in CORE_PROVIDERS and config.get("value") == provider_callback(name)
     ]
     if len(providers) == 1 and core_only and not fast_keys and not hook_results:
-        await show_amounts(callback, core_only[0])  # one way to pay: skip the menu, as upstream
+        await show_amounts(callback, core_only[0], await _required_amount(state))  # one way to pay: no menu, as upstream
         return
 
     builder = InlineKeyboardBuilder()
@@ -73,36 +74,55 @@ async def pay_menu(callback: CallbackQuery, session: AsyncSession, admin: bool =
 
 
 @router.callback_query(F.data.startswith("pay_provider|"))
-async def provider_chosen(callback: CallbackQuery) -> None:
+async def provider_chosen(callback: CallbackQuery, state: FSMContext) -> None:
     await answer_callback(callback)
-    await show_amounts(callback, callback.data.split("|", 1)[1])
+    await show_amounts(callback, callback_args(callback, 1)[0], await _required_amount(state))
 
 
-async def show_amounts(callback: CallbackQuery, name: str) -> None:
+@router.callback_query(F.data.startswith("amount|"))
+async def amount_preset(callback: CallbackQuery, session: AsyncSession, state: FSMContext, admin: bool = False) -> None:
+    """Upstream's ``PAYMENT_OPTIONS`` buttons (``amount|N``): the pay menu, offering exactly N ₽."""
+    (raw,) = callback_args(callback, 1)
+    if not raw.isdigit() or not 0 < int(raw) <= MAX_PRESET_AMOUNT:
+        await answer_callback(callback, texts.STALE_BUTTON, show_alert=True)
+        return
+    await state.update_data(required_amount=int(raw))
+    await pay_menu(callback, session, state, admin)
+
+
+async def show_amounts(callback: CallbackQuery, name: str, required: int | None = None) -> None:
     provider = CORE_PROVIDERS.get(name)
     builder = InlineKeyboardBuilder()
     if provider is None or name not in await get_providers():
         builder.row(InlineKeyboardButton(text=buttons.BACK, callback_data="pay"))
         await edit_or_send_message(callback.message, texts.PAY_NO_PROVIDERS, reply_markup=builder.as_markup(), force_text=True)
         return
+    if required:  # a purchase is waiting for exactly this much
+        builder.row(InlineKeyboardButton(text=f"{required} ₽", callback_data=f"pay_amount|{name}|{required}"))
     for amount in provider.amounts:
         builder.button(text=f"{amount} ₽", callback_data=f"pay_amount|{name}|{amount}")
-    builder.adjust(2)
+    builder.adjust(*([1] if required else []), 2)
     builder.row(InlineKeyboardButton(text=buttons.BACK, callback_data="balance"))
     await edit_or_send_message(
         callback.message, texts.PAY_CHOOSE_AMOUNT.format(title=provider.title), reply_markup=builder.as_markup(), force_text=True
     )
 
 
+async def _required_amount(state: FSMContext) -> int | None:
+    """The shortfall of a purchase waiting for money (set by the purchase screens), if any."""
+    value = (await state.get_data()).get("required_amount")
+    return int(value) if isinstance(value, (int, float)) and 0 < value <= MAX_PRESET_AMOUNT else None
+
+
 @router.callback_query(F.data.startswith("pay_amount|"))
 async def amount_chosen(callback: CallbackQuery, session: AsyncSession, state: FSMContext) -> None:
-    _, name, raw_amount = [*callback.data.split("|", 2), "", ""][:3]
+    name, raw_amount = callback_args(callback, 2)
     provider = CORE_PROVIDERS.get(name)
     if (
         provider is None
         or name not in await get_providers()
         or not raw_amount.isdigit()
-        or int(raw_amount) not in provider.amounts
+        or int(raw_amount) not in (*provider.amounts, await _required_amount(state))
     ):
         await answer_callback(callback, texts.STALE_BUTTON, show_alert=True)
         return
@@ -131,11 +151,9 @@ async def amount_chosen(callback: CallbackQuery, session: AsyncSession, state: F
         payment_id=invoice.payment_id,
         metadata=invoice.metadata,
     )
-    if handled:
+    await state.update_data(required_amount=None)
+    if handled:  # a module's message, or the purchase that waited for this money was completed
         return
-    renew_key = (await state.get_data()).get("renew_key")
-    if renew_key:
-        builder.row(InlineKeyboardButton(text=buttons.RENEW_KEY, callback_data=f"renew_key|{renew_key}"))
     builder.row(InlineKeyboardButton(text=buttons.PROFILE, callback_data="profile"))
     await edit_or_send_message(
         callback.message, texts.PAYMENT_SUCCESS.format(amount=amount), reply_markup=builder.as_markup(), force_text=True
@@ -144,7 +162,7 @@ async def amount_chosen(callback: CallbackQuery, session: AsyncSession, state: F
 
 @router.callback_query(F.data.startswith("fast_flow|"))
 async def fast_flow(callback: CallbackQuery, session: AsyncSession, state: FSMContext, admin: bool = False) -> None:
-    key = callback.data.split("|", 1)[1]
+    key = callback_args(callback, 1)[0]
     handler = (await fast_flow_handlers()).get(key)
     if handler is None:
         await answer_callback(callback, texts.FAST_FLOW_UNAVAILABLE, show_alert=True)

@@ -40,11 +40,13 @@ async def process_callback_view_profile(
     else:
         message = callback_query_or_message
     user = callback_query_or_message.from_user
-    if user is None or user.is_bot:
+    if user is not None and not user.is_bot:
+        chat_id, username = user.id, user_display_name(user)
+    elif message is not None:
         # A module passed the bot's own message (e.g. ``callback.message``): the chat is the user.
         chat_id, username = message.chat.id, html.escape(message.chat.full_name or "Пользователь")
     else:
-        chat_id, username = user.id, user_display_name(user)
+        return  # a button under an inline-mode message: no chat to show the profile in
     balance = round(float(await get_balance(session, chat_id) or 0), 2)
     key_count = await get_key_count(session, chat_id)
     text = texts.PROFILE.format(

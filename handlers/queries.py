@@ -24,8 +24,9 @@ async def get_user(session: AsyncSession, tg_id: int) -> User | None:
 
 
 async def claim_trial(session: AsyncSession, tg_id: int) -> bool:
-    """Mark the trial used; False when it already was (atomic, so a double press gives one trial)."""
-    unused = or_(User.trial == 0, User.trial.is_(None))
+    """Mark the trial used (unused or extended before); False when it already was (atomic, so a
+    double press gives one trial). Does not commit: the key's creation commits it."""
+    unused = or_(User.trial.in_((0, -1)), User.trial.is_(None))  # -1: an operator extended it
     stmt = update(User).where(User.tg_id == tg_id, unused).values(trial=1).returning(User.tg_id)
     return (await session.execute(stmt)).first() is not None
 

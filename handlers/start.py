@@ -18,7 +18,7 @@ from hooks.hooks import run_hooks
 from logger import logger
 
 from . import buttons, texts
-from .utils import answer_callback, edit_or_send_message, setting
+from .utils import ShownMessage, answer_callback, edit_or_send_message, setting
 
 router = Router(name="core_start")
 
@@ -102,7 +102,7 @@ async def credit_referral(bot: Bot | None, session: AsyncSession, referred: int,
 
 
 async def show_start_menu(
-    message: Message,
+    message: ShownMessage,
     admin: bool,
     session: AsyncSession,
     trial: int | None = None,
@@ -112,7 +112,9 @@ async def show_start_menu(
 ) -> None:
     """The start screen (upstream signature; modules call it to go back). ``trial`` and
     ``key_count`` are upstream's precomputed values; the menu reads them itself."""
-    chat_id = chat_id or message.chat.id
+    chat_id = chat_id or (message.chat.id if message is not None else None)
+    if chat_id is None:  # a button under an inline-mode message: no chat to show the menu in
+        return
     markup = await build_start_menu(chat_id, session)
     await edit_or_send_message(
         message, texts.WELCOME, reply_markup=markup, media_path=START_IMAGE, force_text=START_IMAGE is None

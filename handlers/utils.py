@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any, TypeGuard
 
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
+    InaccessibleMessage,
     InlineKeyboardMarkup,
+    InputFile,
     InputMediaAnimation,
     InputMediaPhoto,
     InputMediaVideo,
@@ -48,14 +51,18 @@ from .wording import (  # noqa: F401
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MEDIA_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".mp4", ".mov")
-_MEDIA_TYPES = {".gif": InputMediaAnimation, ".mp4": InputMediaVideo, ".mov": InputMediaVideo}
+InputMedia = InputMediaPhoto | InputMediaVideo | InputMediaAnimation
+_MEDIA_TYPES: dict[str, type[InputMedia]] = {".gif": InputMediaAnimation, ".mp4": InputMediaVideo, ".mov": InputMediaVideo}
+# What a callback's ``message`` is: None for a button under an inline-mode message, inaccessible when
+# the message is too old for the bot to see (it can still answer in that chat).
+ShownMessage = Message | InaccessibleMessage | None
 
 # path → Telegram file_id of an upload, so a picture is uploaded once rather than on every screen.
 _file_ids: OrderedDict[str, str] = OrderedDict()
 _FILE_ID_CACHE_SIZE = 256
 
 
-def setting(name: str, default: object = None) -> object:
+def setting(name: str, default: Any = None) -> Any:
     """A value from ``config`` (read at call time, so tests and the host may change it)."""
     try:
         import config
@@ -95,8 +102,14 @@ def resolve_media(media_path: str | None) -> Path | None:
     return None
 
 
+def callback_args(callback: CallbackQuery, count: int) -> list[str]:
+    """The ``count`` fields after the prefix of ``prefix|a|b`` callback data; "" for a missing one."""
+    fields = (callback.data or "").split("|", count)[1:]
+    return fields + [""] * (count - len(fields))
+
+
 async def edit_or_send_message(
-    target_message: Message,
+    target_message: ShownMessage,
     text: str,
     reply_markup: InlineKeyboardMarkup | None = None,
     media_path: str | None = None,
@@ -107,8 +120,11 @@ async def edit_or_send_message(
     """Show ``text`` in place of ``target_message`` (its text, caption, or media when ``media_path``
     is given); a new message is sent when the message cannot be edited. "Not modified" is success.
 
-    Returns the message sent or edited (None when nothing changed).
+    Returns the message sent or edited (None when nothing changed, or when there is no chat to show it
+    in: a button under an inline-mode message has no ``callback.message``).
     """
+    if target_message is None:
+        return None
     preview = LinkPreviewOptions(is_disabled=True) if disable_web_page_preview else None
     path = resolve_media(media_path)
     if path is not None:
@@ -129,21 +145,26 @@ async def edit_or_send_message(
     return await target_message.answer(text, reply_markup=reply_markup, parse_mode=ParseMode.HTML, link_preview_options=preview)
 
 
-def _editable(message: Message) -> bool:
-    # Only the bot's own messages can be edited; skipping the doomed call saves a round trip.
-    return message.from_user is None or message.from_user.is_bot
+def _editable(message: Message | InaccessibleMessage) -> TypeGuard[Message]:
+    # Only the bot's own messages can be edited (and only when still accessible); skipping the
+    # doomed call saves a round trip.
+    return isinstance(message, Message) and (message.from_user is None or message.from_user.is_bot)
 
 
 async def _show_media(
-    target: Message, caption: str, reply_markup: InlineKeyboardMarkup | None, path: Path, disable_cache: bool
+    target: Message | InaccessibleMessage,
+    caption: str,
+    reply_markup: InlineKeyboardMarkup | None,
+    path: Path,
+    disable_cache: bool,
 ) -> Message | None:
     media_class = _MEDIA_TYPES.get(path.suffix.lower(), InputMediaPhoto)
     key = str(path)
     cached = None if disable_cache else _file_ids.get(key)
-    sources = [cached] if cached else []
+    sources: list[str | None] = [cached] if cached else []
     sources.append(None)  # None: upload the file
     for source in sources:
-        media = source or BufferedInputFile(await asyncio.to_thread(path.read_bytes), filename=path.name)
+        media: str | InputFile = source or BufferedInputFile(await asyncio.to_thread(path.read_bytes), filename=path.name)
         try:
             sent = await _edit_or_send_media(target, media_class, media, caption, reply_markup)
         except TelegramBadRequest as e:
@@ -160,7 +181,11 @@ async def _show_media(
 
 
 async def _edit_or_send_media(
-    target: Message, media_class: type, media: object, caption: str, reply_markup: InlineKeyboardMarkup | None
+    target: Message | InaccessibleMessage,
+    media_class: type[InputMedia],
+    media: str | InputFile,
+    caption: str,
+    reply_markup: InlineKeyboardMarkup | None,
 ) -> Message | None:
     if _editable(target) and target.text is None:
         try:

@@ -48,15 +48,16 @@ def check_button(button: Any) -> str | None:
     action = actions[0]
     if action in _FORBIDDEN_ACTIONS:
         return f"{action} buttons cannot be added to a menu"
-    if action == "callback_data":
+    # ``action`` is the one field that is set; the ``is not None`` tests only tell the type checker.
+    if action == "callback_data" and button.callback_data is not None:
         size = len(button.callback_data.encode())
         if not 1 <= size <= MAX_CALLBACK_DATA_BYTES:
             return f"callback_data is {size} bytes (Bot API allows 1-{MAX_CALLBACK_DATA_BYTES})"
-    if action == "url":
+    if action == "url" and button.url is not None:
         return check_url(button.url, {"http", "https", "tg"})
-    if action == "web_app":
+    if action == "web_app" and button.web_app is not None:
         return check_url(button.web_app.url, {"https"})
-    if action == "login_url":
+    if action == "login_url" and button.login_url is not None:
         return check_url(button.login_url.url, {"http", "https"})
     return None
 

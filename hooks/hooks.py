@@ -65,6 +65,15 @@ def _register(name: str, func: HookFunc) -> None:
     logger.debug("[Hook] registered %r: %s", name, getattr(func, "__qualname__", func))
 
 
+def unregister_hook(name: str, func: HookFunc) -> None:
+    """Forget ``func`` for hook ``name`` (the host's own subscribers, on shutdown)."""
+    funcs = [f for f in _hooks.get(name, []) if f is not func]
+    if funcs:
+        _hooks[name] = funcs
+    else:
+        _hooks.pop(name, None)
+
+
 def has_registered(name: str) -> bool:
     """Whether this process itself has a function for ``name`` (a dict look-up: hot path)."""
     return bool(_hooks.get(name))

@@ -35,15 +35,21 @@ from config import Settings
 from database import db
 from database.embedded import resolve_database_url
 from database.init_db import init_db
+from handlers.payments.pending_purchase import install_purchase_completion
+from hooks.hooks import unregister_hook
+from installer import Installer
+from installer.lifecycle import CatalogWatch
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
 from runtime.aiogram_bridge.core_fsm_storage import CoreFSMStorage
 from runtime.aiogram_bridge.update_forwarding import modules_router
 from runtime.supervision.sandbox_setup import ModuleSandboxes
 from runtime.supervision.task_owner import TaskOwner
+from runtime.supervision.zygote_client import ForkServer
 from sandbox.process_flags import set_dumpable
 from utils import modules_loader
 
 from .bot_users import BotUsers
+from .catalog import build_installer
 from .fsm_storage import make_storage
 from .operator_tools import attach_operator_tools, refuse_if_bot_running
 from .web import build_web_app
@@ -65,6 +71,7 @@ class SolobotHost:
         sandbox: bool = True,
         reload: bool = False,
         operator_tools: bool = True,
+        zygote: ForkServer | None = None,
     ) -> None:
         self.settings = settings
         self.runtime_config = runtime_config
@@ -76,10 +83,13 @@ class SolobotHost:
         self.sandbox = sandbox
         self.reload = reload
         self.operator_tools = operator_tools
+        self.zygote = zygote  # None: the runtime starts its own (a shared one is the caller's: tests)
         self.database_url: str | None = None
         self.bot: Bot | None = None
         self.dispatcher: Dispatcher | None = None
         self.runtime: ModuleRuntime | None = None
+        self.catalog: Installer | None = None  # with CATALOG_URL and CATALOG_PUBLIC_KEY
+        self.catalog_watch: CatalogWatch | None = None
         self.web_app: web.Application | None = None
         self.web_url: str | None = None
         self._stack = AsyncExitStack()
@@ -114,6 +124,9 @@ class SolobotHost:
         db.bind(url)
         self._stack.push_async_callback(db.dispose)
         await init_db()
+        # Purchases waiting for money complete when any payment (core or module) fires payment_success.
+        completion = install_purchase_completion(db.async_session_maker)
+        self._stack.callback(unregister_hook, "payment_success", completion)
 
         self.bot = bot = _make_bot(settings)
         self._stack.push_async_callback(bot.session.close)
@@ -131,12 +144,14 @@ class SolobotHost:
             settings=config.public_settings(settings),
             is_user=BotUsers(),
         )
+        self._stack.push_async_callback(services.panel_gateway.aclose)
         sandboxes = None
         if self.sandbox:
             sandboxes = ModuleSandboxes(
                 modules_dir=Path(settings.modules_dir),
                 data_dir=Path(settings.data_dir),
                 policy=services.bot_api_policy,
+                panel_gateway=services.panel_gateway,
                 owner_engine=db.get_engine(),
             )
         self.runtime = runtime = ModuleRuntime(
@@ -146,13 +161,23 @@ class SolobotHost:
             services=services,
             sandboxes=sandboxes,
             packages_dir=module_deps.packages_root(settings.data_dir),
+            zygote=self.zygote,
         )
         await self._stack.enter_async_context(runtime)
         modules_loader.use_runtime(runtime)
         self._stack.callback(modules_loader.use_runtime, None)
 
+        dispatcher["module_runtime"] = runtime  # the admin modules panel operates on it
         _assemble(dispatcher, runtime, settings, self.throttle_rate)
         self._stack.push_async_callback(self._tasks.aclose)
+        self.catalog = build_installer(settings, runtime, bot)
+        if self.catalog is not None:
+            dispatcher["catalog"] = self.catalog  # the admin screens' «🛒 Каталог»
+            self.catalog_watch = CatalogWatch(
+                self.catalog, interval=settings.catalog_check_interval, offline_grace=settings.catalog_offline_grace
+            )
+            if self.notifications:  # background jobs that message admins (tests drive check_once themselves)
+                self._tasks.spawn(self.catalog_watch.run(), "catalog-watch")
 
         if self.web_server:
             await self._start_web(runtime)

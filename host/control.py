@@ -19,6 +19,7 @@ in the bot's. Protocol: one JSON object per line each way.
     → {"cmd": "logs", "module": "x", "follow": true} ← {"ok": true, ..., "follow": true}, then {"line": "..."} per new
                                                        line until the client disconnects
     → {"cmd": "ping"}                                ← {"ok": true, "pid": ..., "modules_dir": ...}
+    → {"cmd": "catalog", "action": ...}              ← see ``host.control_catalog`` (a bot with CATALOG_URL only)
 
 Any failure is ``{"ok": false, "error": "what went wrong — what to do next"}`` (a module that
 failed to load adds ``"traceback"``). A connection may send several requests in turn.
@@ -37,15 +38,19 @@ import socket
 import stat
 import struct
 import tempfile
+from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 from config import ConfigError
 from runtime import ModuleRuntime, UnknownModuleError
 from runtime.supervision.process import ModuleLoadError
 
 from .log_buffer import ModuleLogBuffer
+
+if TYPE_CHECKING:
+    from .control_catalog import CatalogCommands
 
 log = logging.getLogger("solobot.control")
 
@@ -55,12 +60,14 @@ MAX_REQUEST = 64 * 1024
 MAX_UNIX_PATH = 107  # sun_path is 108 bytes with the terminating NUL
 PROGRESS_EVERY = 5.0  # seconds between "still reloading…" lines, so clients know the bot is alive
 DEFAULT_LOG_LINES = 100
-COMMANDS = ("status", "list", "start", "stop", "restart", "reload", "logs", "ping")
+REFUSED_LINGER = 5.0  # seconds a refused client has to finish sending before the server closes
+COMMANDS = ("status", "list", "start", "stop", "restart", "reload", "logs", "ping", "catalog")
 OPERATIONS = {"start": "starting", "stop": "stopping", "restart": "restarting", "reload": "reloading"}
 
 
 class HasDataDir(Protocol):
-    data_dir: str
+    @property
+    def data_dir(self) -> str: ...  # read-only: Settings is frozen
 
 
 class ControlSocketBusy(ConfigError):
@@ -77,7 +84,7 @@ def abstract_socket_name(data_dir: str | os.PathLike[str]) -> str:
     return f"\0{ABSTRACT_PREFIX}{digest}"
 
 
-def is_abstract(address: Address) -> bool:
+def is_abstract(address: Address | os.PathLike[str]) -> TypeGuard[str]:
     return isinstance(address, str) and address.startswith("\0")
 
 
@@ -101,10 +108,17 @@ class ControlServer:
     ``address`` is a path, or an abstract name (a str starting with NUL, see :func:`abstract_socket_name`).
     """
 
-    def __init__(self, runtime: ModuleRuntime, logs: ModuleLogBuffer, path: Address | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        runtime: ModuleRuntime,
+        logs: ModuleLogBuffer,
+        path: Address | os.PathLike[str],
+        catalog: CatalogCommands | None = None,
+    ) -> None:
         self.runtime = runtime
+        self.catalog = catalog  # None: the bot has no CATALOG_URL / CATALOG_PUBLIC_KEY
         self.logs = logs
-        self.path: Address = path if is_abstract(path) else Path(path).absolute()  # type: ignore[arg-type]
+        self.path: Address = path if is_abstract(path) else Path(path).absolute()
         self._server: asyncio.Server | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket file
         self._connections: set[asyncio.Task[Any]] = set()
@@ -163,13 +177,13 @@ class ControlServer:
         try:
             problem = _peer_problem(writer)
             if problem:
-                await _send(writer, _error(problem))
+                await _refuse(reader, writer, problem)
                 return
             while True:
                 try:
                     line = await reader.readline()
                 except ValueError:  # longer than MAX_REQUEST
-                    await _send(writer, _error(f"request longer than {MAX_REQUEST} bytes: send one short JSON object per line"))
+                    await _refuse(reader, writer, f"request longer than {MAX_REQUEST} bytes: send one short JSON object per line")
                     return
                 if not line:
                     return
@@ -203,6 +217,9 @@ class ControlServer:
         if module is not None and (not isinstance(module, str) or not module):
             await _send(writer, _error('"module" must be a module name, e.g. {"cmd": "reload", "module": "hello_world"}'))
             return
+        if cmd == "catalog":
+            await self._catalog(request, writer)
+            return
         if cmd == "ping":
             await _send(writer, {"ok": True, "pid": os.getpid(), "modules_dir": str(self.runtime.modules_dir)})
         elif cmd == "list":
@@ -220,12 +237,13 @@ class ControlServer:
     # --------------------------------------------------------------- commands
 
     def _status(self, module: str | None) -> dict[str, Any]:
-        if module is None:
-            return {"ok": True, "modules": self.runtime.status()}
         try:
-            return {"ok": True, "modules": [self.runtime.module_status(module)]}
+            statuses = self.runtime.status() if module is None else [self.runtime.module_status(module)]
         except UnknownModuleError:
-            return self._unknown(module)
+            return self._unknown(module or "")
+        if self.catalog is not None:  # where each module came from: the catalog's install record
+            statuses = [{**s, "source": self.catalog.source_of(s["name"])} for s in statuses]
+        return {"ok": True, "modules": statuses}
 
     async def _operation(self, cmd: str, module: str, writer: asyncio.StreamWriter) -> None:
         try:
@@ -233,11 +251,14 @@ class ControlServer:
         except UnknownModuleError:
             await _send(writer, self._unknown(module))
             return
-        verb = OPERATIONS[cmd]
-        await _send(writer, {"progress": f"{verb} {module}…"})
+        await self._with_progress(self._operate(cmd, module), f"{OPERATIONS[cmd]} {module}", writer)
+
+    async def _with_progress(self, work: Coroutine[Any, Any, dict[str, Any]], what: str, writer: asyncio.StreamWriter) -> None:
+        """Run ``work`` as the server's task, telling the client every few seconds; then send its reply."""
+        await _send(writer, {"progress": f"{what}…"})
         # The server owns the operation, not the connection: a client that goes away (Ctrl-C)
         # must not cancel a reload halfway; the bot's shutdown does.
-        operation = asyncio.get_running_loop().create_task(self._operate(cmd, module), name=f"control:{cmd}:{module}")
+        operation = asyncio.get_running_loop().create_task(work, name=f"control:{what}")
         self._operations.add(operation)
         operation.add_done_callback(self._operations.discard)
         waited = 0.0
@@ -246,8 +267,21 @@ class ControlServer:
             if done:
                 break
             waited += PROGRESS_EVERY
-            await _send(writer, {"progress": f"still {verb} {module}… ({waited:.0f} s)"})
+            await _send(writer, {"progress": f"still {what}… ({waited:.0f} s)"})
         await _send(writer, operation.result())
+
+    async def _catalog(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+        if self.catalog is None:
+            await _send(writer, _error("this bot has no catalog: set CATALOG_URL and CATALOG_PUBLIC_KEY in .env and restart it"))
+            return
+        problem = self.catalog.problem(request)
+        if problem is not None:
+            await _send(writer, _error(problem))
+        elif self.catalog.is_long(request):
+            what = f"catalog {request['action']} {request.get('module') or ''}".strip()
+            await self._with_progress(self.catalog.handle(request), what, writer)
+        else:
+            await _send(writer, await self.catalog.handle(request))
 
     async def _operate(self, cmd: str, module: str) -> dict[str, Any]:
         try:
@@ -327,6 +361,19 @@ def _error(message: str) -> dict[str, Any]:
 async def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
     writer.write(json.dumps(message, ensure_ascii=False, default=str).encode() + b"\n")
     await writer.drain()
+
+
+async def _refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, problem: str) -> None:
+    """Answer ``problem``, then read what the client still sends until it closes (for a while).
+
+    Closing a socket with unread data in it resets the connection: a client still sending its
+    request would get EPIPE, or lose the answer to ECONNRESET, instead of reading why it was refused.
+    """
+    await _send(writer, _error(problem))
+    writer.write_eof()
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        async with asyncio.timeout(REFUSED_LINGER):
+            await _until_eof(reader)
 
 
 async def _until_eof(reader: asyncio.StreamReader) -> None:

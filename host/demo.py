@@ -4,8 +4,9 @@ Starts the local Bot API server, an embedded PostgreSQL (data in ``storage/postg
 host bot and every module in ``modules/`` in its own process (hot reload on: saving a module's
 file reloads that module), and a web chat page (printed URL, http://127.0.0.1:8090/ unless that
 port is taken) to talk to the bot as in Telegram and start/stop/restart/reload modules. Unless
-``--no-tour``, a scripted user first walks through the bot (``/start``, the profile, each module
-button in it, a trial key and its card) and the transcript is printed. The bot keeps serving
+``--no-catalog``, a local module catalog starts too (``catalog.demo``: an example developer and
+module, sign-in links printed). Unless ``--no-tour``, a scripted user first walks through the bot
+(``/start``, the profile, each module button in it, a trial key and its card) and the transcript is printed. The bot keeps serving
 until Ctrl-C, which stops everything (module processes and PostgreSQL included); any Bot API
 client can also talk to the printed server URL with the printed token.
 """
@@ -71,9 +72,20 @@ async def tour(user: SimulatedUser) -> None:
         await _step(user, "press", "profile")
     await _step(user, "send", "/start")
     created = await _step(user, "press", "create_key")
-    card = next((d for row in (created.keyboard if created else []) for _, d in row if d and d.startswith("view_key|")), None)
+    card = _key_card(created)
+    if created is not None and card is None:  # "creating…" comes first, then the key
+        try:
+            created = await user.wait_for_reply(timeout=10)
+            print(_show(created))
+            card = _key_card(created)
+        except TimeoutError:
+            print("  (no key message)")
     if card:
         await _step(user, "press", card)
+
+
+def _key_card(view: MessageView | None) -> str | None:
+    return next((d for row in (view.keyboard if view else []) for _, d in row if d and d.startswith("view_key|")), None)
 
 
 async def _open_web_chat(stack: AsyncExitStack, api: LocalBotAPI, host: SolobotHost, address: str, port: int) -> WebChat:
@@ -101,7 +113,9 @@ async def _until(stop: asyncio.Event, work: Coroutine[Any, Any, None]) -> None:
         task.result()  # the tour's own error, if it raised one
 
 
-async def run(port: int, web_port: int, walk: bool, chat_host: str = "127.0.0.1", chat_port: int = 8090) -> None:
+async def run(
+    port: int, web_port: int, walk: bool, chat_host: str = "127.0.0.1", chat_port: int = 8090, catalog_port: int | None = 8100
+) -> None:
     # Signals only set ``stop`` from the start on: a Ctrl-C during start-up lets it finish and
     # then takes everything down in order, instead of tearing through half-started parts.
     stop = asyncio.Event()
@@ -109,13 +123,28 @@ async def run(port: int, web_port: int, walk: bool, chat_host: str = "127.0.0.1"
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await _serve(stop, port, web_port, walk, chat_host, chat_port)
+        await _serve(stop, port, web_port, walk, chat_host, chat_port, catalog_port)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 
 
-async def _serve(stop: asyncio.Event, port: int, web_port: int, walk: bool, chat_host: str, chat_port: int) -> None:
+async def _open_catalog(stack: AsyncExitStack, host: SolobotHost, data_dir: str, port: int) -> None:
+    """The module catalog with an example developer and module (``catalog.demo``); its sign-in links are printed."""
+    from pathlib import Path
+
+    from catalog.demo import demo_catalog
+
+    assert host.database_url is not None
+    catalog = await stack.enter_async_context(demo_catalog(host.database_url, Path(data_dir), moderator_id=DEMO_ADMIN, port=port))
+    print(f"Module catalog: {catalog.url}  (public key {catalog.public_key})")
+    print(f"  sign in as the example developer: {catalog.developer_link}")
+    print(f"  sign in as the moderator (the demo's admin): {catalog.moderator_link}\n")
+
+
+async def _serve(
+    stop: asyncio.Event, port: int, web_port: int, walk: bool, chat_host: str, chat_port: int, catalog_port: int | None = 8100
+) -> None:
     async with LocalBotAPI(token=DEMO_TOKEN, port=port) as api:
         demo = {
             "BOT_TOKEN": DEMO_TOKEN,
@@ -133,6 +162,8 @@ async def _serve(stop: asyncio.Event, port: int, web_port: int, walk: bool, chat
             chat = await _open_web_chat(stack, api, host, chat_host, chat_port)
             print(f"\nLocal Bot API server: {api.base_url} (token {DEMO_TOKEN}); module webhooks: {host.web_url}")
             print(f"Web chat: {chat.url}  (hot reload is on: saving a file in {settings.modules_dir}/ reloads that module)\n")
+            if catalog_port is not None and not stop.is_set():
+                await _open_catalog(stack, host, settings.data_dir, catalog_port)
             if walk and not stop.is_set():
                 await _until(stop, tour(api.user(DEMO_ADMIN, "Админ", "admin")))
             if not stop.is_set():
@@ -149,10 +180,13 @@ def main() -> None:
     parser.add_argument("--chat-port", type=int, default=8090, help="web chat port (default 8090; 0: any free port)")
     parser.add_argument("--chat-host", default="127.0.0.1", help="web chat address (default 127.0.0.1: this machine only)")
     parser.add_argument("--no-tour", action="store_true", help="skip the scripted walk through the bot in the terminal")
+    parser.add_argument("--catalog-port", type=int, default=8100, help="module catalog port (default 8100; 0: any free port)")
+    parser.add_argument("--no-catalog", action="store_true", help="do not start the local module catalog")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(run(args.port, args.web_port, not args.no_tour, args.chat_host, args.chat_port))
+        catalog_port = None if args.no_catalog else args.catalog_port
+        asyncio.run(run(args.port, args.web_port, not args.no_tour, args.chat_host, args.chat_port, catalog_port))
     except ConfigError as exc:
         raise SystemExit(f"solobot demo: {exc}") from None
 

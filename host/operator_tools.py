@@ -12,6 +12,7 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 from .control import ControlServer, control_socket_path, refuse_if_bot_running
+from .control_catalog import CatalogCommands
 from .log_buffer import ModuleLogBuffer
 from .reloader import ModuleReloader
 
@@ -32,7 +33,8 @@ async def attach_operator_tools(host: SolobotHost, stack: AsyncExitStack, *, rel
         raise RuntimeError("attach_operator_tools needs the module runtime: call it at the end of SolobotHost._start")
     logs = ModuleLogBuffer()
     stack.enter_context(logs.attached())
-    await stack.enter_async_context(ControlServer(runtime, logs, control_socket_path(host.settings)))
+    catalog = CatalogCommands(host.catalog) if host.catalog is not None else None
+    await stack.enter_async_context(ControlServer(runtime, logs, control_socket_path(host.settings), catalog))
     if reload:
         await stack.enter_async_context(ModuleReloader(runtime, runtime.modules_dir))
 

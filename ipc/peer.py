@@ -100,6 +100,11 @@ class Peer(asyncio.Protocol):
         return self._close_reason is not None
 
     @property
+    def waiting_count(self) -> int:
+        """Requests this side sent whose answers have not come yet."""
+        return len(self._pending)
+
+    @property
     def serving_count(self) -> int:
         """Incoming requests whose handlers are still running."""
         return len(self._serving)

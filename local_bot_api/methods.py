@@ -332,6 +332,16 @@ async def send_document(world: World, params: Params) -> Any:
     return await _send_media(world, params, "document")
 
 
+@method("sendVideo")
+async def send_video(world: World, params: Params) -> Any:
+    return await _send_media(world, params, "video")
+
+
+@method("sendAnimation")
+async def send_animation(world: World, params: Params) -> Any:
+    return await _send_media(world, params, "animation")
+
+
 # --- editing and deleting ------------------------------------------------------------------
 
 
@@ -365,11 +375,14 @@ async def edit_message_caption(world: World, params: Params) -> Any:
     )
 
 
+_MEDIA_KINDS = ("photo", "document", "video", "animation")
+
+
 @method("editMessageMedia")
 async def edit_message_media(world: World, params: Params) -> Any:
     message = _message_to_edit(world, params)
     media = _json(params.get("media") or "null")
-    if not isinstance(media, dict) or media.get("type") not in ("photo", "document"):
+    if not isinstance(media, dict) or media.get("type") not in _MEDIA_KINDS:
         raise ApiError("Bad Request: can't parse InputMedia JSON object")
     if message.text is not None:
         raise ApiError("Bad Request: there is no media in the message to edit")
@@ -377,8 +390,7 @@ async def edit_message_media(world: World, params: Params) -> Any:
     file = _resolve_file(world, {**params, kind: media.get("media")}, kind, kind)
     caption = _check_text(media.get("caption") or None, caption=True)
     changes: dict[str, Any] = {
-        "photo": file if kind == "photo" else None,
-        "document": file if kind == "document" else None,
+        **{other: (file if other == kind else None) for other in _MEDIA_KINDS},
         "caption": caption,
         "reply_markup": _reply_markup(params),
     }
@@ -427,8 +439,14 @@ _GIFT_TYPES = dict.fromkeys(
 
 @method("getChat")
 async def get_chat(world: World, params: Params) -> Any:
-    user = world.users[_chat_id(world, params)]
-    return {**user.private_chat(), "accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": _GIFT_TYPES}
+    chat_id = _chat_id(world, params)
+    chat = {**world.users[chat_id].private_chat(), "accent_color_id": 0, "max_reaction_count": 11}
+    chat["accepted_gift_types"] = _GIFT_TYPES
+    pins = world.pinned.get(chat_id)
+    pinned = world.get_message(chat_id, pins[-1]) if pins else None
+    if pinned is not None:
+        chat["pinned_message"] = pinned.to_dict()
+    return chat
 
 
 @method("getChatMember")
@@ -436,7 +454,7 @@ async def get_chat_member(world: World, params: Params) -> Any:
     channel = world.channels.get(str(params.get("chat_id")))
     if channel is not None:
         user_id = _int(params, "user_id")
-        user = world.users.get(user_id)
+        user = world.users.get(user_id) if user_id is not None else None
         if user is None:
             raise ApiError("Bad Request: PARTICIPANT_ID_INVALID")
         return {"status": "member" if user_id in channel else "left", "user": user.to_dict()}
@@ -447,3 +465,7 @@ async def get_chat_member(world: World, params: Params) -> Any:
     if user_id != chat_id:
         raise ApiError("Bad Request: PARTICIPANT_ID_INVALID")
     return {"status": "member", "user": world.users[chat_id].to_dict()}
+
+
+# Methods that change what a chat shows besides messages (pins, copies, chat actions).
+from . import chat_methods  # noqa: E402,F401  (registers its handlers in HANDLERS)

@@ -48,7 +48,7 @@ class StoredFile:
 
     file_id: str
     file_unique_id: str
-    kind: str  # "photo" or "document"
+    kind: str  # "photo", "document", "video" or "animation"
     data: bytes
     file_name: str | None = None
     mime_type: str | None = None
@@ -71,6 +71,8 @@ class StoredMessage:
     parse_mode: str | None = None
     photo: StoredFile | None = None
     document: StoredFile | None = None
+    video: StoredFile | None = None
+    animation: StoredFile | None = None
     reply_markup: dict[str, Any] | None = None
     edit_date: int | None = None
     deleted: bool = False
@@ -96,6 +98,12 @@ class StoredMessage:
             data["photo"] = [photo_size(self.photo)]
         if self.document is not None:
             data["document"] = document_dict(self.document)
+        if self.video is not None:
+            data["video"] = {**document_dict(self.video), "width": 640, "height": 360, "duration": 1}
+        if self.animation is not None:
+            # Telegram sends an animation with its document too (old clients read that).
+            data["animation"] = {**document_dict(self.animation), "width": 320, "height": 320, "duration": 1}
+            data["document"] = document_dict(self.animation)
         if self.caption is not None:
             data["caption"] = self.caption
             if self.caption_entities:
@@ -154,6 +162,8 @@ class World:
     webhook: dict[str, Any] = field(default_factory=dict)
     # Channels the bot can check membership in: "@username" → member user ids (getChatMember).
     channels: dict[str, set[int]] = field(default_factory=dict)
+    # Pinned message ids per chat, oldest first (the last one is the chat's pinned message).
+    pinned: dict[int, list[int]] = field(default_factory=dict)
     closing: bool = False
 
     def __post_init__(self) -> None:

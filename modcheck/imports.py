@@ -84,4 +84,4 @@ class ImportMap:
 
 def is_core(qualified: str | None) -> bool:
     """Whether a resolved dotted name belongs to the bot's core (not to the module, not a library)."""
-    return bool(qualified) and qualified.split(".")[0] in CORE_PACKAGES
+    return qualified is not None and qualified.split(".")[0] in CORE_PACKAGES

@@ -16,6 +16,7 @@ into their failure values as upstream does.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -25,6 +26,7 @@ from typing import Any
 import aiohttp
 
 from .base import ClientSpec, PanelError, VpnPanel
+from .remote import through_host
 from .settings import current
 
 log = logging.getLogger("solobot.panels")
@@ -150,18 +152,21 @@ class XuiAPI:
         self.username, self.password, self.token = username, password, token
         self._timeout = aiohttp.ClientTimeout(total=timeout or current().timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
         self.client = _ClientApi(self)
         self.inbound = _InboundApi(self)
 
     def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._session_loop is not loop:
             # The login cookie belongs to the panel's host; an unsafe jar keeps it for IP addresses too.
-            self._session = aiohttp.ClientSession(timeout=self._timeout, cookie_jar=aiohttp.CookieJar(unsafe=True))
+            jar = aiohttp.CookieJar(unsafe=True)
+            self._session, self._session_loop = aiohttp.ClientSession(timeout=self._timeout, cookie_jar=jar), loop
         return self._session
 
     async def login(self) -> None:
-        if self.token:
-            return
+        if self.token or through_host("3x-ui") is not None:
+            return  # a token needs no session; through the host, the host logs in
         if not (self.username and self.password):
             raise XuiError(f"3x-ui {self.host}: no credentials configured (XUI_USERNAME / XUI_PASSWORD)")
         await self._call("POST", "/login", form={"username": self.username, "password": self.password})
@@ -171,12 +176,28 @@ class XuiAPI:
             await self._session.close()
             self._session = None
 
-    async def _call(self, method: str, path: str, *, body: Any = None, form: dict[str, str] | None = None) -> Any:
+    async def _call(
+        self, method: str, path: str, *, body: Any = None, form: dict[str, str] | None = None, retry: bool = True
+    ) -> Any:
+        host = through_host("3x-ui")
+        if host is not None:  # a module process the operator granted 3x-ui: the host sends it
+            try:
+                answer = await host({"panel": "3x-ui", "base_url": self.host, "method": method, "path": path, "json": body})
+            except Exception as exc:
+                raise XuiError(f"{path}: refused by the host: {exc}") from exc
+            if "error" in answer:
+                raise XuiError(str(answer["error"]))
+            return answer.get("obj")
         headers = {"Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         try:
             async with self._http().request(method, f"{self.host}{path}", json=body, data=form, headers=headers) as resp:
+                if resp.status in (401, 404) and retry and path != "/login" and self.username and not self.token:
+                    # 3x-ui hides its API from a session it no longer knows (expired, or a new client
+                    # session): log in again, once.
+                    await self.login()
+                    return await self._call(method, path, body=body, form=form, retry=False)
                 if resp.status >= 400:
                     raise XuiError(f"HTTP {resp.status} from {path}")
                 answer = await resp.json(content_type=None)

@@ -35,7 +35,7 @@ from runtime.supervision.sandbox_setup import ModuleSandboxes, SandboxConfigErro
 from runtime.supervision.state_store import StateStore
 from runtime.supervision.supervisor import ModuleState, ModuleSupervisor
 from runtime.supervision.task_owner import TaskOwner
-from runtime.supervision.zygote_client import Zygote
+from runtime.supervision.zygote_client import ForkServer, Zygote
 from sandbox import process_flags
 from sandbox.permissions import DEFAULTS, ModulePermissions
 
@@ -63,6 +63,7 @@ class ModuleRuntime:
         services: HostServices | None = None,
         sandboxes: ModuleSandboxes | None = None,
         packages_dir: str | os.PathLike[str] | None = None,
+        zygote: ForkServer | None = None,
     ) -> None:
         self.modules_dir = Path(modules_dir).resolve()
         # <DATA_DIR>/module-packages: each module's own site folder (``solobot modules deps``); without
@@ -73,7 +74,12 @@ class ModuleRuntime:
         self.sandboxes = sandboxes  # None: a bare runtime (no confinement; tests of the process model)
         self._store = StateStore(state_file)
         self._tasks = TaskOwner("runtime")
-        self._zygote = Zygote(on_death=self._replace_zygote)
+        # Without ``zygote`` the runtime starts, replaces and stops its own; one passed in is the
+        # caller's to start and stop (the test suite shares one between runtimes).
+        self._own_zygote: Zygote | None = None
+        if zygote is None:
+            zygote = self._own_zygote = Zygote(on_death=self._replace_zygote)
+        self._zygote: ForkServer = zygote
         self._supervisors: dict[str, ModuleSupervisor] = {}
         self._log_sinks: dict[str, ModuleLogSink] = {}
         self._host_calls: dict[str, int] = {}
@@ -92,7 +98,8 @@ class ModuleRuntime:
             log.warning("cannot become a child subreaper (%s): module processes may outlive a crash", exc)
         if not self.modules_dir.is_dir():
             log.warning("[modules] modules folder %s does not exist: no modules", self.modules_dir)
-        await self._zygote.start()
+        if self._own_zygote is not None:
+            await self._own_zygote.start()
         if self.sandboxes is not None:
             self._tasks.spawn(self.sandboxes.watchdog.run(), "resource-watchdog")
         for spec in discover(self.modules_dir):
@@ -102,9 +109,9 @@ class ModuleRuntime:
         return self
 
     def _replace_zygote(self) -> None:
-        if self._tasks.closed:
+        if self._tasks.closed or self._own_zygote is None:
             return  # shutting down: the zygote exiting is expected
-        self._tasks.spawn(self._zygote.start(), "zygote-restart")
+        self._tasks.spawn(self._own_zygote.start(), "zygote-restart")
 
     async def _autostart(self, supervisor: ModuleSupervisor) -> None:
         if not supervisor.enabled:
@@ -123,7 +130,8 @@ class ModuleRuntime:
         await self._tasks.aclose()  # restart timers and watchers first: nothing restarts now
         processes = [sup.process for sup in self._supervisors.values() if sup.process is not None]
         await asyncio.gather(*(p.terminate("runtime shutting down") for p in processes), return_exceptions=True)
-        await self._zygote.aclose()
+        if self._own_zygote is not None:
+            await self._own_zygote.aclose()
 
     # ---------------------------------------------------------------- hooks
 
@@ -159,6 +167,14 @@ class ModuleRuntime:
 
     async def reload(self, name: str) -> None:
         await self._supervisor(name).reload()
+
+    async def forget(self, name: str) -> None:
+        """Stop ``name`` and drop it from the runtime (its folder is gone: removed by the installer)."""
+        supervisor = self._supervisors.get(name)
+        if supervisor is None:
+            return
+        await supervisor.stop()
+        self._supervisors = {k: v for k, v in self._supervisors.items() if k != name}
 
     def status(self) -> list[dict[str, Any]]:
         """One dict per module, in load order (see ``ModuleSupervisor.status``)."""
@@ -215,6 +231,7 @@ class ModuleRuntime:
             except SandboxConfigError as exc:
                 raise ModuleLoadError(name, str(exc)) from None
             params["database_url"] = plan.database_url
+        params["panels"] = self.services.panel_gateway.granted(name)  # configured from modules.toml by the sandboxes
         process = await ModuleProcess.spawn(
             self._zygote,
             name,
@@ -280,6 +297,8 @@ class ModuleRuntime:
                 return await self.services.bot_gateway.call(module, params, update)
             if method == "fsm" and self.services.fsm_gateway is not None:
                 return await self.services.fsm_gateway.call(module, params)
+            if method == "panel":
+                return await self.services.panel_gateway.call(module, params)
             if method == "run_hooks":
                 hook, kwargs = _hook_call_params(params)
                 results = await self._run_hooks_for_module(module, hook, kwargs, params.get("update_id"))

@@ -266,5 +266,4 @@ def _apply_landlock(spec: SandboxSpec) -> list[str]:
 
 
 def _unique(paths: list[Path]) -> list[Path]:
-    seen: set[Path] = set()
-    return [p for p in paths if not (p in seen or seen.add(p))]
+    return list(dict.fromkeys(paths))  # first occurrence of each, in order

@@ -136,6 +136,7 @@ def describe_pending(requests: ModuleRequests, granted: ModulePermissions) -> li
         ("call_hooks", "to fire the core's hooks"),
         ("override", "to answer core screens"),
         ("webhook_paths", "webhook paths"),
+        ("panels", "VPN panels through the host:"),
     )
     for key, what in listed:
         missing = [v for v in asked.get(key, ()) if v not in getattr(granted, key)]

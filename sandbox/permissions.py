@@ -43,6 +43,7 @@ from typing import Annotated, Any, Literal
 import annotated_types
 from pydantic import AfterValidator, ConfigDict, Field, Strict, ValidationError, model_validator
 from pydantic.dataclasses import dataclass as validated_dataclass
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -69,12 +70,12 @@ def core_tables() -> frozenset[str]:
     from database import models
 
     return frozenset(
-        cls.__table__.name
+        str(cls.__tablename__)
         for cls in vars(models).values()
         if isinstance(cls, type)
         and issubclass(cls, models.Base)
         and cls.__module__ == models.__name__
-        and hasattr(cls, "__table__")
+        and hasattr(cls, "__tablename__")
     )
 
 
@@ -136,6 +137,7 @@ ApiMethod = Annotated[str, Strict(), AfterValidator(_api_method)]
 HookName = Annotated[str, Strict(), AfterValidator(_hook_name)]
 CallbackData = Annotated[str, Strict(), AfterValidator(_callback_data)]
 WebhookPath = Annotated[str, Strict(), AfterValidator(_webhook_path)]
+PanelType = Literal["remnawave", "3x-ui"]
 
 
 @validated_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
@@ -162,6 +164,8 @@ class ModulePermissions:
     webhook_paths: Annotated[tuple[WebhookPath, ...], Sorted, Items("webhook paths")] = ()
     # Chats it may send to beyond this bot's users and the chat of the update it handles.
     send_to_chats: Annotated[tuple[Whole, ...], Sorted, Items("chat ids (numbers, e.g. -1001234567890)")] = ()
+    # VPN panels the host calls for the module with the operator's credentials (panels/gateway.py)
+    panels: Annotated[tuple[PanelType, ...], Sorted, Items('panel types ("remnawave", "3x-ui")')] = ()
 
     @model_validator(mode="after")
     def _ports_need_network(self) -> ModulePermissions:
@@ -190,8 +194,12 @@ class PermissionsError(ValueError):
         self.line = line
 
 
+# pydantic sets this on the class when it is created; its mypy plugin does not declare it for dataclasses.
+_FIELDS: dict[str, FieldInfo] = ModulePermissions.__pydantic_fields__  # type: ignore[attr-defined]
+
+
 def _metadata(key: str, kind: type[Any]) -> Any:
-    return next((m for m in ModulePermissions.__pydantic_fields__[key].metadata if isinstance(m, kind)), None)
+    return next((m for m in _FIELDS[key].metadata if isinstance(m, kind)), None)
 
 
 def _problem(key: str, error: ErrorDetails) -> str:

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy.pool import NullPool
 
 from runtime import ModuleRuntime, RuntimeConfig
+from tests.shared_zygote import ThreadedZygote
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,15 +82,32 @@ def modules(tmp_path: Path) -> ModuleFolder:
 RuntimeFactory = Callable[..., Any]
 
 
+@pytest.fixture(scope="session")
+def shared_zygote() -> Iterator[ThreadedZygote]:
+    """The zygote runtimes of this test process fork from (see tests/shared_zygote.py)."""
+    zygote = ThreadedZygote().start()
+    try:
+        yield zygote
+    finally:
+        zygote.close()
+
+
 @pytest.fixture
-def make_runtime(tmp_path: Path) -> RuntimeFactory:
-    """``async with make_runtime(folder, **config) as rt`` — a runtime with a private state file."""
+def make_runtime(tmp_path: Path, shared_zygote: ThreadedZygote) -> RuntimeFactory:
+    """``async with make_runtime(folder, **config) as rt`` — a runtime with a private state file.
+
+    Its module processes fork from the shared zygote; ``own_zygote=True`` gives the runtime its
+    own (a test that kills or replaces the zygote).
+    """
 
     @asynccontextmanager
-    async def factory(folder: ModuleFolder | Path, state_file: Path | None = None, **config: Any) -> AsyncIterator[ModuleRuntime]:
+    async def factory(
+        folder: ModuleFolder | Path, state_file: Path | None = None, *, own_zygote: bool = False, **config: Any
+    ) -> AsyncIterator[ModuleRuntime]:
         root = folder.root if isinstance(folder, ModuleFolder) else folder
         state = state_file or tmp_path / "storage" / "modules_state.json"
-        async with ModuleRuntime(root, state_file=state, config=RuntimeConfig(**config)) as rt:
+        zygote = None if own_zygote else shared_zygote
+        async with ModuleRuntime(root, state_file=state, config=RuntimeConfig(**config), zygote=zygote) as rt:
             yield rt
 
     return factory

@@ -15,6 +15,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
+import bot as bot_module
 from hooks import hooks as hooks_module
 from local_bot_api import LocalBotAPI, MessageView, SimulatedUser
 
@@ -32,7 +33,9 @@ class CoreBot:
 @asynccontextmanager
 async def running_core(admin_ids: Iterable[int] = (), throttle_rate: float = 0.0) -> AsyncIterator[CoreBot]:
     """The core bot polling a fresh local Bot API server (``database.db`` must be bound: ``db``)."""
+    from database import async_session_maker
     from handlers import core_routers
+    from handlers.payments.pending_purchase import install_purchase_completion
     from middlewares import setup_middlewares
 
     async with LocalBotAPI(token="123456:TEST") as api:
@@ -41,6 +44,8 @@ async def running_core(admin_ids: Iterable[int] = (), throttle_rate: float = 0.0
         dp = Dispatcher()
         setup_middlewares(dp, admin_ids=admin_ids, throttle_rate=throttle_rate)
         dp.include_routers(*core_routers())
+        completion = install_purchase_completion(async_session_maker)  # as the host does
+        bot_module.set_current_bot(bot)
         task = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
         try:
             yield CoreBot(api, bot, dp)
@@ -48,6 +53,8 @@ async def running_core(admin_ids: Iterable[int] = (), throttle_rate: float = 0.0
             await dp.stop_polling()
             await asyncio.wait_for(task, 5)
             await bot.session.close()
+            bot_module.set_current_bot(None)
+            hooks_module.unregister_hook("payment_success", completion)
 
 
 @contextmanager

@@ -12,11 +12,13 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from config import Settings
 from host import SolobotHost
 from local_bot_api import LocalBotAPI, SimulatedUser
 from runtime import RuntimeConfig
+from runtime.supervision.zygote_client import ForkServer
 
 PROJECT_MODULES = Path(__file__).resolve().parent.parent / "modules"
 ADMIN_ID = 1
@@ -52,8 +54,18 @@ def copy_modules(names: Iterable[str], target: Path) -> Path:
 
 @asynccontextmanager
 async def running_solobot(
-    database_url: str, modules_dir: Path, data_dir: Path, runtime_config: RuntimeConfig | None = None, *, reload: bool = False
+    database_url: str,
+    modules_dir: Path,
+    data_dir: Path,
+    runtime_config: RuntimeConfig | None = None,
+    *,
+    reload: bool = False,
+    zygote: ForkServer | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Solobot]:
+    """The bot over ``modules_dir``; its module processes fork from ``zygote`` (the test process's
+    shared one, the ``shared_zygote`` fixture), or from its own when None. ``settings``: more
+    ``Settings`` fields (e.g. ``catalog_url``)."""
     async with LocalBotAPI(token="123456:TEST") as api:
         # The admin has talked to the bot before it starts: modules message admins from startup observers.
         api.user(tg_id=ADMIN_ID, first_name="Пользователь")
@@ -67,6 +79,7 @@ async def running_solobot(
             web_port=0,
             data_dir=str(data_dir / "storage"),
             username_bot="solobot_test_bot",
+            **settings,
         )
         host = SolobotHost(
             settings,
@@ -75,6 +88,7 @@ async def running_solobot(
             notifications=False,
             throttle_rate=0.0,
             reload=reload,
+            zygote=zygote,
         )
         async with host:
             yield Solobot(api, host, modules_dir)

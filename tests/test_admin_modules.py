@@ -16,6 +16,7 @@ from handlers.admin.modules import PAGE_SIZE, AdminModuleCallback, module_card, 
 from local_bot_api import SimulatedUser
 from tests.conftest import fresh_database
 from tests.core_fixtures import callbacks, press, reply_with, send, shown
+from tests.shared_zygote import ThreadedZygote
 from tests.solobot_harness import ADMIN_ID, Solobot, copy_modules, running_solobot, traversable_dir
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
@@ -30,9 +31,12 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="module")
-async def solobot(pg_url: str, anyio_backend: str) -> AsyncIterator[Solobot]:
+async def solobot(pg_url: str, anyio_backend: str, shared_zygote: ThreadedZygote) -> AsyncIterator[Solobot]:
     with traversable_dir() as root:  # module processes run as their own uids: pytest's tmp dirs are 0700
-        async with fresh_database(pg_url) as url, running_solobot(url, copy_modules(MODULES, root / "modules"), root) as bot:
+        async with (
+            fresh_database(pg_url) as url,
+            running_solobot(url, copy_modules(MODULES, root / "modules"), root, zygote=shared_zygote) as bot,
+        ):
             yield bot
 
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
+from yarl import URL
 
 from catalog.accounts.sessions import COOKIE, SessionCodec, csrf_ok
 from catalog.accounts.widget import WidgetError, check_widget, widget_hash
@@ -138,4 +139,4 @@ async def test_sign_out_and_revoked_tokens(world: CatalogWorld) -> None:
         await browser.post("/logout")
         _, page = await browser.get("/cabinet")
         assert "Вход через Telegram" in page  # redirected to the login page
-        assert browser.http.cookie_jar.filter_cookies(world.url).get(COOKIE) is not None
+        assert browser.http.cookie_jar.filter_cookies(URL(world.url)).get(COOKIE) is not None

@@ -66,6 +66,7 @@ async def test_the_seed_flow_in_a_browser(browser_kit: tuple[Any, Any, str], wor
         browser = await playwright.chromium.launch(executable_path=chromium, headless=True)
         try:
             developer = await (await browser.new_context(viewport=PHONE, is_mobile=True)).new_page()
+            developer.set_default_timeout(START_CHECK_WAIT)  # a click that uploads waits for the checked answer
             errors: list[str] = []
             developer.on("pageerror", lambda error: errors.append(str(error)))
 

@@ -299,12 +299,16 @@ def test_versions_are_semantic_and_strictly_growing() -> None:
 @pytest.mark.anyio
 @pytest.mark.timeout(150)
 async def test_a_module_that_cannot_start_in_the_sandbox_is_refused() -> None:
-    """Passes every static check, but reads the bot's secrets at import: the sandbox stops it, the upload is refused."""
+    """Passes the static checks but reads /etc/shadow at import: the sandbox stops it, refused; a good one then runs."""
     router = module_files("weather", "1.0.0")["router.py"] + "\nwith open('/etc/shadow') as f:\n    f.read()\n"
     archive = zip_archive({**GOOD, "router.py": router}, "modules/weather/")
-    report = await UploadChecker(LIMITS, start_check=True).check(archive, "weather")
+    async with UploadChecker(LIMITS, start_check=True) as checker:
+        report = await checker.check(archive, "weather")
+        good = await checker.check(zip_archive(GOOD, "modules/weather/"), "weather")  # the same warm process, next upload
     steps = {step.name: step for step in report.steps}
     assert steps["archive"].ok and steps["layout"].ok and steps["checker"].ok
     assert not report.ok
     assert "не дошёл до состояния running" in steps["start"].errors[0], steps["start"].errors
     assert "Permission" in steps["start"].errors[0] or "shadow" in steps["start"].errors[0], steps["start"].errors
+    assert good.ok, good.errors
+    assert any("running" in note for step in good.steps for note in step.notes)

@@ -261,3 +261,38 @@ async def test_confusable_names_are_refused_in_the_application_form(world: Catal
                 "/apply", {**form, "repository_url": "", "what_it_does": "Тот же модуль, но не тот."}
             )
             assert status == 422 and message in page, name
+
+
+async def test_a_module_that_changes_hands_is_moderated_and_suspensions_hold(world: CatalogWorld) -> None:
+    key = load_public_key(world.catalog.signer.public_key_text)
+    async with world.client() as seller, world.client() as buyer, world.client() as moderator:
+        await approved_developer(world, seller, 1701, "sold_module")
+        status, _ = await seller.post(
+            "/manage/sold_module/releases", files={"archive": ("m.zip", module_zip("sold_module", "1.0.0"))}
+        )
+        assert status == 201
+        await buyer.sign_in(1702, "Новый владелец")
+        await moderator.sign_in(MODERATOR, "Модератор")
+        _, page = await moderator.post("/moderation/modules/sold_module/transfer", {"owner_id": "1702"})
+        assert "Модуль передан 1702" in page
+        # The old owner lost it; the new owner's first release waits for a moderator.
+        assert (await seller.get("/manage/sold_module"))[0] == 404
+        status, page = await buyer.post(
+            "/manage/sold_module/releases", files={"archive": ("m.zip", module_zip("sold_module", "1.1.0"))}
+        )
+        assert status == 201 and "ждёт модератора" in page and "сменил владельца" in page
+        index = verify_index(json.loads(await (await buyer.http.get("/api/v1/index")).read()), key)
+        assert index.latest("sold_module").version == "1.0.0"
+
+        # A suspended module leaves the index; a suspended person cannot act any more.
+        _, page = await moderator.post("/moderation/modules/sold_module/suspend")
+        assert "Модуль sold_module приостановлен" in page
+        index = verify_index(json.loads(await (await buyer.http.get("/api/v1/index")).read()), key)
+        assert "sold_module" not in index.modules
+        _, page = await moderator.post("/moderation/accounts/suspend", {"user_id": "1702"})
+        assert "Аккаунт 1702 приостановлен" in page
+        _, page = await buyer.get("/manage/sold_module")
+        assert "Вход через Telegram" in page  # signed out: the session no longer counts
+        _, audit = await moderator.get("/moderation/audit")
+        for action in ("module.transfer", "module.suspend", "account.suspend"):
+            assert action in audit

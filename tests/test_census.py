@@ -19,6 +19,7 @@ from modcheck.census.model import MISSING, PROVIDED
 from modcheck.census.report import DOC_FILE, updated_doc
 from modcheck.census.signatures import signature_problem
 from tests.conftest import ModuleFolder
+from tests.shared_zygote import ThreadedZygote
 from tests.test_module_bridge import open_bridge
 
 COMPAT_MODULES = Path(__file__).parent / "compat_modules"
@@ -91,9 +92,11 @@ def test_the_signature_check_reports_what_a_module_call_would_trip_on() -> None:
 
 @pytest.mark.anyio
 @pytest.mark.timeout(60)
-async def test_a_module_importing_restored_names_runs_unchanged(modules: ModuleFolder, db: str, tmp_path: Path) -> None:
+async def test_a_module_importing_restored_names_runs_unchanged(
+    modules: ModuleFolder, db: str, tmp_path: Path, shared_zygote: ThreadedZygote
+) -> None:
     shutil.copytree(COMPAT_MODULES / "core_names", modules.root / "core_names")
-    async with open_bridge(modules, db, tmp_path) as bridge:
+    async with open_bridge(modules, db, tmp_path, shared_zygote) as bridge:
         assert bridge.runtime.module_status("core_names")["state"] == "running"
         user = bridge.api.user(1)
         await user.send("/names")

@@ -27,6 +27,7 @@ from host.log_buffer import ModuleLogBuffer
 from runtime import ModuleRuntime
 
 from .conftest import PROJECT_ROOT, ModuleFolder, fresh_database, wait_until
+from .shared_zygote import ThreadedZygote
 
 pytestmark = pytest.mark.anyio
 
@@ -48,7 +49,8 @@ register_hook("greeting", greeting_hook)
 
 async def solobot(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str, str]:
     """Run ``python -m cli ARGS`` (the ``solobot`` command); return (exit status, stdout, stderr)."""
-    environment = {k: v for k, v in os.environ.items() if k != "SOLOBOT_CONTROL_SOCKET"} | (env or {})
+    # A fixed terminal width: tables fit COLUMNS, which differs by runner (pytest-xdist's workers set 80).
+    environment = {k: v for k, v in os.environ.items() if k != "SOLOBOT_CONTROL_SOCKET"} | {"COLUMNS": "100"} | (env or {})
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "cli", *args, cwd=PROJECT_ROOT, env=environment,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -208,21 +210,28 @@ async def test_the_default_socket_serves_only_the_bots_user(modules: ModuleFolde
     modules.add_button_module("quiet")
     address = control_socket_path(SimpleNamespace(data_dir=str(tmp_path)))
     assert isinstance(address, str) and address.startswith("\0solobot-control-")
+    # "read-first" reads the refusal before sending its request: the server must still be reading
+    # then (a server that closed at once made that send fail with EPIPE, and a racing "send-first"
+    # client fail at random).
     client = (
         "import socket, sys\n"
         "s = socket.socket(socket.AF_UNIX)\n"
         "s.connect('\\0' + sys.argv[1])\n"
+        "f = s.makefile()\n"
+        "answer = f.readline() if sys.argv[2] == 'read-first' else ''\n"
         's.sendall(b\'{"cmd": "list"}\\n\')\n'
-        "print(s.makefile().readline())\n"
+        "print(answer or f.readline())\n"
     )
+    refused = "uid 65534 may not control this bot"
+    cases = [(65534, "read-first", refused), (65534, "send-first", refused), (0, "send-first", '"quiet"')]
     async with bot_with_control(modules, make_runtime, address):
-        for uid, expected in ((65534, "uid 65534 may not control this bot"), (0, '"quiet"')):
+        for uid, order, expected in cases:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", "-c", client, address[1:], user=uid, cwd="/",
+                sys.executable, "-I", "-c", client, address[1:], order, user=uid, cwd="/",
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
             out, err = await asyncio.wait_for(process.communicate(), 30)
-            assert expected in out.decode(), (uid, out, err)
+            assert expected in out.decode() and process.returncode == 0, (uid, order, out, err)
 
 
 def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -274,13 +283,18 @@ def test_the_cli_finds_the_socket_where_the_bot_puts_it(monkeypatch: pytest.Monk
     assert default_socket_path() == control_socket_path(load_settings(require_token=False)) == tmp_path / "x.sock"
 
 
-async def test_the_whole_bot_with_operator_tools(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_whole_bot_with_operator_tools(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, shared_zygote: ThreadedZygote
+) -> None:
     from tests.solobot_harness import copy_modules, running_solobot, traversable_dir
 
     monkeypatch.delenv("SOLOBOT_CONTROL_SOCKET", raising=False)
     with traversable_dir() as root:
         modules_dir = copy_modules(["hello_world"], root / "modules")
-        async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root, reload=True) as bot:
+        async with (
+            fresh_database(pg_url) as url,
+            running_solobot(url, modules_dir, root, reload=True, zygote=shared_zygote) as bot,
+        ):
             address = control_socket_path(bot.host.settings)  # abstract, named after <DATA_DIR>
             assert address == control_socket_path(SimpleNamespace(data_dir=str(root / "storage")))
             path = describe_address(address)  # @solobot-control-…

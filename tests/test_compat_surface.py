@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import inspect as sa_inspect
 
 from tests.conftest import ModuleFolder
+from tests.shared_zygote import ThreadedZygote
 from tests.test_module_bridge import open_bridge
 
 # name → parameters, in order, as COMPAT.md §2 lists them (None: only the name matters).
@@ -245,12 +246,12 @@ async def admin_only(message: Message):
 @pytest.mark.anyio
 @pytest.mark.timeout(60)
 async def test_inside_a_module_process_database_bot_and_filters_are_its_own(
-    modules: ModuleFolder, db: str, tmp_path: Path
+    modules: ModuleFolder, db: str, tmp_path: Path, shared_zygote: ThreadedZygote
 ) -> None:
     from sqlalchemy.engine import make_url
 
     modules.add("inspector", INSPECTOR)
-    async with open_bridge(modules, db, tmp_path) as bridge:
+    async with open_bridge(modules, db, tmp_path, shared_zygote) as bridge:
         pid = bridge.runtime.module_status("inspector")["pid"]
         user = bridge.api.user(1)  # ADMIN_ID of the bridge's settings
         await user.send("/inspect")

@@ -16,26 +16,37 @@ import pytest
 from tests.conftest import PROJECT_ROOT
 
 
-@pytest.mark.timeout(150)
+def signed_in_page(link: str) -> str:
+    """Follow a printed one-time sign-in link with cookies, as a browser would; the page it lands on."""
+    import http.cookiejar
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    with opener.open(link, timeout=30) as response:
+        return response.read().decode()
+
+
+@pytest.mark.timeout(200)
 def test_demo_tours_the_bot_and_ctrl_c_leaves_nothing_running(tmp_path: Path) -> None:
     env = {**os.environ, "DATA_DIR": str(tmp_path / "storage"), "MODULES_STATE_FILE": str(tmp_path / "state.json")}
     env.pop("DATABASE_URL", None)
     log = tmp_path / "demo.log"
     with log.open("w") as out:
         demo = subprocess.Popen(
-            [sys.executable, "-m", "host.demo", "--port", "0", "--web-port", "0", "--chat-port", "0"],
+            [sys.executable, "-m", "host.demo", "--port", "0", "--web-port", "0", "--chat-port", "0", "--catalog-port", "0"],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + 170
             while "Ctrl-C stops everything" not in log.read_text() and demo.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.2)
             transcript = log.read_text()
             assert "Ctrl-C stops everything" in transcript, transcript
             descendants = psutil.Process(demo.pid).children(recursive=True)
+            cabinet = signed_in_page(re.search(r"sign in as the example developer: (\S+)", transcript).group(1))
         finally:
             demo.send_signal(signal.SIGINT)
             code = demo.wait(timeout=30)
@@ -44,6 +55,9 @@ def test_demo_tours_the_bot_and_ctrl_c_leaves_nothing_running(tmp_path: Path) ->
     assert "Топ пригласивших" in transcript and "Подключить Happ TV" in transcript
     assert "no answer" not in transcript, transcript
     assert re.search(r"Web chat: http://127\.0\.0\.1:\d+/", transcript), transcript  # the page's URL is printed
+    # The local catalog: its URL, and a sign-in link that opens the example developer's cabinet.
+    assert re.search(r"Module catalog: http://127\.0\.0\.1:\d+", transcript), transcript
+    assert 'id="my-id">1003<' in cabinet and "Управление модулями" in cabinet
     # Nothing outlives the demo: no module process, no zygote, no PostgreSQL on its data folder.
     assert len(descendants) >= 10  # zygote, 9 module processes, the postmaster and its workers
     time.sleep(0.5)

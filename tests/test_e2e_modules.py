@@ -25,6 +25,7 @@ from database.models import Payment, Referral, User
 from runtime.aiogram_bridge import user_texts
 from tests.conftest import fresh_database, wait_until
 from tests.core_fixtures import callbacks, press, reply_with, send, shown
+from tests.shared_zygote import ThreadedZygote
 from tests.solobot_harness import ADMIN_ID, Solobot, copy_modules, running_solobot, traversable_dir
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
@@ -38,9 +39,12 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="module")
-async def solobot(pg_url: str, anyio_backend: str) -> AsyncIterator[Solobot]:
+async def solobot(pg_url: str, anyio_backend: str, shared_zygote: ThreadedZygote) -> AsyncIterator[Solobot]:
     with traversable_dir() as root:
-        async with fresh_database(pg_url) as url, running_solobot(url, copy_modules(EXAMPLES, root / "modules"), root) as bot:
+        async with (
+            fresh_database(pg_url) as url,
+            running_solobot(url, copy_modules(EXAMPLES, root / "modules"), root, zygote=shared_zygote) as bot,
+        ):
             states = {s["name"]: s["state"] for s in bot.host.runtime.status()}
             assert states == dict.fromkeys(EXAMPLES, "running"), states
             yield bot
@@ -91,7 +95,7 @@ async def test_top_referrers_shows_the_table_and_goes_back(solobot: Solobot) -> 
 
 async def _trial_key(solobot: Solobot, user) -> str:
     await send(user, "/start", "Добро пожаловать")
-    created = await press(user, "create_key", "")
+    created = await press(user, "create_key", "Подписка создана")
     key_name = next(data.split("|", 1)[1] for data in callbacks(created) if data and data.startswith("view_key|"))
     return key_name
 
@@ -219,19 +223,21 @@ async def slow(callback: CallbackQuery):
 """
 
 
-async def test_a_module_killed_mid_update_gets_a_core_answer_then_serves_again(pg_url: str, tmp_path: Path) -> None:
+async def test_a_module_killed_mid_update_gets_a_core_answer_then_serves_again(
+    pg_url: str, tmp_path: Path, shared_zygote: ThreadedZygote
+) -> None:
     with traversable_dir() as root:
-        await _killed_mid_update(pg_url, root)
+        await _killed_mid_update(pg_url, root, shared_zygote)
 
 
-async def _killed_mid_update(pg_url: str, tmp_path: Path) -> None:
+async def _killed_mid_update(pg_url: str, tmp_path: Path, shared_zygote: ThreadedZygote) -> None:
     modules_dir = copy_modules(["hello_world"], tmp_path / "modules")
     marker = "handling"
     marker_file = tmp_path / "storage" / "tmp" / "slow" / marker  # the module's private TMPDIR
     (modules_dir / "slow").mkdir()
     (modules_dir / "slow" / "__init__.py").write_text("from .router import router\n")
     (modules_dir / "slow" / "router.py").write_text(SLOW.replace("{marker}", marker))
-    async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, tmp_path) as bot:
+    async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, tmp_path, zygote=shared_zygote) as bot:
         runtime = bot.host.runtime
         user = bot.user(1101)
         await open_profile(user)
@@ -257,14 +263,14 @@ async def _killed_mid_update(pg_url: str, tmp_path: Path) -> None:
         marker_file.unlink()
 
 
-async def test_core_menus_keep_working_while_every_module_is_down(pg_url: str) -> None:
+async def test_core_menus_keep_working_while_every_module_is_down(pg_url: str, shared_zygote: ThreadedZygote) -> None:
     with traversable_dir() as root:
-        await _all_modules_down(pg_url, root)
+        await _all_modules_down(pg_url, root, shared_zygote)
 
 
-async def _all_modules_down(pg_url: str, tmp_path: Path) -> None:
+async def _all_modules_down(pg_url: str, tmp_path: Path, shared_zygote: ThreadedZygote) -> None:
     modules_dir = copy_modules(["hello_world", "happ_tv", "channel_bonus"], tmp_path / "modules")
-    async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, tmp_path) as bot:
+    async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, tmp_path, zygote=shared_zygote) as bot:
         runtime = bot.host.runtime
         user = bot.user(1102)
         profile = await open_profile(user)

@@ -16,6 +16,7 @@ from host.web import WEBHOOKS_KEY
 from runtime.calls import fanout
 from tests.conftest import fresh_database, wait_until
 from tests.core_fixtures import press, send
+from tests.shared_zygote import ThreadedZygote
 from tests.solobot_harness import Solobot, copy_modules, running_solobot, traversable_dir
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
@@ -30,9 +31,12 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="module")
-async def solobot(pg_url: str, anyio_backend: str) -> AsyncIterator[Solobot]:
+async def solobot(pg_url: str, anyio_backend: str, shared_zygote: ThreadedZygote) -> AsyncIterator[Solobot]:
     with traversable_dir() as root:  # module processes run as their own uids: pytest's tmp dirs are 0700
-        async with fresh_database(pg_url) as url, running_solobot(url, copy_modules(MODULES, root / "modules"), root) as bot:
+        async with (
+            fresh_database(pg_url) as url,
+            running_solobot(url, copy_modules(MODULES, root / "modules"), root, zygote=shared_zygote) as bot,
+        ):
             yield bot
 
 
@@ -126,13 +130,13 @@ async def test_the_scraper_gets_the_format_it_asks_for_and_the_path_is_the_cores
     assert METRICS_PATH in solobot.host.web_app[WEBHOOKS_KEY].reserved  # no module can take it over
 
 
-async def test_the_observer_lives_as_long_as_the_web_server(solobot: Solobot, pg_url: str) -> None:
+async def test_the_observer_lives_as_long_as_the_web_server(solobot: Solobot, pg_url: str, shared_zygote: ThreadedZygote) -> None:
     # One observer per process, like the hook dispatcher: a second host takes over, then gives it back.
     outer = fanout._observer
     assert outer == solobot.host.web_app[METRICS_KEY].observe_fanout
     with traversable_dir() as root:
         modules_dir = copy_modules(["hello_world"], root / "modules")
-        async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root) as inner:
+        async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root, zygote=shared_zygote) as inner:
             assert fanout._observer == inner.host.web_app[METRICS_KEY].observe_fanout
     assert fanout._observer == outer
 

@@ -29,6 +29,7 @@ from runtime import HostServices, ModuleRuntime, RuntimeConfig
 from runtime.aiogram_bridge import user_texts
 from runtime.aiogram_bridge.update_forwarding import modules_router
 from tests.conftest import ModuleFolder, wait_until
+from tests.shared_zygote import ThreadedZygote
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 
@@ -56,13 +57,15 @@ def core_stand_in() -> Router:
 
 
 @asynccontextmanager
-async def open_bridge(modules: ModuleFolder, db: str, tmp_path: Path) -> AsyncIterator[Bridge]:
+async def open_bridge(modules: ModuleFolder, db: str, tmp_path: Path, zygote: ThreadedZygote | None) -> AsyncIterator[Bridge]:
+    """The modules router and webhooks of a runtime forking from ``zygote`` (None: its own)."""
     async with LocalBotAPI() as api:
         bot = Bot(api.token, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url)))
         storage = MemoryStorage()
         services = HostServices(bot=bot, fsm_storage=storage, database_url=db, settings={"ADMIN_ID": [1]})
         config = RuntimeConfig(update_timeout=3.0, webhook_timeout=1.5)
-        async with ModuleRuntime(modules.root, state_file=tmp_path / "state.json", config=config, services=services) as rt:
+        runtime = ModuleRuntime(modules.root, state_file=tmp_path / "state.json", config=config, services=services, zygote=zygote)
+        async with runtime as rt:
             dp = Dispatcher(storage=storage)
             dp.include_routers(modules_router(rt), core_stand_in())
             runner = web.AppRunner(build_web_app(rt))
@@ -111,9 +114,11 @@ async def crash(callback: CallbackQuery):
 """
 
 
-async def test_module_router_answers_through_the_host(modules: ModuleFolder, db: str, tmp_path: Path) -> None:
+async def test_module_router_answers_through_the_host(
+    modules: ModuleFolder, db: str, tmp_path: Path, shared_zygote: ThreadedZygote
+) -> None:
     modules.add("counter", COUNTER)
-    async with open_bridge(modules, db, tmp_path) as bridge:
+    async with open_bridge(modules, db, tmp_path, shared_zygote) as bridge:
         await _count_twice(bridge)
 
 
@@ -128,19 +133,21 @@ async def _count_twice(bridge: Bridge) -> None:
     await user.wait_until(lambda u: {"text": "now 1"} in [{"text": a.get("text")} for a in u.callback_answers])
 
 
-async def test_updates_no_module_matches_reach_the_core(modules: ModuleFolder, db: str, tmp_path: Path) -> None:
+async def test_updates_no_module_matches_reach_the_core(
+    modules: ModuleFolder, db: str, tmp_path: Path, shared_zygote: ThreadedZygote
+) -> None:
     modules.add("counter", COUNTER)
-    async with open_bridge(modules, db, tmp_path) as bridge:
+    async with open_bridge(modules, db, tmp_path, shared_zygote) as bridge:
         user = bridge.api.user(101)
         await user.send("/core")
         assert (await user.wait_for_reply()).text == "core answered"
 
 
 async def test_a_module_dying_mid_update_gets_the_user_an_answer_and_comes_back(
-    modules: ModuleFolder, db: str, tmp_path: Path
+    modules: ModuleFolder, db: str, tmp_path: Path, shared_zygote: ThreadedZygote
 ) -> None:
     modules.add("counter", COUNTER.replace("CRASH_BUTTON = False", "CRASH_BUTTON = True"))
-    async with open_bridge(modules, db, tmp_path) as bridge:
+    async with open_bridge(modules, db, tmp_path, shared_zygote) as bridge:
         user = bridge.api.user(102)
         await user.send("/counter")
         await user.wait_for_reply()
@@ -191,7 +198,7 @@ async def test_the_token_never_reaches_a_module_and_bot_wide_methods_are_refused
     modules.add("spy", SECRETS)
     os.environ["BOT_TOKEN"] = "42:host-secret"  # the host's environment has it; the module's must not
     try:
-        async with open_bridge(modules, db, tmp_path) as bridge:
+        async with open_bridge(modules, db, tmp_path, None) as bridge:  # a zygote started with the token in the environment
             user = bridge.api.user(103)
             await user.send("/secrets")
             text = (await user.wait_for_reply()).text
@@ -267,10 +274,10 @@ register_hook("profile_menu", profile_menu)
 
 
 async def test_fsm_in_the_host_storage_and_a_session_per_update_in_the_module(
-    modules: ModuleFolder, db: str, tmp_path: Path
+    modules: ModuleFolder, db: str, tmp_path: Path, shared_zygote: ThreadedZygote
 ) -> None:
     modules.add("notes", NOTES, **FSM_AND_DB)
-    async with open_bridge(modules, db, tmp_path) as bridge:
+    async with open_bridge(modules, db, tmp_path, shared_zygote) as bridge:
         user = bridge.api.user(104)
         await user.send("remember me")  # no state: the module's state handler is not asked
         await user.send("/note")
@@ -314,12 +321,14 @@ def get_webhook_data():
 """
 
 
-async def test_module_webhooks_are_served_by_the_host(modules: ModuleFolder, db: str, tmp_path: Path) -> None:
+async def test_module_webhooks_are_served_by_the_host(
+    modules: ModuleFolder, db: str, tmp_path: Path, shared_zygote: ThreadedZygote
+) -> None:
     modules.add("payhook", WEBHOOK.replace("{name}", "payhook"))
     modules.add("twin_a", WEBHOOK.replace("{name}", "twin"))  # one path, two modules: served for neither
     modules.add("twin_b", WEBHOOK.replace("{name}", "twin"))
     modules.add("health", WEBHOOK.replace("/api/{name}", "/healthz"))  # the core's path: refused
-    async with open_bridge(modules, db, tmp_path) as bridge, aiohttp.ClientSession() as http:
+    async with open_bridge(modules, db, tmp_path, shared_zygote) as bridge, aiohttp.ClientSession() as http:
         async with http.post(f"{bridge.web_url}/api/twin", json={}) as response:
             assert response.status == 404  # load order does not pick a winner
         url = f"{bridge.web_url}/api/payhook"
@@ -358,9 +367,11 @@ def get_fast_flow_handler():
 """
 
 
-async def test_fast_flow_handlers_run_in_the_module_process(modules: ModuleFolder, db: str, tmp_path: Path) -> None:
+async def test_fast_flow_handlers_run_in_the_module_process(
+    modules: ModuleFolder, db: str, tmp_path: Path, shared_zygote: ThreadedZygote
+) -> None:
     modules.add("quickpay", FAST_FLOW)
-    async with open_bridge(modules, db, tmp_path) as bridge:
+    async with open_bridge(modules, db, tmp_path, shared_zygote) as bridge:
         from aiogram.fsm.context import FSMContext
         from aiogram.fsm.storage.base import StorageKey
 
@@ -426,11 +437,11 @@ def credit(user_id=None, amount=None, **kwargs):
 
 
 async def test_a_module_firing_hooks_cannot_vouch_for_admin_users_or_core_events(
-    modules: ModuleFolder, db: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    modules: ModuleFolder, db: str, tmp_path: Path, shared_zygote: ThreadedZygote, caplog: pytest.LogCaptureFixture
 ) -> None:
     modules.add("asker", ASKER)
     modules.add("teller", TELLER)
-    async with open_bridge(modules, db, tmp_path) as bridge:
+    async with open_bridge(modules, db, tmp_path, shared_zygote) as bridge:
         user = bridge.api.user(120)
         await user.send("/ask")
         reply = await user.wait_for_reply()

@@ -16,6 +16,7 @@ from cli.deps import run_deps
 from runtime import ModuleLoadError
 from tests.conftest import fresh_database
 from tests.module_deps_cases.wheels import build_wheels
+from tests.shared_zygote import ThreadedZygote
 from tests.solobot_harness import running_solobot, traversable_dir
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
@@ -91,14 +92,16 @@ def test_a_conflict_with_the_bots_packages_is_refused_not_installed(tmp_path: Pa
     assert module.exists()
 
 
-async def test_install_then_only_that_module_has_its_packages_under_the_sandbox(pg_url: str, wheelhouse: Path) -> None:
+async def test_install_then_only_that_module_has_its_packages_under_the_sandbox(
+    pg_url: str, wheelhouse: Path, shared_zygote: ThreadedZygote
+) -> None:
     with traversable_dir() as root:
         modules_dir = root / "modules"
         for name in ("native_user", "bystander"):
             shutil.copytree(CASES / name, modules_dir / name)
         data_dir = root / "storage"
         site = module_deps.site_dir(data_dir, "native_user")
-        async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root) as bot:
+        async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root, zygote=shared_zygote) as bot:
             rt = bot.host.runtime
             # Not installed yet: failed, with the list and the command to run.
             status = rt.module_status("native_user")
@@ -166,3 +169,20 @@ def test_the_checker_reports_requirements_and_undeclared_imports(tmp_path: Path)
     (module / "requirements.txt").write_text("-r base.txt\n")
     [finding] = [f for f in check_module(module) if f.rule == "SB030"]
     assert Path(finding.file).name == "requirements.txt" and "pip option '-r'" in finding.message
+
+
+def test_the_command_line_shows_the_plan_and_refuses_bad_names(tmp_path: Path, wheelhouse: Path, capsys) -> None:
+    from cli.main import main
+
+    modules_dir = tmp_path / "modules"
+    shutil.copytree(CASES / "native_user", modules_dir / "native_user")
+    data = tmp_path / "data"
+    assert main(["modules", "deps", "native_user", "--dir", str(modules_dir), "--data-dir", str(data), "--dry-run"]) == 0
+    shown = capsys.readouterr().out
+    assert "native_user requires: solobot-native-demo==1.0" in shown and "solobot-pure-dep==2.1" in shown
+    assert not module_deps.site_dir(data, "native_user").exists()
+    # Not a terminal and no --yes: nothing is installed, and the message says how to confirm.
+    assert main(["modules", "deps", "native_user", "--dir", str(modules_dir), "--data-dir", str(data)]) == 1
+    assert "run again with --yes" in capsys.readouterr().err
+    assert main(["modules", "deps", "../etc", "--dir", str(modules_dir), "--data-dir", str(data)]) == 2
+    assert main(["modules", "deps", "nope", "--dir", str(modules_dir), "--data-dir", str(data)]) == 1

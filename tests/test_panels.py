@@ -4,8 +4,10 @@ deleting keys through them."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +26,9 @@ from panels._3xui import (
     toggle_client,
 )
 from panels.remnawave import RemnawaveAPI, get_vless_link_for_remnawave_by_username
+from tests.conftest import fresh_database
 from tests.panel_servers import RemnawaveServer, XuiServer
+from tests.solobot_harness import running_solobot, traversable_dir
 
 pytestmark = pytest.mark.anyio
 
@@ -174,3 +178,136 @@ async def test_the_core_creates_renews_and_deletes_keys_on_both_panels(db: str, 
             with pytest.raises(PanelError, match="could not create user"):
                 await create_key_on_cluster("de", 42, str(uuid.uuid4()), "de_key2", EXPIRY, session=session)
             assert await get_key_details(session, "de_key2") is None
+
+
+async def test_a_module_uses_upstreams_clients_through_the_host(pg_url: str, tmp_path, monkeypatch) -> None:
+    """A module granted ``panels`` reaches the bot's panels with the operator's account, never
+    seeing it; only the panel calls modules make, only to the bot's own servers. A module granted
+    network to the panel's port instead talks to it itself, with its own token."""
+    config = tmp_path / "modules.toml"
+    monkeypatch.setenv("MODULES_CONFIG", str(config))
+    with traversable_dir() as root:
+        modules_dir = root / "modules"
+        for name in ("panels_user", "panels_direct"):
+            shutil.copytree(Path(__file__).parent / "compat_modules" / name, modules_dir / name)
+        async with RemnawaveServer(api_token="MODULE-TOKEN") as remna, XuiServer() as xui, fresh_database(pg_url) as url:
+            # panels_user: through the host; panels_direct: its own connection to the panel's port only.
+            config.write_text(
+                '[modules.panels_user]\npanels = ["remnawave", "3x-ui"]\n\n'
+                f"[modules.panels_direct]\nnetwork = true\ntcp_ports = [{remna.port}]\n"
+            )
+            async with running_solobot(url, modules_dir, root) as bot:
+                # The operator's panel accounts, in the host only (the harness's settings have none).
+                panels.configure(PanelSettings(remnawave_login="admin", remnawave_password="secret",
+                                               xui_username="admin", xui_password="secret"))  # fmt: skip
+                async with async_session_maker() as session:
+                    await create_server(session, "de", "de-1", remna.api_url, inbound_id=remna.squad, panel_type="remnawave")
+                    await create_server(session, "nl", "nl-1", xui.url, inbound_id=str(xui.inbound_id), panel_type="3x-ui")
+                    await session.commit()
+                client_id = str(uuid.uuid4())
+                remna.users[client_id] = {
+                    "uuid": client_id, "shortUuid": "s1", "username": "mod_key", "status": "ACTIVE",
+                    "expireAt": "2030-01-01T00:00:00Z", "activeInternalSquads": [remna.squad], "hwidDeviceLimit": 1,
+                }  # fmt: skip
+                remna.devices[client_id] = [{"hwid": "H1"}]
+                # A 3x-ui client the core created earlier (the host is configured with the operator's account).
+                xui_client = str(uuid.uuid4())
+                host_xui = await get_xui_instance(xui.url)
+                config_xui = ClientConfig(xui_client, "mod_xui", "1", 0, 0, EXPIRY, True, "", xui.inbound_id, "mod_xui")
+                assert await add_client(host_xui, config_xui) == {"status": "success"}
+
+                [seen] = await bot.host.runtime.run_hooks(
+                    "panels_probe", remnawave_url=remna.api_url, xui_url=xui.url, client_id=client_id,
+                    username="mod_key", xui_client=xui_client,
+                )  # fmt: skip
+                assert seen == {
+                    "login": True,
+                    "user": "mod_key",
+                    "devices": ["H1"],
+                    "vless": f"vless://{client_id}@vpn.example.org:443?type=tcp&security=reality#mod_key",
+                    "updated": True,
+                    "admin_call": None,
+                    "elsewhere": None,
+                    "traffic": ["mod_xui"],
+                }
+                assert remna.users[client_id]["hwidDeviceLimit"] == 5
+                assert ("GET", "/api/system/stats") not in remna.requests  # refused before reaching the panel
+                [direct] = await bot.host.runtime.run_hooks(
+                    "panels_direct_probe", url=remna.api_url, token="MODULE-TOKEN", client_id=client_id
+                )
+                assert direct == {"user": "mod_key", "anonymous": None}
+    panels.configure(PanelSettings())
+    panels._3xui._xui_instance_cache.clear()
+
+
+def test_a_module_asks_for_panels_and_the_operator_sees_the_line_to_grant(tmp_path: Path) -> None:
+    from sandbox.module_requests import describe_pending, load_module_requests
+    from sandbox.permissions import DEFAULTS, validate_entry
+
+    module = tmp_path / "devices"
+    module.mkdir()
+    (module / "module.toml").write_text('[request]\npanels = ["remnawave"]\nreason.panels = "shows devices"\n')
+    [line] = describe_pending(load_module_requests(module), DEFAULTS)
+    assert line.endswith('grant in modules.toml [modules.devices] panels = ["remnawave"]') and "shows devices" in line
+    _, problems = validate_entry({"panels": ["wireguard"]})
+    assert problems == [("panels", 'panels holds panel types ("remnawave", "3x-ui"), got \'wireguard\'')]
+
+
+async def test_a_3xui_session_the_panel_forgot_is_renewed_once(panel_settings: None) -> None:
+    async with XuiServer() as server:
+        xui = await get_xui_instance(server.url)
+        server.sessions.clear()  # the panel restarted: its session cookies are gone
+        client_id = str(uuid.uuid4())
+        assert await get_client_traffic(xui, client_id) == {"status": "not_found", "client_id": client_id}
+        assert len(server.sessions) == 1  # logged in again
+        await xui.aclose()
+
+
+@pytest.mark.parametrize("panel_type", ["remnawave", "3x-ui"])
+async def test_a_user_buys_and_renews_a_key_on_a_real_panel(db: str, panel_settings: None, panel_type: str) -> None:
+    """The core's purchase flow through the local Bot API, with the seeded cluster on a real panel."""
+    from sqlalchemy import update
+
+    from database import get_key_by_email, get_tariffs, set_user_balance, update_trial
+    from database.models import Server
+    from tests.core_fixtures import callbacks, press, running_core, send
+
+    server_class = RemnawaveServer if panel_type == "remnawave" else XuiServer
+    async with server_class() as panel:
+        api_url = panel.api_url if panel_type == "remnawave" else panel.url
+        inbound = panel.squad if panel_type == "remnawave" else str(panel.inbound_id)
+        async with async_session_maker() as session:
+            await session.execute(
+                update(Server)
+                .where(Server.cluster_name == "local")
+                .values(api_url=api_url, inbound_id=inbound, panel_type=panel_type)
+            )
+            await add_user(session, 7801, first_name="Buyer")
+            await update_trial(session, 7801, 1)
+            await set_user_balance(session, 7801, 300)
+            await session.commit()
+            standard = next(t["id"] for t in await get_tariffs(session, group_code="standard"))
+        async with running_core() as core:
+            user = core.user(7801, "Buyer")
+            await send(user, "/buy", "Выберите тариф")
+            done = await press(user, f"select_tariff_plan|{standard}", "Подписка создана")
+            email = callbacks(done)[0].split("|", 1)[1]
+            async with async_session_maker() as session:
+                key = await get_key_by_email(session, email)
+            if panel_type == "remnawave":
+                user_row = panel.users[key.client_id]
+                assert user_row["username"] == email and key.key == f"{panel.url}/api/sub/{user_row['shortUuid']}"
+            else:
+                assert panel.client(email)["id"] == key.client_id and panel.client(email)["expiryTime"] == key.expiry_time
+                assert key.key == f"https://sub.example.org/{email}/7801"
+            card = await press(user, f"view_key|{email}", f"Подписка {email}")
+            assert key.key in "\n".join(filter(None, [card.text, card.caption]))
+            await press(user, f"renew_key|{email}", "Продление подписки")
+            await press(user, f"renew_plan|{standard}|{email}", "продлена")
+        async with async_session_maker() as session:
+            renewed = await get_key_by_email(session, email)
+        assert renewed.expiry_time == key.expiry_time + 30 * DAY_MS
+        if panel_type == "remnawave":
+            assert panel.users[key.client_id]["expireAt"] == panels.remnawave.expire_at_iso(renewed.expiry_time)
+        else:
+            assert panel.client(email)["expiryTime"] == renewed.expiry_time

@@ -104,3 +104,32 @@ async def test_a_new_module_folder_starts_and_a_stopped_module_stays_stopped(mod
         await asyncio.sleep(1.0)
         assert rt.module_status("beta")["state"] == "stopped"
         assert pids(rt)["alpha"] == alpha
+
+
+SLOW_GREETER = """
+import asyncio
+
+from aiogram import Router
+from hooks.hooks import register_hook
+
+router = Router()
+
+async def greeting_hook(**kwargs):
+    await asyncio.sleep(1.0)
+    return {text!r}
+
+register_hook("greeting", greeting_hook)
+"""
+
+
+async def test_a_call_in_flight_when_a_reload_switches_finishes_in_the_old_process(modules: ModuleFolder, make_runtime) -> None:
+    modules.add("slow", SLOW_GREETER.format(text="slow v1"))
+    async with make_runtime(modules) as rt:
+        old = pids(rt)["slow"]
+        in_flight = asyncio.ensure_future(greetings(rt))
+        await asyncio.sleep(0.3)  # handed to the old process, which is still working on it
+        write_router(modules, "slow", SLOW_GREETER.format(text="slow v2"))
+        await rt.reload("slow")
+        assert pids(rt)["slow"] != old
+        assert await in_flight == ["slow v1"]  # not cut off by the switch
+        assert await greetings(rt) == ["slow v2"]

@@ -12,6 +12,7 @@ import pytest
 
 from runtime import ModuleLoadError
 from tests.conftest import ModuleFolder, fresh_database
+from tests.shared_zygote import ThreadedZygote
 from tests.solobot_harness import ADMIN_ID, running_solobot, traversable_dir
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
@@ -31,11 +32,11 @@ def lifecycle_lines(user) -> list[tuple[str, int, str]]:
     return found
 
 
-async def test_startup_and_shutdown_observers_follow_every_operation(pg_url: str) -> None:
+async def test_startup_and_shutdown_observers_follow_every_operation(pg_url: str, shared_zygote: ThreadedZygote) -> None:
     with traversable_dir() as root:
         modules_dir = root / "modules"
         shutil.copytree(SOURCE, modules_dir / MODULE)
-        async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root) as bot:
+        async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root, zygote=shared_zygote) as bot:
             admin = bot.user(ADMIN_ID)
             rt = bot.host.runtime
             first = rt.module_status(MODULE)["pid"]

@@ -65,29 +65,43 @@ async def test_example_modules_build_the_profile_keyboard_in_load_order(make_run
         assert callback_rows(insert_hook_buttons(card, card_results)) == [["renew_key|k1"], ["happ_tv|k1"]]
 
 
-async def test_fan_out_is_concurrent_and_ordered(modules: ModuleFolder, make_runtime) -> None:
-    # Load order is alphabetical; the slowest module comes first but does not delay the others.
-    for name, delay in [("a_slow", 0.5), ("b_mid", 0.25), ("c_fast", 0.0)]:
+async def test_fan_out_is_concurrent_and_ordered(modules: ModuleFolder, make_runtime, tmp_path: Path) -> None:
+    """Each hook answers only once all three calls are in flight, so calls made one after another
+    never complete (the first waits for the others until its timeout); they answer in reverse
+    load order (c, then b, then a) and the results still come in load order (a, b, c)."""
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
+    names = ["a_first", "b_second", "c_third"]
+    for name, waits_for in zip(names, [*names[1:], None], strict=True):
         modules.add(
             name,
             f"""
             import asyncio
+            from pathlib import Path
             from aiogram import Router
             from hooks.hooks import register_hook
             router = Router()
+            meeting = Path({str(meeting)!r})
+
+            async def until(path):
+                while not path.exists():
+                    await asyncio.sleep(0.01)
 
             @register_hook("probe")
             async def probe(**kwargs):
-                await asyncio.sleep({delay})
+                (meeting / "in-{name}").touch()
+                for other in {names!r}:
+                    await until(meeting / f"in-{{other}}")
+                if {waits_for!r} is not None:
+                    await until(meeting / "answered-{waits_for}")
+                (meeting / "answered-{name}").touch()
                 return {name!r}
             """,
         )
-    async with make_runtime(modules) as rt:
-        started = time.perf_counter()
+    async with make_runtime(modules, hook_timeout=60.0) as rt:
         results = await rt.run_hooks("probe")
-        elapsed = time.perf_counter() - started
-        assert list(results) == ["a_slow", "b_mid", "c_fast"]
-        assert elapsed < 0.75 + 0.5  # concurrent: about max(delays), not their sum (0.75)
+        assert list(results) == names, list(results)
+        assert len(list(meeting.iterdir())) == 2 * len(names)  # every call entered and answered once
 
 
 async def test_hook_exception_is_logged_with_module_and_child_traceback(

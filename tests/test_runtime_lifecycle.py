@@ -213,7 +213,7 @@ async def test_missed_heartbeat_is_a_crash(modules: ModuleFolder, make_runtime) 
 async def test_zygote_death_leaves_modules_running(modules: ModuleFolder, make_runtime) -> None:
     modules.add_button_module("one")
     modules.add_button_module("two")
-    async with make_runtime(modules) as rt:
+    async with make_runtime(modules, own_zygote=True) as rt:  # the shared one is not ours to kill
         before = pids(rt)
         zygote = rt.zygote_pid
         os.kill(zygote, signal.SIGKILL)
@@ -241,7 +241,7 @@ async def test_module_process_environment_is_scrubbed(modules: ModuleFolder, mak
         register_hook("profile_menu", lambda **kw: {"remove": sorted(os.environ)})
         """,
     )
-    async with make_runtime(modules) as rt:
+    async with make_runtime(modules, own_zygote=True) as rt:  # a zygote started with the secrets in the environment
         (result,) = await rt.run_hooks("profile_menu")
         assert "BOT_TOKEN" not in result["remove"] and "DATABASE_URL" not in result["remove"]
         environ = Path(f"/proc/{pids(rt)['nosy']}/environ").read_bytes()

@@ -7,18 +7,21 @@ import pytest
 from modcheck import check_module, create_module
 from tests.conftest import fresh_database
 from tests.core_fixtures import callbacks, press, send
+from tests.shared_zygote import ThreadedZygote
 from tests.solobot_harness import running_solobot, traversable_dir
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 
 @pytest.mark.parametrize("with_db", [False, True], ids=["plain", "with-db"])
-async def test_a_scaffolded_module_passes_the_checker_and_its_button_works(pg_url: str, with_db: bool) -> None:
+async def test_a_scaffolded_module_passes_the_checker_and_its_button_works(
+    pg_url: str, with_db: bool, shared_zygote: ThreadedZygote
+) -> None:
     with traversable_dir() as root:
         modules_dir = root / "modules"
         module = create_module("fresh_start", modules_dir, with_db=with_db)
         assert check_module(module) == []
-        async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root) as bot:
+        async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root, zygote=shared_zygote) as bot:
             status = bot.host.runtime.module_status("fresh_start")
             assert status["state"] == "running", status["last_error"]
             user = bot.user(3001)

@@ -29,6 +29,7 @@ import pytest
 from handlers import texts as core_texts
 from host.webchat import WebChat, telegram_html
 from tests.conftest import fresh_database
+from tests.shared_zygote import ThreadedZygote
 from tests.solobot_harness import ADMIN_ID, Solobot, copy_modules, running_solobot, traversable_dir
 
 # --- rendering: only Telegram's formatting survives ------------------------------------------
@@ -134,12 +135,12 @@ def browser_kit() -> tuple[Any, Any, str]:
 
 
 @pytest.fixture
-async def bot_with_chat(pg_url: str, anyio_backend: str) -> AsyncIterator[tuple[Solobot, WebChat]]:
+async def bot_with_chat(pg_url: str, anyio_backend: str, shared_zygote: ThreadedZygote) -> AsyncIterator[tuple[Solobot, WebChat]]:
     with traversable_dir() as root:
         modules_dir = copy_modules(["hello_world"], root / "modules")
         async with (
             fresh_database(pg_url) as url,
-            running_solobot(url, modules_dir, root, reload=True) as bot,
+            running_solobot(url, modules_dir, root, reload=True, zygote=shared_zygote) as bot,
             WebChat(bot.api, bot.host.runtime, port=0) as chat,
         ):
             yield bot, chat

@@ -5,6 +5,7 @@ Upstream imports every module here. In this project the host never imports modul
 ``load_module_webhooks`` the webhook table, ``load_module_fast_flow_handlers`` proxies that run
 each module's fast-flow handler in its process. The running runtime is registered by the host
 (``use_runtime``) — the one piece of process-wide state these upstream-shaped functions need.
+The host's own screens get the runtime as ``dp["module_runtime"]`` instead.
 """
 
 from __future__ import annotations
@@ -22,10 +23,6 @@ _runtime: ModuleRuntime | None = None
 def use_runtime(runtime: ModuleRuntime | None) -> None:
     global _runtime
     _runtime = runtime
-
-
-def current_runtime() -> ModuleRuntime | None:
-    return _runtime
 
 
 def load_modules_from_folder() -> list[Router]:

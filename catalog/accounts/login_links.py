@@ -12,6 +12,7 @@ import re
 import secrets
 from datetime import timedelta
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import LoginLink, utcnow
@@ -26,6 +27,7 @@ def _hash(nonce: str) -> str:
 
 
 async def create_link(session: AsyncSession) -> str:
+    await session.execute(delete(LoginLink).where(LoginLink.expires_at < utcnow() - TTL))  # links nobody used
     nonce = secrets.token_urlsafe(24)
     session.add(LoginLink(nonce_hash=_hash(nonce), expires_at=utcnow() + TTL))
     return nonce

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import audit, counters
 from ..db.models import Application, Module, utcnow
+from ..errors import Refused
 from ..names import confusable_with, name_problem
 
 
@@ -87,21 +88,17 @@ async def of_user(session: AsyncSession, user_id: int) -> list[Application]:
     return list(await session.scalars(select(Application).where(Application.user_id == user_id).order_by(Application.id.desc())))
 
 
-class DecisionError(ValueError):
-    pass
-
-
 async def decide(session: AsyncSession, application_id: int, moderator_id: int, approve: bool, reason: str) -> Application:
     application = await session.get(Application, application_id, with_for_update=True)
     if application is None or application.status != "pending":
-        raise DecisionError("Заявка не найдена или уже рассмотрена.")
+        raise Refused("Заявка не найдена или уже рассмотрена.")
     reason = reason.strip()
     if not approve and not reason:
-        raise DecisionError("Укажите причину отказа: разработчик её увидит.")
+        raise Refused("Укажите причину отказа: разработчик её увидит.")
     if approve:
         similar = confusable_with(application.module_name, list(await session.scalars(select(Module.name))))
         if similar:
-            raise DecisionError(f"Модуль с похожим именем «{similar}» уже есть: отклоните заявку с причиной.")
+            raise Refused(f"Модуль с похожим именем «{similar}» уже есть: отклоните заявку с причиной.")
         session.add(Module(name=application.module_name, owner_id=application.user_id, summary=application.summary))
         await counters.bump(session, counters.INDEX)
     application.status = "approved" if approve else "rejected"

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import audit, counters
 from ..db.models import Licence, utcnow
-from ..releases.service import Refused, owned_module
+from ..errors import Refused
+from ..releases.service import owned_module
 from ..signing import CatalogSigner, b64url, canonical_json
 
 MAX_TELEGRAM_ID = 2**53  # Telegram's user and bot IDs fit in 52 bits

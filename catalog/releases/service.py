@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .. import audit, counters
 from ..config import UploadLimits
 from ..db.models import Module, Release, utcnow
+from ..errors import NotFound, Refused
 from ..images import normalise_image
 from ..markdown import MAX_DESCRIPTION
 from ..signing import CatalogSigner
@@ -27,14 +28,6 @@ from ..uploads.report import Report
 from ..versions import VersionError, check_newer
 
 LIVE = ("published", "awaiting_moderation")
-
-
-class NotFound(LookupError):
-    pass
-
-
-class Refused(ValueError):
-    """The action is not allowed; the message is for the person (Russian)."""
 
 
 async def owned_module(session: AsyncSession, name: str, user_id: int, *, moderator: bool = False, lock: bool = False) -> Module:

@@ -9,10 +9,8 @@ The module is unpacked into a fresh temporary folder that module processes can t
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -22,12 +20,11 @@ from ..config import UploadLimits
 from .archive import ArchiveRejected, extract_module
 from .manifest import ManifestError, read_manifest
 from .report import Report, Step
+from .trial import TrialFailed, WarmTrial
 
 # The checker's rules whose findings block a release; the others are shown as warnings.
 BLOCKING_RULES = frozenset({"SB000", "SB001", "SB004", "SB005", "SB006", "SB008", "SB009", "SB013", "SB014", "SB015"})
 LAYOUT_FILES = ("__init__.py", "router.py")
-START_CHECK_TIMEOUT = 60.0
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class UploadChecker:
@@ -37,6 +34,8 @@ class UploadChecker:
         self.limits = limits
         self.start_check = start_check
         self._slots = asyncio.Semaphore(concurrency)
+        self._trial = WarmTrial()  # started by warm_up() or on the first upload that gets that far
+        self._warming: asyncio.Future[None] | None = None
 
     async def check(self, data: bytes, module: str) -> Report:
         async with self._slots:
@@ -86,31 +85,10 @@ class UploadChecker:
         return report
 
     async def _start(self, root: Path, module: str, step: Step) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "catalog.uploads.trial_start",
-            str(root / "modules"),
-            module,
-            cwd=str(PROJECT_ROOT),
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
         try:
-            out, err = await asyncio.wait_for(process.communicate(), START_CHECK_TIMEOUT)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            step.errors.append(f"Модуль не запустился за {START_CHECK_TIMEOUT:.0f} с.")
-            return
-        try:
-            result = json.loads(out.decode().strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            tail = err.decode(errors="replace").strip().splitlines()[-5:]
-            step.errors.append("Проверка запуска не удалась: " + " | ".join(tail))
+            result = await self._trial.start_module(root / "modules" / module, module)
+        except TrialFailed as exc:
+            step.errors.append(f"Проверка запуска не удалась: {exc}")
             return
         if result["state"] != "running":
             step.errors.append(f"Модуль не дошёл до состояния running ({result['state']}): {result['error'] or 'без сообщения'}")
@@ -119,3 +97,21 @@ class UploadChecker:
         if result["hooks"]:
             step.notes.append("хуки: " + ", ".join(result["hooks"]))
         step.warnings.extend(result["warnings"])
+
+    def warm_up(self) -> None:
+        """Start the start-check process in the background (the catalog does this when it starts)."""
+        if self.start_check and self._warming is None:
+            self._warming = asyncio.ensure_future(self._trial.prepare())
+
+    async def aclose(self) -> None:
+        """Stop the warm start-check process (the catalog does this when it stops)."""
+        if self._warming is not None:
+            self._warming.cancel()
+            await asyncio.gather(self._warming, return_exceptions=True)
+        await self._trial.aclose()
+
+    async def __aenter__(self) -> UploadChecker:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

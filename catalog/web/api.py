@@ -13,9 +13,10 @@ from sqlalchemy import select
 
 from ..accounts.api_tokens import authenticate
 from ..db.models import Account, Release
+from ..errors import NotFound, Refused
 from ..licences.service import of_user
 from ..publishing import Published
-from ..releases.service import NotFound, Refused, upload_release
+from ..releases.service import upload_release
 from .keys import CATALOG
 
 routes = web.RouteTableDef()

@@ -95,7 +95,12 @@ async def logout(request: web.Request) -> web.Response:
 
 
 @routes.get("/cabinet")
-async def cabinet(request: web.Request, new_token: str | None = None) -> web.Response:
+async def cabinet(request: web.Request) -> web.Response:
+    return await cabinet_page(request)
+
+
+async def cabinet_page(request: web.Request, new_token: str | None = None) -> web.Response:
+    """The cabinet; ``new_token`` is shown once, right after it was created."""
     user = require_user(request)
     catalog = request.app[CATALOG]
     async with catalog.sessions() as db:
@@ -113,7 +118,7 @@ async def create_token(request: web.Request) -> web.Response:
     user = require_user(request)
     async with request.app[CATALOG].sessions.begin() as db:
         token = await api_tokens.create_token(db, user.tg_id, await form_text(request, "name", 64))
-    return await cabinet(request, new_token=token)
+    return await cabinet_page(request, new_token=token)
 
 
 @routes.post("/cabinet/tokens/{id:\\d+}/revoke")

@@ -5,21 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..images import ImageRejected
+from ..errors import NotFound, Refused
 from ..licences.service import issue, of_module, revoke
-from ..releases.service import (
-    NotFound,
-    Refused,
-    modules_of,
-    owned_module,
-    releases_of,
-    set_changelog,
-    set_image,
-    update_text,
-    upload_release,
-    yank,
-)
+from ..releases.service import modules_of, owned_module, releases_of, set_changelog, set_image, update_text, upload_release, yank
+from .actions import act
 from .guards import form_text, require_user
 from .keys import CATALOG
 from .render import flash, render
@@ -27,14 +18,16 @@ from .render import flash, render
 routes = web.RouteTableDef()
 
 
-def _back(name: str, anchor: str = "") -> web.HTTPSeeOther:
-    return web.HTTPSeeOther(f"/manage/{name}{anchor}")
+def _page(name: str, anchor: str = "") -> str:
+    return f"/manage/{name}{anchor}"
 
 
-async def _file(request: web.Request, field: str) -> tuple[bytes, str] | None:
+async def _file(request: web.Request, field: str, missing: str, back: str) -> tuple[bytes, str]:
+    """The uploaded file of ``field`` (content, filename); without one, back to the form saying ``missing``."""
     value = (await request.post()).get(field)
     if not isinstance(value, web.FileField):
-        return None
+        flash(request, missing, "error")
+        raise web.HTTPSeeOther(back)
     return value.file.read(), value.filename or ""
 
 
@@ -64,20 +57,14 @@ async def manage_module(request: web.Request) -> web.Response:
 async def update_description(request: web.Request) -> web.Response:
     user = require_user(request)
     name = request.match_info["name"]
-    try:
-        async with request.app[CATALOG].sessions.begin() as db:
-            await update_text(
-                db, name, user.tg_id,
-                summary=await form_text(request, "summary", 400),
-                description=await form_text(request, "description", 40_000),
-                paid=(await form_text(request, "paid")) == "on",
-            )  # fmt: skip
-        flash(request, "Описание сохранено.")
-    except NotFound:
-        raise web.HTTPNotFound() from None
-    except Refused as exc:
-        flash(request, str(exc), "error")
-    raise _back(name)
+    summary, description = await form_text(request, "summary", 400), await form_text(request, "description", 40_000)
+    paid = (await form_text(request, "paid")) == "on"
+
+    async def work(db: AsyncSession) -> str:
+        await update_text(db, name, user.tg_id, summary=summary, description=description, paid=paid)
+        return "Описание сохранено."
+
+    await act(request, work, _page(name))
 
 
 @routes.post("/manage/{name}/image")
@@ -85,47 +72,33 @@ async def upload_image(request: web.Request) -> web.Response:
     user = require_user(request)
     name = request.match_info["name"]
     catalog = request.app[CATALOG]
-    upload = await _file(request, "image")
-    if upload is None:
-        flash(request, "Выберите файл изображения.", "error")
-        raise _back(name, "#image")
-    try:
-        async with catalog.sessions.begin() as db:
-            await set_image(db, catalog.storage, catalog.settings.limits, name, user.tg_id, *upload)
-        flash(request, "Изображение сохранено.")
-    except NotFound:
-        raise web.HTTPNotFound() from None
-    except ImageRejected as exc:
-        flash(request, f"Изображение не принято: {exc}", "error")
-    raise _back(name, "#image")
+    data, filename = await _file(request, "image", "Выберите файл изображения.", _page(name, "#image"))
+
+    async def work(db: AsyncSession) -> str:
+        await set_image(db, catalog.storage, catalog.settings.limits, name, user.tg_id, data, filename)
+        return "Изображение сохранено."
+
+    await act(request, work, _page(name, "#image"))
 
 
 @routes.post("/manage/{name}/releases")
 async def upload(request: web.Request) -> web.Response:
+    """Not ``act``: the answer is the check report itself, accepted (201) or not (422)."""
     user = require_user(request)
     name = request.match_info["name"]
     catalog = request.app[CATALOG]
-    archive = await _file(request, "archive")
-    if archive is None:
-        flash(request, "Выберите архив .zip или .tar.gz с папкой modules/<имя>/.", "error")
-        raise _back(name, "#upload")
+    data, _ = await _file(request, "archive", "Выберите архив .zip или .tar.gz с папкой modules/<имя>/.", _page(name, "#upload"))
+    changelog = await form_text(request, "changelog")
     try:
         async with catalog.sessions.begin() as db:
             outcome = await upload_release(
-                db,
-                catalog.storage,
-                catalog.checker,
-                catalog.signer,
-                name,
-                user.tg_id,
-                archive[0],
-                await form_text(request, "changelog"),
+                db, catalog.storage, catalog.checker, catalog.signer, name, user.tg_id, data, changelog
             )
     except NotFound:
         raise web.HTTPNotFound() from None
     except Refused as exc:
         flash(request, str(exc), "error")
-        raise _back(name, "#upload") from None
+        raise web.HTTPSeeOther(_page(name, "#upload")) from None
     status = 201 if outcome.release else 422
     return render(
         request, "upload_result.html", status=status, module_name=name, outcome=outcome, report=outcome.report.to_json()
@@ -151,28 +124,26 @@ async def release_report(request: web.Request) -> web.Response:
 async def edit_changelog(request: web.Request) -> web.Response:
     user = require_user(request)
     name, version = request.match_info["name"], request.match_info["version"]
-    try:
-        async with request.app[CATALOG].sessions.begin() as db:
-            await set_changelog(db, name, version, user.tg_id, await form_text(request, "changelog"))
-    except NotFound:
-        raise web.HTTPNotFound() from None
-    flash(request, f"Список изменений {version} сохранён.")
-    raise _back(name, "#releases")
+    changelog = await form_text(request, "changelog")
+
+    async def work(db: AsyncSession) -> str:
+        await set_changelog(db, name, version, user.tg_id, changelog)
+        return f"Список изменений {version} сохранён."
+
+    await act(request, work, _page(name, "#releases"))
 
 
 @routes.post("/manage/{name}/releases/{version}/yank")
 async def yank_release(request: web.Request) -> web.Response:
     user = require_user(request)
     name, version = request.match_info["name"], request.match_info["version"]
-    try:
-        async with request.app[CATALOG].sessions.begin() as db:
-            await yank(db, name, version, user.tg_id, moderator=False, reason=await form_text(request, "reason", 2000))
-        flash(request, f"Версия {version} отозвана: новые установки её не увидят.")
-    except NotFound:
-        raise web.HTTPNotFound() from None
-    except Refused as exc:
-        flash(request, str(exc), "error")
-    raise _back(name, "#releases")
+    reason = await form_text(request, "reason", 2000)
+
+    async def work(db: AsyncSession) -> str:
+        await yank(db, name, version, user.tg_id, moderator=False, reason=reason)
+        return f"Версия {version} отозвана: новые установки её не увидят."
+
+    await act(request, work, _page(name, "#releases"))
 
 
 def _optional_int(text: str) -> int | None:
@@ -199,34 +170,26 @@ async def issue_licence(request: web.Request) -> web.Response:
     user = require_user(request)
     name = request.match_info["name"]
     catalog = request.app[CATALOG]
-    try:
-        user_id = _optional_int(await form_text(request, "user_id", 20))
-        if user_id is None:
+    fields = {key: await form_text(request, key, 20) for key in ("user_id", "bot_id", "not_after")}
+
+    async def work(db: AsyncSession) -> str:
+        buyer = _optional_int(fields["user_id"])
+        if buyer is None:
             raise Refused("Укажите Telegram ID покупателя.")
-        async with catalog.sessions.begin() as db:
-            licence = await issue(
-                db, catalog.signer, name, user.tg_id, user_id,
-                _optional_int(await form_text(request, "bot_id", 20)),
-                _optional_date(await form_text(request, "not_after", 20)),
-            )  # fmt: skip
-        flash(request, f"Лицензия {licence.id} выдана пользователю {licence.user_id}.")
-    except NotFound:
-        raise web.HTTPNotFound() from None
-    except Refused as exc:
-        flash(request, str(exc), "error")
-    raise _back(name, "#licences")
+        bot_id, not_after = _optional_int(fields["bot_id"]), _optional_date(fields["not_after"])
+        licence = await issue(db, catalog.signer, name, user.tg_id, buyer, bot_id, not_after)
+        return f"Лицензия {licence.id} выдана пользователю {licence.user_id}."
+
+    await act(request, work, _page(name, "#licences"))
 
 
 @routes.post("/manage/{name}/licences/{licence}/revoke")
 async def revoke_licence(request: web.Request) -> web.Response:
     user = require_user(request)
-    name = request.match_info["name"]
-    try:
-        async with request.app[CATALOG].sessions.begin() as db:
-            licence = await revoke(db, name, user.tg_id, request.match_info["licence"])
-        flash(request, f"Лицензия {licence.id} отозвана.")
-    except NotFound:
-        raise web.HTTPNotFound() from None
-    except Refused as exc:
-        flash(request, str(exc), "error")
-    raise _back(name, "#licences")
+    name, licence_id = request.match_info["name"], request.match_info["licence"]
+
+    async def work(db: AsyncSession) -> str:
+        licence = await revoke(db, name, user.tg_id, licence_id)
+        return f"Лицензия {licence.id} отозвана."
+
+    await act(request, work, _page(name, "#licences"))

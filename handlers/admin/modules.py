@@ -23,7 +23,6 @@ from handlers.utils import answer_callback, edit_or_send_message
 from logger import logger
 from runtime import ModuleLoadError, ModuleRuntime
 from runtime.discovery import is_valid_module_name
-from utils.modules_loader import current_runtime
 
 from . import modules_texts as t
 from .panel.keyboard import AdminPanelCallback, build_admin_back_btn
@@ -47,23 +46,35 @@ class AdminModuleCallback(CallbackData, prefix="admin_mod"):
 
 
 @router.callback_query(AdminPanelCallback.filter(F.action == "modules"))
-async def open_modules(callback: CallbackQuery, callback_data: AdminPanelCallback, admin: bool = False) -> None:
-    runtime = await _runtime_for_admin(callback, admin)
+async def open_modules(
+    callback: CallbackQuery,
+    callback_data: AdminPanelCallback,
+    admin: bool = False,
+    catalog: object | None = None,
+    module_runtime: ModuleRuntime | None = None,
+) -> None:
+    runtime = await _runtime_for_admin(callback, admin, module_runtime)
     if runtime is None:
         return
     await answer_callback(callback)
-    await _show_list(callback, runtime, callback_data.page)
+    await _show_list(callback, runtime, callback_data.page, with_catalog=catalog is not None)
 
 
 @router.callback_query(AdminModuleCallback.filter())
-async def module_action(callback: CallbackQuery, callback_data: AdminModuleCallback, admin: bool = False) -> None:
-    runtime = await _runtime_for_admin(callback, admin)
+async def module_action(
+    callback: CallbackQuery,
+    callback_data: AdminModuleCallback,
+    admin: bool = False,
+    catalog: object | None = None,
+    module_runtime: ModuleRuntime | None = None,
+) -> None:
+    runtime = await _runtime_for_admin(callback, admin, module_runtime)
     if runtime is None:
         return
     action, name, page = callback_data.action, callback_data.name, callback_data.page
     if action == "list":
         await answer_callback(callback)
-        await _show_list(callback, runtime, page)
+        await _show_list(callback, runtime, page, with_catalog=catalog is not None)
         return
     if not is_valid_module_name(name) or name not in runtime.module_names or action not in ("card", *OPERATIONS):
         await answer_callback(callback, t.NOT_FOUND, show_alert=True)
@@ -78,19 +89,19 @@ async def module_action(callback: CallbackQuery, callback_data: AdminModuleCallb
     await edit_or_send_message(callback.message, text, reply_markup=markup, force_text=True)
 
 
-async def _runtime_for_admin(callback: CallbackQuery, admin: bool) -> ModuleRuntime | None:
-    """The running runtime if an admin pressed the button; otherwise the refusal is answered and None."""
+async def _runtime_for_admin(callback: CallbackQuery, admin: bool, runtime: ModuleRuntime | None) -> ModuleRuntime | None:
+    """The runtime (the host's ``dp["module_runtime"]``) if an admin pressed the button; otherwise the
+    refusal is answered and None."""
     if not admin:
         await answer_callback(callback, texts.NOT_ADMIN, show_alert=True)
         return None
-    runtime = current_runtime()
     if runtime is None:
         await answer_callback(callback, t.NO_RUNTIME, show_alert=True)
     return runtime
 
 
-async def _show_list(callback: CallbackQuery, runtime: ModuleRuntime, page: int) -> None:
-    text, markup = module_list(runtime.status(), page)
+async def _show_list(callback: CallbackQuery, runtime: ModuleRuntime, page: int, *, with_catalog: bool = False) -> None:
+    text, markup = module_list(runtime.status(), page, with_catalog=with_catalog)
     await edit_or_send_message(callback.message, text, reply_markup=markup, force_text=True)
 
 
@@ -118,8 +129,13 @@ async def run_operation(runtime: ModuleRuntime, action: str, name: str) -> tuple
 # ------------------------------------------------------------------------------- screens
 
 
-def module_list(statuses: list[dict[str, Any]], page: int) -> tuple[str, InlineKeyboardMarkup]:
+def module_list(statuses: list[dict[str, Any]], page: int, *, with_catalog: bool = False) -> tuple[str, InlineKeyboardMarkup]:
+    """The paged list; ``with_catalog`` adds «🛒 Каталог» (the bot has CATALOG_URL and CATALOG_PUBLIC_KEY)."""
     builder = InlineKeyboardBuilder()
+    if with_catalog:
+        from .catalog import catalog_button
+
+        builder.row(catalog_button())
     if not statuses:
         builder.row(build_admin_back_btn())
         return t.LIST_EMPTY, builder.as_markup()

@@ -1,1 +1,1 @@
-"""Keys (subscriptions): list and card, trial creation, renewal from the balance."""
+"""Keys (subscriptions): list and card, purchase (with the trial), renewal, panel operations."""

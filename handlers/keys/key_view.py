@@ -6,7 +6,7 @@ import html
 import os
 
 from aiogram import F, Router
-from aiogram.types import CallbackQuery, InlineKeyboardButton, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +16,7 @@ from hooks.hook_buttons import insert_hook_buttons
 from hooks.hooks import run_hooks
 
 from .. import buttons, texts
-from ..utils import answer_callback, edit_or_send_message
+from ..utils import ShownMessage, answer_callback, callback_args, edit_or_send_message
 from .format import format_expiry, time_left
 
 router = Router(name="core_key_view")
@@ -38,8 +38,7 @@ async def view_keys(callback: CallbackQuery, session: AsyncSession) -> None:
                 text=f"{mark} {name} · до {format_expiry(key.expiry_time)[:10]}", callback_data=f"view_key|{key.email}"
             )
         )
-    if not keys:
-        builder.row(InlineKeyboardButton(text=buttons.TRIAL_SUB, callback_data="create_key"))
+    builder.row(InlineKeyboardButton(text=buttons.ADD_SUB, callback_data="buy"))  # the trial first, when due
     builder.row(InlineKeyboardButton(text=buttons.BACK, callback_data="profile"))
     await answer_callback(callback)
     text = texts.KEYS_LIST if keys else texts.NO_KEYS
@@ -49,7 +48,7 @@ async def view_keys(callback: CallbackQuery, session: AsyncSession) -> None:
 @router.callback_query(F.data.startswith("view_key|"))
 async def view_key(callback: CallbackQuery, session: AsyncSession) -> None:
     await answer_callback(callback)
-    key = await get_own_key(session, callback.from_user.id, callback.data.split("|", 1)[1])
+    key = await get_own_key(session, callback.from_user.id, callback_args(callback, 1)[0])
     await show_key_card(callback.message, session, key, KEY_IMAGE)
 
 
@@ -59,14 +58,15 @@ async def get_own_key(session: AsyncSession, tg_id: int, key_name: str) -> Key |
     return key if key is not None and key.tg_id == tg_id else None
 
 
-async def render_key_info(message: Message, session: AsyncSession, key_name: str, image_path: str | None) -> None:
+async def render_key_info(message: ShownMessage, session: AsyncSession, key_name: str, image_path: str | None) -> None:
     """Show the card of key ``key_name`` (its email) in place of ``message`` (upstream signature)."""
     await show_key_card(message, session, await get_key_by_email(session, key_name), image_path)
 
 
-async def show_key_card(message: Message, session: AsyncSession, key: Key | None, image_path: str | None) -> None:
+async def show_key_card(message: ShownMessage, session: AsyncSession, key: Key | None, image_path: str | None) -> None:
     if key is None:
-        back = InlineKeyboardBuilder().row(InlineKeyboardButton(text=buttons.BACK, callback_data="view_keys"))
+        back = InlineKeyboardBuilder()
+        back.row(InlineKeyboardButton(text=buttons.BACK, callback_data="view_keys"))
         await edit_or_send_message(message, texts.KEY_NOT_FOUND, reply_markup=back.as_markup())
         return
     key_name = key.email or ""
@@ -98,10 +98,11 @@ async def show_key_card(message: Message, session: AsyncSession, key: Key | None
 
 @router.callback_query(F.data.startswith("connect_tv|"))
 async def connect_tv(callback: CallbackQuery, session: AsyncSession) -> None:
-    key_name = callback.data.split("|", 1)[1]
+    key_name = callback_args(callback, 1)[0]
     key = await get_own_key(session, callback.from_user.id, key_name)
     await answer_callback(callback)
-    builder = InlineKeyboardBuilder().row(InlineKeyboardButton(text=buttons.BACK, callback_data=f"view_key|{key_name}"))
+    builder = InlineKeyboardBuilder()
+    builder.row(InlineKeyboardButton(text=buttons.BACK, callback_data=f"view_key|{key_name}"))
     if key is None:
         await edit_or_send_message(callback.message, texts.KEY_NOT_FOUND, reply_markup=builder.as_markup())
         return

@@ -6,11 +6,37 @@ from collections.abc import Callable, Iterable
 
 from ..findings import Finding
 from ..source import ModuleSource
-from . import core_patching, fsm, hooks, keyboards, layout, network, requirements, schema, secrets, texts, timestamps
+from . import (
+    core_patching,
+    fsm,
+    hooks,
+    keyboards,
+    layout,
+    network,
+    requirements,
+    schema,
+    secrets,
+    texts,
+    timestamps,
+    upstream_names,
+)
 
 Check = Callable[[ModuleSource], Iterable[Finding]]
 
-_GROUPS = (layout, texts, hooks, fsm, core_patching, keyboards, network, timestamps, schema, secrets, requirements)
+_GROUPS = (
+    layout,
+    texts,
+    hooks,
+    fsm,
+    core_patching,
+    keyboards,
+    network,
+    timestamps,
+    schema,
+    secrets,
+    requirements,
+    upstream_names,
+)
 
 CHECKS: tuple[Check, ...] = tuple(group.check for group in _GROUPS)
 

@@ -36,6 +36,8 @@ def check(module: ModuleSource) -> Iterator[Finding]:
         declared = set()
     local = _local_names(module)
     for source in module.parsed():
+        if source.tree is None:  # parsed() returns only files that parse
+            continue
         for node in ast.walk(source.tree):
             for root in _imported_roots(node):
                 if root in local or root in CORE_PACKAGES or root in sys.stdlib_module_names or root == "modules":

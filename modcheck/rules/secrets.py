@@ -14,7 +14,7 @@ RULES = {
     "SB015": "reading secrets: the token or database URL from config or the environment, .env files, bot.token",
 }
 
-_SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|DATABASE_URL|DB_URL|DB_DSN|REDIS_URL|POSTGRES", re.I)
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|DATABASE_URL|DB_URL|DB_DSN|REDIS_URL|POSTGRES", re.I)
 _ENV_READERS = frozenset({"os.getenv", "os.environ.get", "os.environ.setdefault", "os.environ.pop", "os.getenvb"})
 _DOTENV = frozenset({"dotenv.load_dotenv", "dotenv.dotenv_values", "dotenv.find_dotenv", "dotenv.main.load_dotenv"})
 _ADVICE_ENV = (
@@ -30,7 +30,7 @@ def check(module: ModuleSource) -> Iterator[Finding]:
 
 
 def _is_env_file(value: str | None) -> bool:
-    return bool(value) and (value == ".env" or value.endswith(("/.env", "\\.env")))
+    return value is not None and (value == ".env" or value.endswith(("/.env", "\\.env")))
 
 
 def _check_file(source: SourceFile, tree: ast.Module) -> Iterator[Finding]:
@@ -44,7 +44,7 @@ def _check_file(source: SourceFile, tree: ast.Module) -> Iterator[Finding]:
                         "SB015",
                         "`from config import *` pulls in secrets: import only the names you need (ADMIN_ID, …)",
                     )
-                elif _SECRET.search(alias.name):
+                elif SECRET_NAME.search(alias.name):
                     yield source.finding(
                         node,
                         "SB015",
@@ -54,7 +54,7 @@ def _check_file(source: SourceFile, tree: ast.Module) -> Iterator[Finding]:
             yield source.finding(node, "SB015", f"python-dotenv reads .env, the bot's secrets: {_ADVICE_ENV}")
         elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
             qualified = imports.resolve(node)
-            if qualified and qualified.startswith("config.") and _SECRET.search(node.attr):
+            if qualified and qualified.startswith("config.") and SECRET_NAME.search(node.attr):
                 yield source.finding(
                     node,
                     "SB015",
@@ -69,13 +69,13 @@ def _check_file(source: SourceFile, tree: ast.Module) -> Iterator[Finding]:
                 )
         elif isinstance(node, ast.Subscript) and imports.resolve(node.value) == "os.environ":
             name = str_value(node.slice)
-            if name and _SECRET.search(name):
+            if name and SECRET_NAME.search(name):
                 yield source.finding(node, "SB015", f"os.environ[{name!r}]: {_ADVICE_ENV}")
         elif isinstance(node, ast.Call):
             qualified = imports.resolve(node.func)
             if qualified in _ENV_READERS and node.args:
                 name = str_value(node.args[0])
-                if name and _SECRET.search(name):
+                if name and SECRET_NAME.search(name):
                     yield source.finding(node, "SB015", f"{qualified}({name!r}): {_ADVICE_ENV}")
             elif qualified in _DOTENV:
                 continue  # reported at the import

@@ -136,7 +136,10 @@ def _sink_literals(source: SourceFile, tree: ast.Module) -> Iterator[Finding]:
                 continue
             for name, argument in _text_arguments(node):
                 for literal in _literal_parts(argument, assigned, set()):
-                    text = literal.value if isinstance(literal, ast.Constant) else ast.unparse(literal)
+                    if isinstance(literal, ast.Constant) and isinstance(literal.value, str):
+                        text = literal.value
+                    else:
+                        text = ast.unparse(literal)
                     yield source.finding(
                         literal,
                         "SB002",

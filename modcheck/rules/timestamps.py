@@ -127,8 +127,8 @@ class _FileCheck:
                 "TIMESTAMP",
             ):
                 tz = keyword(node, "timezone")
-                value = tz.value if tz else (node.args[0] if node.args else None)
-                if isinstance(value, ast.Constant) and value.value is True:
+                aware = tz.value if tz else (node.args[0] if node.args else None)
+                if isinstance(aware, ast.Constant) and aware.value is True:
                     yield self.source.finding(
                         node,
                         "SB011",
@@ -165,10 +165,10 @@ class _FileCheck:
                 "mapped_column",
             ):
                 for name in ("default", "onupdate"):
-                    kw = keyword(node, name)
-                    if kw is None:
+                    column_default = keyword(node, name)
+                    if column_default is None:
                         continue
-                    yield from self._default_values(kw.value, name)
+                    yield from self._default_values(column_default.value, name)
         elif isinstance(node, ast.Compare):
             sides = [node.left, *node.comparators]
             if any(self._is_model_column(side) for side in sides):
@@ -183,8 +183,7 @@ class _FileCheck:
         if isinstance(value, ast.Lambda):
             yield value.body, where
             return
-        qualified = self.imports.resolve(value) if isinstance(value, (ast.Name, ast.Attribute)) else None
-        if qualified in (_NOW, "datetime.datetime.today"):
+        if isinstance(value, (ast.Name, ast.Attribute)) and self.imports.resolve(value) in (_NOW, "datetime.datetime.today"):
             yield ast.Call(func=value, args=[], keywords=[], lineno=value.lineno, col_offset=value.col_offset), where
         elif isinstance(value, ast.Name) and value.id in self.functions:
             func = self.functions[value.id]

@@ -13,6 +13,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.fsm.storage.base import BaseStorage
 
+from panels.gateway import PanelGateway
 from sandbox.bot_api_policy import BotApiPolicy
 from sandbox.bot_api_scope import IsUser
 
@@ -32,6 +33,8 @@ class HostServices:
     bot_api_policy: BotApiPolicy = field(default_factory=BotApiPolicy)
     # Is a chat id one of this bot's users (modules may send to them)? None: not checked (no database).
     is_user: IsUser | None = None
+    # Panel calls modules make through the host (granted with ``panels`` in modules.toml).
+    panel_gateway: PanelGateway = field(default_factory=PanelGateway)
 
     def __post_init__(self) -> None:
         self.bot_gateway = BotGateway(self.bot, self.bot_api_policy, self.is_user) if self.bot is not None else None

@@ -39,9 +39,9 @@ class ModuleWebhooks:
         claimed: dict[str, list[tuple[ModuleSupervisor, int]]] = {}
         for supervisor in self.runtime.supervisors:
             manifest = supervisor.last_manifest
-            path = manifest.webhook_path if manifest else None
-            if not path:
+            if manifest is None or not manifest.webhook_path:
                 continue
+            path = manifest.webhook_path
             refusal = self._refusal(supervisor.name, path)
             if refusal is not None:
                 self._log_refusal(supervisor, manifest.pid, f"webhook path {path!r} {refusal}; not served")

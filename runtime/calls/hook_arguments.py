@@ -37,7 +37,7 @@ def kwargs_to_wire(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {name: to_wire(value) for name, value in kwargs.items()}
 
 
-class NonFrozenKeys(list):  # type: ignore[type-arg]
+class NonFrozenKeys(list[Any]):
     """The ``keys`` of ``periodic_notifications``: a list in the host, a query for module processes.
 
     Shipping 100 000 keys to every subscribed module on every cycle would cost more than the

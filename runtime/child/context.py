@@ -52,6 +52,7 @@ class ModuleContext:
         )
         bot_module.set_current_bot(bot)
         _apply_settings(params.get("settings") or {})
+        _use_host_panels(peer, params.get("panels"))
         database_url = params.get("database_url")
         if database_url:
             from database import db
@@ -94,6 +95,17 @@ class ModuleContext:
             from database import db
 
             await db.dispose()
+
+
+def _use_host_panels(peer: Peer, granted: Any) -> None:
+    """Panels the operator granted this module are reached through the host (``panels.gateway``)."""
+    if not granted:
+        return
+    if not isinstance(granted, list) or not all(isinstance(p, str) for p in granted):
+        raise TypeError("init: panels must be a list of panel types")
+    from panels import remote
+
+    remote.use_host(lambda call: peer.request("panel", call), granted)
 
 
 def _apply_settings(values: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ exception class.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from aiogram import Bot
@@ -79,7 +80,7 @@ class HostBotSession(BaseSession):
         timeout: int = 30,
         chunk_size: int = 65536,
         raise_for_status: bool = True,
-    ):  # type: ignore[override]
+    ) -> AsyncGenerator[bytes, None]:
         raise TelegramForbiddenError(method=None, message="Forbidden: downloading files is not available to modules")  # type: ignore[arg-type]
         yield b""  # pragma: no cover - makes this an async generator like the base class
 

@@ -240,7 +240,8 @@ async def serve(
     loop.add_signal_handler(signal.SIGTERM, service.shutdown_requested.set)
 
     shutdown = asyncio.ensure_future(service.shutdown_requested.wait())
-    await asyncio.wait([shutdown, peer.closed], return_when=asyncio.FIRST_COMPLETED)
+    ends: list[asyncio.Future[Any]] = [shutdown, peer.closed]
+    await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
     if shutdown.done() and not peer.is_closed:
         await _drain(peer, service.drain_timeout)
         await service.run_shutdown_observers()

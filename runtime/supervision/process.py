@@ -24,7 +24,7 @@ from runtime.aiogram_bridge.route_index import RouteIndex
 from runtime.calls.protocol import Manifest
 from runtime.config import RuntimeConfig
 
-from .zygote_client import Zygote
+from .zygote_client import ForkServer
 
 log = logging.getLogger("solobot.runtime")
 
@@ -73,7 +73,7 @@ class ModuleProcess:
     @classmethod
     async def spawn(
         cls,
-        zygote: Zygote,
+        zygote: ForkServer,
         module: str,
         modules_dir: str,
         config: RuntimeConfig,
@@ -169,6 +169,19 @@ class ModuleProcess:
         if self._kill_reason is None:
             self._kill_reason = reason
         _killpg(self.pid, signal.SIGKILL)
+
+    async def drain(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until every request the host sent this process is answered.
+
+        A reload routes new updates to the new process at once; the old one finishes what it was
+        handed before it is asked to stop, so no update is cut off mid-way by the switch.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.alive and self.peer is not None and not self.peer.is_closed and self.peer.waiting_count:
+            if loop.time() >= deadline:
+                return
+            await asyncio.sleep(0.01)
 
     async def terminate(self, reason: str = "stopped") -> ExitInfo:
         """Stop the process as the host asked for it: ask, then SIGTERM, then SIGKILL."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from panels.gateway import PanelGateway
 from runtime.discovery import discover
 from sandbox.apply import SandboxSpec, default_list_only_paths, default_read_only_paths, default_read_write_paths, needed_paths
 from sandbox.bot_api_policy import BotApiPolicy
@@ -56,6 +57,7 @@ class ModuleSandboxes:
         config_path: Path | None = None,
         owner_engine: Any = None,  # AsyncEngine of the bot's database, to create module roles
         watchdog: ResourceWatchdog | None = None,
+        panel_gateway: PanelGateway | None = None,
     ) -> None:
         self.modules_dir = Path(modules_dir).resolve()
         self.data_dir = Path(data_dir).resolve()
@@ -64,6 +66,7 @@ class ModuleSandboxes:
             # The private data folders would be the module's code folders (chowned to the module).
             raise SandboxConfigError(f"DATA_DIR {self.data_dir} must not contain or be the modules folder {self.modules_dir}")
         self.policy = policy
+        self.panel_gateway = panel_gateway
         self.config_path = config_path
         self.owner_engine = owner_engine
         self.watchdog = watchdog or ResourceWatchdog()
@@ -87,6 +90,8 @@ class ModuleSandboxes:
             raise SandboxConfigError(str(exc)) from None
         self._report_pending(module, describe_pending(requests, permissions))
         self.policy.configure_from(module, permissions)
+        if self.panel_gateway is not None:
+            self.panel_gateway.configure_from(module, permissions)
         database_url = await self._database_url(module, permissions)
         spec = self._spec(module, permissions, database_url, site_packages)
         await self._check_reachable(spec)

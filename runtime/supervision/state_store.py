@@ -25,7 +25,7 @@ def default_state_file() -> Path:
 
 
 class StateStore:
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_state_file()
         self._unreadable = False
         self.disabled: set[str] = self._load()

@@ -118,6 +118,7 @@ class ModuleSupervisor:
                 log.error("[modules] %s: reload failed, the previous version keeps serving: %s", self.name, self.last_error)
                 raise
             self._adopt(new, "reloaded")
+            await old.drain(self.config.update_timeout)  # updates already handed to it finish there
             await self._retire(old, "replaced by a reload")
 
     # ---------------------------------------------------------------- hooks

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import msgpack
 
@@ -23,6 +24,19 @@ FORK_TIMEOUT = 10.0
 
 class ZygoteError(RuntimeError):
     """The zygote could not be started or could not fork."""
+
+
+class ForkServer(Protocol):
+    """What a runtime needs of a zygote: its pid, and a module process forked on request.
+
+    :class:`Zygote` is the one a runtime starts for itself; a caller may pass in another that it
+    owns and shares between runtimes (the test suite shares one per worker process).
+    """
+
+    @property
+    def pid(self) -> int | None: ...
+
+    async def fork(self, module: str, modules_dir: str, channel: socket.socket, sandbox: dict | None = None) -> int: ...
 
 
 class Zygote:
@@ -149,4 +163,4 @@ class Zygote:
                 self._proc = None
 
 
-__all__ = ["PROJECT_ROOT", "Zygote", "ZygoteError"]
+__all__ = ["PROJECT_ROOT", "ForkServer", "Zygote", "ZygoteError"]

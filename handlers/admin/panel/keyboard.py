@@ -47,7 +47,7 @@ def build_settings_kb(maintenance: bool) -> InlineKeyboardMarkup:
 
 
 def build_admin_back_kb(action: str = "admin") -> InlineKeyboardMarkup:
-    return InlineKeyboardBuilder().row(build_admin_back_btn(action)).as_markup()
+    return InlineKeyboardMarkup(inline_keyboard=[[build_admin_back_btn(action)]])
 
 
 def build_admin_back_btn(action: str = "admin") -> InlineKeyboardButton:

@@ -41,7 +41,7 @@ def build_editor_back_btn(tg_id: int, edit: bool = False) -> InlineKeyboardButto
 
 
 def build_editor_singleton_kb(text: str, tg_id: int, edit: bool = False) -> InlineKeyboardMarkup:
-    return InlineKeyboardBuilder().row(build_editor_btn(text, tg_id, edit)).as_markup()
+    return InlineKeyboardMarkup(inline_keyboard=[[build_editor_btn(text, tg_id, edit)]])
 
 
 def build_editor_kb(tg_id: int, edit: bool = False) -> InlineKeyboardMarkup:

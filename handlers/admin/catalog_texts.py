@@ -1,0 +1,61 @@
+"""Texts of the admin's «🛒 Каталог» screens (``handlers.admin.catalog``)."""
+
+from __future__ import annotations
+
+BTN_CATALOG = "🛒 Каталог"
+BTN_INSTALL = "📥 Установить"
+BTN_UPDATE = "🔄 Обновить"
+BTN_UPDATE_TO = "🔄 Обновить до {version}"
+BTN_ROLLBACK = "↩️ Откатить к {version}"
+BTN_REMOVE = "🗑 Удалить"
+BTN_REMOVE_CONFIRM = "🗑 Да, удалить"
+BTN_GRANT = "✅ Установить и выдать разрешения"
+BTN_DEFAULTS = "Установить с настройками по умолчанию"
+BTN_REPLACE_GRANT = "⚠️ Заменить папку и выдать разрешения"
+BTN_REPLACE_DEFAULTS = "⚠️ Заменить папку, настройки по умолчанию"
+BTN_LICENCE = "🔑 Добавить лицензию"
+BTN_TO_CATALOG = "« К каталогу"
+BTN_TO_CARD = "« К модулю"
+BTN_TO_MODULES = "« К модулям"
+
+LIST = "<b>🛒 Каталог модулей</b>\n{url}\n\n{lines}"
+LIST_EMPTY = "<b>🛒 Каталог модулей</b>\n{url}\n\nВ каталоге пока нет модулей."
+LIST_LINE = "• <b>{name}</b> {latest} — {price}{licence}{installed}\n  {description}"
+FREE = "бесплатный"
+PAID = "платный"
+LICENCE_HELD = ", 🔑 лицензия есть"
+LICENCE_MISSING = ", лицензии нет"
+INSTALLED = ", установлен {version}"
+OFFLINE = "\n\n⚠️ Каталог недоступен: показан последний проверенный список."
+
+CARD = (
+    "<b>{name}</b> — {price}\n{description}\n\n"
+    "Последняя версия: <b>{latest}</b>\nУстановлена: {installed}\n{licence}\n\n"
+    "<b>Релизы:</b>\n{releases}\n\n<b>Разрешения, которые запрашивает модуль:</b>\n{requests}"
+)
+CARD_RELEASE = "• {version}{mark}: {changelog}"
+YANKED = " (отозван)"
+NOT_INSTALLED = "нет"
+NO_REQUESTS = "ничего сверх настроек по умолчанию"
+REQUEST_LINE = "• <code>{key} = {value}</code> — {reason}"
+NO_REASON = "причина не указана"
+LICENCE_OK = "🔑 Лицензия: {licence_id} (пользователь {user_id}{until})"
+LICENCE_UNTIL = ", до {date}"
+LICENCE_NONE = "🔑 Лицензия: нет — {problem}"
+LICENCE_FREE = "Лицензия не нужна."
+
+CONFIRM = (
+    "<b>Установка {name} {version}</b>\n\nМодуль запрашивает:\n{requests}\n\n"
+    "Разрешения будут записаны в modules.toml с комментарием о релизе. "
+    "Без них модуль запустится с настройками по умолчанию (в песочнице, без доступа к таблицам ядра)."
+)
+CONFIRM_NEW_REQUESTS = "\n\n⚠️ Новые запросы по сравнению с установленной версией: {lines}"
+CONFIRM_HAND_PLACED = "\n\n⚠️ Папка modules/{name} положена вручную. Установка заменит её (старая сохранится для отката)."
+CONFIRM_FAILED_BEFORE = "\n\n⚠️ Этот релиз уже не запустился здесь: {reason}"
+REMOVE_CONFIRM = "Удалить модуль <b>{name}</b>? Его код будет удалён, данные (схема в базе, папка данных) сохранятся."
+
+WORKING = "⏳ Выполняю…"
+ASK_LICENCE = "Пришлите токен лицензии из личного кабинета каталога одним сообщением."
+LICENCE_ADDED = "🔑 Лицензия {licence_id} на модуль {module} сохранена."
+NO_CATALOG = "Каталог не настроен: задайте CATALOG_URL и CATALOG_PUBLIC_KEY."
+REFUSED = "⛔️ {error}"

@@ -1,0 +1,1 @@
+"""Tariff screens of the purchase flow (upstream's ``handlers.tariffs``)."""

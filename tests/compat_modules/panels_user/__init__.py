@@ -1,0 +1,3 @@
+__all__ = ("router",)
+
+from .router import router
