@@ -203,6 +203,9 @@ class Settings(BaseModel):
     download_ios: Annotated[HttpUrl, Upstream("DOWNLOAD_IOS")] = "https://apps.apple.com/app/v2raytun/id6476628951"
     download_pc: Annotated[HttpUrl, Upstream("DOWNLOAD_PC")] = "https://github.com/hiddify/hiddify-app/releases"
     download_macos: Annotated[HttpUrl, Upstream("DOWNLOAD_MACOS")] = "https://apps.apple.com/app/v2raytun/id6476628951"
+    # The bot's public https base URL (upstream's WEBHOOK_HOST): modules build the links of their
+    # get_webhook_data() routes and web pages from it. Not a secret. (compat-core)
+    webhook_host: Annotated[str, Upstream("WEBHOOK_HOST")] = ""
 
     # --- VPN panels (panels/; compat-panels) -------------------------------------------------
     # Credentials are secrets: the host only (``panels.configure``), never module processes.
@@ -469,6 +472,7 @@ DOWNLOAD_ANDROID: str = ""
 DOWNLOAD_IOS: str = ""
 DOWNLOAD_PC: str = ""
 DOWNLOAD_MACOS: str = ""
+WEBHOOK_HOST: str = ""
 
 apply_public_settings(public_settings(_lenient_settings()))
 

@@ -20,7 +20,7 @@ class CatalogSettings:
     bot_token: str | None = None  # CATALOG_BOT_TOKEN: the Login Widget's hash key and the login-link bot
     bot_username: str | None = None  # CATALOG_BOT_USERNAME: for the widget and t.me links (asked from getMe otherwise)
     telegram_api_url: str | None = None  # CATALOG_TELEGRAM_API_URL: a local Bot API server (demo, tests)
-    public_url: str = "http://127.0.0.1:8100"  # CATALOG_PUBLIC_URL: absolute links in the index
+    public_url: str = ""  # CATALOG_PUBLIC_URL: absolute links in the index; "": the address it listens on
     host: str = "127.0.0.1"
     port: int = 8100
     secret: str | None = None  # CATALOG_SECRET: cookie signing key; generated into data_dir when unset
@@ -68,8 +68,8 @@ def load_catalog_settings(env: Mapping[str, str] | None = None, *, data_dir: str
     if not port_text.isdigit() or not 0 <= int(port_text) < 65536:
         raise CatalogConfigError(f"CATALOG_PORT: {port_text!r} is not a port number (0-65535)")
     host = env.get("CATALOG_HOST", "").strip() or "127.0.0.1"
-    public = env.get("CATALOG_PUBLIC_URL", "").strip() or f"http://{host}:{port_text}"
-    if not public.startswith(("http://", "https://")):
+    public = env.get("CATALOG_PUBLIC_URL", "").strip()
+    if public and not public.startswith(("http://", "https://")):
         raise CatalogConfigError(f"CATALOG_PUBLIC_URL: {public!r} must start with http:// or https://")
     return CatalogSettings(
         data_dir=(base / "catalog").resolve(),

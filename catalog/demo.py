@@ -146,14 +146,12 @@ async def demo_catalog(
             telegram_api_url=api.base_url,
             host=host,
             port=port,
-            public_url=f"http://{host}:{port}",
         )
         try:
             running = await stack.enter_async_context(running_catalog(settings))
         except OSError:
             settings = replace(settings, port=0)  # the port is taken: any free one (the URL is printed)
             running = await stack.enter_async_context(running_catalog(settings))
-        running.catalog.publisher.public_url = running.url
         await seed_example(running.catalog, moderator_id)
         yield DemoCatalog(
             running.url,

@@ -11,7 +11,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 
@@ -33,6 +33,15 @@ class RunningCatalog:
 async def running_catalog(settings: CatalogSettings) -> AsyncIterator[RunningCatalog]:
     async with AsyncExitStack() as stack:
         catalog = await stack.enter_async_context(open_catalog(settings))
+        runner = web.AppRunner(build_app(catalog), access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        port = runner.addresses[0][1]  # the real port when 0 was asked
+        url = f"http://{settings.host}:{port}"
+        if not settings.public_url:  # links in the index and the bot's messages: where it really listens
+            catalog.settings = settings = replace(settings, public_url=url)
+            catalog.publisher.public_url = url
         if settings.bot_token:
             from .accounts.bot import LoginBot
 
@@ -40,13 +49,7 @@ async def running_catalog(settings: CatalogSettings) -> AsyncIterator[RunningCat
                 LoginBot(settings.bot_token, catalog.sessions, settings.public_url, settings.telegram_api_url)
             )
             catalog.bot_username = catalog.bot_username or bot.username
-        runner = web.AppRunner(build_app(catalog), access_log=None)
-        await runner.setup()
-        stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # the real port when 0 was asked
-        yield RunningCatalog(catalog, f"http://{settings.host}:{port}", port)
+        yield RunningCatalog(catalog, url, port)
 
 
 def announce(running: RunningCatalog) -> None:
@@ -88,8 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     except CatalogConfigError as exc:
         print(f"solobot catalog: {exc}")
         return 2
-    from dataclasses import replace
-
     settings = replace(settings, host=args.host or settings.host, port=settings.port if args.port is None else args.port)
     asyncio.run(serve(settings))
     return 0

@@ -20,13 +20,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import anyio
+
 import module_deps
 from hooks import hooks as hook_registry
 from hooks.results import HookResults
 from runtime.aiogram_bridge.callback_ownership import ModuleRouting, collisions, module_claims
 from runtime.aiogram_bridge.host_layers import describe_host_layers
 from runtime.aiogram_bridge.host_services import HostServices
-from runtime.calls.fanout import fan_out
+from runtime.calls.fanout import FanoutObserver, fan_out
 from runtime.calls.hook_arguments import kwargs_to_wire
 from runtime.calls.module_hook_calls import HookCallRefused, UpdatesInFlight, check_hook_allowed, vouched_kwargs
 from runtime.supervision.module_logs import ModuleLogSink
@@ -41,6 +43,7 @@ from sandbox.permissions import DEFAULTS, ModulePermissions
 
 from .config import RuntimeConfig
 from .discovery import discover
+from .operations import Operation, OperationResult, operate
 
 log = logging.getLogger("solobot.runtime")
 
@@ -62,9 +65,11 @@ class ModuleRuntime:
         config: RuntimeConfig | None = None,
         services: HostServices | None = None,
         sandboxes: ModuleSandboxes | None = None,
+        fanout_observer: FanoutObserver | None = None,
         packages_dir: str | os.PathLike[str] | None = None,
         zygote: ForkServer | None = None,
     ) -> None:
+        """``zygote``: one the caller owns (the host starts its own while PostgreSQL starts; tests share one)."""
         self.modules_dir = Path(modules_dir).resolve()
         # <DATA_DIR>/module-packages: each module's own site folder (``solobot modules deps``); without
         # it, a module's requirements must all be met by the bot's own environment.
@@ -72,6 +77,7 @@ class ModuleRuntime:
         self.config = config or RuntimeConfig()
         self.services = services or HostServices()
         self.sandboxes = sandboxes  # None: a bare runtime (no confinement; tests of the process model)
+        self.fanout_observer = fanout_observer  # told about every hook fan-out (the host's metrics)
         self._store = StateStore(state_file)
         self._tasks = TaskOwner("runtime")
         # Without ``zygote`` the runtime starts, replaces and stops its own; one passed in is the
@@ -143,12 +149,12 @@ class ModuleRuntime:
         lent = gateway.lend_state_of(kwargs, self._supervisors) if gateway is not None else contextlib.nullcontext()
         if not hook_registry.has_registered(hook):
             with lent:
-                return await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout)
+                return await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout, self.fanout_observer)
         # In-process (core) hooks run and come first, as they were registered before any module.
         local, failures = await hook_registry.call_registered(hook, kwargs, timeout)
         hook_registry.log_failures(hook, failures)
         with lent:
-            remote = await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout)
+            remote = await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout, self.fanout_observer)
         return HookResults(hook, [(CORE_SOURCE, v) for v in local] + list(zip(remote.sources, remote, strict=True)))
 
     async def _dispatch(self, hook: str, kwargs: dict[str, Any]) -> HookResults:
@@ -168,6 +174,10 @@ class ModuleRuntime:
     async def reload(self, name: str) -> None:
         await self._supervisor(name).reload()
 
+    async def operate(self, name: str, operation: Operation | str) -> OperationResult:
+        """Run an operator's operation; failures come back in the result (``UnknownModuleError`` is raised)."""
+        return await operate(self._supervisor(name), Operation(operation))
+
     async def forget(self, name: str) -> None:
         """Stop ``name`` and drop it from the runtime (its folder is gone: removed by the installer)."""
         supervisor = self._supervisors.get(name)
@@ -177,8 +187,20 @@ class ModuleRuntime:
         self._supervisors = {k: v for k, v in self._supervisors.items() if k != name}
 
     def status(self) -> list[dict[str, Any]]:
-        """One dict per module, in load order (see ``ModuleSupervisor.status``)."""
+        """One dict per module, in load order (see ``ModuleSupervisor.status``); cheap: no memory figures."""
         return [self._with_host_layers(sup.status()) for sup in self._supervisors.values()]
+
+    async def status_with_usage(self, name: str | None = None) -> list[dict[str, Any]]:
+        """``status()`` (of every module, or of ``name``) with memory (RSS, USS) and CPU read in a worker thread."""
+        supervisors = [self._supervisor(name)] if name is not None else list(self._supervisors.values())
+        statuses = [self._with_host_layers(sup.status()) for sup in supervisors]
+
+        def measure() -> list[dict[str, Any]]:
+            return [sup.usage(status["pid"]) for sup, status in zip(supervisors, statuses, strict=True)]
+
+        for status, usage in zip(statuses, await anyio.to_thread.run_sync(measure), strict=True):
+            status.update(usage)
+        return statuses
 
     def module_status(self, name: str) -> dict[str, Any]:
         return self._with_host_layers(self._supervisor(name).status())

@@ -13,7 +13,7 @@ import textwrap
 import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +66,6 @@ async def catalog_world(pg_url: str, *, start_check: bool = False, **overrides: 
                 **overrides,
             )
             async with running_catalog(settings) as running:
-                settings = replace(settings, public_url=running.url)
-                running.catalog.settings = settings
-                running.catalog.publisher.public_url = running.url
                 yield CatalogWorld(running, api)
 
 

@@ -219,3 +219,23 @@ def test_the_card_escapes_and_trims_the_last_error_and_shows_the_sandbox() -> No
     assert len(text) < 1200
     assert "Песочница: seccomp; landlock &lt;fs&gt;" in text
     assert len(trim(error, 500)) <= 500
+
+
+async def test_without_catalog_settings_the_catalog_is_hidden(solobot: Solobot, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from cli.main import main
+    from handlers.admin import catalog_texts as ct
+    from host.control import control_socket_path, describe_address
+
+    assert solobot.host.catalog is None
+    admin = solobot.user(ADMIN_ID)
+    await send(admin, "/admin", "Панель администратора")
+    listing = await press(admin, t.BTN_MODULES, "Модули")
+    assert ct.BTN_CATALOG not in listing.buttons
+    answer = await press_forged(admin, "admin_cat:list:::")  # a button this bot never showed
+    assert answer["text"] == ct.NO_CATALOG
+    socket = describe_address(control_socket_path(solobot.host.settings))
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["catalog", "list", "--socket", socket]) == 2
+    assert "has no catalog: set CATALOG_URL and CATALOG_PUBLIC_KEY" in capsys.readouterr().err

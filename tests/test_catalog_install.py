@@ -32,7 +32,8 @@ from handlers.admin import catalog_texts as ct
 from handlers.admin import modules_texts as mt
 from installer import Installer, InstallRefused
 from installer.staging import stage_release
-from tests.catalog_fixtures import CatalogClient, CatalogWorld, approved_developer, catalog_world, image_bytes, module_zip
+from modcheck.scaffold import render
+from tests.catalog_fixtures import CatalogClient, CatalogWorld, approved_developer, catalog_world, image_bytes, zip_archive
 from tests.conftest import fresh_database
 from tests.core_fixtures import callbacks, press, send, shown
 from tests.solobot_harness import ADMIN_ID, Solobot, running_solobot, traversable_dir
@@ -42,7 +43,9 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 MODULE = "paid_notes"
 DEVELOPER = 4401
 REQUEST = '[request]\ndb_read = ["users"]\nreason.db_read = "показывает имя пользователя в заметках"\n'
-BROKEN_INIT = '__all__ = ("router",)\nfrom .router import router\n\nraise RuntimeError("1.2.0 сломан при импорте")\n'
+BROKEN_INIT = (
+    '__all__ = ("router",)\nfrom .router import router\nfrom . import models\n\nraise RuntimeError("1.2.0 сломан при импорте")\n'
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +67,9 @@ class World:
         return self.bot.host.catalog
 
     async def publish(self, version: str, changelog: str = "", **files: str) -> None:
-        archive = module_zip(MODULE, version, module_toml=REQUEST, **files)
+        # The project's own skeleton with a table of the module's own (its first-visit dates).
+        content = {**render(MODULE, with_db=True), "VERSION": version + "\n", "module.toml": REQUEST, **files}
+        archive = zip_archive(content, f"modules/{MODULE}/")  # type: ignore[arg-type]
         status, page = await self.dev.post(
             f"/manage/{MODULE}/releases", {"changelog": changelog}, files={"archive": ("m.zip", archive)}
         )
@@ -160,9 +165,14 @@ async def test_refusals_leave_nothing_installed(world: World) -> None:
     storage = world.catalog.catalog.storage
     key = next(k for k in _storage_keys(storage.root) if k.startswith(f"releases/{MODULE}/"))
     original = storage.get(key)
-    storage.put(key, _tampered(original))
+    middle = len(original) // 2
+    flipped = original[:middle] + bytes([original[middle] ^ 1]) + original[middle + 1 :]  # same size, one bit
     try:
-        with pytest.raises(InstallRefused, match=r"tampered|bytes, the index says"):
+        storage.put(key, flipped)
+        with pytest.raises(InstallRefused, match="archive SHA-256 differs from the signed index"):
+            await installer.install(MODULE)
+        storage.put(key, _tampered(original))  # a line added to router.py: a longer archive
+        with pytest.raises(InstallRefused, match="больше, чем заявлено"):
             await installer.install(MODULE)
     finally:
         storage.put(key, original)
@@ -242,8 +252,8 @@ def _tampered(data: bytes) -> bytes:
     with zipfile.ZipFile(out, "w") as target:
         for info in source.infolist():
             content = source.read(info)
-            if info.filename.endswith("texts.py"):
-                content = content.replace("Привет".encode(), "Взлом".encode())
+            if info.filename.endswith("router.py"):
+                content += b"\nimport os  # what an attacker would add\n"
             target.writestr(info, content)
     return out.getvalue()
 
@@ -258,6 +268,14 @@ async def test_an_archive_with_dotdot_paths_is_refused_with_nothing_written(tmp_
         await stage_release(out.getvalue(), release, tmp_path / "staging" / MODULE)
     assert not (tmp_path / "staging" / MODULE).exists()
     assert not any(tmp_path.rglob("escaped.py"))
+
+
+async def first_visit(world: World) -> str:
+    """The module's screen for a user: the first-visit date it keeps in its own table."""
+    user = world.bot.user(7001, "Покупатель")
+    await profile_buttons(world)
+    screen = await press(user, f"{MODULE}|open", "впервые открыли", timeout=15)
+    return shown(screen).split("впервые открыли этот раздел")[1]
 
 
 async def profile_buttons(world: World) -> list[str | None]:
@@ -303,7 +321,8 @@ async def test_install_update_broken_release_rollback_and_revocation(world: Worl
     record = installer.records.get(MODULE)
     assert record.version == "1.0.0" and record.source == world.catalog.url and record.licence_id == licence_id
 
-    # The module's private data folder: it must survive updates and rollbacks.
+    # The module's data must survive updates and rollbacks: a row in its own table, a file in its folder.
+    visited = await first_visit(world)
     data = Path(world.bot.host.settings.data_dir) / "modules" / MODULE
     assert data.is_dir()
     (data / "notes.txt").write_text("заметка", encoding="utf-8")
@@ -336,6 +355,7 @@ async def test_install_update_broken_release_rollback_and_revocation(world: Worl
     back = await installer.rollback(MODULE)
     assert back.version == "1.0.0" and world.bot.host.runtime.module_status(MODULE)["version"] == "1.0.0"
     assert (data / "notes.txt").read_text(encoding="utf-8") == "заметка"
+    assert await first_visit(world) == visited
 
     # The developer revokes the licence: the next check stops the module and tells the admins.
     status_code, page = await world.dev.post(f"/manage/{MODULE}/licences/{licence_id}/revoke")

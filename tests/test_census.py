@@ -30,11 +30,14 @@ RESTORED = [
     ("handlers.utils", "format_days"),
     ("config", "DONATIONS_ENABLE"),
     ("config", "SHOW_START_MENU_ONCE"),
+    ("config", "WEBHOOK_HOST"),
     ("handlers.admin.users", "router"),
     ("handlers.admin.users.keyboard", "AdminUserEditorCallback"),
     ("handlers.coupons", "CouponActivationState"),
     ("handlers.coupons", "activate_coupon"),
     ("handlers.keys.operations", "renew_key_in_cluster"),
+    ("handlers.payments.currency_rates", "format_for_user"),
+    ("handlers.utils", "get_least_loaded_cluster"),
 ]
 REGENERATE = "run `python -m modcheck.census --write` and commit modcheck/census/census.json and the docs"
 
@@ -110,4 +113,6 @@ async def test_a_module_importing_restored_names_runs_unchanged(
         "cluster=local|[]",
         "coupons=CouponActivationState:waiting_for_coupon_code|True",
         "renew=False",
+        "price=1 500 ₽",
+        "flow=True|''",
     ]

@@ -15,7 +15,7 @@ def test_missing_upstream_names_are_reported_with_the_replacement(tmp_path: Path
         router__py="""
             import config
             from aiogram import Router
-            from config import API_TOKEN, SUPPORT_CHAT_URL, WEBHOOK_HOST
+            from config import API_TOKEN, SUPPORT_CHAT_URL, WEBHOOK_HOST, WEBHOOK_PATH
             from handlers.payments.yookassa.handlers import router as yookassa
             from handlers.texts import GIFT_CHOICE, get_about_vpn
             from handlers.utils import format_days, edit_or_send_message
@@ -30,13 +30,13 @@ def test_missing_upstream_names_are_reported_with_the_replacement(tmp_path: Path
     findings = [f for f in check_module(folder) if f.rule == "SB017"]
     by_line = {(f.line, f.message.split(" does not exist")[0]) for f in findings}
     assert by_line == {
-        (line_of(folder, "router.py", "WEBHOOK_HOST"), "upstream's config.WEBHOOK_HOST"),
+        (line_of(folder, "router.py", "WEBHOOK_PATH"), "upstream's config.WEBHOOK_PATH"),
         (line_of(folder, "router.py", "yookassa"), "upstream's handlers.payments.yookassa.handlers.router"),
         (line_of(folder, "router.py", "GIFT_CHOICE"), "upstream's handlers.texts.GIFT_CHOICE"),
         (line_of(folder, "router.py", "BACKUP_CHANNEL_ID"), "upstream's config.BACKUP_CHANNEL_ID"),
     }
-    webhook = next(f for f in findings if "WEBHOOK_HOST" in f.message)
-    assert "Instead: A module serves HTTP with `get_webhook_data()`" in webhook.message
+    webhook = next(f for f in findings if "WEBHOOK_PATH" in f.message)
+    assert "Instead: A module serves HTTP with `get_webhook_data()`" in webhook.message and "WEBHOOK_HOST" in webhook.message
     # API_TOKEN is a secret: SB015 reports it, once.
     assert [f.rule for f in check_module(folder) if "API_TOKEN" in f.message] == ["SB015"]
 

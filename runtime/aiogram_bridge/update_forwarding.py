@@ -23,7 +23,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 
-from ipc import PeerClosed, RemoteError
+from runtime.calls.module_call import Answered, ProcessGone, ask, log_failure
 from runtime.calls.module_hook_calls import update_context
 from runtime.child.route_filters import describe_router
 from runtime.module_runtime import ModuleRuntime
@@ -31,6 +31,7 @@ from runtime.supervision.supervisor import ModuleSupervisor
 
 from . import user_texts
 from .callback_ownership import CallbackClaims, owner_of
+from .fsm_keys import key_to_wire
 from .route_index import RouteIndex
 
 log = logging.getLogger("solobot.runtime")
@@ -105,44 +106,31 @@ class UpdateForwarder:
         event_update: Update,
         module_candidates: list[ModuleSupervisor],
         admin: bool | None = None,
+        state: FSMContext | None = None,
     ) -> None:
-        # As Telegram's JSON: the module process validates it once, bound to its own bot.
-        params = {
-            "update": event_update.model_dump(mode="json", exclude_none=True),
-            "admin": admin if isinstance(admin, bool) else None,
-        }
+        timeout = self.runtime.config.update_timeout
+        gateway = self.runtime.services.fsm_gateway
+        key = key_to_wire(state.key) if state is not None and gateway is not None else None
         bot = self.runtime.services.bot
         context = update_context(event, admin, bot.id if bot is not None else None)
         for supervisor in module_candidates:
-            process = supervisor.running_process
-            if process is None or process.peer is None:
-                continue
-            try:
-                # What the host vouches for while the module handles it (its run_hooks calls).
-                with self.runtime.updates_in_flight.track(supervisor.name, event_update.update_id, context):
-                    reply = await process.peer.request("feed_update", params, timeout=self.runtime.config.update_timeout)
-            except RemoteError as exc:
-                log.error(
-                    "[module %s] handler failed on update %s: %s: %s\n%s",
-                    supervisor.name,
-                    event_update.update_id,
-                    exc.kind,
-                    exc.message,
-                    exc.traceback,
-                )
-            except PeerClosed as exc:
-                log.error("[module %s] died while handling update %s: %s", supervisor.name, event_update.update_id, exc.reason)
-            except TimeoutError:
-                log.error(
-                    "[module %s] did not finish update %s within %g s",
-                    supervisor.name,
-                    event_update.update_id,
-                    self.runtime.config.update_timeout,
-                )
-            else:
-                if isinstance(reply, dict) and reply.get("handled") is True:
+            # The update crosses like every Telegram object (telegram_codec): rebuilt once, bound to
+            # the module's bot. With it goes the module's own FSM state for this user (its namespace
+            # in the host's storage, a local read): aiogram's FSM middleware in the module asks for
+            # it on every update, and this saves that round trip.
+            params: dict[str, Any] = {"update": event_update, "admin": admin if isinstance(admin, bool) else None}
+            if key is not None and state is not None and gateway is not None:
+                params["fsm"] = [key, await gateway.module_state(supervisor.name, state.key)]
+            # What the host vouches for while the module handles it (its run_hooks calls).
+            with self.runtime.updates_in_flight.track(supervisor.name, event_update.update_id, context):
+                outcome = await ask(supervisor, "feed_update", params, timeout)
+            if isinstance(outcome, Answered):
+                if isinstance(outcome.value, dict) and outcome.value.get("handled") is True:
                     return
                 continue
+            if isinstance(outcome, ProcessGone) and not outcome.asked:
+                continue  # stopped between the filter and here: as if it had not matched
+            log_failure(supervisor.name, f"update {event_update.update_id}", outcome, "told the user it is unavailable")
             await _tell_user_unavailable(event)
             return
         raise SkipHandler

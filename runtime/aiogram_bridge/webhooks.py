@@ -19,12 +19,18 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from ipc import PeerClosed, RemoteError
+from runtime.calls.module_call import Answered, ModuleFailed, ProcessGone, TimedOut, ask, log_failure
 from runtime.module_runtime import ModuleRuntime
 from runtime.supervision.supervisor import ModuleSupervisor
 
 log = logging.getLogger("solobot.runtime")
 
+# What the HTTP caller gets when the module did not answer (``runtime.calls.module_call``).
+FAILURE_RESPONSES = {
+    ProcessGone: (503, "module unavailable"),
+    TimedOut: (504, "module timed out"),
+    ModuleFailed: (500, "module error"),
+}
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "content-length", "host"}
 
 
@@ -89,10 +95,6 @@ class ModuleWebhooks:
         body = await request.content.read(limit + 1)
         if len(body) > limit:
             raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
-        process = supervisor.running_process
-        if process is None or process.peer is None:
-            log.warning("[module %s] webhook %s: the module is %s; answered 503", supervisor.name, request.path, supervisor.state)
-            return web.Response(status=503, text="module unavailable")
         params = {
             "method": request.method,
             "path": request.path,
@@ -101,25 +103,12 @@ class ModuleWebhooks:
             "body": body,
             "remote": request.remote,
         }
-        try:
-            reply = await process.peer.request("webhook", params, timeout=self.runtime.config.webhook_timeout)
-        except TimeoutError:
-            log.error(
-                "[module %s] webhook %s: no answer within %g s; answered 504",
-                supervisor.name,
-                request.path,
-                self.runtime.config.webhook_timeout,
-            )
-            return web.Response(status=504, text="module timed out")
-        except PeerClosed as exc:
-            log.error("[module %s] webhook %s: the module died (%s); answered 503", supervisor.name, request.path, exc.reason)
-            return web.Response(status=503, text="module unavailable")
-        except RemoteError as exc:
-            log.error(
-                "[module %s] webhook %s failed: %s: %s\n%s", supervisor.name, request.path, exc.kind, exc.message, exc.traceback
-            )
-            return web.Response(status=500, text="module error")
-        return _response(supervisor.name, reply)
+        outcome = await ask(supervisor, "webhook", params, self.runtime.config.webhook_timeout)
+        if isinstance(outcome, Answered):
+            return _response(supervisor.name, outcome.value)
+        status, text = FAILURE_RESPONSES[type(outcome)]
+        log_failure(supervisor.name, f"webhook {request.path}", outcome, f"answered {status}")
+        return web.Response(status=status, text=text)
 
 
 def _response(module: str, reply: object) -> web.Response:
