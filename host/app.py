@@ -40,6 +40,7 @@ from hooks.hooks import unregister_hook
 from installer import Installer
 from installer.lifecycle import CatalogWatch
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
+from runtime.aiogram_bridge.core_fsm_storage import CoreFSMStorage
 from runtime.aiogram_bridge.update_forwarding import modules_router
 from runtime.supervision.sandbox_setup import ModuleSandboxes
 from runtime.supervision.task_owner import OwnedTask, TaskOwner
@@ -47,6 +48,7 @@ from runtime.supervision.zygote_client import ForkServer, Zygote
 from sandbox.process_flags import set_dumpable
 from utils import modules_loader
 
+from .bot_users import BotUsers
 from .catalog import build_installer
 from .control import ControlServer
 from .control_catalog import CatalogCommands
@@ -150,11 +152,17 @@ class SolobotHost:
         bot_module.set_current_bot(bot)
         self._stack.callback(bot_module.set_current_bot, None)
 
-        storage = make_storage(settings.redis_url)
+        storage = CoreFSMStorage(make_storage(settings.redis_url))  # the core's clears end modules' conversations
         self._stack.push_async_callback(storage.close)
         self.dispatcher = dispatcher = Dispatcher(storage=storage)
 
-        services = HostServices(bot=bot, fsm_storage=storage, database_url=url, settings=config.public_settings(settings))
+        services = HostServices(
+            bot=bot,
+            fsm_storage=storage,
+            database_url=url,
+            settings=config.public_settings(settings),
+            is_user=BotUsers(),
+        )
         self._stack.push_async_callback(services.panel_gateway.aclose)
         sandboxes = None
         if self.sandbox:
@@ -263,4 +271,5 @@ def _assemble(dispatcher: Dispatcher, runtime: ModuleRuntime, settings: Settings
 
     setup_middlewares(dispatcher, admin_ids=settings.admin_ids, throttle_rate=throttle_rate)
     dispatcher[RUNTIME_KEY] = runtime  # handlers take it as ``module_runtime`` (the admin's modules panel)
-    dispatcher.include_routers(modules_router(runtime), *core_routers())
+    core = core_routers()
+    dispatcher.include_routers(modules_router(runtime, core), *core)
