@@ -372,6 +372,9 @@ async def test_install_update_broken_release_rollback_and_revocation(world: Worl
     await installer_check(world)
     assert world.bot.host.runtime.module_status(MODULE)["state"] == "stopped"
     await admin.wait_until(lambda u: _message_with(u, f"Модуль {MODULE} остановлен"), timeout=10)
+    await world.bot.host.runtime.start(MODULE)  # started by hand without a licence: the next check stops it again
+    await installer_check(world)
+    assert runtime_state(world) == "stopped"
     assert (data / "notes.txt").exists()
     assert f"{MODULE}|open" not in await profile_buttons(world)
 
