@@ -7,6 +7,7 @@ concurrent purchases cannot both spend the same roubles.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,13 @@ moscow_tz = MSK
 GB = 1024**3
 NOT_ENOUGH = "💳 Недостаточно средств на балансе: пополните его и повторите покупку."
 CREATION_FAILED = "❌ Не удалось создать подписку, деньги возвращены на баланс. Попробуйте позже."
+
+
+async def _refund(session: AsyncSession, tg_id: int, price: int) -> None:
+    await session.rollback()
+    if price:
+        await update_balance(session, tg_id, price)
+        logger.warning("[purchase] key creation for %s was cancelled: %s ₽ refunded", tg_id, price)
 
 
 def traffic_bytes(tariff: dict[str, Any] | None, selected_traffic_gb: int | None) -> int | None:
@@ -100,6 +108,10 @@ async def key_cluster_mode(
             selected_traffic_limit_gb=selected_traffic_gb,
             selected_price_rub=selected_price_rub,
         )
+    except asyncio.CancelledError:
+        # Cancelled mid-creation (shutdown, a timeout): the money must not stay taken.
+        await asyncio.shield(_refund(session, tg_id, price))
+        raise
     except (PanelError, ValueError) as e:
         logger.error("[purchase] cluster %s refused a key for %s: %s", cluster, tg_id, e)
         await session.rollback()  # a claimed trial is given back
