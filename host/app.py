@@ -40,6 +40,7 @@ from hooks.hooks import unregister_hook
 from installer import Installer
 from installer.lifecycle import CatalogWatch
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
+from runtime.aiogram_bridge.core_fsm_storage import CoreFSMStorage
 from runtime.aiogram_bridge.update_forwarding import modules_router
 from runtime.supervision.sandbox_setup import ModuleSandboxes
 from runtime.supervision.task_owner import OwnedTask, TaskOwner
@@ -47,7 +48,10 @@ from runtime.supervision.zygote_client import ForkServer, Zygote
 from sandbox.process_flags import set_dumpable
 from utils import modules_loader
 
+from .bot_users import BotUsers
 from .catalog import build_installer
+from .control import ControlServer
+from .control_catalog import CatalogCommands
 from .fsm_storage import make_storage
 from .metrics import HostMetrics
 from .operator_tools import attach_operator_tools, refuse_if_bot_running
@@ -93,6 +97,7 @@ class SolobotHost:
         self.metrics: HostMetrics | None = None  # the runtime's fan-out observer; served at /metrics
         self.catalog: Installer | None = None  # with CATALOG_URL and CATALOG_PUBLIC_KEY
         self.catalog_watch: CatalogWatch | None = None
+        self.control: ControlServer | None = None  # the control socket (with operator_tools)
         self.web_app: web.Application | None = None
         self.web_url: str | None = None
         self._stack = AsyncExitStack()
@@ -147,11 +152,17 @@ class SolobotHost:
         bot_module.set_current_bot(bot)
         self._stack.callback(bot_module.set_current_bot, None)
 
-        storage = make_storage(settings.redis_url)
+        storage = CoreFSMStorage(make_storage(settings.redis_url))  # the core's clears end modules' conversations
         self._stack.push_async_callback(storage.close)
         self.dispatcher = dispatcher = Dispatcher(storage=storage)
 
-        services = HostServices(bot=bot, fsm_storage=storage, database_url=url, settings=config.public_settings(settings))
+        services = HostServices(
+            bot=bot,
+            fsm_storage=storage,
+            database_url=url,
+            settings=config.public_settings(settings),
+            is_user=BotUsers(),
+        )
         self._stack.push_async_callback(services.panel_gateway.aclose)
         sandboxes = None
         if self.sandbox:
@@ -180,14 +191,8 @@ class SolobotHost:
         dispatcher["module_runtime"] = runtime  # the admin modules panel operates on it
         _assemble(dispatcher, runtime, settings, self.throttle_rate)
         self._stack.push_async_callback(self._tasks.aclose)
-        self.catalog = build_installer(settings, runtime, bot)
-        if self.catalog is not None:
-            dispatcher["catalog"] = self.catalog  # the admin screens' «🛒 Каталог»
-            self.catalog_watch = CatalogWatch(
-                self.catalog, interval=settings.catalog_check_interval, offline_grace=settings.catalog_offline_grace
-            )
-            if self.notifications:  # background jobs that message admins (tests drive check_once themselves)
-                self._tasks.spawn(self.catalog_watch.run(), "catalog-watch")
+        if settings.catalog_enabled:
+            self._use_catalog(settings)
 
         if self.web_server:
             await self._start_web(runtime)
@@ -202,6 +207,28 @@ class SolobotHost:
             log.info("[modules] %s %s: %s", status["name"], status["version"] or "", status["state"])
         if self.operator_tools:
             await attach_operator_tools(self, self._stack, reload=self.reload)
+
+    def attach_catalog(self, url: str, public_key: str) -> Installer:
+        """Install from the catalog at ``url`` (pinned ``public_key``) from now on — as if CATALOG_URL and
+        CATALOG_PUBLIC_KEY had been set at start (the demo starts its catalog after the bot)."""
+        settings = self.settings.model_copy(update={"catalog_url": url.rstrip("/"), "catalog_public_key": public_key})
+        installer = self._use_catalog(settings)
+        if self.control is not None:
+            self.control.catalog = CatalogCommands(installer)
+        return installer
+
+    def _use_catalog(self, settings: Settings) -> Installer:
+        assert self.runtime is not None and self.dispatcher is not None
+        installer = build_installer(settings, self.runtime, self.bot)
+        assert installer is not None
+        self.settings, self.catalog = settings, installer
+        self.dispatcher["catalog"] = installer  # the admin screens' «🛒 Каталог»
+        self.catalog_watch = CatalogWatch(
+            installer, interval=settings.catalog_check_interval, offline_grace=settings.catalog_offline_grace
+        )
+        if self.notifications:  # background jobs that message admins (tests drive check_once themselves)
+            self._tasks.spawn(self.catalog_watch.run(), "catalog-watch")
+        return installer
 
     async def _start_web(self, runtime: ModuleRuntime) -> None:
         self.web_app = build_web_app(runtime, self.metrics)
@@ -244,4 +271,5 @@ def _assemble(dispatcher: Dispatcher, runtime: ModuleRuntime, settings: Settings
 
     setup_middlewares(dispatcher, admin_ids=settings.admin_ids, throttle_rate=throttle_rate)
     dispatcher[RUNTIME_KEY] = runtime  # handlers take it as ``module_runtime`` (the admin's modules panel)
-    dispatcher.include_routers(modules_router(runtime), *core_routers())
+    core = core_routers()
+    dispatcher.include_routers(modules_router(runtime, core), *core)

@@ -31,4 +31,5 @@ def build_web_app(runtime: ModuleRuntime, metrics: HostMetrics | None = None) ->
     webhooks = ModuleWebhooks(runtime, reserved)
     app.router.add_route("*", "/{tail:.*}", webhooks.handle)
     app[WEBHOOKS_KEY] = webhooks
+    webhooks.routes()  # at start: paths a module does not own, or shares with another, are refused and logged now
     return app

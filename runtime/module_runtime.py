@@ -25,6 +25,8 @@ import anyio
 import module_deps
 from hooks import hooks as hook_registry
 from hooks.results import HookResults
+from runtime.aiogram_bridge.callback_ownership import ModuleRouting, collisions, module_claims
+from runtime.aiogram_bridge.host_layers import describe_host_layers
 from runtime.aiogram_bridge.host_services import HostServices
 from runtime.calls.fanout import FanoutObserver, fan_out
 from runtime.calls.hook_arguments import kwargs_to_wire
@@ -90,6 +92,7 @@ class ModuleRuntime:
         self._permissions: dict[str, ModulePermissions] = {}  # the operator's grants, per started module
         self._warned: set[tuple[str, str]] = set()
         self.updates_in_flight = UpdatesInFlight()
+        self._routing: dict[str, tuple[ModuleProcess, ModuleRouting]] = {}
         self._previous_dispatcher: hook_registry.Dispatcher | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -185,12 +188,12 @@ class ModuleRuntime:
 
     def status(self) -> list[dict[str, Any]]:
         """One dict per module, in load order (see ``ModuleSupervisor.status``); cheap: no memory figures."""
-        return [sup.status() for sup in self._supervisors.values()]
+        return [self._with_host_layers(sup.status()) for sup in self._supervisors.values()]
 
     async def status_with_usage(self, name: str | None = None) -> list[dict[str, Any]]:
         """``status()`` (of every module, or of ``name``) with memory (RSS, USS) and CPU read in a worker thread."""
         supervisors = [self._supervisor(name)] if name is not None else list(self._supervisors.values())
-        statuses = [sup.status() for sup in supervisors]
+        statuses = [self._with_host_layers(sup.status()) for sup in supervisors]
 
         def measure() -> list[dict[str, Any]]:
             return [sup.usage(status["pid"]) for sup, status in zip(supervisors, statuses, strict=True)]
@@ -200,7 +203,15 @@ class ModuleRuntime:
         return statuses
 
     def module_status(self, name: str) -> dict[str, Any]:
-        return self._supervisor(name).status()
+        return self._with_host_layers(self._supervisor(name).status())
+
+    def _with_host_layers(self, status: dict[str, Any]) -> dict[str, Any]:
+        """The kernel layers the module process reported, then what the host's services enforce for it."""
+        name = status["name"]
+        if status.get("sandbox"):
+            host = describe_host_layers(name, self._permissions.get(name), self.routing_of(name), status.get("webhook_path"))
+            status["sandbox"] = [*status["sandbox"], *host]
+        return status
 
     @property
     def module_names(self) -> list[str]:
@@ -256,7 +267,37 @@ class ModuleRuntime:
         if plan is not None and self.sandboxes is not None:
             self._permissions[name] = plan.permissions
             self.sandboxes.watch(name, process.pid, plan.permissions, process.kill)
+            self._report_route_collisions(name, process)
         return process
+
+    def permissions_of(self, name: str) -> ModulePermissions | None:
+        """The operator's grants for a module this sandboxed runtime started (``None``: bare runtime or never started)."""
+        return self._permissions.get(name)
+
+    def routing_of(self, name: str) -> ModuleRouting | None:
+        """The callback data a sandboxed module owns; ``None``: trusted, bare runtime or not running (upstream's routing)."""
+        permissions = self._permissions.get(name)
+        supervisor = self._supervisors.get(name)
+        process = supervisor.running_process if supervisor is not None else None
+        if permissions is None or permissions.trusted or process is None:
+            return None
+        cached = self._routing.get(name)
+        if cached is None or cached[0] is not process:
+            cached = self._routing[name] = (process, self._routing_for(name, process, permissions))
+        return cached[1]
+
+    @staticmethod
+    def _routing_for(name: str, process: ModuleProcess, permissions: ModulePermissions) -> ModuleRouting:
+        return ModuleRouting(name, module_claims(name, process.routes.callback_claims()), permissions.override)
+
+    def _report_route_collisions(self, name: str, process: ModuleProcess) -> None:
+        """At start: callback data this module claims that another running module claims too."""
+        permissions = self._permissions[name]
+        if permissions.trusted:
+            return
+        others = [routing for other in self._supervisors if other != name and (routing := self.routing_of(other)) is not None]
+        for line in collisions(self._routing_for(name, process, permissions), others):
+            log.error("[module %s] %s", name, line)
 
     def _site_packages(self, name: str) -> Path | None:
         """The module's own site folder if it needs one; ``ModuleLoadError`` when its requirements are missing."""
@@ -274,7 +315,8 @@ class ModuleRuntime:
         self._host_calls[module] = in_flight + 1
         try:
             if method == "bot_api" and self.services.bot_gateway is not None:
-                return await self.services.bot_gateway.call(module, params)
+                update = self.updates_in_flight.get(module, params.get("update_id") if isinstance(params, dict) else None)
+                return await self.services.bot_gateway.call(module, params, update)
             if method == "fsm" and self.services.fsm_gateway is not None:
                 return await self.services.fsm_gateway.call(module, params)
             if method == "panel":

@@ -325,9 +325,12 @@ async def test_module_webhooks_are_served_by_the_host(
     modules: ModuleFolder, db: str, tmp_path: Path, shared_zygote: ThreadedZygote
 ) -> None:
     modules.add("payhook", WEBHOOK.replace("{name}", "payhook"))
-    modules.add("thief", WEBHOOK.replace("{name}", "payhook"))  # same path: refused
+    modules.add("twin_a", WEBHOOK.replace("{name}", "twin"))  # one path, two modules: served for neither
+    modules.add("twin_b", WEBHOOK.replace("{name}", "twin"))
     modules.add("health", WEBHOOK.replace("/api/{name}", "/healthz"))  # the core's path: refused
     async with open_bridge(modules, db, tmp_path, shared_zygote) as bridge, aiohttp.ClientSession() as http:
+        async with http.post(f"{bridge.web_url}/api/twin", json={}) as response:
+            assert response.status == 404  # load order does not pick a winner
         url = f"{bridge.web_url}/api/payhook"
         async with http.post(url + "?x=1", json={"amount": 5}, headers={"X-Signature": "abc"}) as response:
             assert response.status == 201

@@ -22,7 +22,6 @@ It calls the host for Bot API methods (``bot_api``), FSM storage (``fsm``) and n
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import importlib
 import logging
 import os
@@ -50,6 +49,7 @@ from .context import ModuleContext
 from .log_forwarding import ForwardToHost, OutputForwarder
 from .module_dispatcher import ModuleDispatcher
 from .route_filters import describe_router
+from .update_in_hand import HANDLING_UPDATE
 from .webhook_request import run_webhook
 
 
@@ -146,11 +146,11 @@ class ModuleService:
         token = None
         if storage is not None and isinstance(sent, list) and len(sent) == 2 and isinstance(sent[0], list):
             token = storage.sent_with_update(sent[0], sent[1] if isinstance(sent[1], str) else None)
-        handling = _HANDLING_UPDATE.set(update.update_id)  # named in the run_hooks the handler makes
+        handling = HANDLING_UPDATE.set(update.update_id)  # named in the run_hooks the handler makes
         try:
             return {"handled": await self.dispatcher.feed(update, admin=admin if isinstance(admin, bool) else None)}
         finally:
-            _HANDLING_UPDATE.reset(handling)
+            HANDLING_UPDATE.reset(handling)
             if storage is not None and token is not None:
                 storage.forget_sent(token)
 
@@ -165,10 +165,15 @@ class ModuleService:
         event = params.get("event")
         if not isinstance(event, TelegramObject):
             raise TypeError("fast_flow needs the callback query or message that chose it")
-        async with CallScope(self.context) as scope:
-            kwargs = await scope.resolve_kwargs(params.get("kwargs") or {})
-            kwargs.pop("session", None)
-            await self.loaded.fast_flow["handler"](await scope.resolve(event), scope.session, **kwargs)
+        token = params.get("update_id")
+        handling = HANDLING_UPDATE.set(token if type(token) is int else None)
+        try:
+            async with CallScope(self.context) as scope:
+                kwargs = await scope.resolve_kwargs(params.get("kwargs") or {})
+                kwargs.pop("session", None)
+                await self.loaded.fast_flow["handler"](await scope.resolve(event), scope.session, **kwargs)
+        finally:
+            HANDLING_UPDATE.reset(handling)
 
     async def run_shutdown_observers(self) -> None:
         """The routers' ``@router.shutdown()`` observers, bounded like the drain (then the host kills)."""
@@ -184,7 +189,7 @@ class ModuleService:
     async def run_hooks_on_host(self, name: str, kwargs: dict[str, Any]) -> HookResults:
         assert self.peer is not None
         try:
-            request = {"hook": name, "kwargs": kwargs_to_wire(kwargs), "update_id": _HANDLING_UPDATE.get()}
+            request = {"hook": name, "kwargs": kwargs_to_wire(kwargs), "update_id": HANDLING_UPDATE.get()}
             reply = await self.peer.request("run_hooks", request)
         except RemoteError as exc:
             logging.getLogger("solobot").error("run_hooks(%r) failed on the host: %s", name, exc)
@@ -204,11 +209,6 @@ def _add_site_packages(path: Any) -> None:
         raise TypeError(f"site_packages must be an absolute path, got {path!r:.100}")
     site.addsitedir(path)
     importlib.invalidate_caches()
-
-
-# The update this task handles: the host vouches for hook arguments (admin, user ids) only
-# for an update it really forwarded to this module (runtime/calls/module_hook_calls.py).
-_HANDLING_UPDATE: contextvars.ContextVar[int | None] = contextvars.ContextVar("handling_update", default=None)
 
 
 def _metadata_tables() -> dict[str, Any]:
