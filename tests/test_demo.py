@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from catalog.demo import EXAMPLE
 from tests.conftest import PROJECT_ROOT
 
 
@@ -47,6 +48,15 @@ def test_demo_tours_the_bot_and_ctrl_c_leaves_nothing_running(tmp_path: Path) ->
             assert "Ctrl-C stops everything" in transcript, transcript
             descendants = psutil.Process(demo.pid).children(recursive=True)
             cabinet = signed_in_page(re.search(r"sign in as the example developer: (\S+)", transcript).group(1))
+            # The demo bot installs from that catalog: `solobot catalog list` asks it over its control socket.
+            listed = subprocess.run(
+                [sys.executable, "-m", "cli", "catalog", "list"],
+                cwd=PROJECT_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
         finally:
             demo.send_signal(signal.SIGINT)
             code = demo.wait(timeout=30)
@@ -58,6 +68,7 @@ def test_demo_tours_the_bot_and_ctrl_c_leaves_nothing_running(tmp_path: Path) ->
     # The local catalog: its URL, and a sign-in link that opens the example developer's cabinet.
     assert re.search(r"Module catalog: http://127\.0\.0\.1:\d+", transcript), transcript
     assert 'id="my-id">1003<' in cabinet and "Управление модулями" in cabinet
+    assert listed.returncode == 0 and f"{EXAMPLE} " in listed.stdout, listed.stdout + listed.stderr
     # Nothing outlives the demo: no module process, no zygote, no PostgreSQL on its data folder.
     assert len(descendants) >= 10  # zygote, 9 module processes, the postmaster and its workers
     # Their exits may still be under way when the demo's returns: poll until none runs (or 10 s).

@@ -233,3 +233,13 @@ async def test_disk_is_remeasured_at_most_every_disk_interval(spawn, tmp_path: P
     now[0] = 5.0
     watchdog.sample()
     assert len(reasons) == 1 and reasons[0].startswith("disk 3 MB over the 1 MB limit")
+
+
+def test_the_disk_walk_stops_after_max_entries_and_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # A module with millions of empty files must not make every walk (in the watchdog's thread) endless.
+    for i in range(40):
+        (tmp_path / f"f{i}").write_bytes(b"x" * 5000)
+    full = disk_usage([tmp_path], "walker")
+    capped = disk_usage([tmp_path], "walker", max_entries=10)
+    assert 0 < capped < full
+    assert "[module walker]" in caplog.text and "more than 10 files" in caplog.text
