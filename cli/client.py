@@ -6,7 +6,6 @@ not import the bot (aiogram, SQLAlchemy) to do so.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
@@ -14,23 +13,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-SOCKET_ENV = "SOLOBOT_CONTROL_SOCKET"  # same names as host.control
-ABSTRACT_PREFIX = "solobot-control-"
+from .control_address import SOCKET_ENV, Address, control_socket_path, describe_address, is_abstract, socket_override
+
 REPLY_TIMEOUT = 60.0  # the bot sends a progress line every 5 s during long operations
-
-
-# A control socket address: a Path (path-named socket), or a str starting with NUL (abstract).
-Address = Path | str
-
-
-def describe_address(address: Address) -> str:
-    """Abstract names as ``@name`` (what ``--socket`` accepts), paths as they are."""
-    return "@" + address[1:] if isinstance(address, str) and address.startswith("\0") else str(address)
-
-
-def parse_address(text: str) -> Address:
-    """``--socket``: ``@name`` is an abstract socket, anything else a path."""
-    return "\0" + text[1:] if text.startswith("@") else Path(text)
 
 
 class BotNotRunning(Exception):
@@ -48,26 +33,23 @@ class ControlError(Exception):
 
 
 def default_socket_path() -> Address:
-    """Where ``solobot run`` listens: ``SOLOBOT_CONTROL_SOCKET`` (a path), else the abstract socket of ``DATA_DIR``.
+    """Where ``solobot run`` listens (``cli.control_address``), with ``DATA_DIR`` read the way the bot reads it.
 
-    The same rule as ``host.control.control_socket_path`` (``"\\0solobot-control-"`` + the first 16
-    hex digits of the SHA-256 of the resolved DATA_DIR), with ``DATA_DIR`` read the way the bot
-    reads it (environment over ``.env``). Raises ``config.ConfigError`` on a bad setting.
+    Raises ``config.ConfigError`` on a bad setting.
     """
-    override = os.environ.get(SOCKET_ENV, "").strip()
-    if override:
-        return Path(override)
+    override = socket_override()
+    if override is not None:
+        return override
     from config import load_settings
 
-    data_dir = Path(load_settings(require_token=False).data_dir).resolve()
-    return "\0" + ABSTRACT_PREFIX + hashlib.sha256(os.fsencode(data_dir)).hexdigest()[:16]
+    return control_socket_path(load_settings(require_token=False))
 
 
 class ControlClient:
     """``with ControlClient(address) as bot: bot.call("status")`` (a path, or an abstract name starting with NUL)."""
 
     def __init__(self, path: Address | os.PathLike[str]) -> None:
-        self.path: Address = path if isinstance(path, str) and path.startswith("\0") else Path(path)
+        self.path: Address = path if is_abstract(path) else Path(path)
         self.shown = describe_address(self.path)
         self._sock: socket.socket | None = None
         self._lines: Any = None

@@ -10,7 +10,8 @@ import sys
 from typing import Any
 
 from . import status_table
-from .client import Address, BotNotRunning, ControlClient, ControlError, default_socket_path, parse_address
+from .client import BotNotRunning, ControlClient, ControlError, default_socket_path
+from .control_address import Address, parse_address
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -48,7 +48,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (  # header, alignment
     ("VERSION", "<"),
     ("PID", ">"),
     ("UPTIME", ">"),
-    ("RSS MB", ">"),
+    ("USS MB", ">"),  # what the module itself holds; RSS would count pages shared with the zygote
     ("RESTARTS", ">"),
     ("P50/P99 ms", ">"),
     ("LAST ERROR", "<"),
@@ -62,7 +62,7 @@ def _cells(status: dict[str, Any]) -> list[str]:
         str(status.get("version") or "-")[:12] + ("*" if status.get("source") else ""),  # *: from the catalog
         str(status.get("pid") or "-"),
         human_duration(status.get("uptime")),
-        megabytes(status.get("rss")),
+        megabytes(status.get("uss")),
         str(status.get("restarts", 0)),
         f"{milliseconds(status.get('hook_p50'))}/{milliseconds(status.get('hook_p99'))}",
     ]

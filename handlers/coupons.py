@@ -49,6 +49,7 @@ from .texts import (
     COUPONS_DAYS_MESSAGE,
 )
 from .utils import answer_callback, callback_args, edit_or_send_message, format_days, format_money
+from .wording import extract_user_data
 
 router = Router(name="core_coupons")
 
@@ -123,14 +124,7 @@ def _user_columns(message: Message) -> dict[str, Any]:
     user = message.from_user
     if user is None or user.is_bot:  # called with the bot's own message: the chat is the user
         return {"tg_id": message.chat.id, "username": message.chat.username, "first_name": message.chat.first_name}
-    return {
-        "tg_id": user.id,
-        "username": user.username,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "language_code": user.language_code,
-        "is_bot": user.is_bot,
-    }
+    return extract_user_data(user)
 
 
 async def _refusal(session: AsyncSession, coupon: Coupon, tg_id: int) -> str | None:

@@ -19,6 +19,7 @@ from logger import logger
 
 from . import buttons, texts
 from .utils import ShownMessage, answer_callback, edit_or_send_message, setting
+from .wording import extract_user_data
 
 router = Router(name="core_start")
 
@@ -57,14 +58,7 @@ async def handle_start_payload(
     message: Message, state: FSMContext, session: AsyncSession, user: User, payload: str, *, is_new_user: bool
 ) -> None:
     """Modules see every ``-``-separated part first (``start_link``); then the core's referral."""
-    user_data = {
-        "tg_id": user.id,
-        "username": user.username,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "language_code": user.language_code,
-        "is_bot": user.is_bot,
-    }
+    user_data = extract_user_data(user)
     parts = [part for part in payload.split("-") if part]
     for part in parts:
         await run_hooks("start_link", message=message, state=state, session=session, user_data=user_data, part=part)

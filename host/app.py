@@ -4,7 +4,7 @@ Entering brings the parts up in dependency order and leaving takes them down in 
 ``AsyncExitStack`` owns each one):
 
 1. the database: ``DATABASE_URL``, or an embedded PostgreSQL under ``<data_dir>/postgres``;
-   core tables created (``database.init_db``);
+   core tables created (``database.init_db``); the module runtime's zygote starts meanwhile;
 2. the bot (the only holder of the token), pointed at ``TELEGRAM_API_URL`` when set;
 3. FSM storage (memory, or Redis with ``REDIS_URL``) and the Dispatcher: core outer
    middlewares, then the modules' router, then the core's routers (upstream's order);
@@ -15,12 +15,12 @@ Entering brings the parts up in dependency order and leaving takes them down in 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
 
+import anyio
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -40,19 +40,27 @@ from hooks.hooks import unregister_hook
 from installer import Installer
 from installer.lifecycle import CatalogWatch
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
+from runtime.aiogram_bridge.core_fsm_storage import CoreFSMStorage
 from runtime.aiogram_bridge.update_forwarding import modules_router
 from runtime.supervision.sandbox_setup import ModuleSandboxes
-from runtime.supervision.task_owner import TaskOwner
-from runtime.supervision.zygote_client import ForkServer
+from runtime.supervision.task_owner import OwnedTask, TaskOwner
+from runtime.supervision.zygote_client import ForkServer, Zygote
 from sandbox.process_flags import set_dumpable
 from utils import modules_loader
 
+from .bot_users import BotUsers
 from .catalog import build_installer
+from .control import ControlServer
+from .control_catalog import CatalogCommands
 from .fsm_storage import make_storage
+from .metrics import HostMetrics
 from .operator_tools import attach_operator_tools, refuse_if_bot_running
 from .web import build_web_app
 
 log = logging.getLogger("solobot")
+
+POLLING_STOP_GRACE = 10.0  # seconds aiogram gets to finish the updates in hand; the task owner cancels after
+RUNTIME_KEY = "module_runtime"  # aiogram workflow data: what handlers declare as a parameter
 
 
 class SolobotHost:
@@ -86,8 +94,10 @@ class SolobotHost:
         self.bot: Bot | None = None
         self.dispatcher: Dispatcher | None = None
         self.runtime: ModuleRuntime | None = None
+        self.metrics: HostMetrics | None = None  # the runtime's fan-out observer; served at /metrics
         self.catalog: Installer | None = None  # with CATALOG_URL and CATALOG_PUBLIC_KEY
         self.catalog_watch: CatalogWatch | None = None
+        self.control: ControlServer | None = None  # the control socket (with operator_tools)
         self.web_app: web.Application | None = None
         self.web_url: str | None = None
         self._stack = AsyncExitStack()
@@ -116,6 +126,17 @@ class SolobotHost:
         panels.configure(panels.from_config(settings))  # panel credentials: this process only
         self._stack.callback(panels.configure, panels.PanelSettings())
 
+        zygote = self.zygote
+        if zygote is None:
+            # The zygote's imports (seconds on a cold machine) overlap PostgreSQL's start: both are
+            # other processes, and the database is awaited in a worker thread. The host owns it
+            # (the runtime forks from it; a dead one is replaced at the next fork).
+            zygote = own_zygote = Zygote()
+            self._stack.push_async_callback(own_zygote.aclose)
+            warm_up = TaskOwner("host-startup")
+            self._stack.push_async_callback(warm_up.aclose)
+            warm_up.spawn(own_zygote.ensure_started(), "zygote")
+
         url, close_database = await resolve_database_url(settings)
         self._stack.push_async_callback(close_database)
         self.database_url = url
@@ -131,11 +152,17 @@ class SolobotHost:
         bot_module.set_current_bot(bot)
         self._stack.callback(bot_module.set_current_bot, None)
 
-        storage = make_storage(settings.redis_url)
+        storage = CoreFSMStorage(make_storage(settings.redis_url))  # the core's clears end modules' conversations
         self._stack.push_async_callback(storage.close)
         self.dispatcher = dispatcher = Dispatcher(storage=storage)
 
-        services = HostServices(bot=bot, fsm_storage=storage, database_url=url, settings=config.public_settings(settings))
+        services = HostServices(
+            bot=bot,
+            fsm_storage=storage,
+            database_url=url,
+            settings=config.public_settings(settings),
+            is_user=BotUsers(),
+        )
         self._stack.push_async_callback(services.panel_gateway.aclose)
         sandboxes = None
         if self.sandbox:
@@ -146,14 +173,16 @@ class SolobotHost:
                 panel_gateway=services.panel_gateway,
                 owner_engine=db.get_engine(),
             )
+        self.metrics = HostMetrics()
         self.runtime = runtime = ModuleRuntime(
             settings.modules_dir,
             state_file=self.state_file or settings.modules_state_path,
             config=self.runtime_config,
             services=services,
             sandboxes=sandboxes,
+            fanout_observer=self.metrics.observe_fanout,
             packages_dir=module_deps.packages_root(settings.data_dir),
-            zygote=self.zygote,
+            zygote=zygote,
         )
         await self._stack.enter_async_context(runtime)
         modules_loader.use_runtime(runtime)
@@ -162,14 +191,8 @@ class SolobotHost:
         dispatcher["module_runtime"] = runtime  # the admin modules panel operates on it
         _assemble(dispatcher, runtime, settings, self.throttle_rate)
         self._stack.push_async_callback(self._tasks.aclose)
-        self.catalog = build_installer(settings, runtime, bot)
-        if self.catalog is not None:
-            dispatcher["catalog"] = self.catalog  # the admin screens' «🛒 Каталог»
-            self.catalog_watch = CatalogWatch(
-                self.catalog, interval=settings.catalog_check_interval, offline_grace=settings.catalog_offline_grace
-            )
-            if self.notifications:  # background jobs that message admins (tests drive check_once themselves)
-                self._tasks.spawn(self.catalog_watch.run(), "catalog-watch")
+        if settings.catalog_enabled:
+            self._use_catalog(settings)
 
         if self.web_server:
             await self._start_web(runtime)
@@ -185,8 +208,30 @@ class SolobotHost:
         if self.operator_tools:
             await attach_operator_tools(self, self._stack, reload=self.reload)
 
+    def attach_catalog(self, url: str, public_key: str) -> Installer:
+        """Install from the catalog at ``url`` (pinned ``public_key``) from now on — as if CATALOG_URL and
+        CATALOG_PUBLIC_KEY had been set at start (the demo starts its catalog after the bot)."""
+        settings = self.settings.model_copy(update={"catalog_url": url.rstrip("/"), "catalog_public_key": public_key})
+        installer = self._use_catalog(settings)
+        if self.control is not None:
+            self.control.catalog = CatalogCommands(installer)
+        return installer
+
+    def _use_catalog(self, settings: Settings) -> Installer:
+        assert self.runtime is not None and self.dispatcher is not None
+        installer = build_installer(settings, self.runtime, self.bot)
+        assert installer is not None
+        self.settings, self.catalog = settings, installer
+        self.dispatcher["catalog"] = installer  # the admin screens' «🛒 Каталог»
+        self.catalog_watch = CatalogWatch(
+            installer, interval=settings.catalog_check_interval, offline_grace=settings.catalog_offline_grace
+        )
+        if self.notifications:  # background jobs that message admins (tests drive check_once themselves)
+            self._tasks.spawn(self.catalog_watch.run(), "catalog-watch")
+        return installer
+
     async def _start_web(self, runtime: ModuleRuntime) -> None:
-        self.web_app = build_web_app(runtime)
+        self.web_app = build_web_app(runtime, self.metrics)
         runner = web.AppRunner(self.web_app, access_log=None)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
@@ -196,7 +241,7 @@ class SolobotHost:
         self.web_url = f"http://{self.settings.web_host}:{port}"
         log.info("web server (module webhooks) on %s", self.web_url)
 
-    async def _stop_polling(self, polling: asyncio.Task[None]) -> None:
+    async def _stop_polling(self, polling: OwnedTask) -> None:
         """Let aiogram finish the updates in hand (its own stop), then make sure the task is gone."""
         assert self.dispatcher is not None
         if not polling.done():
@@ -204,7 +249,8 @@ class SolobotHost:
                 await self.dispatcher.stop_polling()
             except RuntimeError:  # polling had not started yet
                 polling.cancel()
-            await asyncio.wait([polling], timeout=10)
+            with anyio.move_on_after(POLLING_STOP_GRACE):
+                await polling.wait()
 
     async def _poll(self) -> None:
         assert self.dispatcher is not None and self.bot is not None
@@ -224,4 +270,6 @@ def _assemble(dispatcher: Dispatcher, runtime: ModuleRuntime, settings: Settings
     from middlewares import setup_middlewares
 
     setup_middlewares(dispatcher, admin_ids=settings.admin_ids, throttle_rate=throttle_rate)
-    dispatcher.include_routers(modules_router(runtime), *core_routers())
+    dispatcher[RUNTIME_KEY] = runtime  # handlers take it as ``module_runtime`` (the admin's modules panel)
+    core = core_routers()
+    dispatcher.include_routers(modules_router(runtime, core), *core)

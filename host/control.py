@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -41,11 +40,21 @@ import tempfile
 from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
+from typing import TYPE_CHECKING, Any
 
+import anyio
+
+from cli.control_address import (
+    SOCKET_ENV,
+    Address,
+    HasDataDir,
+    control_socket_path,
+    describe_address,
+    is_abstract,
+)
 from config import ConfigError
-from runtime import ModuleRuntime, UnknownModuleError
-from runtime.supervision.process import ModuleLoadError
+from runtime import ModuleRuntime, Operation, OperationResult, UnknownModuleError
+from runtime.supervision.task_owner import TaskOwner
 
 from .log_buffer import ModuleLogBuffer
 
@@ -54,58 +63,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("solobot.control")
 
-SOCKET_ENV = "SOLOBOT_CONTROL_SOCKET"
-ABSTRACT_PREFIX = "solobot-control-"
 MAX_REQUEST = 64 * 1024
 MAX_UNIX_PATH = 107  # sun_path is 108 bytes with the terminating NUL
 PROGRESS_EVERY = 5.0  # seconds between "still reloading…" lines, so clients know the bot is alive
 DEFAULT_LOG_LINES = 100
 REFUSED_LINGER = 5.0  # seconds a refused client has to finish sending before the server closes
-COMMANDS = ("status", "list", "start", "stop", "restart", "reload", "logs", "ping", "catalog")
-OPERATIONS = {"start": "starting", "stop": "stopping", "restart": "restarting", "reload": "reloading"}
-
-
-class HasDataDir(Protocol):
-    @property
-    def data_dir(self) -> str: ...  # read-only: Settings is frozen
+COMMANDS = ("status", "list", *(op.value for op in Operation), "logs", "ping", "catalog")
 
 
 class ControlSocketBusy(ConfigError):
     """Another live bot serves the control socket; ``python bot.py`` prints this one line and exits 2."""
 
 
-# A control socket address: a Path (path-named socket), or a str starting with NUL (abstract).
-Address = Path | str
-
-
-def abstract_socket_name(data_dir: str | os.PathLike[str]) -> str:
-    """The default address: ``"\\0solobot-control-<sha256(resolved data_dir)[:16]>"`` (``cli.client`` mirrors it)."""
-    digest = hashlib.sha256(os.fsencode(Path(data_dir).resolve())).hexdigest()[:16]
-    return f"\0{ABSTRACT_PREFIX}{digest}"
-
-
-def is_abstract(address: Address | os.PathLike[str]) -> TypeGuard[str]:
-    return isinstance(address, str) and address.startswith("\0")
-
-
-def describe_address(address: Address) -> str:
-    """How to show an address to a human: abstract names as ``@name`` (what ``--socket`` accepts)."""
-    return "@" + address[1:] if is_abstract(address) else str(address)
-
-
-def control_socket_path(settings: HasDataDir) -> Address:
-    """``SOLOBOT_CONTROL_SOCKET`` (a path), else the abstract name of ``data_dir``.
-
-    ``cli.client.default_socket_path`` mirrors it.
-    """
-    override = os.environ.get(SOCKET_ENV, "").strip()
-    return Path(override) if override else abstract_socket_name(settings.data_dir)
-
-
 class ControlServer:
     """``async with ControlServer(runtime, logs, address):`` serves the control socket while inside.
 
-    ``address`` is a path, or an abstract name (a str starting with NUL, see :func:`abstract_socket_name`).
+    ``address`` is a path, or an abstract name (a str starting with NUL, see ``cli.control_address``).
     """
 
     def __init__(
@@ -121,8 +94,8 @@ class ControlServer:
         self.path: Address = path if is_abstract(path) else Path(path).absolute()
         self._server: asyncio.Server | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket file
-        self._connections: set[asyncio.Task[Any]] = set()
-        self._operations: set[asyncio.Task[Any]] = set()
+        # Conversations and the operations they started: the server's, ended when it closes.
+        self._tasks = TaskOwner("control")
 
     async def __aenter__(self) -> ControlServer:
         if isinstance(self.path, Path):
@@ -148,10 +121,7 @@ class ControlServer:
             self._server.close()  # no new connections
         # In 3.11 Server.close() leaves accepted connections alone: they and the operations they
         # started are ours, so they end here (a follower's stream ends with the bot).
-        tasks = [*self._connections, *self._operations]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.aclose()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -171,9 +141,16 @@ class ControlServer:
     # ------------------------------------------------------------ connections
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
+        try:
+            conversation = self._tasks.spawn(self._converse(reader, writer), "connection")
+        except RuntimeError:  # closing: no new conversations
+            writer.close()
+            return
+        await conversation.wait()
+        if not writer.is_closing():  # cancelled before it began
+            writer.close()
+
+    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             problem = _peer_problem(writer)
             if problem:
@@ -196,7 +173,6 @@ class ControlServer:
             with contextlib.suppress(Exception):
                 await _send(writer, _error("the bot failed to answer (see its log): try again"))
         finally:
-            self._connections.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -226,7 +202,7 @@ class ControlServer:
             modules = [{k: s[k] for k in ("name", "state", "version", "enabled")} for s in self.runtime.status()]
             await _send(writer, {"ok": True, "modules": modules})
         elif cmd == "status":
-            await _send(writer, self._status(module))
+            await _send(writer, await self._status(module))
         elif module is None:
             await _send(writer, _error(f'"{cmd}" needs a module: {{"cmd": "{cmd}", "module": NAME}}; {self._known()}'))
         elif cmd == "logs":
@@ -236,9 +212,10 @@ class ControlServer:
 
     # --------------------------------------------------------------- commands
 
-    def _status(self, module: str | None) -> dict[str, Any]:
+    async def _status(self, module: str | None) -> dict[str, Any]:
+        """With memory and CPU (read in a worker thread): the status table shows them. ``list`` stays cheap."""
         try:
-            statuses = self.runtime.status() if module is None else [self.runtime.module_status(module)]
+            statuses = await self.runtime.status_with_usage(module)
         except UnknownModuleError:
             return self._unknown(module or "")
         if self.catalog is not None:  # where each module came from: the catalog's install record
@@ -251,24 +228,32 @@ class ControlServer:
         except UnknownModuleError:
             await _send(writer, self._unknown(module))
             return
-        await self._with_progress(self._operate(cmd, module), f"{OPERATIONS[cmd]} {module}", writer)
+        operation = Operation(cmd)
+        await self._with_progress(self._operate(operation, module), f"{operation.progressive} {module}", writer)
 
     async def _with_progress(self, work: Coroutine[Any, Any, dict[str, Any]], what: str, writer: asyncio.StreamWriter) -> None:
         """Run ``work`` as the server's task, telling the client every few seconds; then send its reply."""
         await _send(writer, {"progress": f"{what}…"})
         # The server owns the operation, not the connection: a client that goes away (Ctrl-C)
         # must not cancel a reload halfway; the bot's shutdown does.
-        operation = asyncio.get_running_loop().create_task(work, name=f"control:{what}")
-        self._operations.add(operation)
-        operation.add_done_callback(self._operations.discard)
+        replies: list[dict[str, Any]] = []
+
+        async def run() -> None:
+            replies.append(await work)
+
+        task = self._tasks.spawn(run(), what)
         waited = 0.0
         while True:
-            done, _ = await asyncio.wait([operation], timeout=PROGRESS_EVERY)
-            if done:
+            with anyio.move_on_after(PROGRESS_EVERY):
+                await task.wait()
+            if task.done():
                 break
             waited += PROGRESS_EVERY
             await _send(writer, {"progress": f"still {what}… ({waited:.0f} s)"})
-        await _send(writer, operation.result())
+        if not replies:  # failed (logged by the task owner) or cancelled by the bot's shutdown
+            await _send(writer, _error(f"{what} did not finish (see the bot's log): try again"))
+            return
+        await _send(writer, replies[0])
 
     async def _catalog(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         if self.catalog is None:
@@ -283,29 +268,31 @@ class ControlServer:
         else:
             await _send(writer, await self.catalog.handle(request))
 
-    async def _operate(self, cmd: str, module: str) -> dict[str, Any]:
+    async def _operate(self, operation: Operation, module: str) -> dict[str, Any]:
         try:
-            await getattr(self.runtime, cmd)(module)
+            result = await self.runtime.operate(module, operation)
         except UnknownModuleError:
             return self._unknown(module)
-        except ModuleLoadError as exc:
-            return {**_error(self._load_failure(cmd, module, exc.message)), "traceback": exc.traceback}
-        except Exception as exc:  # the zygote died, the state file is unwritable, ...
-            log.exception("[modules] %s: %s from the control socket failed", module, cmd)
-            return _error(f"{cmd} {module} failed: {exc} — see the bot's log, then try again")
-        return {"ok": True, "module": self.runtime.module_status(module)}
+        return self._reply(result)
 
-    def _load_failure(self, cmd: str, module: str, message: str) -> str:
-        state = self.runtime.module_status(module)["state"]
-        if cmd == "reload" and state == "running":
-            return (
-                f"{module}: the new code failed to load; the previous version keeps serving: {message} — "
+    def _reply(self, result: OperationResult) -> dict[str, Any]:
+        module, cmd = result.module, result.operation.value
+        if result.ok:
+            return {"ok": True, "module": self.runtime.module_status(module)}
+        if not result.load_failed:
+            return _error(f"{cmd} {module} failed: {result.error} — see the bot's log, then try again")
+        if result.still_serving:
+            message = (
+                f"{module}: the new code failed to load; the previous version keeps serving: {result.error} — "
                 f"fix it and run `solobot modules reload {module}`"
             )
-        return (
-            f"{module} failed to start ({state}): {message} — fix it and run `solobot modules start {module}`; "
-            f"`solobot modules logs {module}` shows its log"
-        )
+        else:
+            state = self.runtime.module_status(module)["state"]
+            message = (
+                f"{module} failed to start ({state}): {result.error} — fix it and run `solobot modules start {module}`; "
+                f"`solobot modules logs {module}` shows its log"
+            )
+        return {**_error(message), "traceback": result.traceback}
 
     async def _logs(
         self, module: str, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -325,21 +312,19 @@ class ControlServer:
             return
         async with self.logs.follow(module, count) as (backlog, queue):
             await _send(writer, {"ok": True, "module": module, "lines": backlog, "follow": True})
-            loop = asyncio.get_running_loop()
-            gone = loop.create_task(_until_eof(reader))
-            line: asyncio.Task[str] | None = None
-            try:
-                while True:
-                    line = loop.create_task(queue.get())
-                    await asyncio.wait([line, gone], return_when=asyncio.FIRST_COMPLETED)
-                    if not line.done():
-                        return  # the client disconnected
-                    await _send(writer, {"line": line.result()})
-            finally:
-                helpers = [task for task in (gone, line) if task is not None]
-                for task in helpers:
-                    task.cancel()
-                await asyncio.gather(*helpers, return_exceptions=True)
+            async with anyio.create_task_group() as group:
+
+                async def until_client_leaves() -> None:
+                    with contextlib.suppress(ConnectionError):
+                        await _until_eof(reader)
+                    group.cancel_scope.cancel()  # the client disconnected: stop following
+
+                group.start_soon(until_client_leaves)
+                try:
+                    while True:
+                        await _send(writer, {"line": await queue.get()})
+                except ConnectionError:  # (errors in a task group would come out wrapped in a group)
+                    group.cancel_scope.cancel()
 
     # ---------------------------------------------------------------- errors
 

@@ -139,7 +139,9 @@ async def _open_catalog(stack: AsyncExitStack, host: SolobotHost, data_dir: str,
     catalog = await stack.enter_async_context(demo_catalog(host.database_url, Path(data_dir), moderator_id=DEMO_ADMIN, port=port))
     print(f"Module catalog: {catalog.url}  (public key {catalog.public_key})")
     print(f"  sign in as the example developer: {catalog.developer_link}")
-    print(f"  sign in as the moderator (the demo's admin): {catalog.moderator_link}\n")
+    print(f"  sign in as the moderator (the demo's admin): {catalog.moderator_link}")
+    host.attach_catalog(catalog.url, catalog.public_key)  # «🧩 Модули» → «🛒 Каталог», `solobot catalog ...`
+    print("  the bot installs from it: «🧩 Модули» → «🛒 Каталог» in the admin panel, or `solobot catalog list`\n")
 
 
 async def _serve(

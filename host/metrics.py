@@ -1,9 +1,10 @@
 """Prometheus metrics of the module runtime, served by the host's web server at ``/metrics``.
 
-Counters and gauges are read from ``runtime.status()`` at scrape time (a custom collector:
-nothing to keep in sync, and the values are the ones the admin panel shows). Latencies cannot
-be read back afterwards, so they are recorded as they happen: ``runtime.calls.fanout`` tells the
-observer installed here about every fan-out and every module call in it.
+Counters and gauges are read from ``await runtime.status_with_usage()`` at scrape time (a
+custom collector: nothing to keep in sync, and the values are the ones the admin panel shows;
+memory is read in a worker thread, not on the event loop). Latencies cannot be read back
+afterwards, so they are recorded as they happen: the host passes ``observe_fanout`` to its
+``ModuleRuntime``, which tells it about every fan-out and every module call in it.
 
 Each host has its own ``CollectorRegistry``: the process-global default registry is left alone,
 so two hosts (or tests) never share or collide on series.
@@ -33,7 +34,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.exposition import choose_encoder
 
 from runtime import ModuleRuntime, ModuleState
-from runtime.calls import fanout as runtime_fanout
 
 METRICS_PATH = "/metrics"
 # Module replies over a socketpair take well under a millisecond; the default hook timeout is 4 s.
@@ -45,16 +45,16 @@ _HOOK_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 
 class RuntimeCollector:
-    """Per-module counters and gauges from ``runtime.status()``, computed on each scrape."""
+    """Per-module counters and gauges from the statuses handed to it for this scrape."""
 
-    def __init__(self, runtime: ModuleRuntime) -> None:
-        self.runtime = runtime
+    def __init__(self) -> None:
+        self.statuses: list[dict[str, Any]] = []
 
     def describe(self) -> Iterable[Metric]:
         return self._families([])
 
     def collect(self) -> Iterable[Metric]:
-        return self._families(self.runtime.status())
+        return self._families(self.statuses)
 
     def _families(self, statuses: list[dict[str, Any]]) -> Iterator[Metric]:
         calls = CounterMetricFamily("solobot_module_hook_calls", "Completed hook calls (success or error).", labels=["module"])
@@ -85,9 +85,10 @@ class RuntimeCollector:
 class HostMetrics:
     """One host's registry: the runtime collector plus the two latency histograms."""
 
-    def __init__(self, runtime: ModuleRuntime) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(RuntimeCollector(runtime))
+        self._modules = RuntimeCollector()
+        self.registry.register(self._modules)
         self.hook_latency = Histogram(
             "solobot_module_hook_latency_seconds",
             "One module's reply time to a hook call (completed calls).",
@@ -104,10 +105,9 @@ class HostMetrics:
         )
         self._hook_children: dict[str, Histogram] = {}
         self._module_children: dict[str, Histogram] = {}
-        self._previous: runtime_fanout.FanoutObserver | None = None
 
     def observe_fanout(self, hook: str, seconds: float, modules: list[tuple[str, float]]) -> None:
-        """The fan-out observer (``runtime.calls.fanout.set_observer``): on the hot path of every hook call."""
+        """The runtime's fan-out observer (``ModuleRuntime(fanout_observer=...)``): on the hot path of every hook call."""
         self._fanout_child(hook).observe(seconds)
         for module, module_seconds in modules:
             child = self._module_children.get(module)
@@ -123,16 +123,10 @@ class HostMetrics:
             child = self._hook_children[hook] = self.fanout_latency.labels(hook=hook)
         return child
 
-    def install(self) -> None:
-        self._previous = runtime_fanout.set_observer(self.observe_fanout)
-
-    def uninstall(self) -> None:
-        current = runtime_fanout.set_observer(self._previous)
-        if current != self.observe_fanout:  # someone installed theirs after us: keep it
-            runtime_fanout.set_observer(current)
-
-    def render(self, accept: str = "") -> tuple[bytes, str]:
-        """The exposition in the format the scraper asked for (Prometheus text or OpenMetrics)."""
+    def render(self, statuses: list[dict[str, Any]] | None = None, accept: str = "") -> tuple[bytes, str]:
+        """The exposition of ``statuses`` (``runtime.status_with_usage()``) and the latencies, in
+        the format the scraper asked for (Prometheus text or OpenMetrics)."""
+        self._modules.statuses = statuses or []
         encoder, content_type = choose_encoder(accept)
         return encoder(self.registry), content_type
 
@@ -140,22 +134,12 @@ class HostMetrics:
 METRICS_KEY = web.AppKey("host_metrics", HostMetrics)
 
 
-def add_metrics_route(app: web.Application, runtime: ModuleRuntime) -> HostMetrics:
-    """``GET /metrics`` on ``app``; latencies are recorded while the app is running."""
-    metrics = HostMetrics(runtime)
+def add_metrics_route(app: web.Application, runtime: ModuleRuntime, metrics: HostMetrics) -> None:
+    """``GET /metrics`` on ``app``: ``metrics`` (the runtime's fan-out observer) and the runtime's statuses."""
 
     async def scrape(request: web.Request) -> web.Response:
-        body, content_type = metrics.render(request.headers.get("Accept", ""))
+        body, content_type = metrics.render(await runtime.status_with_usage(), request.headers.get("Accept", ""))
         return web.Response(body=body, headers={"Content-Type": content_type})
 
-    async def start_observing(_: web.Application) -> None:
-        metrics.install()
-
-    async def stop_observing(_: web.Application) -> None:
-        metrics.uninstall()
-
     app.router.add_get(METRICS_PATH, scrape)
-    app.on_startup.append(start_observing)
-    app.on_cleanup.append(stop_observing)
     app[METRICS_KEY] = metrics
-    return metrics

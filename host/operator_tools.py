@@ -34,7 +34,7 @@ async def attach_operator_tools(host: SolobotHost, stack: AsyncExitStack, *, rel
     logs = ModuleLogBuffer()
     stack.enter_context(logs.attached())
     catalog = CatalogCommands(host.catalog) if host.catalog is not None else None
-    await stack.enter_async_context(ControlServer(runtime, logs, control_socket_path(host.settings), catalog))
+    host.control = await stack.enter_async_context(ControlServer(runtime, logs, control_socket_path(host.settings), catalog))
     if reload:
         await stack.enter_async_context(ModuleReloader(runtime, runtime.modules_dir))
 

@@ -19,8 +19,7 @@ from types import TracebackType
 
 from watchfiles import Change, DefaultFilter, awatch
 
-from runtime import ModuleRuntime, UnknownModuleError
-from runtime.supervision.process import ModuleLoadError
+from runtime import ModuleRuntime, Operation, UnknownModuleError
 
 log = logging.getLogger("solobot.reload")
 
@@ -126,19 +125,16 @@ class ModuleReloader:
         files = [f for f in files if Path(f).parts[:1] == (name,)]
         reload = known and status["pid"] is not None
         log.info("[modules] %s: %s changed: %s", name, ", ".join(files) or "folder", "reloading" if reload else "starting")
-        try:
-            await (self.runtime.reload(name) if reload else self.runtime.start(name))
-        except ModuleLoadError:
-            # The runtime has logged the traceback and kept it as last_error; say what happens next.
-            serving = self.runtime.module_status(name)["state"] == "running"
-            log.error(
-                "[modules] %s: hot reload failed; %s — fix the error and save again",
-                name,
-                "the previous version keeps serving" if serving else "the module is not running",
-            )
-            return
-        except Exception as exc:  # the zygote died, the state file is unwritable…: keep watching
-            log.error("[modules] %s: hot reload failed: %s — save again to retry", name, exc, exc_info=True)
+        result = await self.runtime.operate(name, Operation.RELOAD if reload else Operation.START)
+        if not result.ok:
+            # The runtime has logged why (with the traceback, kept as last_error); say what happens next.
+            if not result.load_failed:
+                what = f"{result.error} — save again to retry"
+            elif result.still_serving:
+                what = "the previous version keeps serving — fix the error and save again"
+            else:
+                what = "the module is not running — fix the error and save again"
+            log.error("[modules] %s: hot reload failed; %s", name, what)
             return
         self.reloads += 1
         log.info("[modules] %s: %s, pid %s", name, "reloaded" if reload else "started", self.runtime.module_status(name)["pid"])

@@ -11,23 +11,25 @@ from aiohttp import web
 from runtime import ModuleRuntime
 from runtime.aiogram_bridge.webhooks import ModuleWebhooks
 
-from .metrics import add_metrics_route
+from .metrics import HostMetrics, add_metrics_route
 
 HEALTH_PATH = "/healthz"
 WEBHOOKS_KEY = web.AppKey("module_webhooks", ModuleWebhooks)
 
 
-def build_web_app(runtime: ModuleRuntime) -> web.Application:
+def build_web_app(runtime: ModuleRuntime, metrics: HostMetrics | None = None) -> web.Application:
+    """``metrics``: the host's, also passed to the runtime as its fan-out observer (a fresh one without latencies if None)."""
     app = web.Application(client_max_size=runtime.config.webhook_max_body + 1)
 
     async def health(_: web.Request) -> web.Response:
-        states = {s["name"]: s["state"] for s in runtime.status()}
+        states = {s["name"]: s["state"] for s in runtime.status()}  # cheap: no /proc reads
         return web.json_response({"ok": True, "modules": states})
 
     app.router.add_get(HEALTH_PATH, health)
-    add_metrics_route(app, runtime)  # GET /metrics (host.metrics)
+    add_metrics_route(app, runtime, metrics or HostMetrics())  # GET /metrics (host.metrics)
     reserved = {resource.canonical for resource in app.router.resources()}
     webhooks = ModuleWebhooks(runtime, reserved)
     app.router.add_route("*", "/{tail:.*}", webhooks.handle)
     app[WEBHOOKS_KEY] = webhooks
+    webhooks.routes()  # at start: paths a module does not own, or shares with another, are refused and logged now
     return app

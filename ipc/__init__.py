@@ -1,6 +1,6 @@
 """msgpack RPC over a stream socket: framing, the five message kinds, the codec, the peer."""
 
-from .codec import Ref, decode, encode
+from .codec import Codec, Extension, Ref, decode, encode
 from .errors import CodecError, IPCError, PeerClosed, ProtocolError, RemoteError
 from .messages import PROTOCOL_VERSION
 from .peer import DEFAULT_MAX_FRAME, OutgoingCall, Peer
@@ -8,7 +8,9 @@ from .peer import DEFAULT_MAX_FRAME, OutgoingCall, Peer
 __all__ = [
     "DEFAULT_MAX_FRAME",
     "PROTOCOL_VERSION",
+    "Codec",
     "CodecError",
+    "Extension",
     "IPCError",
     "OutgoingCall",
     "Peer",

@@ -1,7 +1,8 @@
 """The RPC peer both sides of a channel use.
 
 One ``Peer`` wraps one connected stream socket. Frames are a 4-byte big-endian length and a
-msgpack payload (``ipc.codec``), capped at ``max_frame`` bytes. The peer
+msgpack payload (``ipc.codec``; the channel's ``Codec`` says which extra types it carries),
+capped at ``max_frame`` bytes. The peer
 
 * sends requests and matches answers by id (ids are per direction);
 * serves incoming requests concurrently, each in its own task that the peer owns, so a
@@ -24,13 +25,15 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import codec, messages
+from . import messages
+from .codec import GENERIC, Codec
 from .errors import CodecError, PeerClosed, ProtocolError, RemoteError
 from .messages import Cancel, Error, Notify, Request, Response
 
 log = logging.getLogger("solobot.ipc")
 
 DEFAULT_MAX_FRAME = 4 * 1024 * 1024
+FRAMES_PER_TURN = 64  # frames decoded in one callback before the event loop gets a turn
 _HEADER = struct.Struct(">I")
 
 RequestHandler = Callable[[str, Any], Awaitable[Any]]
@@ -63,14 +66,18 @@ class Peer(asyncio.Protocol):
         on_notify: NotifyHandler | None = None,
         *,
         max_frame: int = DEFAULT_MAX_FRAME,
+        codec: Codec = GENERIC,
     ) -> None:
         self.name = name
+        self.codec = codec
         self.max_frame = max_frame
         self._on_request = on_request
         self._on_notify = on_notify
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
+        self._reading_paused = False
+        self._frames_scheduled = False
         self._last_id = 0
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._serving: dict[int, asyncio.Task[None]] = {}
@@ -88,8 +95,9 @@ class Peer(asyncio.Protocol):
         on_notify: NotifyHandler | None = None,
         *,
         max_frame: int = DEFAULT_MAX_FRAME,
+        codec: Codec = GENERIC,
     ) -> Peer:
-        peer = cls(name, on_request, on_notify, max_frame=max_frame)
+        peer = cls(name, on_request, on_notify, max_frame=max_frame, codec=codec)
         await asyncio.get_running_loop().connect_accepted_socket(lambda: peer, sock=sock)
         return peer
 
@@ -144,7 +152,7 @@ class Peer(asyncio.Protocol):
             self._send(Notify(method, params))
 
     def _send(self, msg: messages.Message) -> None:
-        payload = codec.encode(messages.to_wire(msg))
+        payload = self.codec.encode(messages.to_wire(msg))
         if len(payload) > self.max_frame:
             raise CodecError(f"message of {len(payload)} bytes exceeds the {self.max_frame}-byte frame cap")
         assert self._transport is not None
@@ -187,23 +195,52 @@ class Peer(asyncio.Protocol):
         return False
 
     def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        self._read_frames()
+
+    def _read_frames(self) -> None:
+        """Decode and dispatch the complete frames buffered, at most ``FRAMES_PER_TURN`` at a time.
+
+        A peer that sends thousands of frames at once (a module flooding its log) would otherwise
+        hold the event loop for one long callback: after a turn's worth, reading pauses and the
+        rest waits for the loop's next round, so every other channel and task gets its turn.
+        """
+        self._frames_scheduled = False
         buffer = self._buffer
-        buffer += data
-        while self._close_reason is None and len(buffer) >= 4:
-            (size,) = _HEADER.unpack_from(buffer)
-            if size > self.max_frame:
-                self._protocol_error(f"frame of {size} bytes exceeds the {self.max_frame}-byte cap")
-                return
-            if len(buffer) < 4 + size:
-                return
-            payload = bytes(buffer[4 : 4 + size])
-            del buffer[: 4 + size]
-            try:
-                msg = messages.from_wire(codec.decode(payload))
-            except (CodecError, ProtocolError) as exc:
-                self._protocol_error(str(exc))
-                return
-            self._dispatch(msg)
+        start = handled = 0
+        try:
+            while self._close_reason is None and len(buffer) - start >= 4:
+                (size,) = _HEADER.unpack_from(buffer, start)
+                if size > self.max_frame:
+                    self._protocol_error(f"frame of {size} bytes exceeds the {self.max_frame}-byte cap")
+                    return
+                if len(buffer) - start < 4 + size:
+                    break
+                if handled == FRAMES_PER_TURN:
+                    self._pause_for_a_turn()
+                    return
+                payload = bytes(buffer[start + 4 : start + 4 + size])
+                start += 4 + size
+                handled += 1
+                try:
+                    msg = messages.from_wire(self.codec.decode(payload))
+                except (CodecError, ProtocolError) as exc:
+                    self._protocol_error(str(exc))
+                    return
+                self._dispatch(msg)
+        finally:
+            del buffer[:start]  # once per turn, not once per frame
+        if self._reading_paused and self._transport is not None and self._close_reason is None:
+            self._reading_paused = False
+            self._transport.resume_reading()
+
+    def _pause_for_a_turn(self) -> None:
+        if not self._reading_paused and self._transport is not None:
+            self._reading_paused = True
+            self._transport.pause_reading()  # the buffer stays bounded meanwhile
+        if not self._frames_scheduled:
+            self._frames_scheduled = True
+            self._loop.call_soon(self._read_frames)
 
     # ---------------------------------------------------------------- incoming
 

@@ -6,5 +6,15 @@ from runtime.supervision.supervisor import ModuleState
 
 from .config import RuntimeConfig
 from .module_runtime import ModuleRuntime, UnknownModuleError
+from .operations import Operation, OperationResult
 
-__all__ = ["HostServices", "ModuleLoadError", "ModuleRuntime", "ModuleState", "RuntimeConfig", "UnknownModuleError"]
+__all__ = [
+    "HostServices",
+    "ModuleLoadError",
+    "ModuleRuntime",
+    "ModuleState",
+    "Operation",
+    "OperationResult",
+    "RuntimeConfig",
+    "UnknownModuleError",
+]

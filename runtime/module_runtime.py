@@ -20,11 +20,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import anyio
+
 import module_deps
 from hooks import hooks as hook_registry
 from hooks.results import HookResults
+from runtime.aiogram_bridge.callback_ownership import ModuleRouting, collisions, module_claims
+from runtime.aiogram_bridge.host_layers import describe_host_layers
 from runtime.aiogram_bridge.host_services import HostServices
-from runtime.calls.fanout import fan_out
+from runtime.calls.fanout import FanoutObserver, fan_out
 from runtime.calls.hook_arguments import kwargs_to_wire
 from runtime.calls.module_hook_calls import HookCallRefused, UpdatesInFlight, check_hook_allowed, vouched_kwargs
 from runtime.supervision.module_logs import ModuleLogSink
@@ -39,6 +43,7 @@ from sandbox.permissions import DEFAULTS, ModulePermissions
 
 from .config import RuntimeConfig
 from .discovery import discover
+from .operations import Operation, OperationResult, operate
 
 log = logging.getLogger("solobot.runtime")
 
@@ -60,9 +65,11 @@ class ModuleRuntime:
         config: RuntimeConfig | None = None,
         services: HostServices | None = None,
         sandboxes: ModuleSandboxes | None = None,
+        fanout_observer: FanoutObserver | None = None,
         packages_dir: str | os.PathLike[str] | None = None,
         zygote: ForkServer | None = None,
     ) -> None:
+        """``zygote``: one the caller owns (the host starts its own while PostgreSQL starts; tests share one)."""
         self.modules_dir = Path(modules_dir).resolve()
         # <DATA_DIR>/module-packages: each module's own site folder (``solobot modules deps``); without
         # it, a module's requirements must all be met by the bot's own environment.
@@ -70,6 +77,7 @@ class ModuleRuntime:
         self.config = config or RuntimeConfig()
         self.services = services or HostServices()
         self.sandboxes = sandboxes  # None: a bare runtime (no confinement; tests of the process model)
+        self.fanout_observer = fanout_observer  # told about every hook fan-out (the host's metrics)
         self._store = StateStore(state_file)
         self._tasks = TaskOwner("runtime")
         # Without ``zygote`` the runtime starts, replaces and stops its own; one passed in is the
@@ -84,6 +92,7 @@ class ModuleRuntime:
         self._permissions: dict[str, ModulePermissions] = {}  # the operator's grants, per started module
         self._warned: set[tuple[str, str]] = set()
         self.updates_in_flight = UpdatesInFlight()
+        self._routing: dict[str, tuple[ModuleProcess, ModuleRouting]] = {}
         self._previous_dispatcher: hook_registry.Dispatcher | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -140,12 +149,12 @@ class ModuleRuntime:
         lent = gateway.lend_state_of(kwargs, self._supervisors) if gateway is not None else contextlib.nullcontext()
         if not hook_registry.has_registered(hook):
             with lent:
-                return await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout)
+                return await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout, self.fanout_observer)
         # In-process (core) hooks run and come first, as they were registered before any module.
         local, failures = await hook_registry.call_registered(hook, kwargs, timeout)
         hook_registry.log_failures(hook, failures)
         with lent:
-            remote = await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout)
+            remote = await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout, self.fanout_observer)
         return HookResults(hook, [(CORE_SOURCE, v) for v in local] + list(zip(remote.sources, remote, strict=True)))
 
     async def _dispatch(self, hook: str, kwargs: dict[str, Any]) -> HookResults:
@@ -165,6 +174,10 @@ class ModuleRuntime:
     async def reload(self, name: str) -> None:
         await self._supervisor(name).reload()
 
+    async def operate(self, name: str, operation: Operation | str) -> OperationResult:
+        """Run an operator's operation; failures come back in the result (``UnknownModuleError`` is raised)."""
+        return await operate(self._supervisor(name), Operation(operation))
+
     async def forget(self, name: str) -> None:
         """Stop ``name`` and drop it from the runtime (its folder is gone: removed by the installer)."""
         supervisor = self._supervisors.get(name)
@@ -174,11 +187,31 @@ class ModuleRuntime:
         self._supervisors = {k: v for k, v in self._supervisors.items() if k != name}
 
     def status(self) -> list[dict[str, Any]]:
-        """One dict per module, in load order (see ``ModuleSupervisor.status``)."""
-        return [sup.status() for sup in self._supervisors.values()]
+        """One dict per module, in load order (see ``ModuleSupervisor.status``); cheap: no memory figures."""
+        return [self._with_host_layers(sup.status()) for sup in self._supervisors.values()]
+
+    async def status_with_usage(self, name: str | None = None) -> list[dict[str, Any]]:
+        """``status()`` (of every module, or of ``name``) with memory (RSS, USS) and CPU read in a worker thread."""
+        supervisors = [self._supervisor(name)] if name is not None else list(self._supervisors.values())
+        statuses = [self._with_host_layers(sup.status()) for sup in supervisors]
+
+        def measure() -> list[dict[str, Any]]:
+            return [sup.usage(status["pid"]) for sup, status in zip(supervisors, statuses, strict=True)]
+
+        for status, usage in zip(statuses, await anyio.to_thread.run_sync(measure), strict=True):
+            status.update(usage)
+        return statuses
 
     def module_status(self, name: str) -> dict[str, Any]:
-        return self._supervisor(name).status()
+        return self._with_host_layers(self._supervisor(name).status())
+
+    def _with_host_layers(self, status: dict[str, Any]) -> dict[str, Any]:
+        """The kernel layers the module process reported, then what the host's services enforce for it."""
+        name = status["name"]
+        if status.get("sandbox"):
+            host = describe_host_layers(name, self._permissions.get(name), self.routing_of(name), status.get("webhook_path"))
+            status["sandbox"] = [*status["sandbox"], *host]
+        return status
 
     @property
     def module_names(self) -> list[str]:
@@ -234,7 +267,37 @@ class ModuleRuntime:
         if plan is not None and self.sandboxes is not None:
             self._permissions[name] = plan.permissions
             self.sandboxes.watch(name, process.pid, plan.permissions, process.kill)
+            self._report_route_collisions(name, process)
         return process
+
+    def permissions_of(self, name: str) -> ModulePermissions | None:
+        """The operator's grants for a module this sandboxed runtime started (``None``: bare runtime or never started)."""
+        return self._permissions.get(name)
+
+    def routing_of(self, name: str) -> ModuleRouting | None:
+        """The callback data a sandboxed module owns; ``None``: trusted, bare runtime or not running (upstream's routing)."""
+        permissions = self._permissions.get(name)
+        supervisor = self._supervisors.get(name)
+        process = supervisor.running_process if supervisor is not None else None
+        if permissions is None or permissions.trusted or process is None:
+            return None
+        cached = self._routing.get(name)
+        if cached is None or cached[0] is not process:
+            cached = self._routing[name] = (process, self._routing_for(name, process, permissions))
+        return cached[1]
+
+    @staticmethod
+    def _routing_for(name: str, process: ModuleProcess, permissions: ModulePermissions) -> ModuleRouting:
+        return ModuleRouting(name, module_claims(name, process.routes.callback_claims()), permissions.override)
+
+    def _report_route_collisions(self, name: str, process: ModuleProcess) -> None:
+        """At start: callback data this module claims that another running module claims too."""
+        permissions = self._permissions[name]
+        if permissions.trusted:
+            return
+        others = [routing for other in self._supervisors if other != name and (routing := self.routing_of(other)) is not None]
+        for line in collisions(self._routing_for(name, process, permissions), others):
+            log.error("[module %s] %s", name, line)
 
     def _site_packages(self, name: str) -> Path | None:
         """The module's own site folder if it needs one; ``ModuleLoadError`` when its requirements are missing."""
@@ -252,7 +315,8 @@ class ModuleRuntime:
         self._host_calls[module] = in_flight + 1
         try:
             if method == "bot_api" and self.services.bot_gateway is not None:
-                return await self.services.bot_gateway.call(module, params)
+                update = self.updates_in_flight.get(module, params.get("update_id") if isinstance(params, dict) else None)
+                return await self.services.bot_gateway.call(module, params, update)
             if method == "fsm" and self.services.fsm_gateway is not None:
                 return await self.services.fsm_gateway.call(module, params)
             if method == "panel":

@@ -170,6 +170,7 @@ class _ModulePolicy:
     rate: float = DEFAULT_RATE
     trusted: bool = False
     bucket: _Bucket | None = None
+    chats: frozenset[int] = frozenset()  # chats it may send to beyond this bot's users (bot_api_scope)
 
 
 @dataclass
@@ -190,16 +191,39 @@ class BotApiPolicy:
         for module in set(self.grants) | set(self.rates):
             self.configure(module, bot_api=self.grants.get(module, ()), rate=self.rates.get(module, self.default_rate))
 
-    def configure(self, module: str, *, bot_api: Iterable[str] = (), rate: float | None = None, trusted: bool = False) -> None:
+    def configure(
+        self,
+        module: str,
+        *,
+        bot_api: Iterable[str] = (),
+        rate: float | None = None,
+        trusted: bool = False,
+        chats: Iterable[int] = (),
+    ) -> None:
         """Set ``module``'s grants and rate (from its ``ModulePermissions``); resets its bucket."""
         rate = self.default_rate if rate is None else float(rate)
         if rate <= 0:
             raise ValueError(f"Bot API rate of module {module!r} must be > 0 calls/s, got {rate}")
-        self._modules[module] = _ModulePolicy(frozenset(bot_api), rate, trusted)
+        self._modules[module] = _ModulePolicy(frozenset(bot_api), rate, trusted, chats=frozenset(chats))
 
     def configure_from(self, module: str, permissions: Any) -> None:
         """:meth:`configure` from a ``sandbox.permissions.ModulePermissions``."""
-        self.configure(module, bot_api=permissions.bot_api, rate=permissions.bot_api_rate, trusted=permissions.trust == "trusted")
+        self.configure(
+            module,
+            bot_api=permissions.bot_api,
+            rate=permissions.bot_api_rate,
+            trusted=permissions.trust == "trusted",
+            chats=permissions.send_to_chats,
+        )
+
+    def is_trusted(self, module: str) -> bool:
+        policy = self._modules.get(module)
+        return policy is not None and policy.trusted
+
+    def chats_of(self, module: str) -> frozenset[int]:
+        """Chats ``module`` may send to beyond this bot's users (``send_to_chats`` in modules.toml)."""
+        policy = self._modules.get(module)
+        return policy.chats if policy is not None else frozenset()
 
     def forget(self, module: str) -> None:
         self._modules.pop(module, None)

@@ -21,6 +21,7 @@ beyond a foreign key to ``users.tg_id``, the default Bot API allowlist::
     call_hooks = ["payment_success"]  # core events it may fire itself (runtime/calls/module_hook_calls.py)
     override = ["about_vpn"]   # core screens (their callback data) it may answer instead of the core
     webhook_paths = ["/api/payhook"]  # webhook paths outside its own /modules/<name>/
+    send_to_chats = [-1001234567890]  # chats beyond this bot's users it may send to
 
 Every mistake is reported as ``modules.toml:LINE: module 'x': what is wrong — how to fix``. A
 module whose entry is invalid must not start (:meth:`OperatorConfig.error`); a mistake outside
@@ -161,6 +162,8 @@ class ModulePermissions:
     override: Annotated[tuple[CallbackData, ...], Sorted, Items("callback data")] = ()
     # Webhook paths beyond its own /modules/<name>/.
     webhook_paths: Annotated[tuple[WebhookPath, ...], Sorted, Items("webhook paths")] = ()
+    # Chats it may send to beyond this bot's users and the chat of the update it handles.
+    send_to_chats: Annotated[tuple[Whole, ...], Sorted, Items("chat ids (numbers, e.g. -1001234567890)")] = ()
     # VPN panels the host calls for the module with the operator's credentials (panels/gateway.py)
     panels: Annotated[tuple[PanelType, ...], Sorted, Items('panel types ("remnawave", "3x-ui")')] = ()
 

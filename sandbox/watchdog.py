@@ -21,7 +21,6 @@ again for the new pid.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import stat
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import anyio
 import psutil
 
 log = logging.getLogger("solobot.sandbox")
@@ -41,6 +41,8 @@ PINNED_SHARE = 0.45
 MB = 1024 * 1024
 # Walking a module's folders costs a stat per entry: at most this often per module.
 DISK_INTERVAL = 5.0
+# A walk stops after this many entries (about a tenth of a second of stat calls).
+MAX_DISK_ENTRIES = 100_000
 
 Metric = Literal["uss", "rss"]
 
@@ -119,13 +121,24 @@ class ResourceWatchdog:
         return list(self._watched)
 
     async def run(self) -> None:
-        """Sample every ``interval`` seconds until cancelled."""
+        """Sample every ``interval`` seconds until cancelled.
+
+        Measuring reads /proc (smaps) and walks folders: milliseconds to seconds, so it runs in
+        a worker thread; the violations it finds are acted on back on the event loop.
+        """
         while True:
-            self.sample()
-            await asyncio.sleep(self.interval)
+            self._act(await anyio.to_thread.run_sync(self.measure))
+            await anyio.sleep(self.interval)
 
     def sample(self) -> None:
+        """One round: measure and act (blocking; tests call it directly)."""
+        self._act(self.measure())
+
+    def measure(self) -> list[tuple[str, _Watched, str]]:
+        """Sample every watched module; ``(name, watch, reason)`` for each over a limit. Thread-safe
+        against ``watch``/``unwatch`` on the loop: it works on a snapshot of the watches."""
         now = self.clock()
+        found = []
         for name, watched in list(self._watched.items()):
             if watched.fired:
                 continue
@@ -136,8 +149,14 @@ class ResourceWatchdog:
             except Exception:
                 log.exception("[module %s] resource watchdog could not sample pid %s", name, watched.pid)
                 continue
-            if reason is None or self._watched.get(name) is not watched:
-                continue
+            if reason is not None:
+                found.append((name, watched, reason))
+        return found
+
+    def _act(self, violations: list[tuple[str, _Watched, str]]) -> None:
+        for name, watched, reason in violations:
+            if watched.fired or self._watched.get(name) is not watched:
+                continue  # re-watched (restarted) or unwatched while it was measured
             watched.fired = True
             log.warning("[module %s] resource watchdog: %s", name, reason)
             try:
@@ -202,7 +221,7 @@ class ResourceWatchdog:
         if watched.disk_mb is not None and watched.disk_paths:
             due = watched.disk_measured_at is None or now - watched.disk_measured_at >= self.disk_interval
             if due:
-                watched.disk_bytes = disk_usage(watched.disk_paths)
+                watched.disk_bytes = disk_usage(watched.disk_paths, name)
                 watched.disk_measured_at = now
         self.usage[name] = Usage(memory, share, watched.pinned_for, watched.disk_bytes)
 
@@ -226,13 +245,16 @@ class ResourceWatchdog:
         return uss, int(process.memory_info().rss)
 
 
-def disk_usage(paths: Iterable[Path]) -> int:
+def disk_usage(paths: Iterable[Path], module: str = "?", max_entries: int = MAX_DISK_ENTRIES) -> int:
     """Bytes allocated (``st_blocks`` * 512) to everything under ``paths``, the folders themselves included.
 
     Symlinks are neither followed nor counted as their targets; a folder that is missing or
     vanishes, or an entry that cannot be read, is skipped. A path seen twice is counted once.
+    The walk stops after ``max_entries`` entries (a module could create millions of empty
+    files to make every walk slow): the total is then a lower bound, and that is logged.
     """
     total = 0
+    entries_seen = 0
     seen: set[tuple[int, int]] = set()
     pending: list[str] = []
     for path in paths:
@@ -250,6 +272,15 @@ def disk_usage(paths: Iterable[Path]) -> int:
         try:
             with os.scandir(pending.pop()) as entries:
                 for entry in entries:
+                    entries_seen += 1
+                    if entries_seen > max_entries:
+                        log.warning(
+                            "[module %s] disk usage: more than %d files and folders; counted the first %d only",
+                            module,
+                            max_entries,
+                            max_entries,
+                        )
+                        return total
                     try:
                         info = entry.stat(follow_symlinks=False)
                     except OSError:

@@ -364,6 +364,30 @@ class Scenario:
         ]
         self.files_before = fingerprint(self.protected)
 
+    async def _routing_attacks(self) -> None:
+        """4. The attacker names the victim's button and a core screen in code, has a catch-all and a webhook path."""
+        import aiohttp
+
+        from tests.core_fixtures import press, send
+
+        answers: dict[str, Any] = {}
+        for core_screen in ("about_vpn", "profile"):  # the core answers with a screen of its own
+            await send(self.user, "/start", "")
+            answers[core_screen] = (await press(self.user, core_screen, "")).text
+        for data in ("victim|open", "attacker|probe"):  # buttons of the profile screen
+            query_id = await self.user.press(data)
+            answer = await self.user.wait_until(lambda u, q=query_id: u.world.callback_queries[q].answer, timeout=10)
+            answers[data] = answer.get("text")
+        async with aiohttp.ClientSession() as http, http.post(f"{self.host.web_url}/api/payhook", json={}) as response:
+            webhook_status = response.status
+        await self.attack("callback_steal", "attacker")
+        log = [line["message"] for line in self.records.lines]
+        self.results["routing"] = {
+            "answers": answers,
+            "webhook_status": webhook_status,
+            "log": [m for m in log if "callback data" in m or "webhook path" in m],
+        }
+
     async def _seed_core_conversation(self) -> None:
         """The core is mid-conversation with the seeded user (an FSM state and data in the host's storage)."""
         storage = self.host.dispatcher.storage
@@ -662,6 +686,14 @@ class Scenario:
         await self.attack("fsm_flood", "attacker", {"megabytes": FSM_FLOOD_MB})
         await self.attack("fsm_forge", "attacker", {"user": SEEDED_USER})
         await self.attack("hook_forgery", "attacker", {"user": SEEDED_USER})
+        await self._routing_attacks()
+        core_message = next(m for m in reversed(self.user.chat) if m.from_bot)
+        self.results["core_message_before"] = core_message.text
+        await self.attack(
+            "bot_api_scope", "attacker", {"chat_id": USER_ID, "message_id": core_message.message_id, "stranger": 777_000_001}
+        )
+        after = [m for m in self.user.chat if m.message_id == core_message.message_id]
+        self.results["core_message_after"] = after[0].text if after else None
         await self.attack("cpu_spin", "resource_hog", restart=True)
         await self.attack("memory_over_limit", "resource_hog", {"megabytes": HOG_HOARD_MB}, restart=True)
         # 10. floods

@@ -15,7 +15,7 @@ from handlers.admin import modules_texts as t
 from handlers.admin.modules import PAGE_SIZE, AdminModuleCallback, module_card, module_list, trim
 from local_bot_api import SimulatedUser
 from tests.conftest import fresh_database
-from tests.core_fixtures import callbacks, press, reply_with, send, shown
+from tests.core_fixtures import callbacks, press, press_forged, reply_with, send, shown
 from tests.shared_zygote import ThreadedZygote
 from tests.solobot_harness import ADMIN_ID, Solobot, copy_modules, running_solobot, traversable_dir
 
@@ -44,16 +44,6 @@ async def press_and_answer(user: SimulatedUser, button: str) -> dict:
     """Press ``button``; the callback answer (toast or alert) it produced."""
     query_id = await user.press(button)
     return await user.wait_until(lambda u: u.world.callback_queries[query_id].answer, timeout=30)
-
-
-async def press_forged(user: SimulatedUser, data: str) -> dict:
-    """A callback with ``data`` on the user's last bot message, as a modified client could send."""
-    world = user.world
-    message = next(m for m in reversed(world.messages[user.id].values()) if m.sender.is_bot and not m.deleted)
-    record = world.new_callback_query(user.id, message, data)
-    payload = {"id": record.id, "from": user.info.to_dict(), "message": message.to_dict(), "chat_instance": str(user.id)}
-    world.enqueue_update("callback_query", {**payload, "data": data})
-    return await user.wait_until(lambda u: u.world.callback_queries[record.id].answer)
 
 
 def card_pid(text: str) -> int | None:
@@ -219,3 +209,23 @@ def test_the_card_escapes_and_trims_the_last_error_and_shows_the_sandbox() -> No
     assert len(text) < 1200
     assert "Песочница: seccomp; landlock &lt;fs&gt;" in text
     assert len(trim(error, 500)) <= 500
+
+
+async def test_without_catalog_settings_the_catalog_is_hidden(solobot: Solobot, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from cli.main import main
+    from handlers.admin import catalog_texts as ct
+    from host.control import control_socket_path, describe_address
+
+    assert solobot.host.catalog is None
+    admin = solobot.user(ADMIN_ID)
+    await send(admin, "/admin", "Панель администратора")
+    listing = await press(admin, t.BTN_MODULES, "Модули")
+    assert ct.BTN_CATALOG not in listing.buttons
+    answer = await press_forged(admin, "admin_cat:list:::")  # a button this bot never showed
+    assert answer["text"] == ct.NO_CATALOG
+    socket = describe_address(control_socket_path(solobot.host.settings))
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["catalog", "list", "--socket", socket]) == 2
+    assert "has no catalog: set CATALOG_URL and CATALOG_PUBLIC_KEY" in capsys.readouterr().err

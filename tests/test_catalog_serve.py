@@ -1,5 +1,5 @@
 """``solobot catalog serve`` on embedded defaults: creates its key pair (0600) and prints the public key to
-pin, serves the signed index, keeps the same key across restarts, and Ctrl-C leaves nothing running."""
+pin, serves the signed index with links to where it listens, and Ctrl-C leaves nothing running."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def serve(tmp_path: Path, log_name: str) -> tuple[str, str, str]:
     return key, body, log.read_text()
 
 
-def test_serve_creates_its_key_prints_it_and_keeps_it(tmp_path: Path) -> None:
+def test_serve_creates_its_key_prints_it_and_stops_cleanly(tmp_path: Path) -> None:
     key, body, transcript = serve(tmp_path, "first.log")
     assert "Created the catalog's Ed25519 key pair" in transcript
     assert "No CATALOG_BOT_TOKEN" in transcript  # the operator is told what is missing
@@ -67,5 +67,4 @@ def test_serve_creates_its_key_prints_it_and_keeps_it(tmp_path: Path) -> None:
     assert index.modules == {}
     listening = re.search(r"Catalog: (http://\S+)", transcript).group(1)  # type: ignore[union-attr]
     assert json.loads(body)["payload"]["catalog"] == listening  # links point where it listens, not at port 0
-    again, _, transcript = serve(tmp_path, "second.log")
-    assert again == key and "Created" not in transcript
+    # Kept across restarts: the same file is read again (test_catalog_signing covers that without a server).

@@ -57,8 +57,12 @@ async def test_seed_flow_over_http(world: CatalogWorld) -> None:
         assert status == 422 and "не больше загруженной 1.0.0" in page
         status, page = await dev.post("/manage/weather_widget/image", files={"image": ("a.png", image_bytes(1280, 720))})
         assert "Изображение сохранено" in page
+        stored = world.catalog.storage.count()
         status, page = await dev.post("/manage/weather_widget/image", files={"image": ("b.png", image_bytes(1024, 768))})
         assert "не 16:9" in page
+        status, page = await dev.post("/manage/weather_widget/image", files={"image": ("c.svg", b"<svg onload=alert(1)/>")})
+        assert "SVG не принимается" in page
+        assert world.catalog.storage.count() == stored  # refused images leave nothing behind
         status, page = await dev.post(
             "/manage/weather_widget/text",
             {"summary": "Погода в профиле", "description": "# Погода\n<script>alert(1)</script>", "paid": "on"},

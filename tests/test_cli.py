@@ -83,7 +83,7 @@ async def test_status_stop_start_and_logs_over_the_control_socket(modules: Modul
         code, out, err = await solobot("modules", "status", "--socket", str(path))
         assert code == 0, err
         header = out.splitlines()[0]
-        for column in ("MODULE", "STATE", "VERSION", "PID", "UPTIME", "RSS MB", "RESTARTS", "P50/P99 ms", "LAST ERROR"):
+        for column in ("MODULE", "STATE", "VERSION", "PID", "UPTIME", "USS MB", "RESTARTS", "P50/P99 ms", "LAST ERROR"):
             assert column in header
         assert "running" in row(out, "chatty") and "1.2.0" in row(out, "chatty")
         assert str(rt.module_status("chatty")["pid"]) in row(out, "chatty")

@@ -34,8 +34,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ipc import DEFAULT_MAX_FRAME, Ref, codec
-from ipc.codec import EXT_DATE, EXT_DATETIME, EXT_DECIMAL, EXT_TELEGRAM, decode, describe_unsupported, encode
+from ipc.codec import EXT_DATE, EXT_DATETIME, EXT_DECIMAL
 from ipc.errors import CodecError
+from runtime.aiogram_bridge.telegram_codec import EXT_TELEGRAM, HOST_CODEC
+
+# The codec of a host↔module channel: the generic one plus Telegram objects.
+encode, decode, describe_unsupported = HOST_CODEC.encode, HOST_CODEC.decode, HOST_CODEC.describe_unsupported
 
 # Deterministic runs (same examples every time); no deadline because the first validation of an
 # aiogram model builds its pydantic schema, which is slow once and would trip the deadline.
@@ -689,6 +693,43 @@ def test_telegram_envelope_with_a_real_type_name_is_rebuilt() -> None:
     decoded = decode(telegram_envelope("User", {"id": 7, "is_bot": True, "first_name": "Bot"}))
     assert type(decoded) is User
     assert decoded == User(id=7, is_bot=True, first_name="Bot")
+
+
+# --- the wire layer is generic; Telegram objects are the runtime's extension ---------------
+
+
+def test_the_wire_layer_does_not_import_aiogram() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, ipc; ipc.Peer; ipc.encode([1]); print(sorted(m for m in sys.modules if m.startswith('aiogram')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_generic_codec_refuses_telegram_objects_naming_the_path() -> None:
+    from ipc import codec as generic
+
+    user = User(id=1, is_bot=False, first_name="A")
+    with pytest.raises(CodecError, match=r"value\[0\].*aiogram.types.user.User"):
+        generic.encode([user])
+    with pytest.raises(CodecError, match="unknown msgpack extension type 4"):
+        generic.decode(encode(user))
+
+
+def test_an_update_arrives_bound_to_the_receivers_bot_and_other_objects_do_not() -> None:
+    from aiogram import Bot
+
+    from runtime.aiogram_bridge.telegram_codec import telegram_codec
+
+    bot = Bot("42:TEST")
+    receiving = telegram_codec(lambda: bot)
+    sent = Message(message_id=1, date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC), chat=Chat(id=5, type="private"))
+    update = receiving.decode(encode({"u": tg.Update(update_id=1, message=sent)}))["u"]
+    assert update.bot is bot and update.message.bot is bot  # validated once, with the bot, nested objects too
+    # Anything else stays a plain value: a bound button would drag the bot into every deepcopy.
+    assert receiving.decode(encode(sent)).bot is None
+    assert decode(encode(update)).bot is None  # the host's side binds nothing
 
 
 # --- decode bombs: bounded by a per-frame object budget and per-container lengths ---------------

@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from catalog.demo import EXAMPLE
 from tests.conftest import PROJECT_ROOT
 
 
@@ -47,6 +48,15 @@ def test_demo_tours_the_bot_and_ctrl_c_leaves_nothing_running(tmp_path: Path) ->
             assert "Ctrl-C stops everything" in transcript, transcript
             descendants = psutil.Process(demo.pid).children(recursive=True)
             cabinet = signed_in_page(re.search(r"sign in as the example developer: (\S+)", transcript).group(1))
+            # The demo bot installs from that catalog: `solobot catalog list` asks it over its control socket.
+            listed = subprocess.run(
+                [sys.executable, "-m", "cli", "catalog", "list"],
+                cwd=PROJECT_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
         finally:
             demo.send_signal(signal.SIGINT)
             code = demo.wait(timeout=30)
@@ -58,13 +68,29 @@ def test_demo_tours_the_bot_and_ctrl_c_leaves_nothing_running(tmp_path: Path) ->
     # The local catalog: its URL, and a sign-in link that opens the example developer's cabinet.
     assert re.search(r"Module catalog: http://127\.0\.0\.1:\d+", transcript), transcript
     assert 'id="my-id">1003<' in cabinet and "Управление модулями" in cabinet
+    assert listed.returncode == 0 and f"{EXAMPLE} " in listed.stdout, listed.stdout + listed.stderr
     # Nothing outlives the demo: no module process, no zygote, no PostgreSQL on its data folder.
     assert len(descendants) >= 10  # zygote, 9 module processes, the postmaster and its workers
-    time.sleep(0.5)
-    assert [p.pid for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    # Their exits may still be under way when the demo's returns: poll until none runs (or 10 s).
+    deadline = time.monotonic() + 10
+    while running(descendants) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert running(descendants) == []
     postgres_on_our_data = [
         p.info["cmdline"]
         for p in psutil.process_iter(["cmdline"])
         if p.info["cmdline"] and any(str(tmp_path) in part for part in p.info["cmdline"])
     ]
     assert postgres_on_our_data == []
+
+
+def running(processes: list[psutil.Process]) -> list[int]:
+    """Pids of ``processes`` still running (a zombie has exited: its parent just has not reaped it)."""
+    alive = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive

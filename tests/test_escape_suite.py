@@ -37,6 +37,7 @@ import anyio
 import pytest
 from sqlalchemy.engine import URL, make_url
 
+from sandbox.bot_api_policy import BURST_SECONDS
 from sandbox.landlock import landlock_abi
 from sandbox.permissions import DEFAULTS  # the attacker has no modules.toml entry
 from tests.conftest import fresh_database
@@ -82,6 +83,8 @@ ATTACKS = (
     ("fsm_flood", "attacker"),
     ("fsm_forge", "attacker"),
     ("hook_forgery", "attacker"),
+    ("callback_steal", "attacker"),
+    ("bot_api_scope", "attacker"),
     ("cpu_spin", "resource_hog"),
     ("memory_over_limit", "resource_hog"),
     ("log_flood", "attacker"),
@@ -252,6 +255,9 @@ def test_status_lists_every_sandbox_layer(run: Run) -> None:
         assert any(layer.startswith("rlimits data=") for layer in layers), f"[{run.mode}] {name}: no rlimits in {layers}"
         assert "no_new_privs" in layers and "dumpable=0" in layers, f"[{run.mode}] {name}: {layers}"
         assert "landlock abi 7 (" in text and "scopes signals+abstract-unix" in text, f"[{run.mode}] {name}: {layers}"
+        # The host's own layers: FSM namespace, vouched run_hooks, its callbacks, the Bot API scope.
+        assert "fsm: own namespace" in layers and any(layer.startswith("bot api scope: ") for layer in layers), layers
+        assert any(layer.startswith("callbacks: ") and f"{name}|…" in layer for layer in layers), layers
         missing = [layer for layer in layers if layer.startswith(("NOT ", "FAILED"))]
         if run.root:
             uid_layer = next((layer for layer in layers if re.fullmatch(r"uid \d+ gid \d+", layer)), None)
@@ -424,10 +430,16 @@ def test_the_operator_control_socket_refuses_modules(run: Run) -> None:
 def test_bot_wide_methods_are_refused_and_calls_rate_limited(run: Run) -> None:
     outcome = dict(run.outcome("bot_api"))
     burst = outcome.pop("burst_of_120_get_me")
+    seconds = outcome.pop("burst_seconds")
     assert outcome.pop("get_me") == "ok"
     allowed = {method: result for method, result in outcome.items() if result != "TelegramForbiddenError"}
     assert not allowed, f"[{run.mode}] Bot API methods the module may not call went through: {allowed}"
-    assert burst.get("TelegramRetryAfter", 0) > 0 and burst.get("ok", 0) <= 31, f"[{run.mode}] no rate limit: {burst}"
+    # A full bucket (one second's worth) less the control call, plus what refilled meanwhile (+1: rounding).
+    rate = DEFAULTS.bot_api_rate
+    passed_at_most = rate * BURST_SECONDS - 1 + rate * seconds + 1
+    assert burst.get("TelegramRetryAfter", 0) > 0 and burst.get("ok", 0) <= passed_at_most, (
+        f"[{run.mode}] no rate limit: {burst} in {seconds:.2f} s"
+    )
     world = run.results["bot_api_world"]
     assert world["webhook"] == {} and world["commands"] == {}, f"[{run.mode}] the bot's Telegram state changed: {world}"
     refused = [m for m in run.log_messages("bot_api") if m.startswith("[module attacker] Bot API call refused")]
@@ -506,6 +518,35 @@ def test_fsm_of_the_core_and_other_modules_is_out_of_reach_whatever_key_is_forge
     intact = run.results["intact"]
     assert intact["core_fsm_after"] == intact["core_fsm_before"] == ["CoreScreen:amount", {"core_fsm": "core-private"}]
     assert intact["victim_after"]["fsm"] == ["VictimFlow:secret_step", {"victim_fsm": "victim-private-fsm"}], intact
+
+
+def test_buttons_and_webhook_paths_reach_only_their_owner(run: Run) -> None:
+    """The attacker names the victim's button and a core screen in code, and has a catch-all: it gets only its own."""
+    routing = run.results["routing"]
+    assert run.outcome("callback_steal")["seen"] == ["attacker|probe"], f"[{run.mode}] {run.outcome('callback_steal')}"
+    answers = routing["answers"]
+    assert answers["victim|open"] == "victim answers" and answers["attacker|probe"] == "attacker got attacker|probe", answers
+    assert answers["about_vpn"] and answers["profile"], f"[{run.mode}] the core's screens did not answer: {answers}"
+    assert routing["webhook_status"] == 404, f"[{run.mode}] a module took a webhook path it was not granted"
+    log = routing["log"]
+    assert any(
+        m.startswith("[module ") and "'victim|open' is claimed by modules" in m and "only victim gets it" in m for m in log
+    ), log
+    assert any(
+        m.startswith("[module attacker] webhook path '/api/payhook' is not the module's own") and "webhook_paths" in m
+        for m in log
+    ), log
+
+
+def test_the_bot_api_acts_only_on_the_modules_own_messages_and_the_bots_users(run: Run) -> None:
+    outcome = dict(run.outcome("bot_api_scope"))
+    controls = {k: outcome.pop(k, None) for k in ("send_to_user", "edit_own_message", "delete_own_message")}
+    assert controls == dict.fromkeys(controls, "ok"), f"[{run.mode}] the module cannot use its own messages: {controls}"
+    allowed = {label: result for label, result in outcome.items() if result != "TelegramForbiddenError"}
+    assert not allowed, f"[{run.mode}] calls outside the module's scope went through: {allowed}"
+    assert run.results["core_message_after"] == run.results["core_message_before"], f"[{run.mode}] the core's message changed"
+    refused = [m for m in run.log_messages("bot_api_scope") if m.startswith("[module attacker] Bot API call refused")]
+    assert len(refused) >= len(outcome), f"[{run.mode}] refusals not logged with the module's name: {refused}"
 
 
 def test_a_module_cannot_fire_hooks_as_the_host(run: Run) -> None:

@@ -114,3 +114,21 @@ async def test_the_state_the_host_passes_is_lent_for_that_call_only() -> None:
         assert await gateway.call("other", {"op": "get_data", "key": key(9)}) == {}  # lent to "payer" only
         assert await gateway.call("payer", {"op": "get_data", "key": key(10)}) == {}  # that key only
     assert await gateway.call("payer", {"op": "get_data", "key": key(9)}) == {}  # the call is over
+
+
+async def test_the_core_clearing_a_users_state_ends_the_modules_conversations_with_them() -> None:
+    """Upstream has one state per user: /start (the core's state.clear()) ends a module's flow too."""
+    from aiogram import Bot
+
+    from runtime.aiogram_bridge.core_fsm_storage import CoreFSMStorage
+    from runtime.aiogram_bridge.host_services import HostServices
+
+    storage = CoreFSMStorage(MemoryStorage())
+    services = HostServices(bot=Bot(f"{BOT}:TEST"), fsm_storage=storage)  # no request is made
+    gateway = services.fsm_gateway
+    assert gateway is not None
+    for user in (7, 8):
+        await gateway.call("victim", {"op": "set_state", "key": key(user), "value": "Victim:step"})
+    await FSMContext(storage, core_key(7)).clear()  # the core's /start for user 7
+    assert await gateway.module_state("victim", core_key(7)) is None
+    assert await gateway.module_state("victim", core_key(8)) == "Victim:step"  # other users' untouched

@@ -13,7 +13,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from host.metrics import MAX_HOOK_LABELS, METRICS_KEY, METRICS_PATH, OTHER_HOOK, HostMetrics
 from host.web import WEBHOOKS_KEY
-from runtime.calls import fanout
 from tests.conftest import fresh_database, wait_until
 from tests.core_fixtures import press, send
 from tests.shared_zygote import ThreadedZygote
@@ -130,24 +129,24 @@ async def test_the_scraper_gets_the_format_it_asks_for_and_the_path_is_the_cores
     assert METRICS_PATH in solobot.host.web_app[WEBHOOKS_KEY].reserved  # no module can take it over
 
 
-async def test_the_observer_lives_as_long_as_the_web_server(solobot: Solobot, pg_url: str, shared_zygote: ThreadedZygote) -> None:
-    # One observer per process, like the hook dispatcher: a second host takes over, then gives it back.
-    outer = fanout._observer
-    assert outer == solobot.host.web_app[METRICS_KEY].observe_fanout
+async def test_each_host_observes_only_its_own_runtime(solobot: Solobot, pg_url: str, shared_zygote: ThreadedZygote) -> None:
+    # The observer is passed to the runtime, not installed process-wide: a second host's hook
+    # calls land in its own metrics and leave the first host's alone.
+    outer = solobot.host.web_app[METRICS_KEY]
+    assert solobot.host.runtime.fanout_observer == outer.observe_fanout
+    before = value(await samples(solobot), "solobot_hook_fanout_seconds_count", hook="profile_menu") or 0
     with traversable_dir() as root:
         modules_dir = copy_modules(["hello_world"], root / "modules")
         async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root, zygote=shared_zygote) as inner:
-            assert fanout._observer == inner.host.web_app[METRICS_KEY].observe_fanout
-    assert fanout._observer == outer
-
-
-class _NoModules:
-    def status(self) -> list[dict]:
-        return []
+            await inner.host.runtime.run_hooks("profile_menu", chat_id=1, admin=False)
+            inner_text = inner.host.web_app[METRICS_KEY].render()[0]
+            assert b'solobot_hook_fanout_seconds_count{hook="profile_menu"} 1.0' in inner_text
+    after = value(await samples(solobot), "solobot_hook_fanout_seconds_count", hook="profile_menu") or 0
+    assert after == before
 
 
 def test_hook_labels_are_bounded_against_modules_inventing_hook_names() -> None:
-    metrics = HostMetrics(_NoModules())  # type: ignore[arg-type]
+    metrics = HostMetrics()
     for i in range(MAX_HOOK_LABELS + 50):
         metrics.observe_fanout(f"hook_{i}", 0.001, [])
     metrics.observe_fanout('bad name {with} "quotes"', 0.001, [])
@@ -156,7 +155,7 @@ def test_hook_labels_are_bounded_against_modules_inventing_hook_names() -> None:
 
 
 def test_each_host_has_its_own_registry() -> None:
-    first, second = HostMetrics(_NoModules()), HostMetrics(_NoModules())  # type: ignore[arg-type]
+    first, second = HostMetrics(), HostMetrics()
     first.observe_fanout("profile_menu", 0.5, [("a", 0.5)])
     assert b'solobot_hook_fanout_seconds_count{hook="profile_menu"} 1.0' in first.render()[0]
     assert b"profile_menu" not in second.render()[0]

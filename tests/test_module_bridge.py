@@ -162,7 +162,7 @@ async def test_a_module_dying_mid_update_gets_the_user_an_answer_and_comes_back(
             )
         )
         await user.press("+1")
-        await user.wait_until(lambda u: u.last_message.text == "count 1")
+        await user.wait_until(lambda u: u.last_message.text == "count 1", timeout=30)  # a fresh process, on a loaded machine
 
 
 SECRETS = """
@@ -325,9 +325,12 @@ async def test_module_webhooks_are_served_by_the_host(
     modules: ModuleFolder, db: str, tmp_path: Path, shared_zygote: ThreadedZygote
 ) -> None:
     modules.add("payhook", WEBHOOK.replace("{name}", "payhook"))
-    modules.add("thief", WEBHOOK.replace("{name}", "payhook"))  # same path: refused
+    modules.add("twin_a", WEBHOOK.replace("{name}", "twin"))  # one path, two modules: served for neither
+    modules.add("twin_b", WEBHOOK.replace("{name}", "twin"))
     modules.add("health", WEBHOOK.replace("/api/{name}", "/healthz"))  # the core's path: refused
     async with open_bridge(modules, db, tmp_path, shared_zygote) as bridge, aiohttp.ClientSession() as http:
+        async with http.post(f"{bridge.web_url}/api/twin", json={}) as response:
+            assert response.status == 404  # load order does not pick a winner
         url = f"{bridge.web_url}/api/payhook"
         async with http.post(url + "?x=1", json={"amount": 5}, headers={"X-Signature": "abc"}) as response:
             assert response.status == 201
@@ -397,6 +400,32 @@ async def test_fast_flow_handlers_run_in_the_module_process(
         await handlers["quick"](callback, None, state=state, amount=150)
         reply = await user.wait_for_reply()
         assert reply.text == "fast flow amount=150 data={'plan': 'month'} session=AsyncSession"
+
+
+async def test_the_module_gets_its_fsm_state_with_the_update_and_does_not_ask_again(
+    modules: ModuleFolder, db: str, tmp_path: Path, shared_zygote: ThreadedZygote
+) -> None:
+    # aiogram's FSM middleware in the module reads the state on every update; the host sends the
+    # module's own state along, so no read comes back over the channel (writes still do).
+    modules.add("notes", NOTES, **FSM_AND_DB)
+    async with open_bridge(modules, db, tmp_path, shared_zygote) as bridge:
+        gateway = bridge.runtime.services.fsm_gateway
+        assert gateway is not None
+        seen: list[str] = []
+        real_call = gateway.call
+
+        async def recording_call(module: str, request: dict) -> object:
+            seen.append(request["op"])
+            return await real_call(module, request)
+
+        gateway.call = recording_call  # type: ignore[method-assign]
+        user = bridge.api.user(105)
+        await user.send("/note")  # forwarded: the module sets a state
+        assert (await user.wait_for_reply()).text == "send the note"
+        await user.send("buy bread")  # forwarded by state: the module saves and clears it
+        assert (await user.wait_for_reply()).text == "saved buy bread"
+        assert "set_state" in seen, seen  # the module's writes go to the host
+        assert "get_state" not in seen, seen  # its reads of the state were answered from the update
 
 
 ASKER = """

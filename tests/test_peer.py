@@ -760,3 +760,43 @@ async def test_result_that_encodes_but_cannot_be_decoded_does_not_drop_the_chann
             f"{a.protocol_error}"
         )
         assert await a.request("echo", "still usable", timeout=2) == "still usable"
+
+
+async def test_a_flood_of_frames_is_read_in_turns_and_the_loop_runs_in_between() -> None:
+    # 1000 notifications written at once: one callback decoding them all would hold the event
+    # loop (a module flooding its log stalls every other module and the bot). They are read
+    # FRAMES_PER_TURN at a time, in order, with the loop running other work between turns.
+    from ipc.peer import FRAMES_PER_TURN
+
+    turn = 0
+    seen: list[tuple[int, int]] = []  # (loop turn, notification number)
+
+    def on_notify(method: str, params: Any) -> None:
+        seen.append((turn, params))
+
+    async def count_turns() -> None:
+        nonlocal turn
+        while True:
+            await asyncio.sleep(0)
+            turn += 1
+
+    sock, raw_sock = socket.socketpair()
+    peer = await Peer.connect(sock, "P", refuse, on_notify)
+    raw = RawEnd(raw_sock)
+    counter = asyncio.create_task(count_turns())
+    try:
+        await raw.send(*([3, "log", i] for i in range(1000)))
+        deadline = asyncio.get_running_loop().time() + 5
+        while len(seen) < 1000 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+    finally:
+        counter.cancel()
+        peer.close()
+        raw_sock.close()
+        await settle(peer)
+    assert [n for _, n in seen] == list(range(1000))
+    per_turn: dict[int, int] = {}
+    for at, _ in seen:
+        per_turn[at] = per_turn.get(at, 0) + 1
+    assert max(per_turn.values()) <= FRAMES_PER_TURN < 1000
+    assert len(per_turn) >= 1000 // FRAMES_PER_TURN

@@ -5,6 +5,8 @@ the key created on the panel and shown; renewal through the same flow; refunds o
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiogram.types import InlineKeyboardButton
 from sqlalchemy import select
@@ -236,3 +238,35 @@ async def test_create_key_gives_the_trial_first_then_sells(db: str) -> None:
     async with async_session_maker() as session:
         keys = await get_keys(session, 7601)
         assert len(keys) == 1 and await get_balance(session, 7601) == 0
+
+
+class SlowPanel(LocalPanel):
+    """Slower than a hook's time limit (4 s): the completion must not be cut in half by it."""
+
+    async def create_client(self, spec: ClientSpec) -> str:
+        await asyncio.sleep(4.5)
+        return await super().create_client(spec)
+
+
+@pytest.mark.timeout(90)
+async def test_a_purchase_completed_after_payment_survives_the_hook_time_limit(db: str) -> None:
+    await user_without_trial(7701)
+    standard = await standard_tariff_id()
+    panel = SlowPanel()
+    set_provider_enabled("test", True)
+    set_default_panel(panel)
+    try:
+        async with running_core() as core:
+            user = core.user(7701)
+            await send(user, "/buy", "Выберите тариф")
+            await press(user, f"select_tariff_plan|{standard}", "Недостаточно средств")
+            await press(user, "pay", "Выберите сумму")
+            await user.press("pay_amount|test|150")
+            await reply_with(user, "Подписка создана", timeout=20)
+    finally:
+        set_provider_enabled("test", None)
+        set_default_panel(None)
+    async with async_session_maker() as session:
+        keys = await get_keys(session, 7701)
+        assert [k.tariff_id for k in keys] == [standard] and keys[0].client_id in panel.clients
+        assert await get_balance(session, 7701) == 0

@@ -63,7 +63,9 @@ async def test_status_reports_what_operators_need(modules: ModuleFolder, make_ru
     )
     async with make_runtime(modules) as rt:
         await rt.run_hooks("profile_menu")
-        status = rt.module_status("full")
+        cheap = rt.module_status("full")  # for /healthz and `modules list`: no /proc reads
+        assert cheap["state"] == "running" and cheap["rss"] is None and cheap["uss"] is None
+        (status,) = await rt.status_with_usage("full")  # for status tables, the card, /metrics
         assert status["version"] == "2.4.1" and status["state"] == "running"
         assert status["hooks"] == ["profile_menu", "start_menu"]
         assert status["webhook_path"] == "/api/full" and status["fast_flow_key"] == "full_pay"

@@ -9,7 +9,6 @@ name) is acted on.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
 from html import escape as html_escape
 from typing import Any
 
@@ -21,7 +20,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from handlers import texts
 from handlers.utils import answer_callback, edit_or_send_message
 from logger import logger
-from runtime import ModuleLoadError, ModuleRuntime
+from runtime import ModuleRuntime, Operation
 from runtime.discovery import is_valid_module_name
 
 from . import modules_texts as t
@@ -33,7 +32,7 @@ PAGE_SIZE = 8
 ERROR_LIMIT = 500  # characters of last_error on the card (tracebacks can be long)
 ALERT_LIMIT = 200  # Telegram's limit for a callback answer
 MAX_CALLBACK_BYTES = 64
-OPERATIONS = ("start", "stop", "restart", "reload")
+OPERATIONS = tuple(op.value for op in Operation)
 
 
 class AdminModuleCallback(CallbackData, prefix="admin_mod"):
@@ -85,7 +84,8 @@ async def module_action(
         logger.info("[admin] %s: %s module %s", callback.from_user.id, action, name)
         result, ok = await run_operation(runtime, action, name)
         await answer_callback(callback, result, show_alert=not ok)
-    text, markup = module_card(runtime.module_status(name), page)
+    (status,) = await runtime.status_with_usage(name)  # the card shows memory: read off the event loop
+    text, markup = module_card(status, page)
     await edit_or_send_message(callback.message, text, reply_markup=markup, force_text=True)
 
 
@@ -107,23 +107,11 @@ async def _show_list(callback: CallbackQuery, runtime: ModuleRuntime, page: int,
 
 async def run_operation(runtime: ModuleRuntime, action: str, name: str) -> tuple[str, bool]:
     """Run ``action`` on module ``name``; returns the short answer for the admin and success."""
-    operations: dict[str, Callable[[str], Awaitable[None]]] = {
-        "start": runtime.start,
-        "stop": runtime.stop,
-        "restart": runtime.restart,
-        "reload": runtime.reload,
-    }
-    try:
-        await operations[action](name)
-    except ModuleLoadError as exc:
-        # A failed reload leaves the previous process serving; say so only when that is true.
-        still_running = runtime.module_status(name)["state"] == "running"
-        template = t.RELOAD_FAILED if action == "reload" and still_running else t.FAILED
-        return _alert(template, exc.message), False
-    except Exception as exc:  # the admin must get an answer whatever the runtime raised
-        logger.exception("[admin] %s of module %s failed", action, name)
-        return _alert(t.FAILED, str(exc) or type(exc).__name__), False
-    return t.DONE[action], True
+    result = await runtime.operate(name, Operation(action))
+    if result.ok:
+        return t.DONE[action], True
+    # A failed reload leaves the previous process serving; say so only when that is true.
+    return _alert(t.RELOAD_FAILED if result.still_serving else t.FAILED, result.error), False
 
 
 # ------------------------------------------------------------------------------- screens

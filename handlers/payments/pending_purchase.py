@@ -11,6 +11,7 @@ cover the price, so a module cannot make anyone buy anything they did not choose
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -83,6 +84,15 @@ async def _renew(session: AsyncSession, tg_id: int, tariff: dict[str, Any], payl
     )
 
 
+async def _complete_in_own_session(session_maker: async_sessionmaker[AsyncSession], tg_id: int) -> bool:
+    async with session_maker() as session:
+        try:
+            return await complete_pending_purchase(session, tg_id)
+        except Exception:
+            logger.exception("[purchase] completing the waiting purchase of %s failed", tg_id)
+            return False
+
+
 def install_purchase_completion(session_maker: async_sessionmaker[AsyncSession]) -> HookFunc:
     """Subscribe this process (the host) to ``payment_success`` to complete waiting purchases;
     returns the subscriber (give it to ``hooks.hooks.unregister_hook`` on shutdown)."""
@@ -91,12 +101,9 @@ def install_purchase_completion(session_maker: async_sessionmaker[AsyncSession])
         tg_id = kwargs.get("tg_id") or kwargs.get("user_id")
         if not isinstance(tg_id, int):
             return None
-        async with session_maker() as session:
-            try:
-                done = await complete_pending_purchase(session, tg_id)
-            except Exception:
-                logger.exception("[purchase] completing the waiting purchase of %s failed", tg_id)
-                return None
+        # Shielded: hooks run under a timeout, and a slow panel must not cut a purchase in half
+        # (money taken, key not stored); past the timeout it finishes on its own.
+        done = await asyncio.shield(_complete_in_own_session(session_maker, tg_id))
         return {"handled": True} if done else None  # the key message replaces "payment received"
 
     register_hook("payment_success", complete_after_payment)

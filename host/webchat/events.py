@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -46,7 +46,7 @@ async def event_stream(
     request: web.Request,
     world: World,
     user_id: int,
-    modules: Callable[[], list[dict[str, Any]]],
+    modules: Callable[[], Awaitable[list[dict[str, Any]]]],
     closing: Callable[[], bool],
 ) -> web.StreamResponse:
     response = web.StreamResponse(
@@ -61,7 +61,8 @@ async def event_stream(
     try:
         await response.write(b"retry: 1000\n\n")  # reconnect fast after a restart of the demo
         while not closing() and not world.closing:
-            chat, panel, toasts = chat_view(world, user_id), modules(), _new_answers(world, user_id, seen)
+            panel = await modules()  # before the checks: nothing awaits between them and the wait
+            chat, toasts = chat_view(world, user_id), _new_answers(world, user_id, seen)
             out = [_event("toast", t) for t in toasts]
             if chat != sent_chat:
                 out.append(_event("chat", chat))

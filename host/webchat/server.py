@@ -175,7 +175,7 @@ class WebChat:
 
     async def _state(self, request: web.Request) -> web.Response:
         user_id = self._user(request.query.get("user"))
-        return _json({"chat": chat_view(self.world, user_id), "modules": self.modules.snapshot()})
+        return _json({"chat": chat_view(self.world, user_id), "modules": await self.modules.snapshot()})
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         user_id = self._user(request.query.get("user"))
@@ -223,4 +223,4 @@ class WebChat:
             await self.modules.act(name, action)
         except ModuleActionError as exc:
             return _fail(409, str(exc))
-        return _json({"ok": True, "modules": self.modules.snapshot()})
+        return _json({"ok": True, "modules": await self.modules.snapshot()})

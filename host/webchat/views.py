@@ -17,8 +17,6 @@ MAX_MESSAGES = 200  # a long demo session must not make every update megabytes l
 ERROR_PREVIEW = 240  # characters of a module's last error shown in the panel
 ERROR_TITLE = 4000  # … and in its tooltip
 
-MODULE_ACTIONS = ("start", "stop", "restart", "reload")
-
 
 def file_url(file_id: str) -> str:
     return f"/api/files/{quote(file_id, safe='')}"
@@ -72,14 +70,14 @@ def _trim_error(error: str | None) -> tuple[str | None, str | None]:
 
 def module_view(status: dict[str, Any]) -> dict[str, Any]:
     error, error_full = _trim_error(status.get("last_error"))
-    rss = status.get("rss")
+    uss = status.get("uss")  # what the module really costs: RSS counts pages shared with the zygote
     return {
         "name": status["name"],
         "version": status.get("version"),
         "state": status.get("state"),
         "pid": status.get("pid"),
         "restarts": status.get("restarts", 0),
-        "rss_mb": round(rss / 2**20, 1) if isinstance(rss, int | float) else None,
+        "uss_mb": round(uss / 2**20, 1) if isinstance(uss, int | float) else None,
         "last_error": error,
         "last_error_full": error_full,
     }

@@ -21,7 +21,10 @@ from aiogram.types import BufferedInputFile, TelegramObject
 from pydantic import ValidationError
 
 from ipc import Ref
+from runtime.calls.module_hook_calls import UpdateContext
 from sandbox.bot_api_policy import BotApiPolicy
+from sandbox.bot_api_scope import SENDING, IsUser, SentMessages, sent_by_result
+from sandbox.bot_api_scope import refusal as scope_refusal
 
 log = logging.getLogger("solobot.runtime")
 
@@ -33,11 +36,14 @@ METHODS: dict[str, type[TelegramMethod[Any]]] = {
 
 
 class BotGateway:
-    def __init__(self, bot: Bot, policy: BotApiPolicy | None = None) -> None:
+    def __init__(self, bot: Bot, policy: BotApiPolicy | None = None, is_user: IsUser | None = None) -> None:
         self.bot = bot
         self.policy = policy or BotApiPolicy()
+        self.is_user = is_user  # is a chat id one of this bot's users? (None: not checked)
+        self._sent: dict[str, SentMessages] = {}
 
-    async def call(self, module: str, request: Any) -> dict[str, Any]:
+    async def call(self, module: str, request: Any, update: UpdateContext | None = None) -> dict[str, Any]:
+        """Run one Bot API call of ``module``; ``update``: the forwarded update it is handling, if any."""
         if not (isinstance(request, dict) and isinstance(request.get("method"), str) and isinstance(request.get("params"), dict)):
             return _error("TelegramBadRequest", "Bad Request: a Bot API call is {method, params}")
         name = request["method"]
@@ -51,6 +57,21 @@ class BotGateway:
                 return _error("TelegramRetryAfter", refusal.message, retry_after=refusal.retry_after)
             log.warning("[module %s] Bot API call refused: %s", module, refusal.message)
             return _error("TelegramForbiddenError", refusal.message)
+        if not self.policy.is_trusted(module):
+            out_of_scope = await scope_refusal(
+                module,
+                name,
+                request["params"],
+                sent=self._sent.setdefault(module, SentMessages()),
+                update_chat=update.chat_id if update else None,
+                update_messages=update.messages if update else (),
+                update_inline_message=update.inline_message_id if update else None,
+                granted_chats=self.policy.chats_of(module),
+                is_user=self.is_user,
+            )
+            if out_of_scope is not None:
+                log.warning("[module %s] Bot API call refused: %s", module, out_of_scope)
+                return _error("TelegramForbiddenError", out_of_scope)
         try:
             method = cls.model_validate(_files_from_wire(request["params"]))
         except (ValidationError, ValueError, TypeError) as exc:
@@ -63,7 +84,20 @@ class BotGateway:
             return _error("TelegramMigrateToChat", exc.message, migrate_to_chat_id=exc.migrate_to_chat_id)
         except TelegramAPIError as exc:
             return _error(type(exc).__name__, exc.message)
-        return {"result": _jsonable(result)}
+        answer = _jsonable(result)
+        if name.startswith(SENDING):
+            sent = self._sent.setdefault(module, SentMessages())
+            chat = request["params"].get("chat_id")
+            for key in sent_by_result(answer) or _copied(chat, answer):
+                sent.add(key)
+        return {"result": answer}
+
+
+def _copied(chat: Any, result: Any) -> list[tuple[int, int]]:
+    """copyMessage(s) answer with message ids only: their chat is the one copied to."""
+    items = result if isinstance(result, list) else [result]
+    ids = [item.get("message_id") for item in items if isinstance(item, dict)]
+    return [(chat, i) for i in ids if type(chat) is int and type(i) is int]
 
 
 def _files_from_wire(value: Any) -> Any:

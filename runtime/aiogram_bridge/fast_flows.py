@@ -8,20 +8,25 @@ message), the module's own session and the host's keyword arguments (``state``, 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram.types import TelegramObject
 
-from ipc import PeerClosed, RemoteError
 from runtime.calls.hook_arguments import kwargs_to_wire
+from runtime.calls.module_call import Answered, ModuleFailed, ProcessGone, ask, log_failure
+from runtime.calls.module_hook_calls import update_context
 from runtime.module_runtime import ModuleRuntime
 from runtime.supervision.supervisor import ModuleSupervisor
 
 log = logging.getLogger("solobot.runtime")
 
 FastFlowHandler = Callable[..., Awaitable[None]]
+
+
+_tokens = itertools.count(1)  # negative ids: never a Telegram update id
 
 
 class FastFlowUnavailable(RuntimeError):
@@ -41,21 +46,23 @@ def fast_flow_handlers(runtime: ModuleRuntime) -> dict[str, FastFlowHandler]:
 
 def _proxy(runtime: ModuleRuntime, supervisor: ModuleSupervisor) -> FastFlowHandler:
     async def handler(callback_or_message: TelegramObject, session: Any = None, **kwargs: Any) -> None:
-        process = supervisor.running_process
-        if process is None or process.peer is None:
-            raise FastFlowUnavailable(f"module {supervisor.name} is {supervisor.state}")
-        params = {"event": callback_or_message, "kwargs": kwargs_to_wire(kwargs)}
+        # A token for the event in hand: its message and user are vouched for while the handler runs.
+        token = -next(_tokens)
+        params = {"event": callback_or_message, "kwargs": kwargs_to_wire(kwargs), "update_id": token}
         gateway = runtime.services.fsm_gateway
         lent = gateway.lend_state_of(kwargs, [supervisor.name]) if gateway is not None else contextlib.nullcontext()
-        try:
-            with lent:
-                await process.peer.request("fast_flow", params, timeout=runtime.config.update_timeout)
-        except RemoteError as exc:
-            log.error("[module %s] fast-flow handler failed: %s: %s\n%s", supervisor.name, exc.kind, exc.message, exc.traceback)
-            raise FastFlowUnavailable(f"module {supervisor.name}: {exc.kind}: {exc.message}") from None
-        except (PeerClosed, TimeoutError) as exc:
-            log.error("[module %s] fast-flow handler did not complete: %r", supervisor.name, exc)
-            raise FastFlowUnavailable(f"module {supervisor.name} did not complete the payment flow") from None
+        bot = runtime.services.bot
+        context = update_context(callback_or_message, kwargs.get("admin"), bot.id if bot is not None else None)
+        with lent, runtime.updates_in_flight.track(supervisor.name, token, context):
+            outcome = await ask(supervisor, "fast_flow", params, runtime.config.update_timeout)
+        if isinstance(outcome, Answered):
+            return
+        log_failure(supervisor.name, "fast-flow handler", outcome, "the payment flow stopped")
+        if isinstance(outcome, ModuleFailed):
+            raise FastFlowUnavailable(f"module {supervisor.name}: {outcome.kind}: {outcome.message}")
+        if isinstance(outcome, ProcessGone) and not outcome.asked:
+            raise FastFlowUnavailable(f"module {supervisor.name} is {supervisor.state}")
+        raise FastFlowUnavailable(f"module {supervisor.name} did not complete the payment flow")
 
     handler.__qualname__ = f"fast_flow[{supervisor.name}]"
     return handler

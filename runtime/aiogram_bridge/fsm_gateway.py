@@ -10,7 +10,10 @@ neither visible nor writable. Routing by state still works: the host asks the mo
 namespace (``module_state``) when a module's handler waits for a state. The one exception is
 a key the *host* lends for a call it makes: a fast-flow handler or hook that the core passes
 its ``state`` (upstream's pay flow reads the tariff the core stored) uses that exact key, for
-that module and only while the call runs (``lend``).
+that module and only while the call runs (``lend``). And as upstream has one state per user,
+the core clearing a user's state (``/start``) ends the modules' conversations with that user
+too (``end_module_conversations``, called by ``core_fsm_storage``; for the keys this host
+process saw written).
 
 That storage is the host's memory (or its Redis), so what a module may park there is bounded
 by what the host really holds: a state is at most ``MAX_STATE`` characters, one key's data at
@@ -126,6 +129,14 @@ class FSMGateway:
         """Lend the key of an ``FSMContext`` the host passes in ``kwargs`` (``state=``), if any."""
         state = kwargs.get("state")
         return self.lend(modules, state.key) if isinstance(state, FSMContext) else nullcontext()
+
+    async def end_module_conversations(self, key: StorageKey) -> None:
+        """The core cleared this user's state (``/start``…): end the modules' conversations with them too."""
+        for module, written in self._written.items():
+            own = module_key(module, key)
+            if written.keys.get(own, (0, 0))[0]:
+                written.admit(own, state=0)
+                await self.storage.set_state(own, None)
 
     async def module_state(self, module: str, key: StorageKey) -> str | None:
         """The state ``module`` set for the chat and user of ``key`` (host routing; nothing is created)."""

@@ -15,8 +15,10 @@ from aiogram.fsm.storage.base import BaseStorage
 
 from panels.gateway import PanelGateway
 from sandbox.bot_api_policy import BotApiPolicy
+from sandbox.bot_api_scope import IsUser
 
 from .bot_gateway import BotGateway
+from .core_fsm_storage import CoreFSMStorage
 from .fsm_gateway import FSMGateway
 
 
@@ -29,14 +31,18 @@ class HostServices:
     database_url: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)  # non-secret config (config.public_settings)
     bot_api_policy: BotApiPolicy = field(default_factory=BotApiPolicy)
+    # Is a chat id one of this bot's users (modules may send to them)? None: not checked (no database).
+    is_user: IsUser | None = None
     # Panel calls modules make through the host (granted with ``panels`` in modules.toml).
     panel_gateway: PanelGateway = field(default_factory=PanelGateway)
 
     def __post_init__(self) -> None:
-        self.bot_gateway = BotGateway(self.bot, self.bot_api_policy) if self.bot is not None else None
+        self.bot_gateway = BotGateway(self.bot, self.bot_api_policy, self.is_user) if self.bot is not None else None
         self.fsm_gateway = (
             FSMGateway(self.fsm_storage, self.bot.id) if self.bot is not None and self.fsm_storage is not None else None
         )
+        if self.fsm_gateway is not None and isinstance(self.fsm_storage, CoreFSMStorage):
+            self.fsm_storage.on_core_clear(self.fsm_gateway.end_module_conversations)
 
     def init_params(self, module: str) -> dict[str, Any]:
         bot = None

@@ -15,6 +15,8 @@ from typing import Any
 
 from ipc import ProtocolError
 
+from .callback_ownership import CallbackClaims
+
 MAX_EVENT_TYPES = 40
 MAX_MATCHERS = 1_000
 MAX_ALTERNATIVES = 500
@@ -71,6 +73,7 @@ class RouteIndex:
         self._matchers = matchers
         # Event types where some handler waits for a state: only then does routing read the module's.
         self._stateful = frozenset(t for t, ms in matchers.items() if any(m.states is not None for m in ms))
+        self._claims: CallbackClaims | None = None
 
     @classmethod
     def from_wire(cls, raw: Any) -> RouteIndex:
@@ -88,6 +91,18 @@ class RouteIndex:
     @property
     def event_types(self) -> frozenset[str]:
         return frozenset(self._matchers)
+
+    def callback_claims(self) -> CallbackClaims:
+        """The callback data this router's handlers name (exact values and prefixes; catch-alls name none)."""
+        if self._claims is None:
+            exact: set[str] = set()
+            prefixes: list[str] = []
+            for matcher in self._matchers.get("callback_query", ()):
+                if matcher.data is not None:
+                    exact |= matcher.data.exact
+                    prefixes.extend(matcher.data.prefixes)
+            self._claims = CallbackClaims(frozenset(exact), tuple(dict.fromkeys(prefixes)))
+        return self._claims
 
     def handles(self, event_type: str) -> bool:
         return event_type in self._matchers

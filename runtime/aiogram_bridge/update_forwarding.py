@@ -14,6 +14,7 @@ failure is logged with the module's name and traceback.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from aiogram import Router
@@ -22,24 +23,31 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 
-from ipc import PeerClosed, RemoteError
+from runtime.calls.module_call import Answered, ProcessGone, ask, log_failure
 from runtime.calls.module_hook_calls import update_context
+from runtime.child.route_filters import describe_router
 from runtime.module_runtime import ModuleRuntime
 from runtime.supervision.supervisor import ModuleSupervisor
 
 from . import user_texts
+from .callback_ownership import CallbackClaims, owner_of
+from .fsm_keys import key_to_wire
+from .route_index import RouteIndex
 
 log = logging.getLogger("solobot.runtime")
 
 SKIPPED_OBSERVERS = {"update", "error"}
+MAX_DISPUTES_LOGGED = 1_000
 # Callback data of the host's own operator screens (the modules panel): never offered to a
 # module, so a module cannot stand in for the screen that stops or reloads it.
 RESERVED_CALLBACK_PREFIXES = ("admin_mod:",)
 
 
 class UpdateForwarder:
-    def __init__(self, runtime: ModuleRuntime) -> None:
+    def __init__(self, runtime: ModuleRuntime, core_claims: CallbackClaims | None = None) -> None:
         self.runtime = runtime
+        self.core_claims = core_claims or CallbackClaims()  # callback data of the core's own screens
+        self._disputes: set[str] = set()  # disputed callback data already logged
 
     async def candidates(
         self,
@@ -67,7 +75,30 @@ class UpdateForwarder:
                 own = await gateway.module_state(sup.name, state.key)
             if process.routes.may_match(event_type, event, own, raw_state):
                 found.append(sup)
+        if found and event_type == "callback_query":
+            found = self._owners(getattr(event, "data", None) or "", found)
         return {"module_candidates": found} if found else False
+
+    def _owners(self, data: str, found: list[ModuleSupervisor]) -> list[ModuleSupervisor]:
+        """Sandboxed modules get only callback data they own (``callback_ownership``); trusted ones as upstream."""
+        kept: list[ModuleSupervisor] = []
+        claimants: list[str] = []
+        for sup in found:
+            routing = self.runtime.routing_of(sup.name)
+            if routing is None:
+                kept.append(sup)
+            elif routing.may_receive(data, self.core_claims):
+                claimants.append(sup.name)
+        owner = owner_of(data, claimants)
+        if len(claimants) > 1 and data not in self._disputes and len(self._disputes) < MAX_DISPUTES_LOGGED:
+            self._disputes.add(data)
+            log.error(
+                "[modules] callback data %r is claimed by modules %s: %s",
+                data[:64],
+                ", ".join(claimants),
+                f"only {owner} (its name prefix) gets it" if owner else "none of them gets it",
+            )
+        return [sup for sup in found if sup in kept or sup.name == owner]
 
     async def forward(
         self,
@@ -75,44 +106,31 @@ class UpdateForwarder:
         event_update: Update,
         module_candidates: list[ModuleSupervisor],
         admin: bool | None = None,
+        state: FSMContext | None = None,
     ) -> None:
-        # As Telegram's JSON: the module process validates it once, bound to its own bot.
-        params = {
-            "update": event_update.model_dump(mode="json", exclude_none=True),
-            "admin": admin if isinstance(admin, bool) else None,
-        }
+        timeout = self.runtime.config.update_timeout
+        gateway = self.runtime.services.fsm_gateway
+        key = key_to_wire(state.key) if state is not None and gateway is not None else None
         bot = self.runtime.services.bot
         context = update_context(event, admin, bot.id if bot is not None else None)
         for supervisor in module_candidates:
-            process = supervisor.running_process
-            if process is None or process.peer is None:
-                continue
-            try:
-                # What the host vouches for while the module handles it (its run_hooks calls).
-                with self.runtime.updates_in_flight.track(supervisor.name, event_update.update_id, context):
-                    reply = await process.peer.request("feed_update", params, timeout=self.runtime.config.update_timeout)
-            except RemoteError as exc:
-                log.error(
-                    "[module %s] handler failed on update %s: %s: %s\n%s",
-                    supervisor.name,
-                    event_update.update_id,
-                    exc.kind,
-                    exc.message,
-                    exc.traceback,
-                )
-            except PeerClosed as exc:
-                log.error("[module %s] died while handling update %s: %s", supervisor.name, event_update.update_id, exc.reason)
-            except TimeoutError:
-                log.error(
-                    "[module %s] did not finish update %s within %g s",
-                    supervisor.name,
-                    event_update.update_id,
-                    self.runtime.config.update_timeout,
-                )
-            else:
-                if isinstance(reply, dict) and reply.get("handled") is True:
+            # The update crosses like every Telegram object (telegram_codec): rebuilt once, bound to
+            # the module's bot. With it goes the module's own FSM state for this user (its namespace
+            # in the host's storage, a local read): aiogram's FSM middleware in the module asks for
+            # it on every update, and this saves that round trip.
+            params: dict[str, Any] = {"update": event_update, "admin": admin if isinstance(admin, bool) else None}
+            if key is not None and state is not None and gateway is not None:
+                params["fsm"] = [key, await gateway.module_state(supervisor.name, state.key)]
+            # What the host vouches for while the module handles it (its run_hooks calls).
+            with self.runtime.updates_in_flight.track(supervisor.name, event_update.update_id, context):
+                outcome = await ask(supervisor, "feed_update", params, timeout)
+            if isinstance(outcome, Answered):
+                if isinstance(outcome.value, dict) and outcome.value.get("handled") is True:
                     return
                 continue
+            if isinstance(outcome, ProcessGone) and not outcome.asked:
+                continue  # stopped between the filter and here: as if it had not matched
+            log_failure(supervisor.name, f"update {event_update.update_id}", outcome, "told the user it is unavailable")
             await _tell_user_unavailable(event)
             return
         raise SkipHandler
@@ -128,11 +146,26 @@ async def _tell_user_unavailable(event: TelegramObject) -> None:
         log.info("could not tell the user a module failed: %s", exc)
 
 
-def modules_router(runtime: ModuleRuntime) -> Router:
-    """A router to include before the core's routers: it forwards updates to module processes."""
+def modules_router(runtime: ModuleRuntime, core_routers: Iterable[Router] = ()) -> Router:
+    """A router to include before the core's routers: it forwards updates to module processes.
+
+    ``core_routers``: the core's, whose callback data a sandboxed module gets only when the
+    operator grants it (``override``).
+    """
     router = Router(name="modules")
-    forwarder = UpdateForwarder(runtime)
+    forwarder = UpdateForwarder(runtime, core_callback_claims(core_routers))
     for name, observer in router.observers.items():
         if name not in SKIPPED_OBSERVERS:
             observer.register(forwarder.forward, forwarder.candidates)
     return router
+
+
+def core_callback_claims(routers: Iterable[Router]) -> CallbackClaims:
+    """The callback data the core's screens name (read like a module's router; catch-alls claim nothing)."""
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    for router in routers:
+        claims = RouteIndex.from_wire(describe_router(router)).callback_claims()
+        exact |= claims.exact
+        prefixes.extend(claims.prefixes)
+    return CallbackClaims(frozenset(exact), tuple(dict.fromkeys(prefixes)))

@@ -3,9 +3,13 @@
 A module's ``get_webhook_data()`` path is served by the host (the module has no socket of its
 own): the request is checked (POST, as upstream registers it; body size), forwarded to the
 module process and its answer returned. A module that is down gets 503, one that does not
-answer in time 504, one whose handler raised 500 — each logged with the module's name. A path
-that collides with one of the core's routes or with an earlier module's (load order) is refused
-and logged once per module incarnation.
+answer in time 504, one whose handler raised 500 — each logged with the module's name.
+
+A sandboxed module's paths are its own: under ``/modules/<name>/``, or granted by the operator
+(``webhook_paths = ["/api/payhook"]`` in ``modules.toml``; upstream modules register fixed paths
+that payment providers call). A path that collides with one of the core's routes, or that two
+modules claim (load order never picks one), is served for none of them; each refusal is logged
+once per module incarnation.
 """
 
 from __future__ import annotations
@@ -15,12 +19,18 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from ipc import PeerClosed, RemoteError
+from runtime.calls.module_call import Answered, ModuleFailed, ProcessGone, TimedOut, ask, log_failure
 from runtime.module_runtime import ModuleRuntime
 from runtime.supervision.supervisor import ModuleSupervisor
 
 log = logging.getLogger("solobot.runtime")
 
+# What the HTTP caller gets when the module did not answer (``runtime.calls.module_call``).
+FAILURE_RESPONSES = {
+    ProcessGone: (503, "module unavailable"),
+    TimedOut: (504, "module timed out"),
+    ModuleFailed: (500, "module error"),
+}
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "content-length", "host"}
 
 
@@ -31,21 +41,42 @@ class ModuleWebhooks:
         self._refused: set[tuple[str, int]] = set()  # (module, pid) already logged
 
     def routes(self) -> dict[str, ModuleSupervisor]:
-        """Path → module, in load order; colliding paths are left out (and logged)."""
-        table: dict[str, ModuleSupervisor] = {}
+        """Path → module; paths a module does not own, or that two modules claim, are left out (and logged)."""
+        claimed: dict[str, list[tuple[ModuleSupervisor, int]]] = {}
         for supervisor in self.runtime.supervisors:
             manifest = supervisor.last_manifest
             if manifest is None or not manifest.webhook_path:
                 continue
             path = manifest.webhook_path
-            clash = "the core" if path in self.reserved else (table[path].name if path in table else None)
-            if not path.startswith("/"):
-                clash = "nothing (it must start with '/')"
-            if clash is not None:
-                self._log_refusal(supervisor, manifest.pid, f"webhook path {path!r} collides with {clash}; not served")
+            refusal = self._refusal(supervisor.name, path)
+            if refusal is not None:
+                self._log_refusal(supervisor, manifest.pid, f"webhook path {path!r} {refusal}; not served")
                 continue
-            table[path] = supervisor
+            claimed.setdefault(path, []).append((supervisor, manifest.pid))
+        table: dict[str, ModuleSupervisor] = {}
+        for path, claimants in claimed.items():
+            if len(claimants) == 1:
+                table[path] = claimants[0][0]
+                continue
+            names = ", ".join(sup.name for sup, _ in claimants)
+            for supervisor, pid in claimants:  # load order does not pick a winner
+                self._log_refusal(supervisor, pid, f"webhook path {path!r} is claimed by modules {names}; served for none")
         return table
+
+    def _refusal(self, module: str, path: str) -> str | None:
+        if not path.startswith("/"):
+            return "is not a path (it must start with '/')"
+        if path in self.reserved:
+            return "collides with the core"
+        permissions = self.runtime.permissions_of(module)
+        if permissions is None or permissions.trusted or path.startswith(f"/modules/{module}/"):
+            return None
+        if path in permissions.webhook_paths:
+            return None
+        return (
+            f"is not the module's own (/modules/{module}/…): the operator can grant it in modules.toml "
+            f'[modules.{module}] webhook_paths = ["{path}"]'
+        )
 
     def _log_refusal(self, supervisor: ModuleSupervisor, pid: int, message: str) -> None:
         if (supervisor.name, pid) not in self._refused:
@@ -64,10 +95,6 @@ class ModuleWebhooks:
         body = await request.content.read(limit + 1)
         if len(body) > limit:
             raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
-        process = supervisor.running_process
-        if process is None or process.peer is None:
-            log.warning("[module %s] webhook %s: the module is %s; answered 503", supervisor.name, request.path, supervisor.state)
-            return web.Response(status=503, text="module unavailable")
         params = {
             "method": request.method,
             "path": request.path,
@@ -76,25 +103,12 @@ class ModuleWebhooks:
             "body": body,
             "remote": request.remote,
         }
-        try:
-            reply = await process.peer.request("webhook", params, timeout=self.runtime.config.webhook_timeout)
-        except TimeoutError:
-            log.error(
-                "[module %s] webhook %s: no answer within %g s; answered 504",
-                supervisor.name,
-                request.path,
-                self.runtime.config.webhook_timeout,
-            )
-            return web.Response(status=504, text="module timed out")
-        except PeerClosed as exc:
-            log.error("[module %s] webhook %s: the module died (%s); answered 503", supervisor.name, request.path, exc.reason)
-            return web.Response(status=503, text="module unavailable")
-        except RemoteError as exc:
-            log.error(
-                "[module %s] webhook %s failed: %s: %s\n%s", supervisor.name, request.path, exc.kind, exc.message, exc.traceback
-            )
-            return web.Response(status=500, text="module error")
-        return _response(supervisor.name, reply)
+        outcome = await ask(supervisor, "webhook", params, self.runtime.config.webhook_timeout)
+        if isinstance(outcome, Answered):
+            return _response(supervisor.name, outcome.value)
+        status, text = FAILURE_RESPONSES[type(outcome)]
+        log_failure(supervisor.name, f"webhook {request.path}", outcome, f"answered {status}")
+        return web.Response(status=status, text=text)
 
 
 def _response(module: str, reply: object) -> web.Response:

@@ -2,13 +2,13 @@
 
 All requests are written first, then awaited together under one deadline: ten modules cost
 one timeout, not ten, and no task is created per module. Results come back in module load
-order; an error, a timeout or a death is logged with the module, the hook and the child's
-traceback, and only that module's result is missing. A module that dies mid-call fails at
-once (its channel closes), not after the timeout.
+order; a failure (``module_call``'s outcomes) is logged with the module and the hook, and only
+that module's result is missing. A module that dies mid-call fails at once (its channel
+closes), not after the timeout.
 
 Each module's latency is its own (request written → reply in), not the whole fan-out's, so a
-slow module does not inflate a fast one's p50. An optional observer (the host's metrics) is told
-about every fan-out that called at least one module.
+slow module does not inflate a fast one's p50. The runtime's observer (the host's metrics,
+passed to ``ModuleRuntime``) is told about every fan-out that called at least one module.
 """
 
 from __future__ import annotations
@@ -17,35 +17,32 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from hooks.results import HookResults
-from ipc import CodecError, OutgoingCall, PeerClosed, RemoteError
-from ipc.codec import describe_unsupported
+from ipc import CodecError
+from runtime.aiogram_bridge.telegram_codec import HOST_CODEC
 from runtime.supervision.supervisor import ModuleSupervisor
 
-from .protocol import HookReply
+from .hook_reply import HookReply
+from .module_call import Answered, ModuleCall, ModuleFailed, Outcome, TimedOut, log_failure
 
 log = logging.getLogger("solobot.hooks")
 
 # (hook, seconds for the whole fan-out, [(module, its seconds)] of the calls that completed)
 FanoutObserver = Callable[[str, float, list[tuple[str, float]]], None]
-_observer: FanoutObserver | None = None
 
 
-def set_observer(observer: FanoutObserver | None) -> FanoutObserver | None:
-    """Install the fan-out observer (one per process, like the hook dispatcher); returns the previous one."""
-    global _observer
-    previous, _observer = _observer, observer
-    return previous
-
-
-async def fan_out(hook: str, kwargs: dict[str, Any], supervisors: list[ModuleSupervisor], timeout: float) -> HookResults:
+async def fan_out(
+    hook: str,
+    kwargs: dict[str, Any],
+    supervisors: list[ModuleSupervisor],
+    timeout: float,
+    observer: FanoutObserver | None = None,
+) -> HookResults:
     results = HookResults(hook)
-    calls: list[tuple[ModuleSupervisor, Any, OutgoingCall]] = []
+    calls: list[tuple[ModuleSupervisor, ModuleCall]] = []
     params = {"hook": hook, "kwargs": kwargs}
-    finished: dict[OutgoingCall, float] = {}  # when each reply came in
     started = time.perf_counter()
     try:
         for supervisor in supervisors:
@@ -53,69 +50,60 @@ async def fan_out(hook: str, kwargs: dict[str, Any], supervisors: list[ModuleSup
             if process is None:
                 continue
             try:
-                call = process.call("call_hook", params)
-            except PeerClosed:
-                continue
+                sent = ModuleCall.to_process(supervisor.name, process, "call_hook", params)
             except CodecError:
-                raise CodecError(f"run_hooks({hook!r}): {describe_unsupported(kwargs, 'argument')}") from None
-            call.future.add_done_callback(partial(_stamp, finished, call))
-            calls.append((supervisor, process, call))
+                raise CodecError(f"run_hooks({hook!r}): {HOST_CODEC.describe_unsupported(kwargs, 'argument')}") from None
+            if isinstance(sent, ModuleCall):
+                calls.append((supervisor, sent))
         if not calls:
             return results
-        done, _ = await asyncio.wait([call.future for _, _, call in calls], timeout=timeout)
+        if len(calls) == 1:
+            single: Outcome | None = await calls[0][1].wait(timeout)
+        else:
+            single = None
+            await asyncio.wait([call.future for _, call in calls], timeout=timeout)
     except BaseException:
-        for _, _, call in calls:
+        for _, call in calls:
             call.cancel()
         raise
     elapsed = time.perf_counter() - started
     observed: list[tuple[str, float]] = []
-    for supervisor, process, call in calls:
-        if call.future not in done:
-            call.cancel()
-            log.error("[HOOK:%s] module %s: no result within %.3g s; call cancelled", hook, supervisor.name, timeout)
-            supervisor.hook_timed_out(process, hook)
+    for supervisor, call in calls:
+        outcome = single if single is not None else call.outcome(timeout)
+        what = f"hook {hook}"
+        if isinstance(outcome, Answered):
+            if _collect(results, hook, supervisor, outcome):
+                observed.append((supervisor.name, outcome.seconds))
             continue
-        seconds = finished.get(call, started + elapsed) - started
-        if _collect(results, hook, supervisor, call.future, seconds):
-            observed.append((supervisor.name, seconds))
-    if _observer is not None:
+        log_failure(supervisor.name, what, outcome)
+        if isinstance(outcome, ModuleFailed):
+            supervisor.hook_failed(outcome.seconds)
+            observed.append((supervisor.name, outcome.seconds))
+        elif isinstance(outcome, TimedOut):
+            supervisor.hook_timed_out(call.process, hook)
+    if observer is not None:
         try:
-            _observer(hook, elapsed, observed)
+            observer(hook, elapsed, observed)
         except Exception:  # metrics must never break a hook call
             log.exception("[HOOK:%s] fan-out observer failed", hook)
     return results
 
 
-def _stamp(finished: dict[OutgoingCall, float], call: OutgoingCall, _: asyncio.Future[Any]) -> None:
-    finished[call] = time.perf_counter()
-
-
-def _collect(results: HookResults, hook: str, supervisor: ModuleSupervisor, future: asyncio.Future[Any], elapsed: float) -> bool:
-    """Add the module's results; True when the call completed (its latency was recorded)."""
+def _collect(results: HookResults, hook: str, supervisor: ModuleSupervisor, answer: Answered) -> bool:
+    """Add the module's results; True when the reply was well-formed (its latency counts)."""
     name = supervisor.name
-    exc = future.exception()
-    if isinstance(exc, RemoteError):
-        supervisor.hook_failed(elapsed)
-        log.error("[HOOK:%s] module %s failed: %s: %s\n%s", hook, name, exc.kind, exc.message, exc.traceback)
-        return True
-    if isinstance(exc, PeerClosed):
-        log.error("[HOOK:%s] module %s died during the call: %s", hook, name, exc.reason)
-        return False
-    if exc is not None:
-        log.error("[HOOK:%s] module %s: %r", hook, name, exc)
-        return False
     try:
-        reply = HookReply.from_wire(future.result())
+        reply = HookReply.from_wire(answer.value)
     except ValueError as err:
-        supervisor.hook_failed(elapsed)
-        log.error("[HOOK:%s] module %s sent a malformed reply: %s", hook, name, err)
+        supervisor.hook_failed(answer.seconds)
+        log.error("[module %s] hook %s: malformed reply: %s", name, hook, err)
         return True
     for function, kind, message, tb in reply.failures:
-        log.error("[HOOK:%s] module %s: %s raised %s: %s\n%s", hook, name, function, kind, message, tb)
+        log.error("[module %s] hook %s: %s raised %s: %s\n%s", name, hook, function, kind, message, tb)
     if reply.failures and not reply.results:
-        supervisor.hook_failed(elapsed)
+        supervisor.hook_failed(answer.seconds)
     else:
-        supervisor.hook_succeeded(elapsed)
+        supervisor.hook_succeeded(answer.seconds)
     for value in reply.results:
         if value:
             results.add(name, value)

@@ -95,6 +95,8 @@ class UpdateContext:
     user_id: int | None
     chat_id: int | None
     bot_id: int | None = None
+    messages: tuple[tuple[int, int], ...] = ()  # (chat id, message id) of the update's message
+    inline_message_id: str | None = None
 
     @property
     def ids(self) -> frozenset[int]:
@@ -176,10 +178,14 @@ class UpdatesInFlight:
 def update_context(event: Any, admin: bool | None, bot_id: int | None) -> UpdateContext:
     """The user and chat of an event (message, callback query…) as the host received it from Telegram."""
     user = getattr(event, "from_user", None)
-    chat = getattr(event, "chat", None) or getattr(getattr(event, "message", None), "chat", None)
+    message = event if getattr(event, "message_id", None) is not None else getattr(event, "message", None)
+    chat = getattr(event, "chat", None) or getattr(message, "chat", None)
+    chat_id, message_id = getattr(getattr(message, "chat", None), "id", None), getattr(message, "message_id", None)
     return UpdateContext(
         admin=admin is True,
         user_id=getattr(user, "id", None),
         chat_id=getattr(chat, "id", None),
         bot_id=bot_id,
+        messages=((chat_id, message_id),) if type(chat_id) is int and type(message_id) is int else (),
+        inline_message_id=getattr(event, "inline_message_id", None),
     )

@@ -68,7 +68,12 @@ class ModuleContext:
         return async_session_maker()
 
     def bind(self, value: TelegramObject) -> TelegramObject:
-        """A copy of ``value`` whose shortcuts (``.answer()``, ``.edit_text()``…) use this process's bot."""
+        """``value`` with shortcuts (``.answer()``, ``.edit_text()``…) that use this process's bot.
+
+        An object bound already is returned as it is; others are copied bound.
+        """
+        if value.bot is self.bot:
+            return value
         return type(value).model_validate(value.model_dump(), context={"bot": self.bot})
 
     async def load_keys(self, session: Any, query: Any) -> list[Any]:

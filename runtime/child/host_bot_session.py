@@ -34,6 +34,8 @@ from aiogram.types import InputFile
 
 from ipc import Peer, Ref
 
+from .update_in_hand import HANDLING_UPDATE
+
 _ERRORS: dict[str, type[TelegramAPIError]] = {
     cls.__name__: cls
     for cls in (
@@ -62,7 +64,8 @@ class HostBotSession(BaseSession):
             name: await _wire_value(value, bot) for name, value in method.model_dump(warnings=False).items() if value is not None
         }
         request_timeout = None if timeout is None else float(timeout) + 5.0
-        reply = await self._peer.request("bot_api", {"method": method.__api_method__, "params": params}, timeout=request_timeout)
+        request = {"method": method.__api_method__, "params": params, "update_id": HANDLING_UPDATE.get()}
+        reply = await self._peer.request("bot_api", request, timeout=request_timeout)
         if "error" in reply:
             raise _telegram_error(method, reply["error"])
         response = Response[method.__returning__].model_validate(  # type: ignore[name-defined]

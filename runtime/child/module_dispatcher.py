@@ -6,9 +6,9 @@ with the keyword arguments aiogram passes (``bot``, ``bots``, ``dispatcher``, ``
 dispatcher's workflow data). Start, restart and reload all start a new process and retire the
 old one, so every one of them runs both.
 
-Its outer middleware gives each update a database session (this process's own connection),
-committed after a handler that succeeded and rolled back after one that raised, as upstream's
-DB middleware does. ``admin`` comes from the host, which owns the admin list. The FSM context is
+A middleware gives the handler a database session (this process's own connection) if it takes
+one, committed after it succeeded and rolled back after it raised, as upstream's DB middleware
+does. ``admin`` comes from the host, which owns the admin list. The FSM context is
 built by aiogram from the host-backed storage.
 """
 
@@ -33,14 +33,23 @@ class RouterStartupError(ModuleCodeError):
     prefix = "a startup handler of the module's router failed: "
 
 
-class SessionPerUpdate(BaseMiddleware):
+class SessionForHandler(BaseMiddleware):
+    """A database session for the handler that takes one (``session`` or ``**kwargs``), and only for it.
+
+    An inner middleware: it runs once the handler is chosen, so an update whose handler never
+    touches the database costs no session (most module handlers answer from memory). Filters get
+    no session; the core's ``IsAdminFilter`` opens its own when it needs one.
+    """
+
     def __init__(self, context: ModuleContext) -> None:
         self._context = context
 
     async def __call__(
         self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject, data: dict[str, Any]
     ) -> Any:
-        if not self._context.database:
+        chosen = data.get("handler")
+        wants = chosen is None or "session" in chosen.params or chosen.varkw
+        if not self._context.database or not wants or "session" in data:
             return await handler(event, data)
         async with CallScope(self._context) as scope:
             data["session"] = scope.session
@@ -53,7 +62,10 @@ class ModuleDispatcher:
         # Upstream builds its dispatcher as ``Dispatcher(bot=bot, storage=storage)``: ``bot`` is in
         # its workflow data, which observers and handlers receive.
         self._dispatcher = Dispatcher(storage=context.storage, bot=context.bot)
-        self._dispatcher.update.outer_middleware(SessionPerUpdate(context))
+        session = SessionForHandler(context)
+        for name, observer in self._dispatcher.observers.items():
+            if name != "update":  # the update observer's one handler is the dispatcher's own propagation
+                observer.middleware(session)
         self._dispatcher.include_router(router)
         self.started = False
 

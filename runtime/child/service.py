@@ -6,7 +6,8 @@ and database, imports the module and answers with its manifest — or with the i
 Then it serves, each request in its own task (the peer's):
 
 * ``call_hook {hook, kwargs}`` → ``{results, failures}``;
-* ``feed_update {update, admin}`` → ``{handled}``: the module's router on one update;
+* ``feed_update {update, admin, fsm}`` → ``{handled}``: the module's router on one update (``fsm``:
+  ``[key, state]``, the module's FSM state the host read for it, so aiogram's FSM middleware needs no round trip);
 * ``webhook {method, path, query, headers, body, remote}`` → ``{status, headers, body}``;
 * ``fast_flow {event, kwargs}`` → ``None``: the module's fast-flow payment handler;
 * ``ping`` → heartbeat; ``shutdown`` → finish what is in flight (bounded), run the router's
@@ -21,7 +22,6 @@ It calls the host for Bot API methods (``bot_api``), FSM storage (``fsm``) and n
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import importlib
 import logging
 import os
@@ -29,16 +29,19 @@ import signal
 import site
 import socket
 import time
+from collections.abc import Awaitable
 from typing import Any
 
+import anyio
 from aiogram.types import InlineKeyboardMarkup, TelegramObject, Update
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from hooks import hooks as hook_registry
 from hooks.results import HookResults
 from ipc import PROTOCOL_VERSION, Peer, RemoteError
+from runtime.aiogram_bridge.telegram_codec import telegram_codec
 from runtime.calls.hook_arguments import kwargs_to_wire
-from runtime.calls.protocol import Manifest
+from runtime.supervision.manifest import Manifest
 
 from . import module_import
 from .call_scope import CallScope
@@ -46,6 +49,7 @@ from .context import ModuleContext
 from .log_forwarding import ForwardToHost, OutputForwarder
 from .module_dispatcher import ModuleDispatcher
 from .route_filters import describe_router
+from .update_in_hand import HANDLING_UPDATE
 from .webhook_request import run_webhook
 
 
@@ -132,17 +136,23 @@ class ModuleService:
     async def feed_update(self, params: dict[str, Any]) -> dict[str, Any]:
         if self.dispatcher is None:
             return {"handled": False}
-        raw = params.get("update")
-        if not isinstance(raw, dict):
-            raise TypeError("feed_update needs the update as a map")
-        # Validated once, bound to this process's bot (aiogram would re-validate an unbound one).
-        update = Update.model_validate(raw, context={"bot": self.context.bot if self.context else None})
+        update = params.get("update")
+        if not isinstance(update, Update):
+            raise TypeError("feed_update needs the update")
+        # The codec validated it once, bound to this process's bot (aiogram would re-validate an unbound one).
         admin = params.get("admin")
-        handling = _HANDLING_UPDATE.set(update.update_id)  # named in the run_hooks the handler makes
+        sent = params.get("fsm")  # [key, state]: the FSM state the host read for this update (no round trip)
+        storage = self.context.storage if self.context is not None else None
+        token = None
+        if storage is not None and isinstance(sent, list) and len(sent) == 2 and isinstance(sent[0], list):
+            token = storage.sent_with_update(sent[0], sent[1] if isinstance(sent[1], str) else None)
+        handling = HANDLING_UPDATE.set(update.update_id)  # named in the run_hooks the handler makes
         try:
             return {"handled": await self.dispatcher.feed(update, admin=admin if isinstance(admin, bool) else None)}
         finally:
-            _HANDLING_UPDATE.reset(handling)
+            HANDLING_UPDATE.reset(handling)
+            if storage is not None and token is not None:
+                storage.forget_sent(token)
 
     async def webhook(self, params: dict[str, Any]) -> dict[str, Any]:
         if self.loaded is None or self.loaded.webhook is None:
@@ -155,10 +165,15 @@ class ModuleService:
         event = params.get("event")
         if not isinstance(event, TelegramObject):
             raise TypeError("fast_flow needs the callback query or message that chose it")
-        async with CallScope(self.context) as scope:
-            kwargs = await scope.resolve_kwargs(params.get("kwargs") or {})
-            kwargs.pop("session", None)
-            await self.loaded.fast_flow["handler"](await scope.resolve(event), scope.session, **kwargs)
+        token = params.get("update_id")
+        handling = HANDLING_UPDATE.set(token if type(token) is int else None)
+        try:
+            async with CallScope(self.context) as scope:
+                kwargs = await scope.resolve_kwargs(params.get("kwargs") or {})
+                kwargs.pop("session", None)
+                await self.loaded.fast_flow["handler"](await scope.resolve(event), scope.session, **kwargs)
+        finally:
+            HANDLING_UPDATE.reset(handling)
 
     async def run_shutdown_observers(self) -> None:
         """The routers' ``@router.shutdown()`` observers, bounded like the drain (then the host kills)."""
@@ -174,7 +189,7 @@ class ModuleService:
     async def run_hooks_on_host(self, name: str, kwargs: dict[str, Any]) -> HookResults:
         assert self.peer is not None
         try:
-            request = {"hook": name, "kwargs": kwargs_to_wire(kwargs), "update_id": _HANDLING_UPDATE.get()}
+            request = {"hook": name, "kwargs": kwargs_to_wire(kwargs), "update_id": HANDLING_UPDATE.get()}
             reply = await self.peer.request("run_hooks", request)
         except RemoteError as exc:
             logging.getLogger("solobot").error("run_hooks(%r) failed on the host: %s", name, exc)
@@ -194,11 +209,6 @@ def _add_site_packages(path: Any) -> None:
         raise TypeError(f"site_packages must be an absolute path, got {path!r:.100}")
     site.addsitedir(path)
     importlib.invalidate_caches()
-
-
-# The update this task handles: the host vouches for hook arguments (admin, user ids) only
-# for an update it really forwarded to this module (runtime/calls/module_hook_calls.py).
-_HANDLING_UPDATE: contextvars.ContextVar[int | None] = contextvars.ContextVar("handling_update", default=None)
 
 
 def _metadata_tables() -> dict[str, Any]:
@@ -223,7 +233,9 @@ async def serve(
 ) -> int:
     service = ModuleService(module, modules_dir, sandbox_layers)
     sock = socket.socket(fileno=channel_fd)
-    peer = await Peer.connect(sock, f"module {module}", service.handle)
+    # An update from the host arrives bound to this process's bot (once it has one).
+    codec = telegram_codec(lambda: service.context.bot if service.context is not None else None)
+    peer = await Peer.connect(sock, f"module {module}", service.handle, codec=codec)
     service.peer = peer
     # Reported before any module code runs here, so module code cannot rewrite it.
     peer.notify("sandbox", {"layers": service.sandbox_layers})
@@ -239,13 +251,17 @@ async def serve(
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, service.shutdown_requested.set)
 
-    shutdown = asyncio.ensure_future(service.shutdown_requested.wait())
-    ends: list[asyncio.Future[Any]] = [shutdown, peer.closed]
-    await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
-    if shutdown.done() and not peer.is_closed:
+    async with anyio.create_task_group() as group:  # until the host asks us to stop, or the channel closes
+
+        async def stop_when(event: Awaitable[object]) -> None:
+            await event
+            group.cancel_scope.cancel()
+
+        group.start_soon(stop_when, service.shutdown_requested.wait())
+        group.start_soon(stop_when, asyncio.shield(peer.closed))
+    if service.shutdown_requested.is_set() and not peer.is_closed:
         await _drain(peer, service.drain_timeout)
         await service.run_shutdown_observers()
-    shutdown.cancel()
     peer.close("module process exiting")
     if service.context is not None:
         await service.context.aclose()

@@ -5,5 +5,6 @@ it); ``process`` (one incarnation of a module process: channel, heartbeat, exit 
 ``supervisor`` (one module across incarnations: states, restarts with backoff);
 ``sandbox_setup`` (what each start is confined to, from ``modules.toml``). ``task_owner`` owns
 background tasks, ``state_store`` persists what the operator stopped, ``module_logs`` and
-``latency`` are what the host records about a module.
+``latency`` are what the host records about a module; ``manifest`` is what a module process
+reports at the handshake.
 """

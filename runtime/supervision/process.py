@@ -19,14 +19,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+
 from ipc import PROTOCOL_VERSION, OutgoingCall, Peer, PeerClosed, ProtocolError, RemoteError
 from runtime.aiogram_bridge.route_index import RouteIndex
-from runtime.calls.protocol import Manifest
+from runtime.aiogram_bridge.telegram_codec import HOST_CODEC
 from runtime.config import RuntimeConfig
 
+from .manifest import Manifest
 from .zygote_client import ForkServer
 
 log = logging.getLogger("solobot.runtime")
+
+REAP_ATTEMPTS = 200  # x REAP_RETRY: how long an exited process may take to become ours
+REAP_RETRY = 0.001
 
 HostHandler = Callable[[str, str, Any], Awaitable[Any]]  # (module, method, params) -> result
 NotifyHandler = Callable[[str, str, Any], None]  # (module, method, params)
@@ -91,14 +97,29 @@ class ModuleProcess:
             raise
         finally:
             child_end.close()
-        proc = cls(module, pid, config)
-        proc.peer = await Peer.connect(
-            host_end,
-            f"module {module}",
-            lambda method, params: on_request(module, method, params),
-            lambda method, params: proc._on_notify(on_notify, method, params),
-            max_frame=config.max_frame,
-        )
+        try:
+            proc = cls(module, pid, config)
+        except BaseException as exc:  # no pidfd (out of descriptors?): nothing of the process may linger
+            host_end.close()
+            if not isinstance(exc, ProcessLookupError):  # alive and not reaped: its pid is still its own
+                _killpg(pid, signal.SIGKILL)
+                _reap_group_later(asyncio.get_running_loop(), pid)
+            raise
+        try:
+            proc.peer = await Peer.connect(
+                host_end,
+                f"module {module}",
+                lambda method, params: on_request(module, method, params),
+                lambda method, params: proc._on_notify(on_notify, method, params),
+                max_frame=config.max_frame,
+                codec=HOST_CODEC,
+            )
+        except BaseException:  # the channel never came up: kill and reap the process, close its pidfd
+            host_end.close()
+            proc._expected = True
+            proc.kill("its channel could not be connected")
+            await asyncio.shield(proc.exited)
+            raise
         proc.peer.closed.add_done_callback(proc._on_peer_closed)
         try:
             await proc._handshake(init_params or {})
@@ -151,7 +172,7 @@ class ModuleProcess:
         """Ping until the process exits; a missed answer kills it. Owned by the supervisor."""
         interval, timeout = self.config.heartbeat_interval, self.config.heartbeat_timeout
         while self.alive and self.peer is not None:
-            await asyncio.sleep(interval)
+            await anyio.sleep(interval)
             if not self.alive:
                 return
             try:
@@ -165,7 +186,13 @@ class ModuleProcess:
     # --------------------------------------------------------------- stopping
 
     def kill(self, reason: str) -> None:
-        """SIGKILL the process group now; ``reason`` becomes the exit reason."""
+        """SIGKILL the process group now; ``reason`` becomes the exit reason.
+
+        Only while the process is alive: once it is reaped its pid (and group id) may belong to
+        an unrelated process.
+        """
+        if not self.alive:
+            return
         if self._kill_reason is None:
             self._kill_reason = reason
         _killpg(self.pid, signal.SIGKILL)
@@ -202,10 +229,8 @@ class ModuleProcess:
         return await self.exited
 
     async def _wait_exit(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(asyncio.shield(self.exited), timeout)
-        except TimeoutError:
-            pass
+        with anyio.move_on_after(timeout):
+            await asyncio.shield(self.exited)
 
     # ------------------------------------------------------------ exit watch
 
@@ -219,14 +244,28 @@ class ModuleProcess:
                 self.kill(self.peer.close_reason or "channel closed")
 
     def _on_pidfd_readable(self) -> None:
-        loop = asyncio.get_running_loop()
-        loop.remove_reader(self._pidfd)
-        os.close(self._pidfd)
+        asyncio.get_running_loop().remove_reader(self._pidfd)
         # Kill what the module left behind in its group while the zombie still holds the pgid.
         _killpg(self.pid, signal.SIGKILL)
-        status = _reap(self.pid)
+        self._collect(REAP_ATTEMPTS)
+
+    def _collect(self, attempts: int) -> None:
+        """Reap the exited process without blocking the loop, then report how it ended."""
+        try:
+            reaped, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            # Right after fork the process may still be the zygote's grandchild for a moment;
+            # it becomes ours as soon as the intermediate exits: look again shortly.
+            reaped, status = 0, 0
+        loop = asyncio.get_running_loop()
+        if not reaped and attempts > 0:
+            loop.call_later(REAP_RETRY, self._collect, attempts - 1)
+            return
+        if not reaped:
+            log.warning("could not reap module process %s", self.pid)
+        os.close(self._pidfd)
         returncode = signum = None
-        if status is not None:
+        if reaped:
             if os.WIFSIGNALED(status):
                 signum = os.WTERMSIG(status)
             else:
@@ -255,22 +294,6 @@ def _killpg(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _reap(pid: int) -> int | None:
-    # Right after fork the process may still be the zygote's grandchild for a few
-    # microseconds; it becomes ours as soon as the intermediate exits.
-    for _ in range(200):
-        try:
-            reaped, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            time.sleep(0.001)
-            continue
-        if reaped:
-            return status
-        time.sleep(0.001)
-    log.warning("could not reap module process %s", pid)
-    return None
 
 
 def _reap_group_later(loop: asyncio.AbstractEventLoop, pgid: int, attempts: int = 20) -> None:

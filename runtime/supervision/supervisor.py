@@ -18,13 +18,14 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any
 
+import anyio
 import psutil
 
-from runtime.calls.protocol import Manifest
 from runtime.config import RuntimeConfig
 from runtime.discovery import ModuleSpec
 
 from .latency import LatencyWindow
+from .manifest import Manifest
 from .process import ModuleLoadError, ModuleProcess
 from .state_store import StateStore
 from .task_owner import TaskOwner
@@ -183,11 +184,11 @@ class ModuleSupervisor:
         self._tasks.spawn(self._watch(process), f"{self.name}:{process.pid}")
 
     async def _watch(self, process: ModuleProcess) -> None:
-        heartbeat = self._tasks.spawn(process.heartbeat(), f"{self.name}:{process.pid}:heartbeat")
-        try:
+        # The heartbeat lives exactly as long as the watch: the group ends it when the process exits.
+        async with anyio.create_task_group() as group:
+            group.start_soon(process.heartbeat, name=f"{self.name}:{process.pid}:heartbeat")
             info = await asyncio.shield(process.exited)
-        finally:
-            heartbeat.cancel()
+            group.cancel_scope.cancel()
         if info.expected or process is not self.process:
             return
         self.process = None
@@ -211,7 +212,7 @@ class ModuleSupervisor:
         self._tasks.spawn(self._restart_after(delay), f"{self.name}:restart")
 
     async def _restart_after(self, delay: float) -> None:
-        await asyncio.sleep(delay)
+        await anyio.sleep(delay)
         async with self._lock:
             if self.state is not ModuleState.CRASHED:
                 return  # stopped, started or reloaded meanwhile
@@ -236,9 +237,13 @@ class ModuleSupervisor:
     # ---------------------------------------------------------------- status
 
     def status(self) -> dict[str, Any]:
+        """The module's state and counters; cheap (no /proc reads): ``rss``, ``uss`` and ``cpu_percent`` are None.
+
+        ``usage()`` adds them; the runtime calls it off the event loop (``status_with_usage``).
+        """
         process = self._serving_process()
         manifest = process.manifest if process else None
-        info: dict[str, Any] = {
+        return {
             "name": self.name,
             "version": self.spec.version(),
             "state": self.state.value,
@@ -262,18 +267,23 @@ class ModuleSupervisor:
             "hook_p50": self.latency.percentile(0.5),
             "hook_p99": self.latency.percentile(0.99),
         }
-        if process:
-            info.update(self._resource_usage(process.pid))
-        return info
 
-    def _resource_usage(self, pid: int) -> dict[str, Any]:
+    def usage(self, pid: int | None) -> dict[str, Any]:
+        """``rss``, ``uss`` and ``cpu_percent`` of process ``pid`` (since the last call).
+
+        Blocking: it reads /proc/<pid>/smaps, which takes milliseconds for a big process. Call
+        it in a worker thread, never on the event loop.
+        """
+        if pid is None:
+            return {}
         try:
-            if self._psutil is None or self._psutil.pid != pid:
-                self._psutil = psutil.Process(pid)
-                self._psutil.cpu_percent(None)  # prime: the next call measures since now
-            with self._psutil.oneshot():
-                memory = self._psutil.memory_full_info()
-                return {"rss": memory.rss, "uss": memory.uss, "cpu_percent": self._psutil.cpu_percent(None)}
+            tracked = self._psutil
+            if tracked is None or tracked.pid != pid:
+                tracked = self._psutil = psutil.Process(pid)
+                tracked.cpu_percent(None)  # prime: the next call measures since now
+            with tracked.oneshot():
+                memory = tracked.memory_full_info()
+                return {"rss": memory.rss, "uss": memory.uss, "cpu_percent": tracked.cpu_percent(None)}
         except (psutil.Error, OSError):
             return {}
 

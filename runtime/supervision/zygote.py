@@ -29,6 +29,7 @@ from sandbox import process_flags
 # Imported before forking so every module process shares them copy-on-write.
 PRELOAD = (
     "asyncio",
+    "anyio",
     "aiogram",
     "aiogram.types",
     "aiogram.filters",
@@ -90,6 +91,7 @@ def serve(control: socket.socket, host_pid: int) -> None:
             continue
         if not data:  # the host closed the control socket: we are done
             os._exit(0)
+        request = None  # bound before anything can fail: the error reply reads it
         try:
             request = msgpack.unpackb(data)
             reply = {"id": request["id"], "pid": fork_module(request, fds, control, host_pid)}

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+import anyio
 import msgpack
 
 from .environment import PROJECT_ROOT, module_environment
@@ -20,6 +21,7 @@ log = logging.getLogger("solobot.runtime")
 
 READY_TIMEOUT = 120.0  # a cold interpreter importing aiogram takes seconds on a small machine
 FORK_TIMEOUT = 10.0
+EXIT_GRACE = 2.0  # seconds the zygote gets to exit on its own at shutdown
 
 
 class ZygoteError(RuntimeError):
@@ -47,7 +49,7 @@ class Zygote:
     """
 
     def __init__(self, on_death: Callable[[], None] | None = None) -> None:
-        self._on_death = on_death
+        self.on_death = on_death
         self._proc: subprocess.Popen[bytes] | None = None
         self._pidfd: int | None = None
         self._control: socket.socket | None = None
@@ -67,8 +69,14 @@ class Zygote:
         async with self._lock:
             await self._start_locked()
 
+    async def ensure_started(self) -> None:
+        """Start the zygote unless it is running (or starting: this waits for that start)."""
+        async with self._lock:
+            if not self.alive() or self._control is None:
+                await self._start_locked()
+
     async def _start_locked(self) -> None:
-        self._discard()
+        await self._discard()
         host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         started = time.monotonic()
         try:
@@ -90,7 +98,7 @@ class Zygote:
             async with asyncio.timeout(READY_TIMEOUT):
                 ready = await self._receive()
         except (TimeoutError, ZygoteError) as exc:
-            self._discard()
+            await self._discard()
             raise ZygoteError(f"the zygote did not become ready: {exc or 'timeout'}") from None
         self.ready_seconds = time.monotonic() - started
         for failure in ready.get("preload_failed", ()):
@@ -111,8 +119,13 @@ class Zygote:
                 socket.send_fds(self._control, [request], [channel.fileno()])
                 async with asyncio.timeout(FORK_TIMEOUT):
                     reply = await self._receive()
+                    while _stale(reply, self._next_id):
+                        # The answer to a fork whose caller was cancelled while it waited (a
+                        # runtime closing mid-restart): that process got no channel and exits.
+                        log.info("[zygote] skipped the answer to an abandoned fork request: %s", reply)
+                        reply = await self._receive()
             except (OSError, TimeoutError, ZygoteError) as exc:
-                self._discard()
+                await self._discard()
                 raise ZygoteError(f"fork of {module!r} failed: {exc or 'timeout'}") from None
             if reply.get("id") != self._next_id or "pid" not in reply:
                 raise ZygoteError(f"fork of {module!r} failed: {reply.get('error', reply)}")
@@ -129,8 +142,8 @@ class Zygote:
         self._unwatch()
         if self._control is not None:  # not a shutdown we asked for
             log.warning("[zygote] pid %s exited unexpectedly; running modules are unaffected", self.pid)
-            if self._on_death is not None:
-                self._on_death()
+            if self.on_death is not None:
+                self.on_death()
 
     def _unwatch(self) -> None:
         if self._pidfd is not None:
@@ -138,7 +151,7 @@ class Zygote:
             os.close(self._pidfd)
             self._pidfd = None
 
-    def _discard(self) -> None:
+    async def _discard(self) -> None:
         self._unwatch()
         if self._control is not None:
             self._control.close()
@@ -146,7 +159,7 @@ class Zygote:
         if self._proc is not None:
             if self._proc.poll() is None:
                 self._proc.kill()
-            self._proc.wait()
+            await anyio.to_thread.run_sync(self._proc.wait)  # reaped off the event loop
 
     async def aclose(self) -> None:
         async with self._lock:
@@ -155,12 +168,17 @@ class Zygote:
                 self._control.close()  # EOF tells the zygote to exit
                 self._control = None
             if self._proc is not None:
-                try:
-                    await asyncio.wait_for(asyncio.to_thread(self._proc.wait), 2.0)
-                except TimeoutError:
+                with anyio.move_on_after(EXIT_GRACE):
+                    await anyio.to_thread.run_sync(self._proc.wait, abandon_on_cancel=True)
+                if self._proc.poll() is None:
                     self._proc.kill()
-                    self._proc.wait()
+                    await anyio.to_thread.run_sync(self._proc.wait)
                 self._proc = None
+
+
+def _stale(reply: dict, expected_id: int) -> bool:
+    answered = reply.get("id")
+    return isinstance(answered, int) and answered < expected_id
 
 
 __all__ = ["PROJECT_ROOT", "ForkServer", "Zygote", "ZygoteError"]

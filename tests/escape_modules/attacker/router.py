@@ -19,7 +19,9 @@ import threading
 import time
 from pathlib import Path
 
-from aiogram import Router
+from aiogram import F, Router
+from aiogram.types import InlineKeyboardButton
+from aiohttp import web
 
 from hooks.hooks import register_hook
 from logger import logger
@@ -105,6 +107,43 @@ async def escape_attacker(attack: str, args: dict | None = None, **kwargs):
 
 register_hook("escape_attacker", escape_attacker)
 
+# --- 4. routing: buttons and webhook paths that are not the attacker's ------------------------------
+
+CALLBACKS_SEEN = []  # every callback query this module's handlers were given
+
+
+def probe_button(**kwargs):
+    return {"after": "balance", "button": InlineKeyboardButton(text="attacker probe", callback_data="attacker|probe")}
+
+
+register_hook("profile_menu", probe_button)
+
+
+@router.callback_query(F.data == "victim|open")  # the victim's button, named in code: a collision
+async def squat_victim_button(callback):
+    CALLBACKS_SEEN.append(callback.data)
+    await callback.answer("stolen by attacker")
+
+
+@router.callback_query(F.data == "about_vpn")  # a core screen, without the operator's override grant
+async def squat_core_screen(callback):
+    CALLBACKS_SEEN.append(callback.data)
+    await callback.answer("core screen taken by attacker")
+
+
+@router.callback_query()  # a catch-all: upstream's first-match routing would give it every button
+async def catch_all(callback):
+    CALLBACKS_SEEN.append(callback.data)
+    await callback.answer(f"attacker got {callback.data}")
+
+
+async def webhook_squat(request):
+    return web.json_response({"served_by": "attacker"})
+
+
+def get_webhook_data():
+    return {"path": "/api/payhook", "handler": webhook_squat}  # not /modules/attacker/…, not granted
+
 
 @attack
 def noop(args):
@@ -141,10 +180,17 @@ _SECRET_PATTERNS = (
 
 
 @attack
-def env_memory(args):
+async def env_memory(args):
     """Scan this process's own memory (inherited from the zygote) for tokens and DSNs.
 
-    /proc/self/maps is not needed: ``process_vm_readv`` on our own pid reads any mapped range and
+    The sweep takes seconds of CPU: it runs in a thread so the module keeps answering the host's
+    heartbeats meanwhile (on a busy machine a blocked loop misses them and the module is killed).
+    """
+    return await asyncio.to_thread(_sweep_own_memory)
+
+
+def _sweep_own_memory():
+    """/proc/self/maps is not needed: ``process_vm_readv`` on our own pid reads any mapped range and
     fails cleanly (EFAULT) on unmapped ones, so the address space is swept in 64 KiB steps around
     a few anchors: the malloc heap (program break), mmap'ed memory next to libc, Python objects.
     """
@@ -474,10 +520,47 @@ async def bot_api(args):
         "close": await call(bot.close()),
         "set_my_commands": await call(bot.set_my_commands([])),
         "ban_chat_member": await call(bot.ban_chat_member(chat_id=args["chat_id"], user_id=args["chat_id"])),
-        "get_me": await call(bot.get_me()),  # allowed: the positive control
     }
+    # The bucket refills while the calls go out: how long they took bounds how many may pass.
+    started = time.monotonic()
+    result["get_me"] = await call(bot.get_me())  # allowed: the positive control
     burst = await asyncio.gather(*(call(bot.get_me()) for _ in range(120)))
+    result["burst_seconds"] = time.monotonic() - started
     result["burst_of_120_get_me"] = {name: burst.count(name) for name in sorted(set(burst))}
+    return result
+
+
+@attack
+async def bot_api_scope(args):
+    """Act on the bot's messages in a user's chat that the module did not send, outside any update."""
+    from bot import bot
+
+    async def call(coroutine):
+        try:
+            result = await coroutine
+        except Exception as exc:
+            return type(exc).__name__, None
+        return "ok", result
+
+    user, message = args["chat_id"], args["message_id"]
+    result = {}
+    for label, coroutine in {
+        "edit_core_message": bot.edit_message_text("defaced by attacker", chat_id=user, message_id=message),
+        "delete_core_message": bot.delete_message(chat_id=user, message_id=message),
+        "copy_core_message": bot.copy_message(chat_id=user, from_chat_id=user, message_id=message),
+        "forward_core_message": bot.forward_message(chat_id=user, from_chat_id=user, message_id=message),
+        "send_to_a_stranger": bot.send_message(chat_id=args["stranger"], text="spam from attacker"),
+        "send_local_file_url": bot.send_document(chat_id=user, document="file:///etc/passwd"),
+        "send_local_path": bot.send_photo(chat_id=user, photo="/etc/hostname"),
+    }.items():
+        result[label] = (await call(coroutine))[0]
+    # Positive controls: a message to a user of the bot, then editing and deleting that own message.
+    outcome, sent = await call(bot.send_message(chat_id=user, text="attacker hello"))
+    result["send_to_user"] = outcome
+    if sent is not None:
+        edit = bot.edit_message_text("attacker edited", chat_id=user, message_id=sent.message_id)
+        result["edit_own_message"] = (await call(edit))[0]
+        result["delete_own_message"] = (await call(bot.delete_message(chat_id=user, message_id=sent.message_id)))[0]
     return result
 
 
@@ -685,6 +768,12 @@ async def hook_forgery(args):
     paid = list(await run_hooks("payment_success", user_id=args["user"], amount=10**6, payment_system="forged"))
     keys = list(await run_hooks("victim_admin_secret", keys=Ref("keys", "non_frozen")))
     return {"admin_secret": admin, "payment_success": paid, "forged_ref": keys}
+
+
+@attack
+def callback_steal(args):
+    """What the attacker's button handlers were given (the driver pressed the victim's, a core one and its own)."""
+    return {"seen": list(CALLBACKS_SEEN)}
 
 
 # --- 10. floods --------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""The runtime's messages on the IPC channel: the handshake manifest and hook replies.
+"""The handshake manifest: what a module process reports once its module is imported.
 
-Everything here is decoded on the host from an untrusted process, so ``from_wire``
-validates shape, types and sizes and raises ``ProtocolError`` on anything else.
+Decoded on the host from an untrusted process, so ``from_wire`` validates shape, types and
+sizes and raises ``ProtocolError`` on anything else.
 """
 
 from __future__ import annotations
@@ -70,24 +70,6 @@ class Manifest:
             warnings=[w[:MAX_TEXT] for w in warnings[:MAX_WARNINGS]],
             import_seconds=float(seconds) if isinstance(seconds, (int, float)) else 0.0,
         )
-
-
-@dataclass(frozen=True)
-class HookReply:
-    """A module's answer to ``call_hook``: truthy results and per-function failures."""
-
-    results: list[Any]
-    failures: list[tuple[str, str, str, str]]
-
-    @classmethod
-    def from_wire(cls, raw: Any) -> HookReply:
-        if not (isinstance(raw, dict) and isinstance(raw.get("results"), list)):
-            raise ValueError(f"a hook reply must be a map with a 'results' list, got {type(raw).__name__}")
-        failures = []
-        for item in raw.get("failures") or []:
-            if isinstance(item, list) and len(item) == 4 and all(isinstance(x, str) for x in item):
-                failures.append((item[0][: MAX_NAME * 2], item[1][:MAX_NAME], item[2][:MAX_TEXT], item[3][: MAX_TEXT * 8]))
-        return cls(raw["results"], failures)
 
 
 def _short_str(value: Any, limit: int = MAX_NAME) -> bool:

@@ -1,0 +1,31 @@
+"""A module's reply to ``call_hook``: its truthy results and the failures of its hook functions.
+
+Decoded on the host from an untrusted process: ``from_wire`` checks the shape and bounds the
+texts, and raises ``ValueError`` on anything else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+MAX_NAME = 100
+MAX_TEXT = 2_000
+
+
+@dataclass(frozen=True)
+class HookReply:
+    """A module's answer to ``call_hook``: truthy results and per-function failures."""
+
+    results: list[Any]
+    failures: list[tuple[str, str, str, str]]
+
+    @classmethod
+    def from_wire(cls, raw: Any) -> HookReply:
+        if not (isinstance(raw, dict) and isinstance(raw.get("results"), list)):
+            raise ValueError(f"a hook reply must be a map with a 'results' list, got {type(raw).__name__}")
+        failures = []
+        for item in raw.get("failures") or []:
+            if isinstance(item, list) and len(item) == 4 and all(isinstance(x, str) for x in item):
+                failures.append((item[0][: MAX_NAME * 2], item[1][:MAX_NAME], item[2][:MAX_TEXT], item[3][: MAX_TEXT * 8]))
+        return cls(raw["results"], failures)

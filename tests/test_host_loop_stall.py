@@ -1,0 +1,164 @@
+"""The host's event loop only does I/O: its longest stall stays short while modules misbehave.
+
+Real module processes hang in hooks (timeouts, then kills), die mid-call (restarts), flood the
+log, spin a core and hold a lot of memory (slow smaps reads), while the host keeps calling
+hooks, reading statuses with memory figures, restarting and reloading, and the resource
+watchdog samples every process and walks a folder of thousands of files. A ticker on the
+host's loop records the longest time it had to wait beyond its sleep: any blocking wait on a
+child process, /proc read, folder walk or sleep in a callback would show up there.
+
+The bound is generous (a behaviour test, not a benchmark): a blocking smaps read of the big
+module alone takes tens of milliseconds, a folder walk hundreds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from sandbox.watchdog import ResourceWatchdog
+
+from .conftest import ModuleFolder
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
+
+STALL_BOUND = 0.2  # seconds
+TICK = 0.002
+MISBEHAVE_FOR = 8.0  # seconds of hook calls, restarts and reloads
+
+
+def add_misbehaving_modules(modules: ModuleFolder) -> None:
+    modules.add(
+        "hanger",
+        """
+        import asyncio
+        from aiogram import Router
+        from hooks.hooks import register_hook
+        router = Router()
+
+        @register_hook("profile_menu")
+        async def hang(**kwargs):
+            await asyncio.sleep(3600)
+        """,
+    )
+    modules.add(
+        "crasher",
+        """
+        import os
+        from aiogram import Router
+        from hooks.hooks import register_hook
+        router = Router()
+
+        @register_hook("profile_menu")
+        async def die(**kwargs):
+            os._exit(3)
+        """,
+    )
+    modules.add(
+        "chatty",
+        """
+        import logging
+        from aiogram import Router
+        from hooks.hooks import register_hook
+        router = Router()
+        log = logging.getLogger("chatty")
+
+        @register_hook("profile_menu")
+        async def talk(**kwargs):
+            for i in range(2000):
+                log.warning("line %d of a flood", i)
+                print("stdout line", i)
+            return {"button": None}
+        """,
+    )
+    modules.add(
+        "spinner",
+        """
+        import time
+        from aiogram import Router
+        from hooks.hooks import register_hook
+        router = Router()
+
+        @register_hook("profile_menu")
+        async def spin(**kwargs):
+            end = time.monotonic() + 0.2
+            while time.monotonic() < end:
+                pass
+        """,
+    )
+    modules.add(
+        "hog",
+        """
+        from aiogram import Router
+        router = Router()
+        # ~150 MB of private pages in 4 KB pieces: a long smaps and many mappings to read.
+        BALLAST = [bytearray(4096) for _ in range(38_000)]
+        for piece in BALLAST:
+            piece[0] = 1
+        """,
+    )
+    modules.add_button_module("healthy")
+
+
+def ignore(reason: str) -> None:
+    """The limits are set so nothing is violated: this test is about the loop, not the limits."""
+
+
+async def longest_stall(stop: asyncio.Event) -> float:
+    loop = asyncio.get_running_loop()
+    worst = 0.0
+    while not stop.is_set():
+        started = loop.time()
+        await asyncio.sleep(TICK)
+        worst = max(worst, loop.time() - started - TICK)
+    return worst
+
+
+async def test_the_host_loop_never_stalls_while_modules_misbehave(modules: ModuleFolder, make_runtime, tmp_path: Path) -> None:
+    add_misbehaving_modules(modules)
+    crowded = tmp_path / "crowded"
+    crowded.mkdir()
+    for i in range(5000):
+        (crowded / f"f{i}").write_bytes(b"x")
+    watchdog = ResourceWatchdog(interval=0.05, disk_interval=0.0)
+
+    config = {"hook_timeouts": {"profile_menu": 0.3}, "backoff_initial": 0.05, "backoff_max": 0.5, "crash_loop_max": 1000}
+    async with make_runtime(modules, **config) as rt:
+        for status in rt.status():
+            assert status["state"] == "running", status
+        stop = asyncio.Event()
+        ticker = asyncio.create_task(longest_stall(stop))
+        sampler = asyncio.create_task(watchdog.run())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + MISBEHAVE_FOR
+        rounds = 0
+        try:
+            while loop.time() < deadline:
+                for status in rt.status():
+                    if status["pid"]:  # re-watched after every restart, like the sandbox does
+                        watchdog.watch(status["name"], status["pid"], 1e5, 3600, ignore, disk_paths=[crowded], disk_mb=1e6)
+                await rt.run_hooks("profile_menu", chat_id=1, admin=False)
+                usage = await rt.status_with_usage()
+                if rounds % 3 == 0:
+                    await rt.restart("healthy")
+                if rounds % 5 == 0:
+                    await rt.reload("hog")
+                rounds += 1
+            stop.set()
+            stall = await ticker
+        finally:
+            stop.set()
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
+        # The misbehaviour happened: restarts after crashes and timeouts, memory was read.
+        states = {s["name"]: s for s in usage}
+        assert states["crasher"]["restarts"] >= 2
+        assert states["hanger"]["hook_timeouts"] >= 2
+        assert any(s["uss"] for s in usage)
+        assert watchdog.usage and any(u.disk_bytes for u in watchdog.usage.values())
+        assert rounds >= 3
+    assert stall < STALL_BOUND, f"the host loop stalled {stall * 1000:.0f} ms"
