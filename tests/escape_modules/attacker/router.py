@@ -608,6 +608,35 @@ async def database(args):
     return result
 
 
+@attack
+async def db_stall(args):
+    """Hold the host's role set-up lock, then run a statement for ever with the role's timeouts lifted."""
+    import time
+
+    from sqlalchemy import text
+
+    from database import async_session_maker
+
+    result = {}
+    try:
+        async with async_session_maker() as session:  # the lock stays with the pooled connection
+            await session.execute(text("SELECT pg_advisory_lock(:key)"), {"key": args["lock_key"]})
+            await session.commit()
+        result["advisory_lock"] = "ok"
+    except Exception as exc:
+        result["advisory_lock"] = type(exc).__name__
+    started = time.monotonic()
+    try:
+        async with async_session_maker() as session:
+            await session.execute(text("SET statement_timeout = 0"))
+            await session.execute(text("SELECT pg_sleep(:s)"), {"s": args["sleep"]})
+        result["long_statement"] = "ok"
+    except Exception as exc:
+        result["long_statement"] = f"{type(exc).__name__}: {exc}"[:300]
+    result["long_statement_seconds"] = round(time.monotonic() - started, 1)
+    return result
+
+
 # --- 9. resources ------------------------------------------------------------------------------------
 
 
