@@ -442,6 +442,9 @@ def network(args):
         "listen_any_port": attempt(_listen(0)),
         "listen_fixed_port": attempt(_listen(args["free_port"])),
         "raw_socket": attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()),
+        "netlink_socket": attempt(lambda: socket.socket(16, socket.SOCK_RAW, 0).close()),  # AF_NETLINK
+        "vsock_socket": attempt(lambda: socket.socket(40, socket.SOCK_STREAM, 0).close()),  # AF_VSOCK
+        "packet_socket": attempt(lambda: socket.socket(17, socket.SOCK_RAW, 0).close()),  # AF_PACKET
     }
     if args.get("refused_port_v6"):
         result["connect_refused_port_v6"] = attempt(_connect("::1", args["refused_port_v6"], socket.AF_INET6))
