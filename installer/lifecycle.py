@@ -74,7 +74,10 @@ class CatalogWatch:
                     installer.wallet.licence_for(name, revoked, now=moment)
                 except InstallRefused as exc:
                     problem = str(exc)
-            if problem is not None and name not in stopped:
+            if problem is not None:
+                if name in stopped and installer.runtime.module_status(name)["state"] == "stopped":
+                    continue  # stopped already, the admins were told
+                # Also when someone started it by hand since: without a licence it does not run.
                 await installer.runtime.stop(name)
                 installer.state.set_licence_stopped(name, problem)
                 log.warning("[catalog] %s stopped: %s", name, problem)

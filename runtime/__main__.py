@@ -39,9 +39,9 @@ def _print_keyboard(title: str, builder: InlineKeyboardBuilder) -> None:
         print("  " + " | ".join(f"[{b.text}] -> {b.callback_data or b.url}" for b in row))
 
 
-def _print_status(rt: ModuleRuntime) -> None:
+async def _print_status(rt: ModuleRuntime) -> None:
     print(f"\n{'module':<18}{'version':<10}{'state':<13}{'pid':>8}{'USS MB':>9}  hooks / last error")
-    for s in rt.status():
+    for s in await rt.status_with_usage():
         uss = f"{s['uss'] / 2**20:.1f}" if s["uss"] else "-"
         last_error = (s["last_error"] or "").strip().splitlines()
         detail = ", ".join(s["hooks"]) or (last_error[-1] if last_error else "")
@@ -57,7 +57,7 @@ async def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
     async with ModuleRuntime(args.modules, state_file=args.state_file) as rt:
-        _print_status(rt)
+        await _print_status(rt)
         _print_keyboard(
             "Профиль (profile_menu):",
             insert_hook_buttons(_keyboard(PROFILE), await run_hooks("profile_menu", chat_id=1, admin=True)),

@@ -98,3 +98,13 @@ async def press(user: SimulatedUser, button: str, needle: str, timeout: float = 
 async def send(user: SimulatedUser, text: str, needle: str, timeout: float = 5) -> MessageView:
     await user.send(text)
     return await reply_with(user, needle, timeout)
+
+
+async def press_forged(user: SimulatedUser, data: str) -> dict:
+    """A callback with ``data`` on the user's last bot message, as a modified client could send."""
+    world = user.world
+    message = next(m for m in reversed(world.messages[user.id].values()) if m.sender.is_bot and not m.deleted)
+    record = world.new_callback_query(user.id, message, data)
+    payload = {"id": record.id, "from": user.info.to_dict(), "message": message.to_dict(), "chat_instance": str(user.id)}
+    world.enqueue_update("callback_query", {**payload, "data": data})
+    return await user.wait_until(lambda u: u.world.callback_queries[record.id].answer)

@@ -15,7 +15,7 @@ from handlers.admin import modules_texts as t
 from handlers.admin.modules import PAGE_SIZE, AdminModuleCallback, module_card, module_list, trim
 from local_bot_api import SimulatedUser
 from tests.conftest import fresh_database
-from tests.core_fixtures import callbacks, press, reply_with, send, shown
+from tests.core_fixtures import callbacks, press, press_forged, reply_with, send, shown
 from tests.shared_zygote import ThreadedZygote
 from tests.solobot_harness import ADMIN_ID, Solobot, copy_modules, running_solobot, traversable_dir
 
@@ -44,16 +44,6 @@ async def press_and_answer(user: SimulatedUser, button: str) -> dict:
     """Press ``button``; the callback answer (toast or alert) it produced."""
     query_id = await user.press(button)
     return await user.wait_until(lambda u: u.world.callback_queries[query_id].answer, timeout=30)
-
-
-async def press_forged(user: SimulatedUser, data: str) -> dict:
-    """A callback with ``data`` on the user's last bot message, as a modified client could send."""
-    world = user.world
-    message = next(m for m in reversed(world.messages[user.id].values()) if m.sender.is_bot and not m.deleted)
-    record = world.new_callback_query(user.id, message, data)
-    payload = {"id": record.id, "from": user.info.to_dict(), "message": message.to_dict(), "chat_instance": str(user.id)}
-    world.enqueue_update("callback_query", {**payload, "data": data})
-    return await user.wait_until(lambda u: u.world.callback_queries[record.id].answer)
 
 
 def card_pid(text: str) -> int | None:

@@ -28,6 +28,7 @@ from catalog.db.models import Licence
 from catalog.licences.service import licence_token
 from catalog.signing import CatalogSigner
 from catalog.verify import Release
+from handlers import texts
 from handlers.admin import catalog_texts as ct
 from handlers.admin import modules_texts as mt
 from installer import Installer, InstallRefused
@@ -35,7 +36,7 @@ from installer.staging import stage_release
 from modcheck.scaffold import render
 from tests.catalog_fixtures import CatalogClient, CatalogWorld, approved_developer, catalog_world, image_bytes, zip_archive
 from tests.conftest import fresh_database
-from tests.core_fixtures import callbacks, press, send, shown
+from tests.core_fixtures import callbacks, press, press_forged, send, shown
 from tests.solobot_harness import ADMIN_ID, Solobot, running_solobot, traversable_dir
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
@@ -321,6 +322,14 @@ async def test_install_update_broken_release_rollback_and_revocation(world: Worl
     record = installer.records.get(MODULE)
     assert record.version == "1.0.0" and record.source == world.catalog.url and record.licence_id == licence_id
 
+    # A user who is not an admin, forging the catalog's buttons, changes nothing.
+    stranger = world.bot.user(7002, "Чужой")
+    await send(stranger, "/start", "Добро пожаловать")
+    for data in (f"admin_cat:remove_ok:{MODULE}::", f"admin_cat:install:{MODULE}:1.0.0:gr", "admin_cat:licence:::"):
+        answer = await press_forged(stranger, data)
+        assert answer["text"] == texts.NOT_ADMIN
+    assert installer.records.get(MODULE).version == "1.0.0" and runtime_state(world) == "running"
+
     # The module's data must survive updates and rollbacks: a row in its own table, a file in its folder.
     visited = await first_visit(world)
     data = Path(world.bot.host.settings.data_dir) / "modules" / MODULE
@@ -363,6 +372,9 @@ async def test_install_update_broken_release_rollback_and_revocation(world: Worl
     await installer_check(world)
     assert world.bot.host.runtime.module_status(MODULE)["state"] == "stopped"
     await admin.wait_until(lambda u: _message_with(u, f"Модуль {MODULE} остановлен"), timeout=10)
+    await world.bot.host.runtime.start(MODULE)  # started by hand without a licence: the next check stops it again
+    await installer_check(world)
+    assert runtime_state(world) == "stopped"
     assert (data / "notes.txt").exists()
     assert f"{MODULE}|open" not in await profile_buttons(world)
 
@@ -371,6 +383,10 @@ async def test_install_update_broken_release_rollback_and_revocation(world: Worl
     nothing_installed(world)
     assert (data / "notes.txt").exists()
     shutil.rmtree(data)
+
+
+def runtime_state(world: World) -> str:
+    return world.bot.host.runtime.module_status(MODULE)["state"]  # type: ignore[union-attr]
 
 
 async def installer_check(world: World) -> None:

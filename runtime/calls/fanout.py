@@ -25,7 +25,7 @@ from runtime.aiogram_bridge.telegram_codec import HOST_CODEC
 from runtime.supervision.supervisor import ModuleSupervisor
 
 from .hook_reply import HookReply
-from .module_call import Answered, ModuleCall, ModuleFailed, TimedOut, log_failure
+from .module_call import Answered, ModuleCall, ModuleFailed, Outcome, TimedOut, log_failure
 
 log = logging.getLogger("solobot.hooks")
 
@@ -57,7 +57,11 @@ async def fan_out(
                 calls.append((supervisor, sent))
         if not calls:
             return results
-        await asyncio.wait([call.future for _, call in calls], timeout=timeout)
+        if len(calls) == 1:
+            single: Outcome | None = await calls[0][1].wait(timeout)
+        else:
+            single = None
+            await asyncio.wait([call.future for _, call in calls], timeout=timeout)
     except BaseException:
         for _, call in calls:
             call.cancel()
@@ -65,7 +69,7 @@ async def fan_out(
     elapsed = time.perf_counter() - started
     observed: list[tuple[str, float]] = []
     for supervisor, call in calls:
-        outcome = call.outcome(timeout)
+        outcome = single if single is not None else call.outcome(timeout)
         what = f"hook {hook}"
         if isinstance(outcome, Answered):
             if _collect(results, hook, supervisor, outcome):

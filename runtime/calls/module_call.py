@@ -118,11 +118,20 @@ class ModuleCall:
         return ProcessGone(f"{type(exc).__name__}: {exc}")
 
     async def wait(self, timeout: float) -> Outcome:
+        """Await the reply itself (not ``asyncio.wait``: one event-loop turn less per call)."""
         try:
-            await asyncio.wait([self._call.future], timeout=timeout)
-        except BaseException:  # the caller was cancelled: so is the request
+            async with asyncio.timeout(timeout):
+                await self._call.future
+        except TimeoutError:
+            if not self._call.future.cancelled():
+                raise  # not our deadline
+            self._call.cancel()  # tell the module to stop working on it
+            return TimedOut(timeout)
+        except asyncio.CancelledError:  # the caller was cancelled: so is the request
             self._call.cancel()
             raise
+        except Exception:  # the module's error or its death: outcome() names it
+            pass
         return self.outcome(timeout)
 
 

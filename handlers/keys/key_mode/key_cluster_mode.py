@@ -83,13 +83,13 @@ async def key_cluster_mode(
         cluster = await process_cluster_override(tg_id=tg_id, state_data=data, session=session, plan=plan)
         cluster = cluster or await get_least_loaded_cluster(session)
     except ValueError as e:
-        await _tell(session, tg_id, target, str(e))
+        await _tell(tg_id, target, str(e))
         return None
     if price:
         try:
             await update_balance(session, tg_id, -price)  # atomic check-and-charge; commits
         except ValueError:
-            await _tell(session, tg_id, target, NOT_ENOUGH)
+            await _tell(tg_id, target, NOT_ENOUGH)
             return None
     email = await generate_random_email(session=session)
     try:
@@ -117,7 +117,7 @@ async def key_cluster_mode(
         await session.rollback()  # a claimed trial is given back
         if price:
             await update_balance(session, tg_id, price)  # the refund
-        await _tell(session, tg_id, target, CREATION_FAILED if price else texts.TRIAL_FAILED)
+        await _tell(tg_id, target, CREATION_FAILED if price else texts.TRIAL_FAILED)
         return None
     key = await get_key_by_email(session, email)
     assert key is not None  # just stored
@@ -147,7 +147,7 @@ async def show_key_created(
     builder = insert_hook_buttons(builder, results)
     builder.row(InlineKeyboardButton(text=buttons.MAIN_MENU, callback_data="profile"))
     text = texts.KEY_CREATED.format(link=key.key, expiry=format_expiry(key.expiry_time))
-    await _tell(session, tg_id, target, text, builder)
+    await _tell(tg_id, target, text, builder)
 
 
 def _target_message(message_or_query: Message | CallbackQuery | None) -> Message | None:
@@ -156,9 +156,7 @@ def _target_message(message_or_query: Message | CallbackQuery | None) -> Message
     return message_or_query
 
 
-async def _tell(
-    session: AsyncSession, tg_id: int, target: Message | None, text: str, builder: InlineKeyboardBuilder | None = None
-) -> None:
+async def _tell(tg_id: int, target: Message | None, text: str, builder: InlineKeyboardBuilder | None = None) -> None:
     """Edit ``target`` into ``text``; with no message to edit (a purchase completed after a
     payment), a new message to the user."""
     markup = (

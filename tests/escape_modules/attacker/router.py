@@ -180,10 +180,17 @@ _SECRET_PATTERNS = (
 
 
 @attack
-def env_memory(args):
+async def env_memory(args):
     """Scan this process's own memory (inherited from the zygote) for tokens and DSNs.
 
-    /proc/self/maps is not needed: ``process_vm_readv`` on our own pid reads any mapped range and
+    The sweep takes seconds of CPU: it runs in a thread so the module keeps answering the host's
+    heartbeats meanwhile (on a busy machine a blocked loop misses them and the module is killed).
+    """
+    return await asyncio.to_thread(_sweep_own_memory)
+
+
+def _sweep_own_memory():
+    """/proc/self/maps is not needed: ``process_vm_readv`` on our own pid reads any mapped range and
     fails cleanly (EFAULT) on unmapped ones, so the address space is swept in 64 KiB steps around
     a few anchors: the malloc heap (program break), mmap'ed memory next to libc, Python objects.
     """
@@ -516,9 +523,12 @@ async def bot_api(args):
         "close": await call(bot.close()),
         "set_my_commands": await call(bot.set_my_commands([])),
         "ban_chat_member": await call(bot.ban_chat_member(chat_id=args["chat_id"], user_id=args["chat_id"])),
-        "get_me": await call(bot.get_me()),  # allowed: the positive control
     }
+    # The bucket refills while the calls go out: how long they took bounds how many may pass.
+    started = time.monotonic()
+    result["get_me"] = await call(bot.get_me())  # allowed: the positive control
     burst = await asyncio.gather(*(call(bot.get_me()) for _ in range(120)))
+    result["burst_seconds"] = time.monotonic() - started
     result["burst_of_120_get_me"] = {name: burst.count(name) for name in sorted(set(burst))}
     return result
 
