@@ -4,7 +4,8 @@ Each run starts ``tests/escape_driver.py`` in a process of its own — the host 
 with the sandbox on, the local Bot API server, PostgreSQL roles per module) plus the modules of
 ``tests/escape_modules`` — once as root from a clone of the project in a private home (a 0700
 parent, as ``/root/solobot`` is on stock servers; every module gets its own uid) and once as the
-unprivileged user ``solobot-escape`` (modules share the bot's uid: Landlock, signal/abstract-unix
+unprivileged user ``solobot-escape`` from a clone in that user's own private home (``tests/installs.py``;
+the bot's data folder inside the clone, as by default; modules share the bot's uid: Landlock, signal/abstract-unix
 scoping, dumpable=0, no_new_privs, database roles and the Bot API policy are what protect). The
 driver runs every attack as a hook call of the attacking module, and after each one checks that
 the host still serves: ``run_hooks("profile_menu")`` returns the victim module's button and a
