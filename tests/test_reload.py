@@ -99,6 +99,8 @@ async def test_caches_and_editor_temp_files_do_not_reload(modules: ModuleFolder,
         (folder / "4913").write_text("")
         (modules.root / "notes.txt").write_text("a file in the modules folder itself")
         await settle(rt, modules, "sentinel")
+        # The new process serves before the reload returns (the old one drains first): wait for the count.
+        await wait_until(lambda: reloader.reloads >= 2)
         assert pids(rt)["alpha"] == original["alpha"] and reloader.reloads == 2  # the sentinel's two edits only
 
 
