@@ -108,6 +108,8 @@ class ModuleRuntime:
             await self._own_zygote.start()
         if self.sandboxes is not None:
             self._tasks.spawn(self.sandboxes.watchdog.run(), "resource-watchdog")
+            if self.sandboxes.db_reaper is not None:
+                self._tasks.spawn(self.sandboxes.db_reaper.run(), "database-limits")
         for spec in discover(self.modules_dir):
             self._supervisors[spec.name] = ModuleSupervisor(spec, self._launch, self.config, self._tasks, self._store)
         self._previous_dispatcher = hook_registry.set_dispatcher(self._dispatch)

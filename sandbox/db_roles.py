@@ -17,18 +17,26 @@ A ``trusted`` module gets the owner's URL, as upstream.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import secrets
 
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .permissions import ModulePermissions
 
+log = logging.getLogger("solobot.runtime")
+
 ROLE_PREFIX = "mod_"
 CONNECTION_LIMIT = 10  # a module process pools 2 (+3 overflow) connections; room for a restart's overlap
 ADVISORY_LOCK = 0x736F6C6F626F74  # "solobot": serialises role set-up within a database
+SETUP_LOCK_TIMEOUT_MS = 5_000  # any other lock the set-up waits for
+SETUP_LOCK_TRIES = 20
+SETUP_LOCK_PAUSE = 0.1  # seconds: ~2 s of tries for the advisory lock
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MAX_IDENTIFIER = 63  # PostgreSQL's NAMEDATALEN - 1
 
@@ -73,17 +81,55 @@ async def ensure_module_role(
     role = role_name(module)
     password = password or secrets.token_urlsafe(24)
     async with owner_engine.begin() as conn:
-        # PostgreSQL refuses concurrent GRANT/REVOKE on one object ("tuple concurrently updated"):
-        # module starts (in this process or another host process) set roles up one at a time.
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK})
+        # Nothing in this set-up may wait unbounded on a lock a module's session can hold.
+        await conn.execute(text(f"SET LOCAL lock_timeout = '{SETUP_LOCK_TIMEOUT_MS}ms'"))
+        await _serialise_setup(conn)
         database = str(await conn.scalar(text("SELECT current_database()")))
         await _ensure_role(conn, role, password)
+        await _limit_role(conn, role, permissions)
         await _ensure_schema(conn, role)
         await _grant(conn, role, database, permissions)
         tcp_host, tcp_port = await _tcp_address(conn, owner_engine.url, host, port)
     return URL.create(
         "postgresql+asyncpg", username=role, password=password, host=tcp_host, port=tcp_port, database=database
     ).render_as_string(hide_password=False)
+
+
+async def _serialise_setup(conn: AsyncConnection) -> None:
+    """Set roles up one at a time across host processes, unless a module holds the key.
+
+    PostgreSQL refuses concurrent GRANT/REVOKE on one object ("tuple concurrently updated"), so
+    host processes sharing a database take an advisory lock. Any role can take any advisory lock,
+    so a module could hold this one forever: the host only *tries* for a while, then goes on
+    without it (within one host process, ``ModuleSandboxes`` serialises set-ups itself).
+    """
+    for _ in range(SETUP_LOCK_TRIES):
+        if await conn.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK}):
+            return
+        await asyncio.sleep(SETUP_LOCK_PAUSE)
+    holders = await conn.scalar(
+        text(
+            "SELECT string_agg(DISTINCT a.usename, ', ') FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND (l.classid::bigint << 32 | l.objid::bigint) = :key"
+        ),
+        {"key": ADVISORY_LOCK},
+    )
+    log.warning("database role set-up: advisory lock held by %s; going on without it", holders or "another session")
+
+
+async def _limit_role(conn: AsyncConnection, role: str, permissions: ModulePermissions) -> None:
+    """Role defaults the module's sessions start with; ``db_limits.DatabaseReaper`` enforces them if it changes them."""
+    r = quote_ident(role)
+    await conn.execute(text(f"ALTER ROLE {r} SET statement_timeout = '{int(permissions.db_statement_seconds * 1000)}ms'"))
+    await conn.execute(
+        text(f"ALTER ROLE {r} SET idle_in_transaction_session_timeout = '{int(permissions.db_idle_seconds * 1000)}ms'")
+    )
+    # A superuser-only setting: the module cannot raise it; an owner that is no superuser cannot set it.
+    try:
+        async with conn.begin_nested():
+            await conn.execute(text(f"ALTER ROLE {r} SET temp_file_limit = '{int(permissions.disk_mb)}MB'"))
+    except DBAPIError as exc:
+        log.warning("[module %s] temp_file_limit not set (the database owner is no superuser): %s", role, exc.orig)
 
 
 async def _ensure_role(conn: AsyncConnection, role: str, password: str) -> None:

@@ -22,6 +22,8 @@ beyond a foreign key to ``users.tg_id``, the default Bot API allowlist::
     override = ["about_vpn"]   # core screens (their callback data) it may answer instead of the core
     webhook_paths = ["/api/payhook"]  # webhook paths outside its own /modules/<name>/
     send_to_chats = [-1001234567890]  # chats beyond this bot's users it may send to
+    db_statement_seconds = 30  # longest statement of its database sessions (enforced by the host)
+    db_idle_seconds = 60       # longest idle-in-transaction (enforced by the host)
 
 Every mistake is reported as ``modules.toml:LINE: module 'x': what is wrong — how to fix``. A
 module whose entry is invalid must not start (:meth:`OperatorConfig.error`); a mistake outside
@@ -162,6 +164,9 @@ class ModulePermissions:
     override: Annotated[tuple[CallbackData, ...], Sorted, Items("callback data")] = ()
     # Webhook paths beyond its own /modules/<name>/.
     webhook_paths: Annotated[tuple[WebhookPath, ...], Sorted, Items("webhook paths")] = ()
+    # Longest statement, and longest idle-in-transaction, of its database sessions (db_limits).
+    db_statement_seconds: Annotated[Number, Field(ge=0.5, le=86400)] = 30
+    db_idle_seconds: Annotated[Number, Field(ge=0.5, le=86400)] = 60
     # Chats it may send to beyond this bot's users and the chat of the update it handles.
     send_to_chats: Annotated[tuple[Whole, ...], Sorted, Items("chat ids (numbers, e.g. -1001234567890)")] = ()
     # VPN panels the host calls for the module with the operator's credentials (panels/gateway.py)

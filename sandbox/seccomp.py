@@ -34,7 +34,9 @@ What is refused (``DENIED`` and ``_conditional_rules``):
   passes its flags in memory, out of a filter's reach: it fails with ENOSYS, on which glibc
   (pthread_create, posix_spawn) falls back to ``clone``;
 - ``personality`` other than querying it (0xffffffff) or setting plain ``PER_LINUX`` (0);
-- ``socket(AF_PACKET, ...)`` always; and, for a module granted no network (``deny_udp``),
+- ``socket()`` of any family but ``AF_UNIX``, ``AF_INET`` and ``AF_INET6`` (packet, netlink,
+  vsock, alg, bluetooth… sockets reach past Landlock; glibc's resolver, denied its netlink
+  socket, assumes both address families); and, for a module granted no network (``deny_udp``),
   every ``AF_INET``/``AF_INET6`` socket but a TCP one (type ``SOCK_STREAM`` once the
   ``SOCK_NONBLOCK``/``SOCK_CLOEXEC`` flags are masked off, protocol 0 or ``IPPROTO_TCP``):
   Landlock (ABI <= 7) only governs TCP, so UDP, ICMP "ping" sockets, SCTP or raw sockets
@@ -178,6 +180,7 @@ SYS_CLONE3 = 435
 SYS_IOCTL = 16
 SYS_SOCKET = 41
 
+AF_UNIX = 1
 AF_INET = 2
 AF_INET6 = 10
 AF_PACKET = 17
@@ -324,15 +327,19 @@ def build_filter(pid: int, deny_udp: bool = False) -> list[tuple[int, int, int, 
     for cmd in (FS_IOC_SETFLAGS, FS_IOC32_SETFLAGS, FS_IOC_FSSETXATTR):
         prog.jump(BPF_JEQ_K, cmd, jt=deny)
     prog.here(skip)
-    # socket: never AF_PACKET; without network, no IP socket but TCP
+    # socket: unix, IPv4 and IPv6 only (no packet, netlink, vsock, alg, bluetooth…);
+    # without network, no IP socket but TCP
     skip = prog.label()
     prog.jump(BPF_JEQ_K, SYS_SOCKET, jf=skip)
     prog.load(_arg(0))
-    prog.jump(BPF_JEQ_K, AF_PACKET, jt=deny)
-    if deny_udp:
+    prog.jump(BPF_JEQ_K, AF_UNIX, jt=allow)
+    if not deny_udp:
+        prog.jump(BPF_JEQ_K, AF_INET, jt=allow)
+        prog.jump(BPF_JEQ_K, AF_INET6, jt=allow, jf=deny)
+    else:
         inet = prog.label()
         prog.jump(BPF_JEQ_K, AF_INET, jt=inet)
-        prog.jump(BPF_JEQ_K, AF_INET6, jt=inet, jf=allow)
+        prog.jump(BPF_JEQ_K, AF_INET6, jt=inet, jf=deny)
         prog.here(inet)
         prog.load(_arg(1))
         prog.and_k(SOCK_TYPE_MASK)

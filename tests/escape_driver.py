@@ -66,6 +66,8 @@ HOG_HOARD_MB = 1024
 HOG_CPU_SECONDS = 1
 FILE_LIMIT_MB = 64  # sandbox.permissions.DEFAULTS.max_file_size_mb: the attacker has no modules.toml entry
 FSM_FLOOD_MB = 256
+DB_STATEMENT_SECONDS = 2  # the attacker's db_statement_seconds / db_idle_seconds
+DB_SLEEP_SECONDS = 45  # what its statement asks for
 HOST_RTTIME = 123_456_789  # µs: what host_controls tries to set as the host's RLIMIT_RTTIME
 LOG_FLOOD_LINES = 20_000
 RAW_FLOOD_LINES = 2_000
@@ -172,6 +174,10 @@ def lay_out(root: Path, token: str, database_url: str, granted_port: int) -> dic
 [modules.netpeer]
 network = true
 tcp_ports = [{granted_port}]
+
+[modules.attacker]
+db_statement_seconds = {DB_STATEMENT_SECONDS}
+db_idle_seconds = {DB_STATEMENT_SECONDS}
 
 [modules.resource_hog]
 cpu_seconds = {HOG_CPU_SECONDS}
@@ -361,6 +367,20 @@ class Scenario:
             PROJECT_ROOT / "modules.toml",
         ]
         self.files_before = fingerprint(self.protected)
+
+    async def _database_stall(self) -> None:
+        """7. The attacker holds the role set-up lock and runs an endless statement; then netpeer restarts."""
+        from sandbox.db_roles import ADVISORY_LOCK
+
+        await self.attack("db_stall", "attacker", {"lock_key": ADVISORY_LOCK, "sleep": DB_SLEEP_SECONDS})
+        pid = self.runtime.module_status("netpeer")["pid"]
+        started = time.monotonic()
+        await self.runtime.restart("netpeer")  # its role set-up needs the lock the attacker holds
+        await self._await_running("netpeer", timeout=60)
+        self.results["db_stall"] = {
+            "restarted": self.runtime.module_status("netpeer")["pid"] != pid,
+            "restart_seconds": round(time.monotonic() - started, 1),
+        }
 
     async def _routing_attacks(self) -> None:
         """4. The attacker names the victim's button and a core screen in code, has a catch-all and a webhook path."""
@@ -684,6 +704,7 @@ class Scenario:
         await self.attack("fsm_flood", "attacker", {"megabytes": FSM_FLOOD_MB})
         await self.attack("fsm_forge", "attacker", {"user": SEEDED_USER})
         await self.attack("hook_forgery", "attacker", {"user": SEEDED_USER})
+        await self._database_stall()
         await self._routing_attacks()
         core_message = next(m for m in reversed(self.user.chat) if m.from_bot)
         self.results["core_message_before"] = core_message.text

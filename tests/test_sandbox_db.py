@@ -207,3 +207,55 @@ def test_embedded_server_listens_on_tcp_with_passwords_only(tmp_path: Path) -> N
         assert make_url(again.url).password == password  # the data folder keeps its owner password
         assert asyncio.run(attempt(again.port, None)) == "InvalidPasswordError"
         assert "trust" not in (data_dir / "pg_hba.conf").read_text().replace("# ", "")
+
+
+# --- database resources: limits the host enforces, set-up a module cannot stall -------------------
+
+
+async def test_a_module_holding_the_set_up_lock_does_not_stall_other_modules_set_up(
+    db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sandbox.db_roles import ADVISORY_LOCK
+
+    async with owner(db) as engine:
+        squatter = await connect(await ensure_module_role(engine, "squatter", ModulePermissions()))
+        try:
+            await squatter.execute(f"SELECT pg_advisory_lock({ADVISORY_LOCK})")  # held for the session
+            dsn = await asyncio.wait_for(ensure_module_role(engine, "bystander", ModulePermissions()), 60)
+            assert make_url(dsn).username == "mod_bystander"
+        finally:
+            await squatter.close()
+    assert any("advisory lock held by mod_squatter" in r.getMessage() for r in caplog.records), caplog.text
+
+
+async def test_role_limits_are_set_and_enforced_even_when_the_session_lifts_them(db: str) -> None:
+    from sandbox.db_limits import DatabaseReaper
+
+    permissions = ModulePermissions(db_statement_seconds=0.5, db_idle_seconds=0.5, disk_mb=64)
+    async with owner(db) as engine:
+        dsn = await ensure_module_role(engine, "sleeper", permissions)
+        async with engine.connect() as conn:
+            config = await conn.scalar(text("SELECT rolconfig FROM pg_roles WHERE rolname = 'mod_sleeper'"))
+        assert {"statement_timeout=500ms", "idle_in_transaction_session_timeout=500ms", "temp_file_limit=64MB"} <= set(config)
+        reaper = DatabaseReaper(engine, lambda: {"mod_sleeper": ("sleeper", 0.5, 0.5)})
+        busy, idle = await connect(dsn), await connect(dsn)
+        try:
+            assert "permission denied" in await denied(busy, "SET temp_file_limit = -1")  # superuser-only: stays
+            await busy.execute("SET statement_timeout = 0")  # lifts the role's own timeout
+            sleeping = asyncio.ensure_future(busy.execute("SELECT pg_sleep(60)"))
+            await idle.execute("SET idle_in_transaction_session_timeout = 0")
+            await idle.execute("BEGIN")
+            await idle.execute("SELECT 1")
+            ended: list[tuple[str, int, str]] = []
+            for _ in range(100):  # the reaper's own loop, stepped by hand
+                ended += await reaper.sweep()
+                if len(ended) >= 2:
+                    break
+                await asyncio.sleep(0.1)
+            whys = sorted(why for _, _, why in ended)
+            assert len(whys) == 2 and "a statement ran" in whys[0] and "idle in a transaction" in whys[1], ended
+            with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError)):
+                await sleeping
+        finally:
+            for conn in (busy, idle):
+                conn.terminate()

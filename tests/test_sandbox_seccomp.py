@@ -455,6 +455,9 @@ def _network_probe(spec: Any, udp_port: int, tcp_port: int) -> dict[str, Any]:
             "raw_socket": attempt(_open(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)),
             "sctp_stream": attempt(_open(socket.AF_INET, socket.SOCK_STREAM, 132)),  # IPPROTO_SCTP
             "packet_socket": attempt(_open(17, socket.SOCK_RAW, 0)),  # AF_PACKET
+            "netlink_socket": attempt(_open(16, socket.SOCK_RAW, 0)),  # AF_NETLINK, NETLINK_ROUTE
+            "vsock_socket": attempt(_open(40, socket.SOCK_STREAM, 0)),  # AF_VSOCK
+            "alg_socket": attempt(_open(38, socket.SOCK_SEQPACKET, 0)),  # AF_ALG
             "tcp_socket": attempt(_open(socket.AF_INET, socket.SOCK_STREAM | nonblock | cloexec, socket.IPPROTO_TCP)),
             "tcp6_socket": attempt(_open(socket.AF_INET6, socket.SOCK_STREAM)),
             "tcp_connect": attempt(tcp_connect),
@@ -493,6 +496,9 @@ def test_no_network_means_no_udp(world: World, root: bool) -> None:
         "raw_socket",
         "sctp_stream",
         "packet_socket",
+        "netlink_socket",
+        "vsock_socket",
+        "alg_socket",
     ):
         assert r[key] == "EPERM", (key, r[key])
     for key in ("tcp_socket", "tcp6_socket", "tcp_connect", "asyncio_connect", "unix_pair", "unix_dgram"):
@@ -518,4 +524,5 @@ def test_network_granted_keeps_udp(world: World) -> None:
         "unix_pair",
     ):
         assert r[key] == "ok", (key, r[key])
-    assert r["packet_socket"] == "EPERM"  # never, network or not
+    for key in ("packet_socket", "netlink_socket", "vsock_socket", "alg_socket"):  # never, network or not
+        assert r[key] == "EPERM", (key, r[key])

@@ -25,6 +25,7 @@ from panels.gateway import PanelGateway
 from runtime.discovery import discover
 from sandbox.apply import SandboxSpec, default_list_only_paths, default_read_only_paths, default_read_write_paths, needed_paths
 from sandbox.bot_api_policy import BotApiPolicy
+from sandbox.db_limits import DatabaseReaper
 from sandbox.identity import ModuleIdentities
 from sandbox.module_requests import describe_pending, load_module_requests
 from sandbox.permissions import ModulePermissions, PermissionsError, load_operator_config
@@ -77,6 +78,8 @@ class ModuleSandboxes:
         # ("tuple concurrently updated"), so role set-up runs one module at a time.
         self._roles_lock = asyncio.Lock()
         self._passwords: dict[str, str] = {}
+        self._db_limits: dict[str, tuple[str, float, float]] = {}  # role → (module, statement s, idle s)
+        self.db_reaper = DatabaseReaper(owner_engine, lambda: self._db_limits) if owner_engine is not None else None
         self._mount_view_probe: asyncio.Future[str | None] | None = None  # why mount views are refused, or None
 
     async def prepare(self, module: str, site_packages: Path | None = None) -> LaunchPlan:
@@ -126,13 +129,16 @@ class ModuleSandboxes:
     async def _database_url(self, module: str, permissions: ModulePermissions) -> str | None:
         if self.owner_engine is None:
             return None
-        from sandbox.db_roles import ensure_module_role
+        from sandbox.db_roles import ensure_module_role, role_name
 
         # One password per module for the host's lifetime: during a reload the old process keeps
         # opening connections with it until it is retired.
         password = self._passwords.setdefault(module, secrets.token_urlsafe(24))
         async with self._roles_lock:
-            return await ensure_module_role(self.owner_engine, module, permissions, password=password)
+            url = await ensure_module_role(self.owner_engine, module, permissions, password=password)
+        if not permissions.trusted:
+            self._db_limits[role_name(module)] = (module, permissions.db_statement_seconds, permissions.db_idle_seconds)
+        return url
 
     def _spec(
         self, module: str, permissions: ModulePermissions, database_url: str | None, site_packages: Path | None

@@ -180,10 +180,17 @@ _SECRET_PATTERNS = (
 
 
 @attack
-def env_memory(args):
+async def env_memory(args):
     """Scan this process's own memory (inherited from the zygote) for tokens and DSNs.
 
-    /proc/self/maps is not needed: ``process_vm_readv`` on our own pid reads any mapped range and
+    The sweep takes seconds of CPU: it runs in a thread so the module keeps answering the host's
+    heartbeats meanwhile (on a busy machine a blocked loop misses them and the module is killed).
+    """
+    return await asyncio.to_thread(_sweep_own_memory)
+
+
+def _sweep_own_memory():
+    """/proc/self/maps is not needed: ``process_vm_readv`` on our own pid reads any mapped range and
     fails cleanly (EFAULT) on unmapped ones, so the address space is swept in 64 KiB steps around
     a few anchors: the malloc heap (program break), mmap'ed memory next to libc, Python objects.
     """
@@ -442,6 +449,9 @@ def network(args):
         "listen_any_port": attempt(_listen(0)),
         "listen_fixed_port": attempt(_listen(args["free_port"])),
         "raw_socket": attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()),
+        "netlink_socket": attempt(lambda: socket.socket(16, socket.SOCK_RAW, 0).close()),  # AF_NETLINK
+        "vsock_socket": attempt(lambda: socket.socket(40, socket.SOCK_STREAM, 0).close()),  # AF_VSOCK
+        "packet_socket": attempt(lambda: socket.socket(17, socket.SOCK_RAW, 0).close()),  # AF_PACKET
     }
     if args.get("refused_port_v6"):
         result["connect_refused_port_v6"] = attempt(_connect("::1", args["refused_port_v6"], socket.AF_INET6))
@@ -513,9 +523,12 @@ async def bot_api(args):
         "close": await call(bot.close()),
         "set_my_commands": await call(bot.set_my_commands([])),
         "ban_chat_member": await call(bot.ban_chat_member(chat_id=args["chat_id"], user_id=args["chat_id"])),
-        "get_me": await call(bot.get_me()),  # allowed: the positive control
     }
+    # The bucket refills while the calls go out: how long they took bounds how many may pass.
+    started = time.monotonic()
+    result["get_me"] = await call(bot.get_me())  # allowed: the positive control
     burst = await asyncio.gather(*(call(bot.get_me()) for _ in range(120)))
+    result["burst_seconds"] = time.monotonic() - started
     result["burst_of_120_get_me"] = {name: burst.count(name) for name in sorted(set(burst))}
     return result
 
@@ -605,6 +618,35 @@ async def database(args):
     else:
         result["owner_login_guess"] = "ok"
         await connection.close()
+    return result
+
+
+@attack
+async def db_stall(args):
+    """Hold the host's role set-up lock, then run a statement for ever with the role's timeouts lifted."""
+    import time
+
+    from sqlalchemy import text
+
+    from database import async_session_maker
+
+    result = {}
+    try:
+        async with async_session_maker() as session:  # the lock stays with the pooled connection
+            await session.execute(text("SELECT pg_advisory_lock(:key)"), {"key": args["lock_key"]})
+            await session.commit()
+        result["advisory_lock"] = "ok"
+    except Exception as exc:
+        result["advisory_lock"] = type(exc).__name__
+    started = time.monotonic()
+    try:
+        async with async_session_maker() as session:
+            await session.execute(text("SET statement_timeout = 0"))
+            await session.execute(text("SELECT pg_sleep(:s)"), {"s": args["sleep"]})
+        result["long_statement"] = "ok"
+    except Exception as exc:
+        result["long_statement"] = f"{type(exc).__name__}: {exc}"[:300]
+    result["long_statement_seconds"] = round(time.monotonic() - started, 1)
     return result
 
 
