@@ -46,6 +46,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
+from tests.installs import PRIVATE_NOTE  # noqa: E402 - importable once the project root is on sys.path
+
 ESCAPE_MODULES = Path(__file__).resolve().parent / "escape_modules"
 MODULES = ("attacker", "breaker", "frugal", "impostor", "netpeer", "resource_hog", "victim")
 # Modules expected to be running between attacks (the impostor never gets past its handshake;
@@ -618,9 +620,9 @@ class Scenario:
             "victim_data_file": Path(victim["home"]) / "secret.txt",
             "victim_tmp_file": Path(victim["tmp"]) / "secret.txt",
             "root_only_system_file": Path("/etc/shadow"),
-            "private_home_note": self.root.parent / "operator-notes.txt",  # root mode: the clone's private home
+            "private_home_note": self.root.parent / PRIVATE_NOTE,  # the operator's private home around the clone
         }
-        folders = {"list_private_home": str(self.root.parent)} if self.config["mode"] == "root" else {}
+        folders = {"list_private_home": str(self.root.parent)}
         await self.attack(
             "read_secrets", "attacker", {"paths": {k: str(v) for k, v in readable.items() if v.exists()}, "folders": folders}
         )

@@ -4,7 +4,8 @@ Each run starts ``tests/escape_driver.py`` in a process of its own — the host 
 with the sandbox on, the local Bot API server, PostgreSQL roles per module) plus the modules of
 ``tests/escape_modules`` — once as root from a clone of the project in a private home (a 0700
 parent, as ``/root/solobot`` is on stock servers; every module gets its own uid) and once as the
-unprivileged user ``solobot-escape`` (modules share the bot's uid: Landlock, signal/abstract-unix
+unprivileged user ``solobot-escape`` from a clone in that user's own private home (``tests/installs.py``;
+the bot's data folder inside the clone, as by default; modules share the bot's uid: Landlock, signal/abstract-unix
 scoping, dumpable=0, no_new_privs, database roles and the Bot API policy are what protect). The
 driver runs every attack as a hook call of the attacking module, and after each one checks that
 the host still serves: ``run_hooks("profile_menu")`` returns the victim module's button and a
@@ -21,7 +22,6 @@ Run alone: ``python -m pytest tests/test_escape_suite.py``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import pwd
@@ -30,8 +30,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +43,7 @@ from sandbox.landlock import landlock_abi
 from sandbox.permissions import DEFAULTS  # the attacker has no modules.toml entry
 from tests.conftest import fresh_database
 from tests.escape_driver import DB_SLEEP_SECONDS, FILE_LIMIT_MB, FRUGAL_MEMORY_MB, FSM_FLOOD_MB, HOG_MEMORY_MB
-from tests.solobot_harness import traversable_dir
+from tests.installs import UNPRIVILEGED_USER, clone_in_private_home, unprivileged_user
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -54,10 +52,7 @@ pytestmark = [
     pytest.mark.skipif(landlock_abi() < 7, reason="needs Landlock ABI 7 (TCP rules, signal and abstract-unix scopes)"),
 ]
 
-PROJECT = Path(__file__).resolve().parent.parent
 DRIVER = Path("tests") / "escape_driver.py"  # run from the bot's folder: the clone's own copy
-PRIVATE_NOTE = "operator-notes.txt"  # beside the clone, in the operator's private home
-UNPRIVILEGED_USER = "solobot-escape"
 MODES = ("root", "nonroot")
 DRIVER_TIMEOUT = 240
 
@@ -142,18 +137,6 @@ class Run:
         return [line["message"] for line in self.attack(key)["logs"]]
 
 
-def unprivileged_user() -> pwd.struct_passwd:
-    try:
-        return pwd.getpwnam(UNPRIVILEGED_USER)
-    except KeyError:
-        subprocess.run(
-            ["useradd", "--system", "--create-home", "--shell", "/usr/sbin/nologin", UNPRIVILEGED_USER],
-            check=True,
-            capture_output=True,
-        )
-        return pwd.getpwnam(UNPRIVILEGED_USER)
-
-
 def owner_dsn_over_tcp(pg_url: str, database_url: str) -> str:
     """The owner's DSN over TCP 127.0.0.1 (a process of another user cannot reach the socket folder)."""
     server = make_url(pg_url)
@@ -168,40 +151,6 @@ def owner_dsn_over_tcp(pg_url: str, database_url: str) -> str:
     ).render_as_string(hide_password=False)
 
 
-@contextlib.contextmanager
-def clone_in_private_home() -> Iterator[Path]:
-    """The most common install: the bot cloned to ``/root/solobot``, run as root, ``/root`` mode 0700.
-
-    A throwaway private home (0700, root's) with the project's files in ``solobot/`` (its
-    example modules left out: the driver brings the attack modules) and a note of the
-    operator's beside it, which no module may see.
-    """
-    home = Path(tempfile.mkdtemp(prefix="solobot-home-"))
-    home.chmod(0o700)
-    try:
-        clone = home / "solobot"
-        listed = (
-            subprocess.run(
-                ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                cwd=PROJECT,
-                capture_output=True,
-                check=True,
-            )
-            .stdout.decode()
-            .split("\0")
-        )
-        for name in listed:
-            source = PROJECT / name
-            if name and not name.startswith("modules/") and source.is_file():
-                (clone / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, clone / name)
-        clone.chmod(0o755)
-        (home / PRIVATE_NOTE).write_text("the operator's own notes\n")
-        yield clone
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-
-
 def drive(mode: str, root: Path, database_url: str, output_dir: Path) -> Run:
     token = f"{secrets.randbelow(10**9) + 10**8}:{secrets.token_urlsafe(32)}"
     marker = f"ESCAPE-MARKER-{secrets.token_hex(6)}"
@@ -212,7 +161,6 @@ def drive(mode: str, root: Path, database_url: str, output_dir: Path) -> Run:
     user: dict[str, Any] = {}
     if mode == "nonroot":
         entry = unprivileged_user()
-        os.chown(root, entry.pw_uid, entry.pw_gid)  # the bot's folder belongs to the bot's user
         user = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
     config = {
         "mode": mode,
@@ -222,8 +170,8 @@ def drive(mode: str, root: Path, database_url: str, output_dir: Path) -> Run:
         "marker": marker,
         "result_file": str(root / "results.json"),
     }
-    # PYTHONPATH: the host under test is this checkout (as root: its clone), whatever else is installed.
-    checkout = root if mode == "root" else PROJECT
+    # PYTHONPATH: the host under test is the clone of this checkout, whatever else is installed.
+    checkout = root
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(root)}
     env["PYTHONPATH"] = str(checkout)
     output_file = output_dir / f"host-{mode}.log"
@@ -263,8 +211,7 @@ def run(request: pytest.FixtureRequest, pg_url: str, tmp_path_factory: pytest.Te
 
     async def in_a_fresh_database() -> Run:
         async with fresh_database(pg_url) as database_url:
-            folder = clone_in_private_home() if mode == "root" else traversable_dir("solobot-escape-")
-            with folder as root:
+            with clone_in_private_home(None if mode == "root" else unprivileged_user()) as root:
                 owner = owner_dsn_over_tcp(pg_url, database_url)
                 return await anyio.to_thread.run_sync(drive, mode, root, owner, output_dir)
 
@@ -376,8 +323,10 @@ def test_secrets_and_other_modules_files_are_unreadable(run: Run) -> None:
     outcome = dict(run.outcome("read_secrets"))
     assert outcome.pop("symlink_create") == "ok"  # in its own folder: allowed, and useless (next line)
     assert outcome.pop("hardlink") in BLOCKED | {"EXDEV"}, f"[{run.mode}] hard-linked another module's file"
-    if run.root:  # the operator's home around the clone: not even there for the module
-        assert outcome.pop("private_home_note") == "ENOENT" and outcome.pop("list_private_home") in BLOCKED, outcome
+    # The operator's home around the clone. As root it is not even there for the module (a private
+    # mount view); as an ordinary user the module shares the home's owner uid: Landlock refuses.
+    note, listing = outcome.pop("private_home_note"), outcome.pop("list_private_home")
+    assert (note == "ENOENT" if run.root else note in BLOCKED) and listing in BLOCKED, (run.mode, note, listing)
     read = {label: result for label, result in outcome.items() if result not in BLOCKED}
     assert not read, f"[{run.mode}] the module read files that are not its own: {read}"
     for label in ("env_file", "modules_toml", "embedded_pg_password", "victim_data_file", "victim_code", "symlink_read"):

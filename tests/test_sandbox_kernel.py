@@ -42,6 +42,7 @@ from sandbox.identity import ModuleIdentities, drop_privileges
 from sandbox.landlock import landlock_abi
 from sandbox.private_ancestors import fix_for, probe_mount_views
 from sandbox.process_flags import set_dumpable
+from tests.installs import PROJECT
 
 pytestmark = [
     pytest.mark.skipif(sys.platform != "linux", reason="Linux only"),
@@ -147,6 +148,16 @@ class World:
         # Exactly what the host does: build, send as msgpack through the zygote, rebuild.
         return SandboxSpec.from_wire(msgpack.unpackb(msgpack.packb(SandboxSpec(**values).to_wire())))
 
+    def spec_as_this_user(self, module: str, **overrides: Any) -> SandboxSpec:
+        """The spec a bot that is not root builds, called in a process already running as its user.
+
+        The host lists what it can reach (its sys.path among it): this test's own checkout may sit
+        in a private folder (CI clones into one, as operators clone into ``/root``) that a bot
+        running as another user could not even have on its path.
+        """
+        assert os.geteuid() != 0, "call this after dropping to the bot's user"
+        return self.spec(module, uid=None, **overrides)
+
 
 @pytest.fixture
 def world() -> Iterator[World]:
@@ -186,6 +197,55 @@ def tcp_listener() -> Iterator[int]:
 
 def _layers_ok(layers: list[str]) -> None:
     assert not [layer for layer in layers if layer.startswith("NOT ")], layers
+
+
+# What each line of ``apply_sandbox``'s report starts with, by layer.
+LAYER_PREFIXES = {
+    "dirs": "private dirs ",
+    "view": "private mount view: ",
+    "rlimits": "rlimits ",
+    "uid": "uid ",
+    "shared uid": "NOT own uid: ",
+    "no_new_privs": "no_new_privs",
+    "landlock": "landlock abi ",
+    "seccomp": "seccomp (",
+    "dumpable": "dumpable=0",
+}
+
+
+def layer_kinds(layers: list[str]) -> list[str]:
+    """The report as a list of layer names, in order (a line no layer claims stays as it is)."""
+    return [next((kind for kind, prefix in LAYER_PREFIXES.items() if line.startswith(prefix)), line) for line in layers]
+
+
+def layer(layers: list[str], kind: str) -> str:
+    """The one line of the report for layer ``kind``."""
+    lines = [line for line, name in zip(layers, layer_kinds(layers), strict=True) if name == kind]
+    assert len(lines) == 1, f"expected one {kind!r} layer in {layers}"
+    return lines[0]
+
+
+def hidden_by_view(layers: list[str]) -> set[Path]:
+    """The private folders the mount-view layer reports hidden (none without that layer)."""
+    view = [line for line in layers if line.startswith(LAYER_PREFIXES["view"])]
+    if not view:
+        return set()
+    covered = view[0].removeprefix(LAYER_PREFIXES["view"]).removesuffix(", needed paths bound at the same place")
+    return {Path(part.removesuffix(" (0700) hidden")) for part in covered.split(", ")}
+
+
+def private_folders_above_the_code() -> set[Path]:
+    """The highest folder above this checkout and above the interpreter that other users cannot traverse.
+
+    A root module's own uid must still import the code the test runs from (its sys.path), so a
+    private folder there (CI clones into one, as operators clone into ``/root``) gets a private
+    mount view in every root module's sandbox; elsewhere there is none.
+    """
+    found = set()
+    for code in (PROJECT, Path(sys.prefix), Path(sys.base_prefix)):
+        private = [folder for folder in reversed(code.resolve().parents) if not folder.stat().st_mode & stat.S_IXOTH]
+        found.update(private[:1])
+    return found
 
 
 # --- root: a per-module uid plus everything else -----------------------------------------------
@@ -236,14 +296,18 @@ def test_root_module_filesystem_and_python_still_work(world: World) -> None:
         }
 
     r = run_forked(child)
-    _layers_ok(r["layers"])
-    # The order is part of the contract: dirs, rlimits, uid, no_new_privs, Landlock, dumpable.
-    assert len(r["layers"]) == 7 and r["layers"][0].startswith("private dirs ")
-    assert r["layers"][2:4] == [f"uid {uid} gid {uid}", "no_new_privs"] and r["layers"][6] == "dumpable=0"
-    assert r["layers"][5].startswith("seccomp (")
-    assert r["layers"][1].startswith("rlimits data=") and "nproc=16 nofile=256 fsize=64M core=0" in r["layers"][1]
-    assert r["layers"][4].startswith("landlock abi ") and "scopes signals+abstract-unix" in r["layers"][4]
-    assert str(world.base / "missing") in r["layers"][4]  # a missing path is named, not silently dropped
+    layers = r["layers"]
+    _layers_ok(layers)
+    # The order is part of the contract: dirs, (a mount view), rlimits, uid, no_new_privs, Landlock, seccomp, dumpable.
+    private = private_folders_above_the_code()
+    view = ["view"] if private else []
+    assert layer_kinds(layers) == ["dirs", *view, "rlimits", "uid", "no_new_privs", "landlock", "seccomp", "dumpable"]
+    assert hidden_by_view(layers) == private
+    assert layer(layers, "uid") == f"uid {uid} gid {uid}" and layer(layers, "dumpable") == "dumpable=0"
+    rlimits = layer(layers, "rlimits")
+    assert rlimits.startswith("rlimits data=") and "nproc=16 nofile=256 fsize=64M core=0" in rlimits
+    assert "scopes signals+abstract-unix" in layer(layers, "landlock")
+    assert str(world.base / "missing") in layer(layers, "landlock")  # a missing path is named, not silently dropped
     assert r["ids"] == [[uid] * 3, [uid] * 3, []]
     assert r["regain_root"] == "EPERM"
     assert r["root_only"] == "EACCES"
@@ -486,11 +550,11 @@ def test_nonroot_bot_landlock_and_scopes_still_hold(world: World) -> None:
     os.chmod(host_secret, 0o600)
 
     with tcp_listener() as granted, tcp_listener() as refused:
-        spec = world.spec("alpha", uid=None, ports=[granted])
 
         def child() -> dict[str, Any]:
             drop_privileges(bot_uid, bot_uid)  # what a non-root bot's module process starts as
             set_dumpable(True)  # like any process started by that user (the uid change cleared it)
+            spec = world.spec_as_this_user("alpha", ports=[granted])
             # A process of the same uid outside the sandbox: stands in for the host.
             hold_read, hold_write = os.pipe()
             sibling = os.fork()
@@ -534,9 +598,10 @@ def test_nonroot_bot_landlock_and_scopes_still_hold(world: World) -> None:
         r = run_forked(child)
     assert r["before"] == {"sibling_environ": "ok", "secret": "ok"}  # DAC alone would let the module in
     assert r["ids"] == [bot_uid] * 3
-    assert r["layers"][2].startswith(f"NOT own uid: the bot is not root, the module shares uid {bot_uid}")
-    assert "(shared uid)" in r["layers"][1]
-    assert [layer for layer in r["layers"] if layer.startswith("NOT ")] == [r["layers"][2]]
+    layers = r["layers"]
+    assert layer_kinds(layers) == ["dirs", "rlimits", "shared uid", "no_new_privs", "landlock", "seccomp", "dumpable"]
+    assert layer(layers, "shared uid").startswith(f"NOT own uid: the bot is not root, the module shares uid {bot_uid}")
+    assert "(shared uid)" in layer(layers, "rlimits")
     assert r["secret"] == r["env_file"] == "EACCES"
     assert r["project_write"] == "EACCES"
     assert r["other_data_read"] == r["other_data_write"] == "EACCES"
@@ -603,8 +668,8 @@ def test_a_private_home_above_the_project_is_replaced_by_a_view_of_what_the_modu
         }
 
     result = run_forked(child)
-    view = [layer for layer in result["layers"] if layer.startswith("private mount view: ")]
-    assert view == [f"private mount view: {world.base} (0700) hidden, needed paths bound at the same place"], result
+    # The world's base, and the private folder this checkout sits in if it does (see the first test).
+    assert hidden_by_view(result["layers"]) == {world.base, *private_folders_above_the_code()}, result
     assert result["core"] == 42 and result["own_module"] == result["own_data"] == "ok", result
     assert result["notes"] == "ENOENT" and result["env"] in ("EACCES", "ENOENT"), result
     assert result["plant_in_view"] in ("EROFS", "EACCES", "EPERM"), result

@@ -31,7 +31,7 @@ from sandbox.apply import SandboxError, apply_sandbox
 from sandbox.identity import drop_privileges
 from sandbox.landlock import landlock_abi
 from sandbox.process_flags import set_dumpable, set_no_new_privs
-from tests.test_sandbox_kernel import World, attempt, run_forked, tcp_listener
+from tests.test_sandbox_kernel import World, attempt, layer, layer_kinds, run_forked, tcp_listener
 from tests.test_sandbox_kernel import world as world  # the fixture, re-exported
 
 pytestmark = [
@@ -102,11 +102,11 @@ def test_nonroot_module_cannot_reach_the_host_process_or_file_attributes(world: 
     own_file = world.data_dir("alpha") / "own.txt"
 
     with tcp_listener() as port:
-        spec = world.spec("alpha", uid=None, ports=[port])
 
         def bot() -> dict[str, Any]:
             drop_privileges(bot_uid, bot_uid)  # the non-root bot; its child below is the module
             set_dumpable(True)
+            spec = world.spec_as_this_user("alpha", ports=[port])
             host = os.getpid()
 
             def module() -> dict[str, Any]:
@@ -212,8 +212,8 @@ def test_nonroot_module_cannot_reach_the_host_process_or_file_attributes(world: 
 
     assert r["control"] == dict.fromkeys(r["control"], "ok")  # DAC alone lets the module do all of it
     layers = r["layers"]
-    assert [layer for layer in layers if layer.startswith("NOT ")] == [layers[2]]  # only the shared uid
-    assert layers[5] == f"seccomp ({seccomp.denied_count()} syscalls denied, no UDP)" and layers[6] == "dumpable=0"
+    assert layer_kinds(layers) == ["dirs", "rlimits", "shared uid", "no_new_privs", "landlock", "seccomp", "dumpable"]
+    assert layer(layers, "seccomp") == f"seccomp ({seccomp.denied_count()} syscalls denied, no UDP)"
     assert r["status"]["Seccomp"] == "2"
     for key in (
         "setpriority_host",
@@ -277,8 +277,8 @@ def test_root_module_gets_the_filter_too(world: World) -> None:
         }
 
     r = run_forked(child)
-    assert [layer for layer in r["layers"] if layer.startswith("NOT ")] == []
-    assert r["layers"][5].startswith("seccomp (") and r["layers"][6] == "dumpable=0"
+    assert [line for line in r["layers"] if line.startswith("NOT ")] == []
+    assert layer_kinds(r["layers"])[-2:] == ["seccomp", "dumpable"]  # the filter is the last but one layer
     assert r["chmod_own"] == r["utime_own"] == r["prlimit_parent"] == "EPERM"
     assert r["prlimit_self"] == "ok"
 
@@ -472,21 +472,20 @@ def _network_probe(spec: Any, udp_port: int, tcp_port: int) -> dict[str, Any]:
 @pytest.mark.parametrize("root", [True, False], ids=["root", "nonroot"])
 def test_no_network_means_no_udp(world: World, root: bool) -> None:
     with _udp_listener() as (server, udp_port), tcp_listener() as tcp_port:
-        uid = world.uids.allocate("alpha") if root else None
         if not root:
             _own_the_world(world, bot_uid := world.uids.allocate("botuser"))
-        spec = world.spec("alpha", uid=uid, ports=[tcp_port])
 
         def run() -> dict[str, Any]:
-            if not root:
-                drop_privileges(bot_uid, bot_uid)
-            return _network_probe(spec, udp_port, tcp_port)
+            if root:
+                return _network_probe(world.spec("alpha", uid=world.uids.allocate("alpha"), ports=[tcp_port]), udp_port, tcp_port)
+            drop_privileges(bot_uid, bot_uid)
+            return _network_probe(world.spec_as_this_user("alpha", ports=[tcp_port]), udp_port, tcp_port)
 
         r = run() if root else run_forked(run)
         arrived = _arrived(server)
 
     assert r["control"] == "ok" and arrived == [b"exfiltrated"]  # only the control, sent before the sandbox
-    assert r["layers"][5] == f"seccomp ({seccomp.denied_count()} syscalls denied, no UDP)"
+    assert layer(r["layers"], "seccomp") == f"seccomp ({seccomp.denied_count()} syscalls denied, no UDP)"
     for key in (
         "udp_send",
         "udp_socket",
@@ -511,7 +510,7 @@ def test_network_granted_keeps_udp(world: World) -> None:
         r = _network_probe(spec, udp_port, tcp_port)
         arrived = _arrived(server)
 
-    assert r["layers"][5] == f"seccomp ({seccomp.denied_count()} syscalls denied)"
+    assert layer(r["layers"], "seccomp") == f"seccomp ({seccomp.denied_count()} syscalls denied)"
     assert arrived == [b"exfiltrated", b"exfiltrated"]
     for key in (
         "udp_send",
