@@ -269,6 +269,9 @@ class ModuleRuntime:
         if plan is not None and self.sandboxes is not None:
             self._permissions[name] = plan.permissions
             self.sandboxes.watch(name, process.pid, plan.permissions, process.kill)
+            # Stopped, crashed or quarantined: no longer watched (its pid may soon be someone else's).
+            sandboxes, pid = self.sandboxes, process.pid
+            process.exited.add_done_callback(lambda _exit: sandboxes.unwatch(name, pid))
             self._report_route_collisions(name, process)
         return process
 

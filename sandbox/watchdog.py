@@ -112,8 +112,12 @@ class ResourceWatchdog:
         )
         self.usage.pop(name, None)
 
-    def unwatch(self, name: str) -> None:
-        self._watched.pop(name, None)
+    def unwatch(self, name: str, pid: int | None = None) -> None:
+        """Stop watching ``name``; with ``pid``, only if that is still the process watched (not a newer one)."""
+        watched = self._watched.get(name)
+        if watched is None or (pid is not None and watched.pid != pid):
+            return
+        del self._watched[name]
         self.usage.pop(name, None)
 
     @property

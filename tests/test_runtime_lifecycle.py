@@ -290,3 +290,24 @@ async def test_protocol_violation_restarts_only_that_module(
         assert "protocol error" in status["last_error"] and reason in status["last_error"]
         assert pids(rt)["healthy"] == before["healthy"]
         assert (await rt.run_hooks("healthy_only_probe")) == []
+
+
+async def test_a_stopped_or_crashed_sandboxed_module_is_no_longer_watched(tmp_path: Path) -> None:
+    """The resource watchdog must not keep sampling (and maybe kill) a pid that is someone else's by now."""
+    from runtime import ModuleRuntime
+    from runtime.supervision.sandbox_setup import ModuleSandboxes
+    from sandbox.bot_api_policy import BotApiPolicy
+    from tests.solobot_harness import traversable_dir
+
+    with traversable_dir("solobot-unwatch-") as root:
+        folder = ModuleFolder(root / "modules")
+        folder.add_button_module("watched")
+        sandboxes = ModuleSandboxes(modules_dir=folder.root, data_dir=root / "storage", policy=BotApiPolicy())
+        async with ModuleRuntime(folder.root, state_file=root / "state.json", sandboxes=sandboxes) as rt:
+            assert sandboxes.watchdog.watched == ["watched"]
+            os.kill(rt.module_status("watched")["pid"], signal.SIGKILL)  # crashes, is restarted, watched anew
+            status = rt.module_status
+            await wait_until(lambda: (status("watched")["state"], status("watched")["restarts"]) == ("running", 1))
+            assert sandboxes.watchdog.watched == ["watched"]
+            await rt.stop("watched")
+            await wait_until(lambda: sandboxes.watchdog.watched == [])

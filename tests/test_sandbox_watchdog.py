@@ -112,6 +112,9 @@ async def test_unwatch_rewatch_and_exited_processes(spawn) -> None:  # type: ign
     watchdog.unwatch("m")
     assert watchdog.watched == []
     watchdog.watch("m", spinner.pid, memory_mb=512, cpu_seconds=0.5, on_violation=reasons.append)
+    # The exit of an older incarnation (another pid) does not unwatch the one running now.
+    watchdog.unwatch("m", pid=spinner.pid + 1)
+    assert watchdog.watched == ["m"]
     task = asyncio.create_task(watchdog.run())
     try:
         await wait_until(lambda: reasons, timeout=20)

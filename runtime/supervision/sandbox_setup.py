@@ -188,8 +188,8 @@ class ModuleSandboxes:
             disk_mb=permissions.disk_mb,
         )
 
-    def unwatch(self, module: str) -> None:
-        self.watchdog.unwatch(module)
+    def unwatch(self, module: str, pid: int | None = None) -> None:
+        self.watchdog.unwatch(module, pid)
 
 
 def _share_with_module(site_packages: Path, gid: int) -> None:
