@@ -9,9 +9,10 @@ attribute is read, so ``from bot import bot`` inside a handler always gets the r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiogram import Bot
+if TYPE_CHECKING:  # aiogram's import takes seconds: `python bot.py` reports a bad setting before it
+    from aiogram import Bot
 
 _current: Bot | None = None
 

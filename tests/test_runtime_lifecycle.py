@@ -12,6 +12,7 @@ import pytest
 from runtime import ModuleLoadError, UnknownModuleError
 
 from .conftest import ModuleFolder, pids, wait_until
+from .shared_zygote import ThreadedZygote
 
 pytestmark = pytest.mark.anyio
 
@@ -292,7 +293,7 @@ async def test_protocol_violation_restarts_only_that_module(
         assert (await rt.run_hooks("healthy_only_probe")) == []
 
 
-async def test_a_stopped_or_crashed_sandboxed_module_is_no_longer_watched(tmp_path: Path) -> None:
+async def test_a_stopped_or_crashed_sandboxed_module_is_no_longer_watched(tmp_path: Path, shared_zygote: ThreadedZygote) -> None:
     """The resource watchdog must not keep sampling (and maybe kill) a pid that is someone else's by now."""
     from runtime import ModuleRuntime
     from runtime.supervision.sandbox_setup import ModuleSandboxes
@@ -303,7 +304,8 @@ async def test_a_stopped_or_crashed_sandboxed_module_is_no_longer_watched(tmp_pa
         folder = ModuleFolder(root / "modules")
         folder.add_button_module("watched")
         sandboxes = ModuleSandboxes(modules_dir=folder.root, data_dir=root / "storage", policy=BotApiPolicy())
-        async with ModuleRuntime(folder.root, state_file=root / "state.json", sandboxes=sandboxes) as rt:
+        runtime = ModuleRuntime(folder.root, state_file=root / "state.json", sandboxes=sandboxes, zygote=shared_zygote)
+        async with runtime as rt:
             assert sandboxes.watchdog.watched == ["watched"]
             os.kill(rt.module_status("watched")["pid"], signal.SIGKILL)  # crashes, is restarted, watched anew
             status = rt.module_status
