@@ -13,12 +13,17 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sandbox.identity import drop_privileges
+from sandbox.private_ancestors import expose_needed_paths
+
 PROJECT = Path(__file__).resolve().parent.parent
+AS_USER = Path(__file__).resolve().parent / "as_user.py"
 UNPRIVILEGED_USER = "solobot-escape"
 PRIVATE_NOTE = "operator-notes.txt"  # beside the copy, in the private home: no module may see it
 
@@ -73,3 +78,28 @@ def clone_in_private_home(owner: pwd.struct_passwd | None = None, *, with_module
         yield clone
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def interpreter_paths() -> list[Path]:
+    """The folders this interpreter runs from (its prefixes: the binary, the standard library, site-packages)."""
+    prefixes = (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
+    return list(dict.fromkeys(Path(p).resolve() for p in prefixes))
+
+
+def become_user(uid: int, gid: int) -> None:
+    """In a process still running as root: go on as ``uid``/``gid``, still able to run this interpreter.
+
+    An ordinary user's bot runs an interpreter that user can read. The tests' interpreter may be
+    root's (pyenv under ``/root``, which is 0700 on stock servers): then this process, and what it
+    starts, get a private mount view in which the interpreter's folders are reachable (the
+    product's own mechanism for root-from-``/root`` installs, ``sandbox.private_ancestors``);
+    nothing changes for any other process. Where the interpreter is reachable anyway (``/usr``,
+    a world-traversable ``/root``) it does nothing but drop the privileges.
+    """
+    expose_needed_paths(interpreter_paths(), uid, gid)
+    drop_privileges(uid, gid)
+
+
+def as_user_command(uid: int, gid: int, command: list[str]) -> list[str]:
+    """``command`` run as ``uid``/``gid`` through ``tests/as_user.py`` (see ``become_user``); started as root."""
+    return [sys.executable, str(AS_USER), str(uid), str(gid), *command]

@@ -27,6 +27,7 @@ from host.log_buffer import ModuleLogBuffer
 from runtime import ModuleRuntime
 
 from .conftest import PROJECT_ROOT, ModuleFolder, fresh_database, wait_until
+from .installs import as_user_command
 from .shared_zygote import ThreadedZygote
 
 pytestmark = pytest.mark.anyio
@@ -226,8 +227,9 @@ async def test_the_default_socket_serves_only_the_bots_user(modules: ModuleFolde
     cases = [(65534, "read-first", refused), (65534, "send-first", refused), (0, "send-first", '"quiet"')]
     async with bot_with_control(modules, make_runtime, address):
         for uid, order, expected in cases:
+            command = [sys.executable, "-I", "-c", client, address[1:], order]
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", "-c", client, address[1:], order, user=uid, cwd="/",
+                *(as_user_command(uid, uid, command) if uid else command), cwd="/",
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
             out, err = await asyncio.wait_for(process.communicate(), 30)

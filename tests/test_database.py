@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, String, inspect, select, text
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, String, event, inspect, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
@@ -273,12 +273,22 @@ async def test_non_frozen_keys_scale_to_100k(db: str) -> None:
                 "SELECT 'c' || g, 1 + g % 20000, 'e' || g, 0, g % 10 = 0 FROM generate_series(1, 100000) g"
             )
         )
-    async with async_session_maker() as session:
-        started = time.perf_counter()
-        rows = await database.get_non_frozen_key_rows(session)
-        elapsed = time.perf_counter() - started
-    assert len(rows) == 90_000
-    assert elapsed < 5, f"{elapsed:.2f} s for 90 000 keys"
+    # How fast is benchmarks/bench_notifications.py's business (BENCHMARKS.md); what scales is
+    # checked here: one statement for all keys, whatever their number, and plain rows.
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(database.db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with async_session_maker() as session:
+            rows = await database.get_non_frozen_key_rows(session)
+    finally:
+        event.remove(database.db.engine.sync_engine, "before_cursor_execute", count)
+    assert len(rows) == 90_000 and len(statements) == 1, statements
+    assert all(type(row) is dict for row in rows) and not any(row["is_frozen"] for row in rows)
+    assert [row["tg_id"] for row in rows] == sorted(row["tg_id"] for row in rows)
 
 
 # --- payments, referrals, tariffs, servers ---------------------------------------------------

@@ -43,7 +43,7 @@ from sandbox.landlock import landlock_abi
 from sandbox.permissions import DEFAULTS  # the attacker has no modules.toml entry
 from tests.conftest import fresh_database
 from tests.escape_driver import DB_SLEEP_SECONDS, FILE_LIMIT_MB, FRUGAL_MEMORY_MB, FSM_FLOOD_MB, HOG_MEMORY_MB
-from tests.installs import UNPRIVILEGED_USER, clone_in_private_home, unprivileged_user
+from tests.installs import UNPRIVILEGED_USER, as_user_command, clone_in_private_home, unprivileged_user
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -158,10 +158,6 @@ def drive(mode: str, root: Path, database_url: str, output_dir: Path) -> Run:
     (root / "bin").mkdir()
     shutil.copy("/usr/bin/id", root / "bin" / "id-setuid")
     os.chmod(root / "bin" / "id-setuid", 0o4755)
-    user: dict[str, Any] = {}
-    if mode == "nonroot":
-        entry = unprivileged_user()
-        user = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
     config = {
         "mode": mode,
         "root": str(root),
@@ -171,13 +167,16 @@ def drive(mode: str, root: Path, database_url: str, output_dir: Path) -> Run:
         "result_file": str(root / "results.json"),
     }
     # PYTHONPATH: the host under test is the clone of this checkout, whatever else is installed.
-    checkout = root
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(root)}
-    env["PYTHONPATH"] = str(checkout)
+    env["PYTHONPATH"] = str(root)
+    command = [sys.executable, str(root / DRIVER)]
+    if mode == "nonroot":
+        entry = unprivileged_user()
+        command = as_user_command(entry.pw_uid, entry.pw_gid, command)
     output_file = output_dir / f"host-{mode}.log"
     with open(output_file, "w") as output:
         done = subprocess.run(
-            [sys.executable, str(checkout / DRIVER)],
+            command,
             input=json.dumps(config),
             text=True,
             stdout=output,
@@ -186,7 +185,6 @@ def drive(mode: str, root: Path, database_url: str, output_dir: Path) -> Run:
             env=env,
             timeout=DRIVER_TIMEOUT,
             check=False,
-            **user,
         )
     text = output_file.read_text(errors="replace")
     results_file = root / "results.json"

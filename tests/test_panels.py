@@ -28,6 +28,7 @@ from panels._3xui import (
 from panels.remnawave import RemnawaveAPI, get_vless_link_for_remnawave_by_username
 from tests.conftest import fresh_database
 from tests.panel_servers import RemnawaveServer, XuiServer
+from tests.shared_zygote import ThreadedZygote
 from tests.solobot_harness import running_solobot, traversable_dir
 
 pytestmark = pytest.mark.anyio
@@ -180,7 +181,9 @@ async def test_the_core_creates_renews_and_deletes_keys_on_both_panels(db: str, 
             assert await get_key_details(session, "de_key2") is None
 
 
-async def test_a_module_uses_upstreams_clients_through_the_host(pg_url: str, tmp_path, monkeypatch) -> None:
+async def test_a_module_uses_upstreams_clients_through_the_host(
+    pg_url: str, tmp_path, monkeypatch, shared_zygote: ThreadedZygote
+) -> None:
     """A module granted ``panels`` reaches the bot's panels with the operator's account, never
     seeing it; only the panel calls modules make, only to the bot's own servers. A module granted
     network to the panel's port instead talks to it itself, with its own token."""
@@ -196,7 +199,7 @@ async def test_a_module_uses_upstreams_clients_through_the_host(pg_url: str, tmp
                 '[modules.panels_user]\npanels = ["remnawave", "3x-ui"]\n\n'
                 f"[modules.panels_direct]\nnetwork = true\ntcp_ports = [{remna.port}]\n"
             )
-            async with running_solobot(url, modules_dir, root) as bot:
+            async with running_solobot(url, modules_dir, root, zygote=shared_zygote) as bot:
                 # The operator's panel accounts, in the host only (the harness's settings have none).
                 panels.configure(PanelSettings(remnawave_login="admin", remnawave_password="secret",
                                                xui_username="admin", xui_password="secret"))  # fmt: skip

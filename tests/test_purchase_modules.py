@@ -14,6 +14,7 @@ from database import add_user, async_session_maker, get_balance, get_keys, get_t
 from database.models import Payment
 from tests.conftest import fresh_database
 from tests.core_fixtures import callbacks, press, reply_with, send, shown
+from tests.shared_zygote import ThreadedZygote
 from tests.solobot_harness import running_solobot, traversable_dir
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
@@ -27,13 +28,15 @@ call_hooks = ["payment_success"]
 """
 
 
-async def test_module_buy_button_and_module_provider_complete_a_purchase(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_module_buy_button_and_module_provider_complete_a_purchase(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, shared_zygote: ThreadedZygote
+) -> None:
     with traversable_dir() as root:
         for name in MODULES:
             shutil.copytree(COMPAT_MODULES / name, root / "modules" / name)
         (root / "modules.toml").write_text(GRANTS)
         monkeypatch.setenv("MODULES_CONFIG", str(root / "modules.toml"))
-        async with fresh_database(pg_url) as url, running_solobot(url, root / "modules", root) as bot:
+        async with fresh_database(pg_url) as url, running_solobot(url, root / "modules", root, zygote=shared_zygote) as bot:
             assert {s["name"]: s["state"] for s in bot.host.runtime.status()} == dict.fromkeys(MODULES, "running")
             async with async_session_maker() as session:
                 await add_user(session, 8801, first_name="Buyer")

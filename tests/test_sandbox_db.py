@@ -21,6 +21,7 @@ from sqlalchemy.pool import NullPool
 from database.embedded import module_host_port
 from sandbox.db_roles import ensure_module_role, role_name
 from sandbox.permissions import ModulePermissions
+from tests.installs import as_user_command
 
 pytestmark = pytest.mark.anyio
 
@@ -174,9 +175,8 @@ async def test_another_uid_reaches_the_module_dsn_over_tcp(db: str) -> None:
         "    print(await conn.fetchval('SELECT count(*) FROM keys'))\n"
         "asyncio.run(main())\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, user=65534, group=65534, cwd="/", timeout=60
-    )
+    command = as_user_command(65534, 65534, [sys.executable, "-c", script])
+    out = subprocess.run(command, capture_output=True, text=True, cwd="/", timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1"
 

@@ -42,7 +42,7 @@ from sandbox.identity import ModuleIdentities, drop_privileges
 from sandbox.landlock import landlock_abi
 from sandbox.private_ancestors import fix_for, probe_mount_views
 from sandbox.process_flags import set_dumpable
-from tests.installs import PROJECT
+from tests.installs import PROJECT, become_user
 
 pytestmark = [
     pytest.mark.skipif(sys.platform != "linux", reason="Linux only"),
@@ -553,7 +553,7 @@ def test_nonroot_bot_landlock_and_scopes_still_hold(world: World) -> None:
     with tcp_listener() as granted, tcp_listener() as refused:
 
         def child() -> dict[str, Any]:
-            drop_privileges(bot_uid, bot_uid)  # what a non-root bot's module process starts as
+            become_user(bot_uid, bot_uid)  # what a non-root bot's module process starts as
             set_dumpable(True)  # like any process started by that user (the uid change cleared it)
             spec = world.spec_as_this_user("alpha", ports=[granted])
             # A process of the same uid outside the sandbox: stands in for the host.
@@ -684,7 +684,7 @@ def test_without_mount_namespaces_the_operator_gets_one_line_with_the_fix(world:
     uid = world.uids.allocate("alpha")
 
     def child() -> dict[str, Any]:
-        drop_privileges(uid, uid)
+        become_user(uid, uid)  # an ordinary user's bot, running its interpreter
         return {"refused": probe_mount_views()}
 
     refused = run_forked(child)["refused"]

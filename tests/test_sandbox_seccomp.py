@@ -28,9 +28,9 @@ import pytest
 
 from sandbox import seccomp
 from sandbox.apply import SandboxError, apply_sandbox
-from sandbox.identity import drop_privileges
 from sandbox.landlock import landlock_abi
 from sandbox.process_flags import set_dumpable, set_no_new_privs
+from tests.installs import become_user
 from tests.test_sandbox_kernel import World, attempt, layer, layer_kinds, run_forked, tcp_listener
 from tests.test_sandbox_kernel import world as world  # the fixture, re-exported
 
@@ -104,7 +104,7 @@ def test_nonroot_module_cannot_reach_the_host_process_or_file_attributes(world: 
     with tcp_listener() as port:
 
         def bot() -> dict[str, Any]:
-            drop_privileges(bot_uid, bot_uid)  # the non-root bot; its child below is the module
+            become_user(bot_uid, bot_uid)  # the non-root bot; its child below is the module
             set_dumpable(True)
             spec = world.spec_as_this_user("alpha", ports=[port])
             host = os.getpid()
@@ -478,7 +478,7 @@ def test_no_network_means_no_udp(world: World, root: bool) -> None:
         def run() -> dict[str, Any]:
             if root:
                 return _network_probe(world.spec("alpha", uid=world.uids.allocate("alpha"), ports=[tcp_port]), udp_port, tcp_port)
-            drop_privileges(bot_uid, bot_uid)
+            become_user(bot_uid, bot_uid)
             return _network_probe(world.spec_as_this_user("alpha", ports=[tcp_port]), udp_port, tcp_port)
 
         r = run() if root else run_forked(run)
