@@ -38,6 +38,7 @@ from typing import Any
 
 from . import landlock, seccomp
 from .identity import drop_privileges, prepare_private_dirs
+from .import_roots import prelist
 from .limits import apply_rlimits, count_tasks_of_uid
 from .private_ancestors import expose_needed_paths
 from .process_flags import set_dumpable, set_no_new_privs
@@ -95,6 +96,8 @@ class SandboxSpec:
     read_execute: list[str] = field(default_factory=list)
     read_write: list[str] = field(default_factory=list)
     list_only: list[str] = field(default_factory=list)
+    # Folders listed once for the import system before Landlock, never granted (import_roots.py).
+    prelisted: list[str] = field(default_factory=list)
     tcp_connect_ports: list[int] = field(default_factory=list)
     allow_network: bool = False  # any outgoing TCP (still no listening)
     # The operator granted network at all (also with a port list): UDP stays possible, for DNS.
@@ -128,7 +131,7 @@ class SandboxSpec:
         for name in ("memory_mb", "max_processes", "max_open_files", "max_file_size_mb"):
             if type(getattr(self, name)) is not int or getattr(self, name) <= 0:
                 raise ValueError(f"sandbox spec: {name} must be a positive int")
-        for name in ("read_only", "read_execute", "read_write", "list_only"):
+        for name in ("read_only", "read_execute", "read_write", "list_only", "prelisted"):
             if not all(isinstance(p, str) and p.startswith("/") for p in getattr(self, name)):
                 raise ValueError(f"sandbox spec: {name} must be absolute paths")
         if type(self.allow_network) is not bool or type(self.udp) is not bool:
@@ -141,7 +144,7 @@ class SandboxSpec:
 
 def needed_paths(spec: SandboxSpec) -> list[str]:
     """Every path the module process must be able to reach (what its Landlock rules name)."""
-    return [*spec.read_only, *spec.read_execute, *spec.read_write, *spec.list_only]
+    return [*spec.read_only, *spec.read_execute, *spec.read_write, *spec.list_only, *spec.prelisted]
 
 
 def default_read_only_paths(project_root: Path, module_dir: Path) -> list[Path]:
@@ -170,9 +173,13 @@ def default_read_only_paths(project_root: Path, module_dir: Path) -> list[Path]:
     return _unique(paths)
 
 
-def default_list_only_paths(project_root: Path) -> list[Path]:
-    """The import system lists the project root and modules/ to find packages (names only, beneath too)."""
-    return [Path(project_root)]
+def default_list_only_paths(modules_dir: Path) -> list[Path]:
+    """The import system lists the modules folder to find ``modules.<name>`` (names only, beneath too).
+
+    Not the project folder: listing it would be granted beneath it too — ``storage/`` with every
+    module's private folder. Its entries are listed once before Landlock instead (``prelisted``).
+    """
+    return [Path(modules_dir)]
 
 
 def default_read_write_paths(data_dir: Path, tmp_dir: Path) -> list[Path]:
@@ -226,6 +233,7 @@ def apply_sandbox(spec: SandboxSpec) -> list[str]:
         set_no_new_privs()
         applied.append("no_new_privs")
 
+        prelist(spec.prelisted)  # before Landlock: the only moment the project folder may be listed
         applied.extend(_apply_landlock(spec))
 
         applied.append(seccomp.install(deny_udp=not (spec.allow_network or spec.udp)))

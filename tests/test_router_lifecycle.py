@@ -9,7 +9,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
 
+from database import add_user
+from database.init_db import init_db
 from runtime import ModuleLoadError
 from tests.conftest import ModuleFolder, fresh_database
 from tests.shared_zygote import ThreadedZygote
@@ -32,56 +36,70 @@ def lifecycle_lines(user) -> list[tuple[str, int, str]]:
     return found
 
 
+async def admin_is_a_user_of_the_bot(url: str) -> None:
+    """The admin started the bot long ago: a user of it, whom its modules may message (sandbox/bot_api_scope.py)."""
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        await init_db(engine)
+        async with AsyncSession(engine) as session:
+            await add_user(session, ADMIN_ID, first_name="Админ")
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
 async def test_startup_and_shutdown_observers_follow_every_operation(pg_url: str, shared_zygote: ThreadedZygote) -> None:
     with traversable_dir() as root:
         modules_dir = root / "modules"
         shutil.copytree(SOURCE, modules_dir / MODULE)
-        async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root, zygote=shared_zygote) as bot:
-            admin = bot.user(ADMIN_ID)
-            rt = bot.host.runtime
-            first = rt.module_status(MODULE)["pid"]
+        async with fresh_database(pg_url) as url:
+            await admin_is_a_user_of_the_bot(url)  # the module's startup observer messages the admin
+            async with running_solobot(url, modules_dir, root, zygote=shared_zygote) as bot:
+                admin = bot.user(ADMIN_ID)
+                rt = bot.host.runtime
+                first = rt.module_status(MODULE)["pid"]
 
-            async def events(count: int) -> list[tuple[str, int, str]]:
-                return await admin.wait_until(lambda u: len(lifecycle_lines(u)) >= count and lifecycle_lines(u), 10)
+                async def events(count: int) -> list[tuple[str, int, str]]:
+                    return await admin.wait_until(lambda u: len(lifecycle_lines(u)) >= count and lifecycle_lines(u), 10)
 
-            assert await events(1) == [("started", first, f"kwargs={EXPECTED_KWARGS} same_bot=True")]
+                assert await events(1) == [("started", first, f"kwargs={EXPECTED_KWARGS} same_bot=True")]
 
-            await rt.restart(MODULE)
-            second = rt.module_status(MODULE)["pid"]
-            assert second != first
-            assert (await events(3))[1:] == [
-                ("stopped", first, "ticked=True"),
-                ("started", second, f"kwargs={EXPECTED_KWARGS} same_bot=True"),
-            ]
+                await rt.restart(MODULE)
+                second = rt.module_status(MODULE)["pid"]
+                assert second != first
+                assert (await events(3))[1:] == [
+                    ("stopped", first, "ticked=True"),
+                    ("started", second, f"kwargs={EXPECTED_KWARGS} same_bot=True"),
+                ]
 
-            # A reload starts the new code first (its startup runs), then retires the old process.
-            await rt.reload(MODULE)
-            third = rt.module_status(MODULE)["pid"]
-            assert (await events(5))[3:] == [
-                ("started", third, f"kwargs={EXPECTED_KWARGS} same_bot=True"),
-                ("stopped", second, "ticked=True"),
-            ]
+                # A reload starts the new code first (its startup runs), then retires the old process.
+                await rt.reload(MODULE)
+                third = rt.module_status(MODULE)["pid"]
+                assert (await events(5))[3:] == [
+                    ("started", third, f"kwargs={EXPECTED_KWARGS} same_bot=True"),
+                    ("stopped", second, "ticked=True"),
+                ]
 
-            await rt.stop(MODULE)
-            assert (await events(6))[5:] == [("stopped", third, "ticked=True")]
-            assert rt.module_status(MODULE)["state"] == "stopped"
+                await rt.stop(MODULE)
+                assert (await events(6))[5:] == [("stopped", third, "ticked=True")]
+                assert rt.module_status(MODULE)["state"] == "stopped"
 
-            # Broken configuration: the startup raises, so the start fails with the module's traceback,
-            # and no shutdown observer runs for a start that never happened.
-            (modules_dir / MODULE / "FAIL_STARTUP").write_text("")
-            with pytest.raises(ModuleLoadError, match="startup handler of the module's router failed"):
+                # Broken configuration: the startup raises, so the start fails with the module's traceback,
+                # and no shutdown observer runs for a start that never happened.
+                (modules_dir / MODULE / "FAIL_STARTUP").write_text("")
+                with pytest.raises(ModuleLoadError, match="startup handler of the module's router failed"):
+                    await rt.start(MODULE)
+                status = rt.module_status(MODULE)
+                assert status["state"] == "failed"
+                assert "RuntimeError: PANEL_URL is not configured" in status["last_error"]
+                assert "router.py" in status["last_error"] and "on_startup" in status["last_error"]
+                assert len(lifecycle_lines(admin)) == 6
+
+                # Fixed: it starts again and its startup runs.
+                (modules_dir / MODULE / "FAIL_STARTUP").unlink()
                 await rt.start(MODULE)
-            status = rt.module_status(MODULE)
-            assert status["state"] == "failed"
-            assert "RuntimeError: PANEL_URL is not configured" in status["last_error"]
-            assert "router.py" in status["last_error"] and "on_startup" in status["last_error"]
-            assert len(lifecycle_lines(admin)) == 6
-
-            # Fixed: it starts again and its startup runs.
-            (modules_dir / MODULE / "FAIL_STARTUP").unlink()
-            await rt.start(MODULE)
-            fourth = rt.module_status(MODULE)["pid"]
-            assert (await events(7))[6:] == [("started", fourth, f"kwargs={EXPECTED_KWARGS} same_bot=True")]
+                fourth = rt.module_status(MODULE)["pid"]
+                assert (await events(7))[6:] == [("started", fourth, f"kwargs={EXPECTED_KWARGS} same_bot=True")]
 
 
 async def test_folders_that_cannot_be_modules_are_reported_by_name(modules: ModuleFolder, make_runtime) -> None:

@@ -154,19 +154,19 @@ async def test_hook_that_never_returns_times_out_and_is_cancelled_in_the_child(
     )
     modules.add_button_module("healthy")
     modules.add_button_module("other", hook="start_menu")
-    async with make_runtime(modules, hook_timeouts={"profile_menu": 0.3}) as rt:
+    # start_menu's limit is an hour: the call below finishing at all shows nothing waited for the hung module.
+    async with make_runtime(modules, hook_timeouts={"profile_menu": 0.3, "start_menu": 3600}) as rt:
         with caplog.at_level(logging.ERROR):
             started = time.perf_counter()
-            results = await rt.run_hooks("profile_menu")
+            results = await asyncio.wait_for(rt.run_hooks("profile_menu"), 60)  # the hang is an hour: cut by the limit
             elapsed = time.perf_counter() - started
         assert results.sources == ["healthy"]
-        assert 0.3 <= elapsed < 2.0
+        assert elapsed >= 0.3  # not cut before its limit
         assert any("hanging" in r.getMessage() and "no result within" in r.getMessage() for r in caplog.records)
         await wait_until(marker.exists, timeout=5)
 
-        # Other modules are not slowed down by the one that timed out.
-        started = time.perf_counter()
-        assert list(await rt.run_hooks("start_menu")) and time.perf_counter() - started < 0.25
+        # Other modules are not held up by the one that timed out (and is still being cancelled).
+        assert list(await asyncio.wait_for(rt.run_hooks("start_menu"), 60))
         assert rt.module_status("hanging")["hook_timeouts"] == 1
 
 
@@ -331,10 +331,9 @@ async def test_os_exit_in_a_hook_fails_the_call_at_once(modules: ModuleFolder, m
         """,
     )
     modules.add_button_module("healthy")
-    async with make_runtime(modules) as rt:
-        started = time.perf_counter()
-        results = await rt.run_hooks("profile_menu")
-        assert time.perf_counter() - started < 1.0  # not the 4 s timeout
+    async with make_runtime(modules, hook_timeouts={"profile_menu": 3600}) as rt:
+        # The limit is an hour: an answer within a minute means the exit itself failed the call.
+        results = await asyncio.wait_for(rt.run_hooks("profile_menu"), 60)
         assert results.sources == ["healthy"]
         status = await wait_until(lambda: (s := rt.module_status("exiter"))["state"] == "running" and s["restarts"] == 1 and s)
         assert "exited with code 7" in status["last_error"]
@@ -357,14 +356,13 @@ async def test_sigkill_during_a_call(modules: ModuleFolder, make_runtime) -> Non
     )
     modules.add_button_module("a_first")
     modules.add_button_module("z_last")
-    async with make_runtime(modules) as rt:
+    async with make_runtime(modules, hook_timeouts={"profile_menu": 3600}) as rt:
         before = pids(rt)
-        call = asyncio.ensure_future(rt.run_hooks("profile_menu", delay=30))
+        call = asyncio.ensure_future(rt.run_hooks("profile_menu", delay=3600))
         await asyncio.sleep(0.2)
-        started = time.perf_counter()
         os.kill(before["victim"], signal.SIGKILL)
-        results = await call
-        assert time.perf_counter() - started < 1.0  # far less than the 4 s timeout
+        # The call and the limit are an hour: an answer within a minute means the death itself ended it.
+        results = await asyncio.wait_for(call, 60)
         assert results.sources == ["a_first", "z_last"]
 
         after = await wait_until(lambda: (p := pids(rt))["victim"] not in (None, before["victim"]) and p)

@@ -141,7 +141,8 @@ class World:
             "max_file_size_mb": 64,
             "read_only": [str(p) for p in default_read_only_paths(self.project, self.project / "modules" / module)],
             "read_write": [str(p) for p in default_read_write_paths(data, tmp)],
-            "list_only": [str(p) for p in default_list_only_paths(self.project)],
+            "list_only": [str(p) for p in default_list_only_paths(self.project / "modules")],
+            "prelisted": [str(self.project)],
             "tcp_connect_ports": list(ports),
         }
         values.update(overrides)

@@ -70,7 +70,8 @@ def test_default_paths_grant_code_but_not_secrets(tmp_path: Path) -> None:
     forbidden.add(project / "modules" / "beta")
     assert not forbidden & set(paths)
     assert not [p for p in paths if p in project.parents]  # nothing above the project either
-    assert default_list_only_paths(project) == [project]
+    # The modules folder may be listed; the project folder never (storage/ is beneath it): prelisted instead.
+    assert default_list_only_paths(project / "modules") == [project / "modules"]
     assert Path("/dev/null") in default_read_write_paths(project / "d", project / "t")
 
 

@@ -166,7 +166,6 @@ async def test_a_person_talks_to_the_bot_in_the_web_chat(
     runtime = bot.host.runtime
     assert runtime is not None
     world = bot.api.world
-    started = time.monotonic()
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=chromium, headless=True)
@@ -261,7 +260,6 @@ async def test_a_person_talks_to_the_bot_in_the_web_chat(
             assert page_errors == []
         finally:
             await browser.close()
-    assert time.monotonic() - started < 60
 
 
 async def wait_for_image(page: Any, image: Any) -> None:

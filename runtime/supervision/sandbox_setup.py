@@ -153,9 +153,7 @@ class ModuleSandboxes:
             from database.embedded import module_host_port
 
             ports.append(module_host_port(database_url)[1])
-        list_only = default_list_only_paths(PROJECT_ROOT)
-        if PROJECT_ROOT not in self.modules_dir.parents:
-            list_only.append(self.modules_dir)
+        list_only = default_list_only_paths(self.modules_dir)
         return SandboxSpec(
             module=module,
             trust=permissions.trust,
@@ -172,6 +170,7 @@ class ModuleSandboxes:
             read_execute=[str(site_packages)] if site_packages is not None else [],
             read_write=[str(p) for p in default_read_write_paths(data, tmp)],
             list_only=[str(p) for p in list_only],
+            prelisted=[str(PROJECT_ROOT)],
             tcp_connect_ports=sorted(set(ports)),
             allow_network=permissions.network and not permissions.tcp_ports,
             udp=permissions.network,
