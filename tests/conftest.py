@@ -28,13 +28,31 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+SLOW_TEST_WEIGHT = 50  # a `slow` test costs about as much as this many ordinary ones
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under ``-n`` (``--dist loadgroup``) a test file is one unit of work, so its module- and
     session-scoped fixtures (a PostgreSQL database, a running bot) are set up once, on one worker.
-    A test that names its own ``xdist_group`` (the escape suite: one per mode) keeps it."""
+    A test that names its own ``xdist_group`` (the escape suite: one per mode) keeps it.
+
+    Groups are handed out in the order of the items (``--no-loadscope-reorder``): the heaviest
+    first, weighing a ``slow`` test like many, so a long one does not start last and run alone.
+    """
+    weight: dict[str, int] = {}
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.path.name))
+        group = _group(item)
+        weight[group] = weight.get(group, 0) + (SLOW_TEST_WEIGHT if item.get_closest_marker("slow") else 1)
+    first_seen = {group: index for index, group in enumerate(dict.fromkeys(_group(item) for item in items))}
+    items.sort(key=lambda item: (-weight[_group(item)], first_seen[_group(item)]))  # stable within a group
+
+
+def _group(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("xdist_group")
+    assert marker is not None
+    return str(marker.args[0] if marker.args else marker.kwargs.get("name"))
 
 
 class ModuleFolder:

@@ -57,6 +57,7 @@ def serve(tmp_path: Path, log_name: str) -> tuple[str, str, str]:
     return key, body, log.read_text()
 
 
+@pytest.mark.slow
 def test_serve_creates_its_key_prints_it_and_stops_cleanly(tmp_path: Path) -> None:
     key, body, transcript = serve(tmp_path, "first.log")
     assert "Created the catalog's Ed25519 key pair" in transcript

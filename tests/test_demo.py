@@ -27,6 +27,7 @@ def signed_in_page(link: str) -> str:
         return response.read().decode()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(200)
 def test_demo_tours_the_bot_and_ctrl_c_leaves_nothing_running(tmp_path: Path) -> None:
     env = {**os.environ, "DATA_DIR": str(tmp_path / "storage"), "MODULES_STATE_FILE": str(tmp_path / "state.json")}

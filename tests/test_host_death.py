@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from .conftest import PROJECT_ROOT, ModuleFolder
 
@@ -41,6 +42,7 @@ def gone(pid: int) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_sigkill_of_the_host_leaves_no_module_process(modules: ModuleFolder, tmp_path: Path) -> None:
     for name in ("one", "two", "three"):
         modules.add_button_module(name)

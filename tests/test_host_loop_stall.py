@@ -117,6 +117,7 @@ async def longest_stall(stop: asyncio.Event) -> float:
     return worst
 
 
+@pytest.mark.slow
 async def test_the_host_loop_never_stalls_while_modules_misbehave(modules: ModuleFolder, make_runtime, tmp_path: Path) -> None:
     add_misbehaving_modules(modules)
     crowded = tmp_path / "crowded"

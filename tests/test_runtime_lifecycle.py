@@ -213,6 +213,7 @@ async def test_missed_heartbeat_is_a_crash(modules: ModuleFolder, make_runtime) 
         assert not psutil.pid_exists(pid)
 
 
+@pytest.mark.slow  # its own zygote, and the one replacing it
 async def test_zygote_death_leaves_modules_running(modules: ModuleFolder, make_runtime) -> None:
     modules.add_button_module("one")
     modules.add_button_module("two")
