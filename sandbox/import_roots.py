@@ -19,9 +19,13 @@ from collections.abc import Iterable
 class PrelistedFileFinder(importlib.machinery.FileFinder):
     """A path finder that keeps its last listing when the folder can no longer be listed."""
 
+    # CPython's FileFinder internals (not in typeshed): the folder's names, as listed and lower-cased.
+    _path_cache: set[str]
+    _relaxed_path_cache: set[str]
+
     def _fill_cache(self) -> None:
         previous = (set(self._path_cache), set(self._relaxed_path_cache)) if self._path_cache else None
-        super()._fill_cache()
+        super()._fill_cache()  # type: ignore[misc]  # a private CPython method typeshed does not declare
         if previous is not None and not self._path_cache:  # PermissionError: Landlock refuses the listing
             self._path_cache, self._relaxed_path_cache = previous
 
