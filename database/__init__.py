@@ -16,6 +16,9 @@ from .coupons import (
     delete_coupon,
     get_all_coupons,
     get_coupon_by_code,
+    get_pending_discount,
+    restore_pending_discount,
+    spend_pending_discount,
     update_coupon_usage_count,
 )
 from .db import async_session_maker, bind, dispose
@@ -136,6 +139,7 @@ __all__ = [
     "get_non_frozen_keys",
     "get_payment_by_id",
     "get_payment_by_payment_id",
+    "get_pending_discount",
     "get_referral_by_referred_id",
     "get_referral_count",
     "get_referral_stats",
@@ -156,7 +160,9 @@ __all__ = [
     "is_user_banned",
     "is_user_blocked",
     "mark_referral_reward_issued",
+    "restore_pending_discount",
     "set_user_balance",
+    "spend_pending_discount",
     "store_key",
     "sum_payments_between",
     "sum_payments_since",

@@ -104,14 +104,15 @@ def _count_use(coupon_id: int) -> Any:
     )
 
 
-async def claim_coupon(session: AsyncSession, coupon: Coupon, user_id: int) -> bool:
+async def claim_coupon(session: AsyncSession, coupon: Coupon, user_id: int, pending: bool = False) -> bool:
     """Take one activation of ``coupon`` for ``user_id`` atomically: False when the user used it
     already or the limit is reached (two presses, or two users racing for the last use, cannot
     both win). Does not commit: the caller commits with what the coupon gives, or rolls back on
-    False (the usage row of a lost race must not stay)."""
+    False (the usage row of a lost race must not stay). ``pending`` records the activation with
+    no ``used_at``: a percent discount waiting for the user's next purchase."""
     recorded = await session.execute(
         insert(CouponUsage)
-        .values(coupon_id=coupon.id, user_id=user_id, used_at=utcnow())
+        .values(coupon_id=coupon.id, user_id=user_id, used_at=None if pending else utcnow())
         .on_conflict_do_nothing()
         .returning(CouponUsage.user_id)
     )
@@ -132,3 +133,39 @@ def apply_percent_coupon(price_rub: int, coupon: Coupon) -> tuple[int, int]:
         discount = min(discount, int(coupon.max_discount_amount))
     discount = max(0, min(discount, price_rub))
     return price_rub - discount, discount
+
+
+# A percent coupon is activated ahead of the purchase it discounts: its usage row is stored with
+# no ``used_at`` (a pending discount) and gets it when a purchase spends the discount.
+
+
+async def get_pending_discount(session: AsyncSession, user_id: int) -> Coupon | None:
+    """The user's activated, not yet spent percent coupon (the earliest activated), or None."""
+    return await session.scalar(
+        select(Coupon)
+        .join(CouponUsage, CouponUsage.coupon_id == Coupon.id)
+        .where(CouponUsage.user_id == user_id, CouponUsage.used_at.is_(None), Coupon.percent.is_not(None))
+        .order_by(Coupon.id)
+        .limit(1)
+    )
+
+
+async def spend_pending_discount(session: AsyncSession, coupon_id: int, user_id: int) -> bool:
+    """Mark the pending discount spent, atomically; commits. False when it was spent already (two
+    purchases racing for one discount: only one gets it)."""
+    spent = await session.execute(
+        update(CouponUsage)
+        .where(CouponUsage.coupon_id == coupon_id, CouponUsage.user_id == user_id, CouponUsage.used_at.is_(None))
+        .values(used_at=utcnow())
+        .returning(CouponUsage.user_id)
+    )
+    await session.commit()
+    return spent.first() is not None
+
+
+async def restore_pending_discount(session: AsyncSession, coupon_id: int, user_id: int) -> None:
+    """Give a spent discount back (the purchase it paid for failed and was refunded); commits."""
+    await session.execute(
+        update(CouponUsage).where(CouponUsage.coupon_id == coupon_id, CouponUsage.user_id == user_id).values(used_at=None)
+    )
+    await session.commit()

@@ -2,8 +2,10 @@
 ``/activate_coupon``) and by deep link (``/start coupons_<CODE>``, see ``handlers.start``).
 
 A money coupon credits the balance (recorded as a ``coupon`` payment); a days coupon extends a
-key the user picks, on its panel. One activation per user, at most ``usage_limit`` in all:
-the activation is claimed in the same transaction that gives the money or the days.
+key the user picks, on its panel; a percent coupon is recorded for the user and discounts their
+next purchase or renewal (``handlers.payments.coupon_discount``). One activation per user, at most
+``usage_limit`` in all: the activation is claimed in the same transaction that gives the money or
+the days, or that records the discount.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ router = Router(name="core_coupons")
 LIMIT_REACHED = "❌ Лимит активаций купона исчерпан."
 NEW_USERS_ONLY = "❌ Этот купон только для новых пользователей."
 NO_KEYS_TO_EXTEND = "❌ У вас нет активных подписок для продления."
-NOT_APPLICABLE = "❌ Этот купон действует при покупке подписки, а не при активации."
+NOT_APPLICABLE = "❌ Этот купон нельзя активировать."
+DISCOUNT_ACTIVATED = "✅ Купон активирован: скидка <b>{percent}%</b> на следующую покупку или продление подписки{condition}."
 KEY_UNAVAILABLE = "❌ Подписка не найдена или заморожена."
 ACTIVATION_FAILED = "❌ Не удалось активировать купон, попробуйте позже."
 CANCELLED = "⚠️ Активация купона отменена."
@@ -115,6 +118,8 @@ async def activate_coupon(
     elif coupon.days:
         await _offer_keys(message, state, session, coupon, tg_id)
         return
+    elif coupon.percent:
+        await _record_discount(message, session, coupon, tg_id)
     else:
         await message.answer(NOT_APPLICABLE)
     await state.clear()
@@ -147,6 +152,21 @@ async def _credit(message: Message, session: AsyncSession, coupon: Coupon, tg_id
     await add_payment(session, tg_id, amount, "coupon", metadata={"coupon": coupon.code})
     await update_balance(session, tg_id, amount)  # commits the claim and the payment with the money
     await message.answer(f"✅ Купон активирован, на баланс начислено {format_money(amount)} ₽.")
+
+
+async def _record_discount(message: Message, session: AsyncSession, coupon: Coupon, tg_id: int) -> None:
+    if not await claim_coupon(session, coupon, tg_id, pending=True):
+        await session.rollback()
+        await message.answer(LIMIT_REACHED)
+        return
+    await session.commit()
+    conditions = []
+    if coupon.min_order_amount:
+        conditions.append(f"от {format_money(coupon.min_order_amount)} ₽")
+    if coupon.max_discount_amount:
+        conditions.append(f"не больше {format_money(coupon.max_discount_amount)} ₽")
+    condition = f" ({', '.join(conditions)})" if conditions else ""
+    await message.answer(DISCOUNT_ACTIVATED.format(percent=coupon.percent, condition=condition))
 
 
 async def _offer_keys(message: Message, state: FSMContext, session: AsyncSession, coupon: Coupon, tg_id: int) -> None:

@@ -1,5 +1,6 @@
-"""Coupons as upstream has them: by code from the balance screen, by deep link, days on a key;
-one activation per user, at most ``usage_limit`` in all, even when activations race."""
+"""Coupons as upstream has them: by code from the balance screen, by deep link, days on a key, a
+percent off the next purchase or renewal; one activation per user, at most ``usage_limit`` in
+all, even when activations race."""
 
 from __future__ import annotations
 
@@ -18,11 +19,15 @@ from database import (
     get_balance,
     get_coupon_by_code,
     get_key_by_email,
+    get_pending_discount,
+    get_tariffs,
+    set_user_balance,
+    update_trial,
 )
-from database.models import Payment
+from database.models import CouponUsage, Payment
 from handlers.keys.operations import create_key_on_cluster
 from panels import get_panel
-from tests.core_fixtures import callbacks, press, running_core, send, shown
+from tests.core_fixtures import callbacks, press, reply_with, running_core, send, shown
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 DAY_MS = 86_400_000
@@ -114,3 +119,56 @@ async def test_racing_activations_never_exceed_the_limit(db: str) -> None:
     async with async_session_maker() as session:
         fresh = await get_coupon_by_code(session, "LAST2")
         assert fresh is not None and fresh.usage_count == 2 and fresh.is_used
+
+
+async def test_percent_coupon_discounts_the_next_purchase_and_renewal_once(db: str) -> None:
+    async with async_session_maker() as session:
+        await add_user(session, 9501, first_name="Buyer")
+        await update_trial(session, 9501, 1)
+        await set_user_balance(session, 9501, 1000)
+        await session.commit()
+        assert await create_coupon(session, "SALE20", None, usage_limit=5, percent=20, min_order_amount=100)
+        assert await create_coupon(session, "HALF", None, usage_limit=5, percent=50)
+        assert await create_coupon(session, "BIG10", None, usage_limit=5, percent=10, min_order_amount=1000)
+        standard = next(t["id"] for t in await get_tariffs(session, group_code="standard"))  # 150 ₽
+    async with running_core() as core:
+        user = core.user(9501, "Buyer")
+        await send(user, "/start coupons_SALE20", "скидка <b>20%</b>")
+        await send(user, "/start coupons_SALE20", "уже активировали")
+        await send(user, "/buy", "Выберите тариф")
+        await user.press(f"select_tariff_plan|{standard}")
+        shown_price = await reply_with(user, "Скидка по купону")
+        assert "120 ₽" in shown(shown_price) and "150 ₽" in shown(shown_price)
+        created = await reply_with(user, "Подписка создана")
+        email = callbacks(created)[0].split("|", 1)[1]
+        async with async_session_maker() as session:
+            assert await get_balance(session, 9501) == 880  # charged the discounted price
+            assert await get_pending_discount(session, 9501) is None  # spent
+        # The discount was one use: the next purchase is at the full price.
+        await send(user, "/buy", "Выберите тариф")
+        await press(user, f"select_tariff_plan|{standard}", "Подписка создана")
+        async with async_session_maker() as session:
+            assert await get_balance(session, 9501) == 730
+        # By code, then spent on a renewal.
+        await send(user, "/activate_coupon", "Введите код купона")
+        await send(user, "HALF", "скидка <b>50%</b>")
+        await press(user, f"view_key|{email}", f"Подписка {email}")
+        await press(user, f"renew_key|{email}", "Продление подписки")
+        await user.press(f"renew_plan|{standard}|{email}")
+        assert "75 ₽" in shown(await reply_with(user, "Скидка по купону"))
+        await reply_with(user, "продлена")
+        async with async_session_maker() as session:
+            assert await get_balance(session, 9501) == 655
+        # Below the coupon's minimum order: the full price, and the discount stays for later.
+        await send(user, "/start coupons_BIG10", "от 1000 ₽")
+        await send(user, "/buy", "Выберите тариф")
+        await press(user, f"select_tariff_plan|{standard}", "Подписка создана")
+    async with async_session_maker() as session:
+        assert await get_balance(session, 9501) == 505
+        pending = await get_pending_discount(session, 9501)
+        assert pending is not None and pending.code == "BIG10"
+        usages = (await session.scalars(select(CouponUsage).where(CouponUsage.user_id == 9501))).all()
+        assert len(usages) == 3
+        for code in ("SALE20", "HALF", "BIG10"):
+            coupon = await get_coupon_by_code(session, code)
+            assert coupon is not None and coupon.usage_count == 1

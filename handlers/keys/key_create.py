@@ -29,6 +29,7 @@ from database import (
     get_trial,
     is_admin,
 )
+from database.models import Key
 from hooks.hook_buttons import insert_hook_buttons
 from hooks.processors import process_purchase_tariff_group_override, process_tariff_menu
 from logger import logger
@@ -209,17 +210,18 @@ async def create_key(
     selected_traffic_gb: int | None = None,
     selected_price_rub: int | None = None,
     skip_balance_charge: bool | None = None,
-) -> None:
+) -> Key | None:
     """Create a key for ``tg_id`` expiring at ``expiry_time`` with tariff ``plan`` and show it;
     the price (``selected_price_rub``, else the tariff's) is taken from the balance unless
     ``skip_balance_charge`` or the state says it is a trial. ``old_key_name`` is upstream's (it
-    was used by country changes) and is ignored here."""
+    was used by country changes) and is ignored here. Returns the key (upstream returns None),
+    or None when none was created."""
     user = message_or_query.from_user if message_or_query is not None else None
     if user is not None and not user.is_bot:
         await add_user(
             session, user.id, user.username, user.first_name, user.last_name, user.language_code, user.is_bot
         )  # fmt: skip
-    await key_cluster_mode(
+    return await key_cluster_mode(
         tg_id,
         expiry_time,
         state,

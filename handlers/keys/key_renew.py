@@ -25,6 +25,7 @@ from panels import PanelError
 
 from .. import buttons, texts
 from ..clusters import ALLOWED_GROUP_CODES
+from ..payments.coupon_discount import discounted_price, give_back_discount, show_discount, spend_discount
 from ..payments.currency_rates import format_for_user
 from ..tariffs.buy.key_tariffs import ask_for_shortfall
 from ..utils import answer_callback, callback_args, edit_or_send_message, format_money
@@ -117,17 +118,32 @@ async def process_callback_renew_plan(callback_query: CallbackQuery, state: FSMC
         await answer_callback(callback_query, texts.STALE_BUTTON, show_alert=True)
         return
     await answer_callback(callback_query)
-    price = int(tariff.get("price_rub") or 0)
+    full_price = int(tariff.get("price_rub") or 0)
+    price, coupon = await discounted_price(session, tg_id, full_price)
+    coupon_id = coupon.id if coupon is not None else None
+    if coupon is not None:
+        await show_discount(callback_query, coupon, full_price, price)
     balance = float(await get_balance(session, tg_id) or 0)
     if balance < price:
         required = ceil(price - balance)
-        payload = {"tariff_id": tariff["id"], "client_id": key.client_id, "email": key.email, "required_amount": required}
+        payload = {
+            "tariff_id": tariff["id"],
+            "client_id": key.client_id,
+            "email": key.email,
+            "required_amount": required,
+            "selected_price_rub": price,
+            "coupon_id": coupon_id,
+        }
         template = texts.INSUFFICIENT_FUNDS_RENEWAL_MSG
         await ask_for_shortfall(callback_query, session, state, WAITING_FOR_RENEWAL_PAYMENT, payload, required, template)
         return
-    await complete_key_renewal(
+    if coupon_id is not None and not await spend_discount(session, coupon_id, tg_id):
+        price, coupon_id = full_price, None  # another purchase spent the discount meanwhile
+    renewed = await complete_key_renewal(
         session, tg_id, key.client_id, key.email or key_name, renewed_expiry(key, tariff), 0, price, callback_query, tariff["id"]
     )
+    if not renewed:
+        await give_back_discount(session, coupon_id, tg_id)
 
 
 def renewed_expiry(key: Key, tariff: dict[str, Any]) -> int:

@@ -24,6 +24,7 @@ from hooks.hooks import HookFunc, register_hook
 from logger import logger
 
 from ..keys.format import MSK
+from .coupon_discount import give_back_discount, spend_discount
 
 WAITING_FOR_PAYMENT = "waiting_for_payment"
 WAITING_FOR_RENEWAL_PAYMENT = "waiting_for_renewal_payment"
@@ -50,9 +51,16 @@ async def complete_pending_purchase(session: AsyncSession, tg_id: int) -> bool:
     await session.commit()
     if taken.first() is None:
         return False  # another payment's notification took it
+    coupon_id = payload.get("coupon_id")
+    if coupon_id is not None and not await spend_discount(session, int(coupon_id), tg_id):
+        price, coupon_id = int(tariff.get("price_rub") or 0), None  # spent meanwhile: the full price
     if pending["state"] == WAITING_FOR_PAYMENT:
-        return await _buy(session, tg_id, tariff, payload, price)
-    return await _renew(session, tg_id, tariff, payload, price)
+        done = await _buy(session, tg_id, tariff, payload, price)
+    else:
+        done = await _renew(session, tg_id, tariff, payload, price)
+    if not done:
+        await give_back_discount(session, coupon_id, tg_id)
+    return done
 
 
 async def _buy(session: AsyncSession, tg_id: int, tariff: dict[str, Any], payload: dict[str, Any], price: int) -> bool:

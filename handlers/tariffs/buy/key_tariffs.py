@@ -20,6 +20,7 @@ from logger import logger
 from ... import buttons, texts
 from ...keys.format import MSK
 from ...keys.key_mode.key_cluster_mode import GB
+from ...payments.coupon_discount import discounted_price, give_back_discount, show_discount, spend_discount
 from ...payments.currency_rates import format_for_user
 from ...payments.fast_payment_flow import try_fast_payment_flow
 from ...utils import answer_callback, callback_args, edit_or_send_message
@@ -74,11 +75,16 @@ async def proceed_purchase_with_values(
     selected_device_limit: int | None = None,
     selected_traffic_gb: int | None = None,
 ) -> None:
-    """Buy ``tariff`` for ``price_rub`` when the balance covers it; otherwise remember the purchase
-    (it completes by itself after a payment) and offer to pay the shortfall."""
+    """Buy ``tariff`` for ``price_rub`` (less the user's percent coupon) when the balance covers
+    it; otherwise remember the purchase (it completes by itself after a payment) and offer to pay
+    the shortfall."""
     from ...keys.key_create import create_key  # the purchase screen imports this module
 
     tg_id = callback_query.from_user.id
+    full_price = price_rub
+    price_rub, coupon = await discounted_price(session, tg_id, full_price)
+    if coupon is not None:
+        await show_discount(callback_query, coupon, full_price, price_rub)
     balance = float(await get_balance(session, tg_id) or 0)
     if balance < price_rub:
         required = ceil(price_rub - balance)
@@ -89,6 +95,7 @@ async def proceed_purchase_with_values(
             "selected_device_limit": selected_device_limit,
             "selected_traffic_limit_gb": selected_traffic_gb,
             "required_amount": required,
+            "coupon_id": coupon.id if coupon is not None else None,
         }
         await answer_callback(callback_query)
         await ask_for_shortfall(
@@ -98,8 +105,11 @@ async def proceed_purchase_with_values(
     await answer_callback(callback_query)
     creating = InlineKeyboardBuilder(markup=[[InlineKeyboardButton(text=CREATING_KEY_BUTTON_TEXT, callback_data="creating_key")]])
     await edit_or_send_message(callback_query.message, texts.CREATING_CONNECTION_MSG, reply_markup=creating.as_markup())
+    coupon_id = coupon.id if coupon is not None else None
+    if coupon_id is not None and not await spend_discount(session, coupon_id, tg_id):
+        price_rub, coupon_id = full_price, None  # another purchase spent the discount meanwhile
     logger.info("[purchase] %s buys tariff %s for %s ₽", tg_id, tariff["id"], price_rub)
-    await create_key(
+    key = await create_key(
         tg_id,
         datetime.now(MSK) + timedelta(days=duration_days),
         state,
@@ -111,6 +121,8 @@ async def proceed_purchase_with_values(
         selected_traffic_gb=selected_traffic_gb,
         selected_price_rub=price_rub,
     )
+    if key is None:
+        await give_back_discount(session, coupon_id, tg_id)
 
 
 async def ask_for_shortfall(
