@@ -19,6 +19,7 @@ from database import (
     get_balance,
     get_coupon_by_code,
     get_key_by_email,
+    get_keys,
     get_pending_discount,
     get_tariffs,
     set_user_balance,
@@ -26,8 +27,10 @@ from database import (
 )
 from database.models import CouponUsage, Payment
 from handlers.keys.operations import create_key_on_cluster
-from panels import get_panel
+from panels import get_panel, set_default_panel
+from payments import set_provider_enabled
 from tests.core_fixtures import callbacks, press, reply_with, running_core, send, shown
+from tests.test_purchase_flow import RefusingPanel
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 DAY_MS = 86_400_000
@@ -172,3 +175,55 @@ async def test_percent_coupon_discounts_the_next_purchase_and_renewal_once(db: s
         for code in ("SALE20", "HALF", "BIG10"):
             coupon = await get_coupon_by_code(session, code)
             assert coupon is not None and coupon.usage_count == 1
+
+
+async def buyer_with_discount(tg_id: int, balance: int, code: str) -> int:
+    """A user past the trial with ``balance`` and a 20% coupon ``code`` activated; the standard
+    tariff's id (150 ₽)."""
+    async with async_session_maker() as session:
+        await add_user(session, tg_id, first_name="Buyer")
+        await update_trial(session, tg_id, 1)
+        await set_user_balance(session, tg_id, balance)
+        await session.commit()
+        assert await create_coupon(session, code, None, usage_limit=5, percent=20)
+        return next(t["id"] for t in await get_tariffs(session, group_code="standard"))
+
+
+async def test_percent_coupon_discounts_a_purchase_paid_after_the_shortfall(db: str) -> None:
+    standard = await buyer_with_discount(9601, 40, "AFTERPAY")
+    set_provider_enabled("test", True)
+    try:
+        async with running_core() as core:
+            user = core.user(9601)
+            await send(user, "/start coupons_AFTERPAY", "скидка <b>20%</b>")
+            await send(user, "/buy", "Выберите тариф")
+            await user.press(f"select_tariff_plan|{standard}")
+            assert "120 ₽" in shown(await reply_with(user, "Скидка по купону"))
+            short = await reply_with(user, "Недостаточно средств")
+            assert "Пополните баланс на 80 ₽" in shown(short)
+            await press(user, "pay", "Выберите сумму")
+            await user.press("pay_amount|test|80")
+            await reply_with(user, "Подписка создана")
+    finally:
+        set_provider_enabled("test", None)
+    async with async_session_maker() as session:
+        assert await get_balance(session, 9601) == 0  # 40 + 80 paid, 120 charged
+        assert len(await get_keys(session, 9601)) == 1
+        assert await get_pending_discount(session, 9601) is None
+
+
+async def test_a_failed_purchase_gives_the_discount_back(db: str) -> None:
+    standard = await buyer_with_discount(9701, 150, "KEEPME")
+    set_default_panel(RefusingPanel())
+    try:
+        async with running_core() as core:
+            user = core.user(9701)
+            await send(user, "/start coupons_KEEPME", "скидка <b>20%</b>")
+            await send(user, "/buy", "Выберите тариф")
+            await press(user, f"select_tariff_plan|{standard}", "деньги возвращены")
+    finally:
+        set_default_panel(None)
+    async with async_session_maker() as session:
+        assert await get_balance(session, 9701) == 150 and await get_keys(session, 9701) == []
+        pending = await get_pending_discount(session, 9701)
+        assert pending is not None and pending.code == "KEEPME"
