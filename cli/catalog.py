@@ -39,13 +39,11 @@ def run_catalog(
     from config import ConfigError
 
     try:
-        path = _socket(socket_path)
-    except ConfigError as exc:
+        with ControlClient(_socket(socket_path)) as bot:
+            return _run(bot, action, target, grant=grant, replace=replace, ask=ask)
+    except ConfigError as exc:  # a malformed DATA_DIR or socket path
         print(f"solobot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    try:
-        with ControlClient(path) as bot:
-            return _run(bot, action, target, grant=grant, replace=replace, ask=ask)
     except KeyboardInterrupt:
         if action in ("install", "update", "rollback", "remove"):
             print(f"solobot: interrupted; the bot finishes `catalog {action}` by itself", file=sys.stderr)

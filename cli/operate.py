@@ -36,12 +36,7 @@ def run_operation(command: str, module: str | None, socket_path: str | None, **o
     from config import ConfigError
 
     try:
-        path = _socket(socket_path)
-    except ConfigError as exc:
-        print(f"solobot: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    try:
-        with ControlClient(path) as bot:
+        with ControlClient(_socket(socket_path)) as bot:
             if command == "logs":
                 return _logs(bot, module, options["lines"], options["follow"])
             reply = bot.call(command, on_progress=_progress, module=module)
@@ -50,6 +45,9 @@ def run_operation(command: str, module: str | None, socket_path: str | None, **o
             print(f"solobot: interrupted; the bot finishes `{command} {module}` by itself (see `solobot modules status`)",
                   file=sys.stderr)  # fmt: skip
         return EXIT_INTERRUPTED
+    except ConfigError as exc:  # a malformed DATA_DIR or socket path
+        print(f"solobot: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except BotNotRunning as exc:
         return _fail(str(exc))
     except ControlError as exc:

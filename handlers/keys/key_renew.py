@@ -25,7 +25,7 @@ from panels import PanelError
 
 from .. import buttons, texts
 from ..clusters import ALLOWED_GROUP_CODES
-from ..payments.coupon_discount import discounted_price, give_back_discount, show_discount, spend_discount
+from ..payments.coupon_discount import discounted_price, give_back_discount, spend_discount
 from ..payments.currency_rates import format_for_user
 from ..tariffs.buy.key_tariffs import ask_for_shortfall
 from ..utils import answer_callback, callback_args, edit_or_send_message, format_money
@@ -119,10 +119,8 @@ async def process_callback_renew_plan(callback_query: CallbackQuery, state: FSMC
         return
     await answer_callback(callback_query)
     full_price = int(tariff.get("price_rub") or 0)
-    price, coupon = await discounted_price(session, tg_id, full_price)
+    price, coupon = await discounted_price(callback_query, session, tg_id, full_price)
     coupon_id = coupon.id if coupon is not None else None
-    if coupon is not None:
-        await show_discount(callback_query, coupon, full_price, price)
     balance = float(await get_balance(session, tg_id) or 0)
     if balance < price:
         required = ceil(price - balance)

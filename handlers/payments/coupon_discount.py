@@ -16,22 +16,23 @@ from ..utils import format_money
 DISCOUNT_APPLIED = "🎫 Скидка по купону <b>{code}</b> ({percent}%): к оплате <b>{price} ₽</b> вместо <s>{full} ₽</s>."
 
 
-async def discounted_price(session: AsyncSession, tg_id: int, price_rub: int) -> tuple[int, Coupon | None]:
-    """``(price to charge, the coupon giving the discount)``; ``(price_rub, None)`` without one."""
+async def discounted_price(
+    callback_query: CallbackQuery, session: AsyncSession, tg_id: int, price_rub: int
+) -> tuple[int, Coupon | None]:
+    """``(price to charge, the coupon giving the discount)``, the discounted price told to the user
+    (a message of its own: the purchase screen is edited); ``(price_rub, None)`` without one."""
     coupon = await get_pending_discount(session, tg_id)
     if coupon is None:
         return price_rub, None
     price, discount = apply_percent_coupon(price_rub, coupon)
-    return (price, coupon) if discount else (price_rub, None)
-
-
-async def show_discount(callback_query: CallbackQuery, coupon: Coupon, full_price: int, price: int) -> None:
-    """Tell the user the discounted price (a message of its own: the purchase screen is edited)."""
+    if not discount:
+        return price_rub, None
     if isinstance(callback_query.message, Message):
         text = DISCOUNT_APPLIED.format(
-            code=coupon.code, percent=coupon.percent, price=format_money(price), full=format_money(full_price)
+            code=coupon.code, percent=coupon.percent, price=format_money(price), full=format_money(price_rub)
         )
         await callback_query.message.answer(text)
+    return price, coupon
 
 
 async def spend_discount(session: AsyncSession, coupon_id: int | None, tg_id: int) -> bool:

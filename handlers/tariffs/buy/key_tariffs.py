@@ -20,7 +20,7 @@ from logger import logger
 from ... import buttons, texts
 from ...keys.format import MSK
 from ...keys.key_mode.key_cluster_mode import GB
-from ...payments.coupon_discount import discounted_price, give_back_discount, show_discount, spend_discount
+from ...payments.coupon_discount import discounted_price, give_back_discount, spend_discount
 from ...payments.currency_rates import format_for_user
 from ...payments.fast_payment_flow import try_fast_payment_flow
 from ...utils import answer_callback, callback_args, edit_or_send_message
@@ -82,9 +82,7 @@ async def proceed_purchase_with_values(
 
     tg_id = callback_query.from_user.id
     full_price = price_rub
-    price_rub, coupon = await discounted_price(session, tg_id, full_price)
-    if coupon is not None:
-        await show_discount(callback_query, coupon, full_price, price_rub)
+    price_rub, coupon = await discounted_price(callback_query, session, tg_id, full_price)
     balance = float(await get_balance(session, tg_id) or 0)
     if balance < price_rub:
         required = ceil(price_rub - balance)
