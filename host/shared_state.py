@@ -68,4 +68,3 @@ def make_shared_state(redis_url: str | None, bot_id: int) -> SharedState:
         user_gate=RedisUserGate(redis, prefix + "throttle:"),
         bot_api_buckets=RedisTokenBuckets(redis, prefix + "bot_api_rate:"),
     )
-
