@@ -6,7 +6,8 @@ Entering brings the parts up in dependency order and leaving takes them down in 
 1. the database: ``DATABASE_URL``, or an embedded PostgreSQL under ``<data_dir>/postgres``;
    core tables created (``database.init_db``); the module runtime's zygote starts meanwhile;
 2. the bot (the only holder of the token), pointed at ``TELEGRAM_API_URL`` when set;
-3. FSM storage (memory, or Redis with ``REDIS_URL``) and the Dispatcher: core outer
+3. what several workers share (``shared_state``: FSM storage, modules' FSM quotas, throttling,
+   Bot API rate limits — memory, or Redis with ``REDIS_URL``) and the Dispatcher: core outer
    middlewares, then the modules' router, then the core's routers (upstream's order);
 4. the module runtime: zygote and one process per module, lent the bot (through the Bot API
    gateway), the storage and a database URL;
@@ -48,16 +49,18 @@ from runtime.aiogram_bridge.update_forwarding import modules_router
 from runtime.supervision.sandbox_setup import ModuleSandboxes
 from runtime.supervision.task_owner import OwnedTask, TaskOwner
 from runtime.supervision.zygote_client import ForkServer, Zygote
+from sandbox.bot_api_policy import BotApiPolicy
 from sandbox.process_flags import set_dumpable
+from shared_state.user_gate import UserGate
 from utils import modules_loader
 
 from .bot_users import BotUsers
 from .catalog import build_installer
 from .control import ControlServer
 from .control_catalog import CatalogCommands
-from .fsm_storage import make_storage
 from .metrics import HostMetrics
 from .operator_tools import attach_operator_tools, refuse_if_bot_running
+from .shared_state import make_shared_state
 from .telegram_webhook import TelegramWebhookHandler, UpdatesInFlight, register_webhook
 from .web import build_web_app
 
@@ -160,13 +163,16 @@ class SolobotHost:
         bot_module.set_current_bot(bot)
         self._stack.callback(bot_module.set_current_bot, None)
 
-        storage = CoreFSMStorage(make_storage(settings.redis_url))  # the core's clears end modules' conversations
+        shared = make_shared_state(settings.redis_url, bot.id)  # memory, or Redis shared by every worker
+        storage = CoreFSMStorage(shared.fsm_storage)  # the core's clears end modules' conversations
         self._stack.push_async_callback(storage.close)
         self.dispatcher = dispatcher = Dispatcher(storage=storage)
 
         services = HostServices(
             bot=bot,
             fsm_storage=storage,
+            fsm_ledger=shared.fsm_ledger,
+            bot_api_policy=BotApiPolicy(buckets=shared.bot_api_buckets),
             database_url=url,
             settings=config.public_settings(settings),
             is_user=BotUsers(),
@@ -197,7 +203,7 @@ class SolobotHost:
         self._stack.callback(modules_loader.use_runtime, None)
 
         dispatcher["module_runtime"] = runtime  # the admin modules panel operates on it
-        _assemble(dispatcher, runtime, settings, self.throttle_rate)
+        _assemble(dispatcher, runtime, settings, self.throttle_rate, shared.user_gate)
         self._stack.push_async_callback(self._tasks.aclose)
         if settings.catalog_enabled:
             self._use_catalog(settings)
@@ -304,12 +310,14 @@ def _setup_engine(url: str, stack: AsyncExitStack) -> AsyncEngine:
     return engine
 
 
-def _assemble(dispatcher: Dispatcher, runtime: ModuleRuntime, settings: Settings, throttle_rate: float) -> None:
+def _assemble(
+    dispatcher: Dispatcher, runtime: ModuleRuntime, settings: Settings, throttle_rate: float, throttle_gate: UserGate | None
+) -> None:
     """Middlewares first (they run before any router), then module routers, then the core's."""
     from handlers import core_routers
     from middlewares import setup_middlewares
 
-    setup_middlewares(dispatcher, admin_ids=settings.admin_ids, throttle_rate=throttle_rate)
+    setup_middlewares(dispatcher, admin_ids=settings.admin_ids, throttle_rate=throttle_rate, throttle_gate=throttle_gate)
     dispatcher[RUNTIME_KEY] = runtime  # handlers take it as ``module_runtime`` (the admin's modules panel)
     core = core_routers()
     dispatcher.include_routers(modules_router(runtime, core), *core)
