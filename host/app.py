@@ -11,7 +11,8 @@ Entering brings the parts up in dependency order and leaving takes them down in 
    middlewares, then the modules' router, then the core's routers (upstream's order);
 4. the module runtime: zygote and one process per module, lent the bot (through the Bot API
    gateway), the storage and a database URL;
-5. the web server (health, module webhooks), the notifications loop, and polling.
+5. the web server (health, module webhooks), the notifications loop, and the updates: long polling,
+   or with ``WEBHOOK_URL`` Telegram's webhook on the web server (``host.telegram_webhook``).
 """
 
 from __future__ import annotations
@@ -60,11 +61,12 @@ from .control_catalog import CatalogCommands
 from .metrics import HostMetrics
 from .operator_tools import attach_operator_tools, refuse_if_bot_running
 from .shared_state import make_shared_state
+from .telegram_webhook import TelegramWebhookHandler, UpdatesInFlight, register_webhook
 from .web import build_web_app
 
 log = logging.getLogger("solobot")
 
-POLLING_STOP_GRACE = 10.0  # seconds aiogram gets to finish the updates in hand; the task owner cancels after
+POLLING_STOP_GRACE = 10.0  # seconds aiogram (or the webhook) gets to finish the updates in hand; then they are cancelled
 RUNTIME_KEY = "module_runtime"  # aiogram workflow data: what handlers declare as a parameter
 
 
@@ -105,6 +107,8 @@ class SolobotHost:
         self.control: ControlServer | None = None  # the control socket (with operator_tools)
         self.web_app: web.Application | None = None
         self.web_url: str | None = None
+        # Webhook mode: the updates being handled (what a graceful stop waits for); None when polling.
+        self.updates_in_flight: UpdatesInFlight | None = None
         self._stack = AsyncExitStack()
         self._tasks = TaskOwner("host")
 
@@ -121,6 +125,8 @@ class SolobotHost:
 
     async def _start(self) -> None:
         settings = self.settings
+        if settings.webhook_url and not self.web_server:
+            raise config.ConfigError("WEBHOOK_URL needs the host's web server: Telegram posts the updates to it")
         if self.operator_tools:
             refuse_if_bot_running(settings)  # a 2nd bot on this DATA_DIR would share, then stop, the embedded PostgreSQL
         if self.sandbox:
@@ -208,7 +214,9 @@ class SolobotHost:
             from handlers.notifications.general_notifications import notifications_loop
 
             self._tasks.spawn(notifications_loop(bot, db.async_session_maker, settings.notification_time), "notifications")
-        if self.polling:
+        if settings.webhook_url and settings.webhook_secret:
+            await register_webhook(bot, dispatcher, url=settings.webhook_url, secret_token=settings.webhook_secret)
+        elif self.polling:
             polling = self._tasks.spawn(self._poll(), "polling")
             self._stack.push_async_callback(self._stop_polling, polling)
         for status in runtime.status():
@@ -239,15 +247,37 @@ class SolobotHost:
         return installer
 
     async def _start_web(self, runtime: ModuleRuntime) -> None:
-        self.web_app = build_web_app(runtime, self.metrics)
+        self.web_app = build_web_app(runtime, self.metrics, self._telegram_webhook())
         runner = web.AppRunner(self.web_app, access_log=None)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
+        if self.updates_in_flight is not None:  # runs before the cleanup: the updates in hand finish first
+            self._stack.push_async_callback(self._stop_webhook, self.updates_in_flight)
         site = web.TCPSite(runner, self.settings.web_host, self.settings.web_port)
         await site.start()
         port = runner.addresses[0][1] if runner.addresses else self.settings.web_port
         self.web_url = f"http://{self.settings.web_host}:{port}"
         log.info("web server (module webhooks) on %s", self.web_url)
+
+    def _telegram_webhook(self) -> tuple[str, TelegramWebhookHandler] | None:
+        """Webhook mode: the path Telegram posts to and aiogram's request handler for it."""
+        settings = self.settings
+        if not (settings.webhook_path and settings.webhook_secret):
+            return None
+        assert self.dispatcher is not None and self.bot is not None
+        self.updates_in_flight = UpdatesInFlight()
+        handler = TelegramWebhookHandler(
+            self.dispatcher, self.bot, secret_token=settings.webhook_secret, in_flight=self.updates_in_flight
+        )
+        return settings.webhook_path, handler
+
+    @staticmethod
+    async def _stop_webhook(in_flight: UpdatesInFlight) -> None:
+        """The updates in hand get a bounded time to finish; the rest are cancelled (answered 503: redelivered)."""
+        left = await in_flight.drain(POLLING_STOP_GRACE)
+        if left:
+            log.warning("stopping with %d update(s) still in hand: cancelled; Telegram delivers them again", left)
+        await in_flight.aclose()
 
     async def _stop_polling(self, polling: OwnedTask) -> None:
         """Let aiogram finish the updates in hand (its own stop), then make sure the task is gone."""
