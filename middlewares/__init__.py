@@ -4,7 +4,7 @@ Order: throttling (no I/O, or one Redis command when workers share it), DB sessi
 registration, admin flag, ban check, maintenance,
 then the end of the checks' transaction (``ReleaseBeforeRouting``: no pooled connection is held
 while a module handles the update).
-This package depends on ``database`` only; the handlers depend on it (``dp["maintenance"]``), never
+This package depends on ``database`` and ``shared_state`` only; the handlers depend on it (``dp["maintenance"]``), never
 the other way round.
 """
 
