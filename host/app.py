@@ -173,6 +173,7 @@ class SolobotHost:
             fsm_storage=storage,
             fsm_ledger=shared.fsm_ledger,
             bot_api_policy=BotApiPolicy(buckets=shared.bot_api_buckets),
+            sent_messages=shared.sent_messages,
             database_url=url,
             settings=config.public_settings(settings),
             is_user=BotUsers(),

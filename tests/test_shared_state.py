@@ -181,6 +181,61 @@ async def test_rate_limits_fall_back_to_each_worker_while_redis_is_away(tmp_path
             await close(a, b)
 
 
+def scoped_gateway(bot: Bot, worker: SharedState) -> BotGateway:
+    return BotGateway(bot, BotApiPolicy(buckets=worker.bot_api_buckets), sent_messages=worker.sent_messages)
+
+
+async def test_a_module_deletes_on_one_worker_the_message_it_sent_on_the_other(
+    two_workers: tuple[SharedState, SharedState], telegram: LocalBotAPI
+) -> None:
+    a, b = two_workers
+    user = telegram.user(5001)
+    bot = real_bot(telegram)
+    try:
+        on_a, on_b = scoped_gateway(bot, a), scoped_gateway(bot, b)
+        sent = await on_a.call("m", {"method": "sendMessage", "params": {"chat_id": user.id, "text": "your code: 1234"}})
+        delete = {"method": "deleteMessage", "params": {"chat_id": user.id, "message_id": sent["result"]["message_id"]}}
+        refused = await on_b.call("other", delete)  # another module never sent it
+        assert refused["error"]["type"] == "TelegramForbiddenError" and "module 'other' may only" in refused["error"]["message"]
+        assert await on_b.call("m", delete) == {"result": True}
+        assert telegram.world.messages[user.id][sent["result"]["message_id"]].deleted
+    finally:
+        await bot.session.close()
+
+
+async def test_while_redis_is_away_a_module_touches_only_what_it_sent_through_this_worker(
+    tmp_path: Path, telegram: LocalBotAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = telegram.user(5002)
+    bot = real_bot(telegram)
+    with RedisServer(tmp_path / "redis") as server:
+        a, b = make_shared_state(server.url(), BOT), make_shared_state(server.url(), BOT)
+        try:
+            on_a, on_b = scoped_gateway(bot, a), scoped_gateway(bot, b)
+
+            async def send() -> dict[str, Any]:
+                answer = await on_a.call("m", {"method": "sendMessage", "params": {"chat_id": user.id, "text": "hi"}})
+                return {"chat_id": user.id, "message_id": answer["result"]["message_id"]}
+
+            first, second = await send(), await send()
+            server.stop()
+            with caplog.at_level(logging.WARNING, logger="solobot.shared_state"):
+                refused = await on_b.call("m", {"method": "deleteMessage", "params": first})  # B cannot vouch for it now
+                assert refused["error"]["type"] == "TelegramForbiddenError"
+                assert await on_a.call("m", {"method": "deleteMessage", "params": first}) == {"result": True}  # A can
+            assert len([r for r in caplog.records if "unreachable for modules' sent messages" in r.getMessage()]) == 1
+            server.start()  # an empty Redis: what was recorded there is gone; A still knows what it sent
+            assert (await on_b.call("m", {"method": "deleteMessage", "params": second}))["error"][
+                "type"
+            ] == "TelegramForbiddenError"
+            assert await on_a.call("m", {"method": "deleteMessage", "params": second}) == {"result": True}
+            third = await send()
+            assert await on_b.call("m", {"method": "deleteMessage", "params": third}) == {"result": True}  # shared again
+        finally:
+            await close(a, b)
+            await bot.session.close()
+
+
 # --- modules' FSM quotas ------------------------------------------------------------------------
 
 
