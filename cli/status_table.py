@@ -116,6 +116,8 @@ def details(status: dict[str, Any]) -> str:
         lines.append(f"installed from the catalog {source.get('source')}: {source.get('version')}{kept}")
     if status.get("webhook_path"):
         lines.append(f"webhook: {status['webhook_path']}")
+    if status.get("max_updates_in_flight") is not None:
+        lines.append(f"updates in flight: {status.get('updates_in_flight', 0)} (at most {status['max_updates_in_flight']})")
     if status.get("sandbox"):
         lines.append("sandbox: " + "; ".join(status["sandbox"]))
     lines.extend(f"warning: {warning}" for warning in status.get("warnings") or [])

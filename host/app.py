@@ -27,6 +27,8 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 import bot as bot_module
 import config
@@ -191,7 +193,7 @@ class SolobotHost:
                 data_dir=Path(settings.data_dir),
                 policy=services.bot_api_policy,
                 panel_gateway=services.panel_gateway,
-                owner_engine=db.get_engine(),
+                owner_engine=_setup_engine(url, self._stack),
             )
         self.metrics = HostMetrics()
         self.runtime = runtime = ModuleRuntime(
@@ -304,6 +306,14 @@ def _make_bot(settings: Settings) -> Bot:
     token = settings.required_bot_token()
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url)) if settings.telegram_api_url else None
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+
+
+def _setup_engine(url: str, stack: AsyncExitStack) -> AsyncEngine:
+    """The engine module role set-up, the database-limits sweep and schema sizes use: a connection
+    of its own each time (no pool), never one of the pool the bot's updates draw from."""
+    engine = create_async_engine(url, poolclass=NullPool)
+    stack.push_async_callback(engine.dispose)
+    return engine
 
 
 def _assemble(dispatcher: Dispatcher, runtime: ModuleRuntime, settings: Settings, throttle_rate: float) -> None:

@@ -1,6 +1,8 @@
 """Core outer middlewares: they run on every update before any router (modules' included).
 
-Order: throttling (no I/O), DB session, user registration, admin flag, ban check, maintenance.
+Order: throttling (no I/O), DB session, user registration, admin flag, ban check, maintenance,
+then the end of the checks' transaction (``ReleaseBeforeRouting``: no pooled connection is held
+while a module handles the update).
 This package depends on ``database`` only; the handlers depend on it (``dp["maintenance"]``), never
 the other way round.
 """
@@ -18,7 +20,7 @@ from . import texts
 from .admin import AdminMiddleware
 from .bans import BanCheckMiddleware
 from .maintenance import MaintenanceMiddleware, MaintenanceMode
-from .session import SessionMiddleware
+from .session import ReleaseBeforeRouting, SessionMiddleware
 from .throttling import ThrottlingMiddleware
 from .users import UserRegistrationMiddleware
 
@@ -41,3 +43,4 @@ def setup_middlewares(
     dp.update.outer_middleware(AdminMiddleware(admin_ids))
     dp.update.outer_middleware(BanCheckMiddleware(texts.BANNED))
     dp.update.outer_middleware(MaintenanceMiddleware(maintenance, texts.MAINTENANCE))
+    dp.update.outer_middleware(ReleaseBeforeRouting())

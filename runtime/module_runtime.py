@@ -239,6 +239,8 @@ class ModuleRuntime:
     def _with_host_layers(self, status: dict[str, Any]) -> dict[str, Any]:
         """The kernel layers the module process reported, then what the host's services enforce for it."""
         name = status["name"]
+        status["updates_in_flight"] = self.updates_in_flight.count(name)
+        status["max_updates_in_flight"] = self.max_updates_in_flight(name)
         if status.get("sandbox"):
             host = describe_host_layers(name, self._permissions.get(name), self.routing_of(name), status.get("webhook_path"))
             status["sandbox"] = [*status["sandbox"], *host]
@@ -307,6 +309,10 @@ class ModuleRuntime:
     def permissions_of(self, name: str) -> ModulePermissions | None:
         """The operator's grants for a module this sandboxed runtime started (``None``: bare runtime or never started)."""
         return self._permissions.get(name)
+
+    def max_updates_in_flight(self, name: str) -> int:
+        """How many updates ``name`` may be handling at once (``modules.toml``; the default for a bare runtime)."""
+        return self._permissions.get(name, DEFAULTS).max_updates_in_flight
 
     def routing_of(self, name: str) -> ModuleRouting | None:
         """The callback data a sandboxed module owns; ``None``: trusted, bare runtime or not running (upstream's routing)."""
