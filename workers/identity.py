@@ -44,11 +44,11 @@ class WorkerIdentity:
 
 
 class WorkerLogFilter(logging.Filter):
-    """Adds ``record.worker`` (the slot id, or ``-``) so every log line says which worker wrote it."""
+    """Adds ``record.worker`` (a worker's slot id, or ``arbiter``) so every log line says who wrote it."""
 
-    def __init__(self, identity: WorkerIdentity | None) -> None:
+    def __init__(self, label: str) -> None:
         super().__init__()
-        self.worker = identity.slot if identity is not None else "-"
+        self.worker = label
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.worker = self.worker

@@ -36,6 +36,7 @@ from runtime.operations import Operation
 log = logging.getLogger("solobot.workers")
 
 CHANNEL = "solobot_module_operations"
+APPLICATION_NAME = "solobot-operations-listener"  # pg_stat_activity shows what the connection is for
 RECONNECT_PAUSES = (0.5, 1.0, 2.0, 5.0)  # seconds between reconnection attempts, the last one repeating
 
 _RECORD = text(
@@ -145,7 +146,7 @@ class OperationsListener:
         attempt = 0
         while True:
             try:
-                connection = await asyncpg.connect(self.dsn, timeout=10)
+                connection = await asyncpg.connect(self.dsn, timeout=10, server_settings={"application_name": APPLICATION_NAME})
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 pause = RECONNECT_PAUSES[min(attempt, len(RECONNECT_PAUSES) - 1)]
                 log.warning(
