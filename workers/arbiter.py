@@ -81,7 +81,7 @@ def open_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-@dataclass
+@dataclass(eq=False)  # one object per process: hashed by identity
 class WorkerProcess:
     index: int
     process: asyncio.subprocess.Process
@@ -259,7 +259,12 @@ class Arbiter:
     def _spawn_task(self, coro: object) -> None:
         task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("arbiter: %s failed", task.get_coro(), exc_info=task.exception())
 
 
 def _describe(code: int) -> str:
