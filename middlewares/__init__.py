@@ -15,6 +15,7 @@ from aiogram import Dispatcher
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from database import async_session_maker
+from shared_state.user_gate import UserGate
 
 from . import texts
 from .admin import AdminMiddleware
@@ -31,13 +32,15 @@ def setup_middlewares(
     admin_ids: Iterable[int] = (),
     session_maker: async_sessionmaker[AsyncSession] | None = None,
     throttle_rate: float = 0.5,
+    throttle_gate: UserGate | None = None,
 ) -> None:
     """Install the core middlewares on ``dp.update`` (outer) and the maintenance switch as
     ``dp["maintenance"]``. ``session_maker`` defaults to ``database.async_session_maker``;
-    ``throttle_rate`` 0 turns throttling off."""
+    ``throttle_rate`` 0 turns throttling off; ``throttle_gate`` (default: this process's memory)
+    is where users' last updates are remembered — Redis when several workers serve the bot."""
     maintenance = MaintenanceMode()
     dp["maintenance"] = maintenance
-    dp.update.outer_middleware(ThrottlingMiddleware(throttle_rate, texts.THROTTLED))
+    dp.update.outer_middleware(ThrottlingMiddleware(throttle_rate, texts.THROTTLED, throttle_gate))
     dp.update.outer_middleware(SessionMiddleware(session_maker or async_session_maker))
     dp.update.outer_middleware(UserRegistrationMiddleware())
     dp.update.outer_middleware(AdminMiddleware(admin_ids))

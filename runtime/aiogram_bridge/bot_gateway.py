@@ -50,7 +50,7 @@ class BotGateway:
         cls = METHODS.get(name)
         if cls is None:
             return _error("TelegramNotFound", f"Not Found: method {name[:64]!r} is not a Bot API method")
-        refusal = self.policy.check(module, name)
+        refusal = await self.policy.check(module, name)
         if refusal is not None:
             if refusal.kind == "rate_limited":
                 log.debug("[module %s] Bot API call rate-limited: %s", module, refusal.message)

@@ -20,12 +20,15 @@ from sandbox.bot_api_scope import IsUser
 from .bot_gateway import BotGateway
 from .core_fsm_storage import CoreFSMStorage
 from .fsm_gateway import FSMGateway
+from .fsm_quota import FSMLedger
 
 
 @dataclass
 class HostServices:
     bot: Bot | None = None
     fsm_storage: BaseStorage | None = None
+    # Counts what each module parks in ``fsm_storage`` (None: in this process; Redis: every worker's).
+    fsm_ledger: FSMLedger | None = None
     # The URL a module process connects with. Until per-module roles exist it is the bot's own;
     # it crosses the IPC channel in ``init``, never the environment or argv.
     database_url: str | None = None
@@ -39,7 +42,9 @@ class HostServices:
     def __post_init__(self) -> None:
         self.bot_gateway = BotGateway(self.bot, self.bot_api_policy, self.is_user) if self.bot is not None else None
         self.fsm_gateway = (
-            FSMGateway(self.fsm_storage, self.bot.id) if self.bot is not None and self.fsm_storage is not None else None
+            FSMGateway(self.fsm_storage, self.bot.id, self.fsm_ledger)
+            if self.bot is not None and self.fsm_storage is not None
+            else None
         )
         if self.fsm_gateway is not None and isinstance(self.fsm_storage, CoreFSMStorage):
             self.fsm_storage.on_core_clear(self.fsm_gateway.end_module_conversations)
