@@ -25,6 +25,7 @@ beyond a foreign key to ``users.tg_id``, the default Bot API allowlist::
     send_to_chats = [-1001234567890]  # chats beyond this bot's users it may send to
     db_statement_seconds = 30  # longest statement of its database sessions (enforced by the host)
     db_idle_seconds = 60       # longest idle-in-transaction (enforced by the host)
+    max_updates_in_flight = 32 # updates it may be handling at once; more are answered "unavailable" at once
 
 Every mistake is reported as ``modules.toml:LINE: module 'x': what is wrong — how to fix``. A
 module whose entry is invalid must not start (:meth:`OperatorConfig.error`); a mistake outside
@@ -169,6 +170,9 @@ class ModulePermissions:
     # Longest statement, and longest idle-in-transaction, of its database sessions (db_limits).
     db_statement_seconds: Annotated[Number, Field(ge=0.5, le=86400)] = 30
     db_idle_seconds: Annotated[Number, Field(ge=0.5, le=86400)] = 60
+    # Updates it may be handling at once (a hung module's backlog stays this small; the rest are
+    # answered "unavailable" at once: update_forwarding).
+    max_updates_in_flight: Annotated[Whole, Field(ge=1, le=100_000)] = 32
     # Chats it may send to beyond this bot's users and the chat of the update it handles.
     send_to_chats: Annotated[tuple[Whole, ...], Sorted, Items("chat ids (numbers, e.g. -1001234567890)")] = ()
     # VPN panels the host calls for the module with the operator's credentials (panels/gateway.py)
