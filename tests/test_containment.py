@@ -340,15 +340,16 @@ def test_a_killed_hosts_cgroups_are_swept_at_the_next_start(tmp_path: Path) -> N
     )
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     host = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
-    assert host.stdout is not None
-    name, *left = host.stdout.readline().split()
+    try:
+        assert host.stdout is not None
+        name, *left = host.stdout.readline().split()
+    finally:
+        host.kill()  # the crash
+        host.wait()
     if name == "none":
-        host.kill()
         pytest.skip("no cgroup on this machine")
     pids = [int(p) for p in left]
     assert len(pids) == 2
-    host.kill()
-    host.wait()
     assert all(_alive(pid) for pid in pids)  # the crash left them running
     backend = choose_backend()
     try:
