@@ -195,6 +195,8 @@ class Settings(BaseModel):
     web_port: Port = 8080
     data_dir: str = "storage"  # embedded PostgreSQL in <data_dir>/postgres
     modules_state_file: str | None = None  # unset: <data_dir>/modules_state.json
+    # Identical worker processes behind WEB_PORT (``workers``): >1 needs webhook mode and REDIS_URL.
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
 
     # The module catalog (installer/): without both, the catalog features are hidden.
     catalog_url: HttpUrl | None = None

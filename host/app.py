@@ -18,6 +18,7 @@ Entering brings the parts up in dependency order and leaving takes them down in 
 from __future__ import annotations
 
 import logging
+import socket
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -53,6 +54,9 @@ from sandbox.bot_api_policy import BotApiPolicy
 from sandbox.process_flags import set_dumpable
 from shared_state.user_gate import UserGate
 from utils import modules_loader
+from workers.coordination import WorkerCoordination
+from workers.identity import WorkerIdentity
+from workers.leadership import Duty, Leadership
 
 from .bot_users import BotUsers
 from .catalog import build_installer
@@ -66,6 +70,7 @@ from .web import build_web_app
 
 log = logging.getLogger("solobot")
 
+DRAIN_SECONDS = 20.0  # a stopping web server finishes the requests still open (module webhooks) for this long
 POLLING_STOP_GRACE = 10.0  # seconds aiogram (or the webhook) gets to finish the updates in hand; then they are cancelled
 RUNTIME_KEY = "module_runtime"  # aiogram workflow data: what handlers declare as a parameter
 
@@ -85,7 +90,12 @@ class SolobotHost:
         reload: bool = False,
         operator_tools: bool = True,
         zygote: ForkServer | None = None,
+        worker: WorkerIdentity | None = None,
+        listen_socket: socket.socket | None = None,
     ) -> None:
+        """``worker``: this host is one of several workers sharing the database (``workers``);
+        ``listen_socket``: the web server's listening socket, opened by the arbiter and shared by
+        every worker (else it binds WEB_HOST:WEB_PORT itself)."""
         self.settings = settings
         self.runtime_config = runtime_config
         self.state_file = state_file
@@ -97,6 +107,11 @@ class SolobotHost:
         self.reload = reload
         self.operator_tools = operator_tools
         self.zygote = zygote  # None: the runtime starts its own (a shared one is the caller's: tests)
+        self.worker = worker
+        self.listen_socket = listen_socket
+        self.coordination: WorkerCoordination | None = None
+        self._duties: dict[str, Duty] = {}  # exactly-once work: here, or on the leader worker
+        self._leadership: Leadership | None = None
         self.database_url: str | None = None
         self.bot: Bot | None = None
         self.dispatcher: Dispatcher | None = None
@@ -127,7 +142,7 @@ class SolobotHost:
         settings = self.settings
         if settings.webhook_url and not self.web_server:
             raise config.ConfigError("WEBHOOK_URL needs the host's web server: Telegram posts the updates to it")
-        if self.operator_tools:
+        if self.operator_tools and self.worker is None:  # workers share a data folder: the arbiter checked
             refuse_if_bot_running(settings)  # a 2nd bot on this DATA_DIR would share, then stop, the embedded PostgreSQL
         if self.sandbox:
             # /proc/<host>/environ, /mem, /cmdline are then closed to module processes (other uids,
@@ -154,6 +169,11 @@ class SolobotHost:
         db.bind(url)
         self._stack.push_async_callback(db.dispose)
         await init_db()
+        store = None
+        if self.worker is not None:
+            self.coordination = coordination = WorkerCoordination(self.worker, db.get_engine(), url)
+            self._stack.push_async_callback(coordination.aclose)
+            store = await coordination.state_store(Path(self.state_file or settings.modules_state_path))
         # Purchases waiting for money complete when any payment (core or module) fires payment_success.
         completion = install_purchase_completion(db.async_session_maker)
         self._stack.callback(unregister_hook, "payment_success", completion)
@@ -173,6 +193,7 @@ class SolobotHost:
             fsm_storage=storage,
             fsm_ledger=shared.fsm_ledger,
             bot_api_policy=BotApiPolicy(buckets=shared.bot_api_buckets),
+            sent_messages=shared.sent_messages,
             database_url=url,
             settings=config.public_settings(settings),
             is_user=BotUsers(),
@@ -197,8 +218,12 @@ class SolobotHost:
             fanout_observer=self.metrics.observe_fanout,
             packages_dir=module_deps.packages_root(settings.data_dir),
             zygote=zygote,
+            state_store=store,
+            record_operation=self.coordination.record_operation if self.coordination is not None else None,
         )
         await self._stack.enter_async_context(runtime)
+        if self.coordination is not None:
+            self.coordination.attach(runtime)
         modules_loader.use_runtime(runtime)
         self._stack.callback(modules_loader.use_runtime, None)
 
@@ -213,7 +238,9 @@ class SolobotHost:
         if self.notifications:
             from handlers.notifications.general_notifications import notifications_loop
 
-            self._tasks.spawn(notifications_loop(bot, db.async_session_maker, settings.notification_time), "notifications")
+            self._duty("notifications", lambda: notifications_loop(bot, db.async_session_maker, settings.notification_time))
+        if self.coordination is not None:
+            self._leadership = await self._stack.enter_async_context(self.coordination.leadership(self._duties))
         if settings.webhook_url and settings.webhook_secret:
             await register_webhook(bot, dispatcher, url=settings.webhook_url, secret_token=settings.webhook_secret)
         elif self.polling:
@@ -243,18 +270,37 @@ class SolobotHost:
             installer, interval=settings.catalog_check_interval, offline_grace=settings.catalog_offline_grace
         )
         if self.notifications:  # background jobs that message admins (tests drive check_once themselves)
-            self._tasks.spawn(self.catalog_watch.run(), "catalog-watch")
+            self._duty("catalog-watch", self.catalog_watch.run)
         return installer
+
+    def _duty(self, name: str, duty: Duty) -> None:
+        """Periodic work that must run once per bot: here, or (workers) on whichever worker leads."""
+        if self.coordination is None:
+            self._tasks.spawn(duty(), name)
+        elif self._leadership is None:
+            self._duties[name] = duty
+        else:  # the demo attaching its catalog late; never with WORKERS>1 in production
+            log.warning("%s started after the leader election: it runs on this worker whether it leads or not", name)
+            self._tasks.spawn(duty(), name)
 
     async def _start_web(self, runtime: ModuleRuntime) -> None:
         self.web_app = build_web_app(runtime, self.metrics, self._telegram_webhook())
-        runner = web.AppRunner(self.web_app, access_log=None)
+        # Leaving, in this order (the exit stack runs these pushes backwards): stop accepting — the
+        # other workers take new connections —, let the updates in hand finish (requests on kept-alive
+        # connections meanwhile get 503: Telegram redelivers), then close the rest (bounded).
+        runner = web.AppRunner(self.web_app, access_log=None, shutdown_timeout=DRAIN_SECONDS)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
-        if self.updates_in_flight is not None:  # runs before the cleanup: the updates in hand finish first
+        if self.updates_in_flight is not None:
             self._stack.push_async_callback(self._stop_webhook, self.updates_in_flight)
-        site = web.TCPSite(runner, self.settings.web_host, self.settings.web_port)
+        if self.listen_socket is not None:
+            # The arbiter's socket: closing our copy leaves connections queued on it to the other
+            # workers (what closing a per-worker SO_REUSEPORT socket would reset).
+            site: web.BaseSite = web.SockSite(runner, self.listen_socket)
+        else:
+            site = web.TCPSite(runner, self.settings.web_host, self.settings.web_port)
         await site.start()
+        self._stack.push_async_callback(site.stop)
         port = runner.addresses[0][1] if runner.addresses else self.settings.web_port
         self.web_url = f"http://{self.settings.web_host}:{port}"
         log.info("web server (module webhooks) on %s", self.web_url)

@@ -17,22 +17,26 @@ Redis keys:
   entries lapse with them.
 * ``solobot:<bot id>:fsm_quota:…`` (``fsm_quota_redis``), ``solobot:<bot id>:throttle:<user>``
   (``shared_state.user_gate``), ``solobot:<bot id>:bot_api_rate:<module>``
-  (``shared_state.token_buckets``).
+  (``shared_state.token_buckets``), ``solobot:<bot id>:sent:<module>`` (the messages a module
+  sent, which it may edit and delete: ``shared_state.sent_messages``).
 
 When Redis is unreachable: FSM calls fail (the core's update handling and module FSM calls
 raise; nothing can continue a conversation without its state), throttling lets every update
-through (fail-open), Bot API rate limits fall back to each worker's own buckets. Each logs once
+through (fail-open), Bot API rate limits fall back to each worker's own buckets, a module may
+edit or delete only the messages it sent through this worker. Each logs once
 per outage and uses Redis again when it answers (the client reconnects by itself).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import MemoryStorage
 
 from runtime.aiogram_bridge.fsm_quota import FSMLedger
+from sandbox.bot_api_scope import SentRecord
 from shared_state.redis_connection import connect
 from shared_state.token_buckets import TokenBuckets
 from shared_state.user_gate import UserGate
@@ -48,6 +52,7 @@ class SharedState:
     fsm_ledger: FSMLedger | None = None
     user_gate: UserGate | None = None
     bot_api_buckets: TokenBuckets | None = None
+    sent_messages: Callable[[str], SentRecord] | None = None  # module → what it sent (Bot API scope)
 
 
 def make_shared_state(redis_url: str | None, bot_id: int) -> SharedState:
@@ -56,6 +61,7 @@ def make_shared_state(redis_url: str | None, bot_id: int) -> SharedState:
     from aiogram.fsm.storage.redis import RedisStorage
 
     from runtime.aiogram_bridge.fsm_quota_redis import RedisFSMLedger
+    from shared_state.sent_messages import RedisSentMessagesOf
     from shared_state.token_buckets import RedisTokenBuckets
     from shared_state.user_gate import RedisUserGate
 
@@ -67,4 +73,5 @@ def make_shared_state(redis_url: str | None, bot_id: int) -> SharedState:
         fsm_ledger=RedisFSMLedger(redis, prefix + "fsm_quota:", ttl_seconds=FSM_TTL),
         user_gate=RedisUserGate(redis, prefix + "throttle:"),
         bot_api_buckets=RedisTokenBuckets(redis, prefix + "bot_api_rate:"),
+        sent_messages=RedisSentMessagesOf(redis, prefix + "sent:"),
     )

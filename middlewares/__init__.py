@@ -1,9 +1,10 @@
 """Core outer middlewares: they run on every update before any router (modules' included).
 
-Order: throttling (no I/O), DB session, user registration, admin flag, ban check, maintenance,
+Order: throttling (no I/O, or one Redis command when workers share it), DB session, user
+registration, admin flag, ban check, maintenance,
 then the end of the checks' transaction (``ReleaseBeforeRouting``: no pooled connection is held
 while a module handles the update).
-This package depends on ``database`` only; the handlers depend on it (``dp["maintenance"]``), never
+This package depends on ``database`` and ``shared_state`` only; the handlers depend on it (``dp["maintenance"]``), never
 the other way round.
 """
 

@@ -6,6 +6,7 @@ of the bot, on one machine or several), behind the same small interface, chosen 
 
 * ``user_gate``: the core's per-user throttling (``middlewares/throttling.py``);
 * ``token_buckets``: the per-module Bot API rate limits (``sandbox/bot_api_policy.py``);
+* ``sent_messages``: the messages each module sent, which it may edit and delete (``sandbox/bot_api_scope.py``);
 * the FSM quotas of modules live beside the FSM gateway (``runtime/aiogram_bridge/fsm_quota*.py``).
 
 Every Redis operation is one atomic round trip (``SET NX PX`` or one Lua script). When Redis is
