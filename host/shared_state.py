@@ -18,12 +18,14 @@ Redis keys:
 * ``solobot:<bot id>:fsm_quota:…`` (``fsm_quota_redis``), ``solobot:<bot id>:throttle:<user>``
   (``shared_state.user_gate``), ``solobot:<bot id>:bot_api_rate:<module>``
   (``shared_state.token_buckets``), ``solobot:<bot id>:sent:<module>`` (the messages a module
-  sent, which it may edit and delete: ``shared_state.sent_messages``).
+  sent, which it may edit and delete: ``shared_state.sent_messages``),
+  ``solobot:<bot id>:maintenance`` (the admin's maintenance switch: ``shared_state.flag``).
 
 When Redis is unreachable: FSM calls fail (the core's update handling and module FSM calls
 raise; nothing can continue a conversation without its state), throttling lets every update
 through (fail-open), Bot API rate limits fall back to each worker's own buckets, a module may
-edit or delete only the messages it sent through this worker. Each logs once
+edit or delete only the messages it sent through this worker, maintenance mode stays as it was
+last read. Each logs once
 per outage and uses Redis again when it answers (the client reconnects by itself).
 """
 
@@ -37,6 +39,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 
 from runtime.aiogram_bridge.fsm_quota import FSMLedger
 from sandbox.bot_api_scope import SentRecord
+from shared_state.flag import Flag
 from shared_state.redis_connection import connect
 from shared_state.token_buckets import TokenBuckets
 from shared_state.user_gate import UserGate
@@ -53,6 +56,7 @@ class SharedState:
     user_gate: UserGate | None = None
     bot_api_buckets: TokenBuckets | None = None
     sent_messages: Callable[[str], SentRecord] | None = None  # module → what it sent (Bot API scope)
+    maintenance: Flag | None = None  # the admin's maintenance switch
 
 
 def make_shared_state(redis_url: str | None, bot_id: int) -> SharedState:
@@ -61,6 +65,7 @@ def make_shared_state(redis_url: str | None, bot_id: int) -> SharedState:
     from aiogram.fsm.storage.redis import RedisStorage
 
     from runtime.aiogram_bridge.fsm_quota_redis import RedisFSMLedger
+    from shared_state.flag import RedisFlag
     from shared_state.sent_messages import RedisSentMessagesOf
     from shared_state.token_buckets import RedisTokenBuckets
     from shared_state.user_gate import RedisUserGate
@@ -74,4 +79,5 @@ def make_shared_state(redis_url: str | None, bot_id: int) -> SharedState:
         user_gate=RedisUserGate(redis, prefix + "throttle:"),
         bot_api_buckets=RedisTokenBuckets(redis, prefix + "bot_api_rate:"),
         sent_messages=RedisSentMessagesOf(redis, prefix + "sent:"),
+        maintenance=RedisFlag(redis, prefix + "maintenance", "maintenance mode"),
     )

@@ -56,11 +56,11 @@ async def two_workers(redis_url: str) -> AsyncIterator[tuple[SharedState, Shared
 # --- throttling ---------------------------------------------------------------------------------
 
 
-def message_update(update_id: int, user: int) -> Update:
+def message_update(update_id: int, user: int, bot: Bot | None = None) -> Update:
     chat = {"id": user, "type": "private"}
     sender = {"id": user, "is_bot": False, "first_name": "U"}
     message = {"message_id": update_id, "date": 0, "chat": chat, "from": sender, "text": "hi"}
-    return Update.model_validate({"update_id": update_id, "message": message})
+    return Update.model_validate({"update_id": update_id, "message": message}, context={"bot": bot} if bot else None)
 
 
 class Handled:
@@ -317,5 +317,60 @@ async def test_module_fsm_calls_fail_while_redis_is_away_and_work_again_after(tm
             assert await gateway.call("m", {"op": "get_state", "key": key(1)}) is None  # a fresh Redis: nothing kept
             await gateway.call("m", {"op": "set_state", "key": key(1), "value": "Form:name"})
             assert await gateway.call("m", {"op": "get_state", "key": key(1)}) == "Form:name"
+        finally:
+            await close(worker)
+
+
+# --- maintenance mode ---------------------------------------------------------------------------
+
+
+async def test_maintenance_switched_on_one_worker_holds_on_the_other(
+    two_workers: tuple[SharedState, SharedState], telegram: LocalBotAPI
+) -> None:
+    from middlewares import texts
+    from middlewares.maintenance import MaintenanceMiddleware
+
+    a, b = two_workers
+    assert a.maintenance is not None and b.maintenance is not None
+    user = telegram.user(7)
+    bot = real_bot(telegram)
+    try:
+        on_b = MaintenanceMiddleware(b.maintenance, texts.MAINTENANCE)
+        handled = Handled()
+
+        async def through_b(update_id: int, admin: bool = False) -> bool:
+            update = message_update(update_id, user.id, bot)  # answering needs the bot
+            before = len(handled.updates)
+            await on_b(handled, update, {"event_from_user": update.message.from_user, "admin": admin})  # type: ignore[union-attr]
+            return len(handled.updates) > before
+
+        assert await through_b(1)
+        assert await a.maintenance.toggle() is True  # the admin's switch, pressed on worker A
+        assert not await through_b(2)
+        assert (await user.wait_for_reply()).text == texts.MAINTENANCE
+        assert await through_b(3, admin=True)  # admins still get in
+        assert await b.maintenance.toggle() is False  # switched off on B: off on A too
+        assert not await a.maintenance.is_on()
+        assert await through_b(4)
+    finally:
+        await bot.session.close()
+
+
+async def test_maintenance_stays_as_last_read_while_redis_is_away(tmp_path: Path) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    with RedisServer(tmp_path / "redis") as server:
+        worker = make_shared_state(server.url(), BOT)
+        try:
+            flag = worker.maintenance
+            assert flag is not None
+            assert await flag.toggle() is True
+            assert await flag.is_on()
+            server.stop()
+            assert await flag.is_on()  # as last read: the bot stays in maintenance
+            with pytest.raises(RedisConnectionError):
+                await flag.toggle()  # the admin sees the switch did not move
+            server.start()  # an empty Redis: off
+            assert not await flag.is_on()
         finally:
             await close(worker)
