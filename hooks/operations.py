@@ -1,13 +1,16 @@
 """Parsing and validating the button operations hooks return (the seed's protocol).
 
 Hook results come from untrusted module code. ``parse_operations`` turns them into typed
-operations, dropping (and logging, with the module's name) every operation or button that is
-malformed, and capping how much one module can add in one call.
+operations, dropping every operation or button that is malformed, and capping how much one module
+can add in one call. The drops of one module's result are logged in one line with the module's
+name, how many and the first one: a module returning thousands of invalid operations costs one
+line per call, not one per item.
 """
 
 from __future__ import annotations
 
 import logging
+import reprlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,10 +96,29 @@ class _ModuleOperations:
         self.buttons_left = MAX_BUTTONS_PER_MODULE
         self.operations_left = MAX_OPERATIONS_PER_MODULE
         self.out: list[Operation] = []
+        self.dropped = 0
+        self.first_drop: tuple[Any, str] | None = None
+        self.unknown_keys: set[str] = set()
 
     def parse(self, result: Any) -> list[Operation]:
         self._walk(result, 0)
+        self._report()
         return self.out
+
+    def _report(self) -> None:
+        if self.unknown_keys:
+            shown = sorted(self.unknown_keys)[:10]
+            log.warning("[hooks] module %s, hook %s: ignoring unknown keys %s", self.source, self.hook, shown)
+        if self.first_drop is not None:
+            item, reason = self.first_drop
+            log.warning(
+                "[hooks] module %s, hook %s: %d invalid button operation(s) dropped; first: %s: %s",
+                self.source,
+                self.hook,
+                self.dropped,
+                _brief(item),
+                reason,
+            )
 
     def _walk(self, item: Any, depth: int) -> None:
         if isinstance(item, (list, tuple)):
@@ -133,9 +155,8 @@ class _ModuleOperations:
         keys = set(item)
         if not keys & _KNOWN_KEYS:
             raise Rejected(f"no known operation key (expected one of {', '.join(sorted(_KNOWN_KEYS))})")
-        unknown = sorted(str(k) for k in keys - _KNOWN_KEYS)
-        if unknown:
-            log.warning("[hooks] module %s, hook %s: ignoring unknown keys %s", self.source, self.hook, unknown)
+        if len(self.unknown_keys) < 100:
+            self.unknown_keys.update(str(k)[:64] for k in keys - _KNOWN_KEYS)
         ops: list[Operation] = []
         if "replace_keyboard" in item:
             ops.append(ReplaceKeyboard(_keyboard_rows(item["replace_keyboard"])))
@@ -162,7 +183,9 @@ class _ModuleOperations:
         return ops
 
     def _drop(self, item: Any, reason: str) -> None:
-        log.warning("[hooks] module %s, hook %s: dropped operation %s: %s", self.source, self.hook, _brief(item), reason)
+        self.dropped += 1
+        if self.first_drop is None:
+            self.first_drop = (item, reason)
 
 
 def _button(value: Any) -> InlineKeyboardButton:
@@ -219,6 +242,10 @@ def _keyboard_rows(value: Any) -> list[list[InlineKeyboardButton]]:
     return rows
 
 
+_REPR = reprlib.Repr()  # keyword arguments only from Python 3.12
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 4, 4, 4, 80, 80
+
+
 def _brief(value: Any) -> str:
-    text = repr(value)
+    text = _REPR.repr(value)  # bounded work, however large the module made it
     return text if len(text) <= 160 else text[:157] + "..."

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from catalog.verify import Index
 from installer import Installer, InstallRefused
 from installer.service import Outcome
 from runtime.discovery import is_valid_module_name
@@ -85,15 +84,7 @@ class CatalogCommands:
 
     async def _list(self) -> dict[str, Any]:
         installer = self.installer
-        offline = False
-        index: Index | None
-        try:
-            index = await installer.feed.index()
-        except InstallRefused:
-            index = installer.feed.cached_index()
-            if index is None:
-                raise
-            offline = True
+        index, offline = await installer.feed.index_or_cached()
         try:
             revoked = await installer.revoked()
         except InstallRefused:

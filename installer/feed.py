@@ -52,6 +52,20 @@ class CatalogFeed:
     async def revocations(self) -> Revocations:
         return await self._document("revocations")
 
+    async def index_or_cached(self) -> tuple[Index, bool]:
+        """The live index, or — when the catalog does not answer — the last verified one still valid.
+
+        The flag says the answer is the cached one (screens show «офлайн»); without a usable cache
+        the catalog's refusal is raised.
+        """
+        try:
+            return await self.index(), False
+        except InstallRefused:
+            cached = self.cached_index()
+            if cached is None:
+                raise
+            return cached, True
+
     def cached_index(self) -> Index | None:
         """The last verified index if it is still valid (not expired), without asking the catalog."""
         _etag, body = self.state.cached("index")

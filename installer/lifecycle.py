@@ -16,6 +16,7 @@ import logging
 import time
 
 from catalog.verify import Index
+from runtime.operations import Operation
 
 from .errors import InstallRefused
 from .feed import CatalogUnreachable
@@ -78,18 +79,20 @@ class CatalogWatch:
                 if name in stopped and installer.runtime.module_status(name)["state"] == "stopped":
                     continue  # stopped already, the admins were told
                 # Also when someone started it by hand since: without a licence it does not run.
-                await installer.runtime.stop(name)
+                result = await installer.runtime.operate(name, Operation.STOP)
+                if not result.ok:  # not marked stopped: the next check tries again
+                    await self._tell(f"⚠️ Модуль {name} без действующей лицензии ({problem}), но не остановился: {result.error}")
+                    continue
                 installer.state.set_licence_stopped(name, problem)
                 log.warning("[catalog] %s stopped: %s", name, problem)
                 await self._tell(f"⛔️ Модуль {name} остановлен: {problem}. Данные модуля сохранены.")
             elif problem is None and name in stopped:
                 installer.state.set_licence_stopped(name, None)
-                try:
-                    await installer.runtime.start(name)
-                except Exception as exc:  # the admins are told whatever it was
-                    await self._tell(f"⚠️ Лицензия модуля {name} снова действует, но он не запустился: {exc}")
-                else:
+                result = await installer.runtime.operate(name, Operation.START)
+                if result.ok:
                     await self._tell(f"✅ Лицензия модуля {name} снова действует: модуль запущен.")
+                else:
+                    await self._tell(f"⚠️ Лицензия модуля {name} снова действует, но он не запустился: {result.error}")
 
     async def _notices(self, index: Index) -> None:
         installer = self.installer

@@ -20,7 +20,7 @@ from packaging.version import Version
 
 from catalog.uploads.manifest import grows_beyond
 from catalog.verify import Index, Licence, Release, VerificationError, load_public_key
-from runtime.supervision.process import ModuleLoadError
+from runtime.operations import Operation, OperationResult
 
 from . import grants
 from .errors import InstallRefused
@@ -39,9 +39,7 @@ CLIENT_DIR = "catalog-client"
 class ModuleOperations(Protocol):
     """The part of ``ModuleRuntime`` the installer drives."""
 
-    async def start(self, name: str) -> None: ...
-    async def reload(self, name: str) -> None: ...
-    async def stop(self, name: str) -> None: ...
+    async def operate(self, name: str, operation: Operation | str) -> OperationResult: ...
     async def forget(self, name: str) -> None: ...
     def module_status(self, name: str) -> dict[str, Any]: ...
 
@@ -260,13 +258,9 @@ class Installer:
             self.folders.discard(staged.folder)
             raise
         fresh = plan.installed is None and not plan.hand_placed
-        try:
-            if fresh:
-                await self.runtime.start(name)
-            else:
-                await self.runtime.reload(name)
-        except ModuleLoadError as exc:
-            reason = exc.message
+        result = await self.runtime.operate(name, Operation.START if fresh else Operation.RELOAD)
+        if not result.ok:
+            reason = result.error
             failed = self.folders.trash(name)
             switch.undo(failed)
             self.folders.discard(failed)
@@ -279,7 +273,7 @@ class Installer:
             log.error("[catalog] %s", message)
             if self.notify is not None and not fresh:
                 await self.notify("⚠️ " + message, None)
-            raise InstallRefused(message) from None
+            raise InstallRefused(message)
         switch.keep()
         self.state.forget_failure(name, release.version)
         previous = None
@@ -314,14 +308,11 @@ class Installer:
             if record.paid:
                 self.wallet.licence_for(name, await self.revoked())
             self.folders.swap_previous(name)
-            try:
-                await self.runtime.reload(name)
-            except ModuleLoadError as exc:
+            result = await self.runtime.operate(name, Operation.RELOAD)
+            if not result.ok:
                 self.folders.swap_previous(name)
                 old = record.previous["version"]
-                raise InstallRefused(
-                    f"{name}: версия {old} не запустилась, работает {record.version}. Причина: {exc.message}"
-                ) from None
+                raise InstallRefused(f"{name}: версия {old} не запустилась, работает {record.version}. Причина: {result.error}")
             self.records.put(
                 name,
                 Installed(

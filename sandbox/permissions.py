@@ -8,6 +8,7 @@ beyond a foreign key to ``users.tg_id``, the default Bot API allowlist::
     trust = "sandboxed"        # or "trusted": upstream behaviour, owner DB role, no isolation
     memory_mb = 256
     cpu_seconds = 10           # continuous CPU time at ~a full core before kill + restart
+    cpu_cores = 1.0            # CPU quota of its cgroup (cpu.max / cfs_quota_us), where there is one
     max_processes = 64         # processes + threads
     max_open_files = 256
     max_file_size_mb = 64
@@ -24,6 +25,7 @@ beyond a foreign key to ``users.tg_id``, the default Bot API allowlist::
     send_to_chats = [-1001234567890]  # chats beyond this bot's users it may send to
     db_statement_seconds = 30  # longest statement of its database sessions (enforced by the host)
     db_idle_seconds = 60       # longest idle-in-transaction (enforced by the host)
+    max_updates_in_flight = 32 # updates it may be handling at once; more are answered "unavailable" at once
 
 Every mistake is reported as ``modules.toml:LINE: module 'x': what is wrong — how to fix``. A
 module whose entry is invalid must not start (:meth:`OperatorConfig.error`); a mistake outside
@@ -147,6 +149,7 @@ class ModulePermissions:
     trust: Trust = "sandboxed"
     memory_mb: Annotated[Whole, Field(ge=32, le=1 << 20)] = 256
     cpu_seconds: Annotated[Number, Field(ge=0.5, le=86400)] = 10
+    cpu_cores: Annotated[Number, Field(ge=0.05, le=1024)] = 1.0  # its cgroup's CPU quota (sandbox/containment)
     max_processes: Annotated[Whole, Field(ge=4, le=1 << 16)] = 64
     max_open_files: Annotated[Whole, Field(ge=16, le=1 << 20)] = 256
     max_file_size_mb: Annotated[Whole, Field(ge=1, le=1 << 20)] = 64
@@ -167,6 +170,9 @@ class ModulePermissions:
     # Longest statement, and longest idle-in-transaction, of its database sessions (db_limits).
     db_statement_seconds: Annotated[Number, Field(ge=0.5, le=86400)] = 30
     db_idle_seconds: Annotated[Number, Field(ge=0.5, le=86400)] = 60
+    # Updates it may be handling at once (a hung module's backlog stays this small; the rest are
+    # answered "unavailable" at once: update_forwarding).
+    max_updates_in_flight: Annotated[Whole, Field(ge=1, le=100_000)] = 32
     # Chats it may send to beyond this bot's users and the chat of the update it handles.
     send_to_chats: Annotated[tuple[Whole, ...], Sorted, Items("chat ids (numbers, e.g. -1001234567890)")] = ()
     # VPN panels the host calls for the module with the operator's credentials (panels/gateway.py)

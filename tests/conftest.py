@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy.pool import NullPool
 
 from runtime import ModuleRuntime, RuntimeConfig
+from tests.redis_fixtures import redis_server, redis_url  # noqa: F401  (fixtures: a real redis-server)
 from tests.shared_zygote import ThreadedZygote
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

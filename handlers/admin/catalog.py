@@ -20,7 +20,6 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from catalog.verify import Index
 from handlers import texts
 from handlers.utils import answer_callback, edit_or_send_message
 from installer import Installer, InstallRefused
@@ -169,15 +168,7 @@ def _held_by(catalog: Installer, name: str, user_id: int, revoked: frozenset[str
 
 
 async def catalog_list(catalog: Installer, user_id: int) -> tuple[str, InlineKeyboardMarkup]:
-    offline = False
-    index: Index | None
-    try:
-        index = await catalog.feed.index()
-    except InstallRefused:
-        index = catalog.feed.cached_index()
-        offline = True
-        if index is None:
-            raise
+    index, offline = await catalog.feed.index_or_cached()
     try:
         revoked = await catalog.revoked()
     except InstallRefused:

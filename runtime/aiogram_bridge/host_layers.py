@@ -36,4 +36,5 @@ def describe_host_layers(
     if permissions.send_to_chats:
         scope += f", chats {', '.join(map(str, permissions.send_to_chats))}"
     layers.append(scope)
+    layers.append(f"updates in flight: at most {permissions.max_updates_in_flight}, more answered unavailable")
     return layers

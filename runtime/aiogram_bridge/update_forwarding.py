@@ -9,11 +9,16 @@ module router does upstream.
 When a module fails while handling an update (its handler raised, it timed out, its process
 died), the user is not left with silence: the host answers on the module's behalf and the
 failure is logged with the module's name and traceback.
+
+A module handles at most ``max_updates_in_flight`` updates at once (``modules.toml``): one
+that hangs collects no backlog beyond that, and its excess updates are answered "unavailable" at
+once (``BacklogRefusals`` logs them, one line per module and interval).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -43,11 +48,38 @@ MAX_DISPUTES_LOGGED = 1_000
 RESERVED_CALLBACK_PREFIXES = ("admin_mod:",)
 
 
+REFUSALS_LOG_INTERVAL = 10.0  # seconds: at most one line per module about updates over its cap
+
+
+class BacklogRefusals:
+    """Updates refused because a module is handling its maximum: logged once per module and interval."""
+
+    def __init__(self, interval: float = REFUSALS_LOG_INTERVAL) -> None:
+        self.interval = interval
+        self._since: dict[str, tuple[float, int]] = {}  # module → (last line's time, refusals since)
+
+    def refused(self, module: str, limit: int) -> None:
+        now = time.monotonic()
+        last, count = self._since.get(module, (float("-inf"), 0))
+        count += 1
+        if now - last < self.interval:
+            self._since[module] = (last, count)
+            return
+        self._since[module] = (now, 0)
+        log.warning(
+            "[module %s] %d update(s) answered 'unavailable': it is already handling %d (max_updates_in_flight in modules.toml)",
+            module,
+            count,
+            limit,
+        )
+
+
 class UpdateForwarder:
     def __init__(self, runtime: ModuleRuntime, core_claims: CallbackClaims | None = None) -> None:
         self.runtime = runtime
         self.core_claims = core_claims or CallbackClaims()  # callback data of the core's own screens
         self._disputes: set[str] = set()  # disputed callback data already logged
+        self.refusals = BacklogRefusals()
 
     async def candidates(
         self,
@@ -113,7 +145,13 @@ class UpdateForwarder:
         key = key_to_wire(state.key) if state is not None and gateway is not None else None
         bot = self.runtime.services.bot
         context = update_context(event, admin, bot.id if bot is not None else None)
+        in_flight = self.runtime.updates_in_flight
         for supervisor in module_candidates:
+            limit = self.runtime.max_updates_in_flight(supervisor.name)
+            if in_flight.count(supervisor.name) >= limit:
+                self.refusals.refused(supervisor.name, limit)
+                await _tell_user_unavailable(event)
+                return
             # The update crosses like every Telegram object (telegram_codec): rebuilt once, bound to
             # the module's bot. With it goes the module's own FSM state for this user (its namespace
             # in the host's storage, a local read): aiogram's FSM middleware in the module asks for
@@ -122,7 +160,7 @@ class UpdateForwarder:
             if key is not None and state is not None and gateway is not None:
                 params["fsm"] = [key, await gateway.module_state(supervisor.name, state.key)]
             # What the host vouches for while the module handles it (its run_hooks calls).
-            with self.runtime.updates_in_flight.track(supervisor.name, event_update.update_id, context):
+            with in_flight.track(supervisor.name, event_update.update_id, context):
                 outcome = await ask(supervisor, "feed_update", params, timeout)
             if isinstance(outcome, Answered):
                 if isinstance(outcome.value, dict) and outcome.value.get("handled") is True:

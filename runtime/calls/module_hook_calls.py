@@ -168,6 +168,10 @@ class UpdatesInFlight:
         finally:
             updates.pop(update_id, None)
 
+    def count(self, module: str) -> int:
+        """How many updates ``module`` is handling now."""
+        return len(self._by_module.get(module, ()))
+
     def get(self, module: str, update_id: Any) -> UpdateContext | None:
         """The update ``module`` says it is handling, if the host really forwarded it to that module."""
         if type(update_id) is not int:
