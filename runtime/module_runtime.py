@@ -213,9 +213,22 @@ class ModuleRuntime:
         status["updates_in_flight"] = self.updates_in_flight.count(name)
         status["max_updates_in_flight"] = self.max_updates_in_flight(name)
         if status.get("sandbox"):
-            host = describe_host_layers(name, self._permissions.get(name), self.routing_of(name), status.get("webhook_path"))
+            host = describe_host_layers(
+                name, self._permissions.get(name), self.routing_of(name), status.get("webhook_path"), self._network_line(name)
+            )
             status["sandbox"] = [*status["sandbox"], *host]
         return status
+
+    def _network_line(self, name: str) -> str | None:
+        """What the running process of ``name`` may reach, and what its supervisor refused so far."""
+        supervisor = self._supervisors.get(name)
+        process = supervisor.running_process if supervisor is not None else None
+        network = process.network if process is not None else None
+        if network is None:
+            return None
+        counters = network.counters
+        line = f"network by address: {network.rules.describe()}; {counters.allowed} allowed, {counters.refused} refused"
+        return line + (f" (last: {counters.last_refused})" if counters.last_refused else "")
 
     @property
     def module_names(self) -> list[str]:
@@ -267,6 +280,7 @@ class ModuleRuntime:
             self._on_module_notify,
             params,
             plan.spec if plan else None,
+            plan.network if plan else None,
         )
         if plan is not None and self.sandboxes is not None:
             self._permissions[name] = plan.permissions

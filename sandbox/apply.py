@@ -102,6 +102,9 @@ class SandboxSpec:
     allow_network: bool = False  # any outgoing TCP (still no listening)
     # The operator granted network at all (also with a port list): UDP stays possible, for DNS.
     udp: bool = False
+    # The host checks every connect (and UDP send) by address (sandbox/network/): the process
+    # installs the notify filter and hands its listener over the socket the zygote passes in.
+    network_by_address: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,8 +137,8 @@ class SandboxSpec:
         for name in ("read_only", "read_execute", "read_write", "list_only", "prelisted"):
             if not all(isinstance(p, str) and p.startswith("/") for p in getattr(self, name)):
                 raise ValueError(f"sandbox spec: {name} must be absolute paths")
-        if type(self.allow_network) is not bool or type(self.udp) is not bool:
-            raise ValueError("sandbox spec: allow_network and udp must be bools")
+        if not all(type(v) is bool for v in (self.allow_network, self.udp, self.network_by_address)):
+            raise ValueError("sandbox spec: allow_network, udp and network_by_address must be bools")
         if not all(type(p) is int and 0 < p < 65536 for p in self.tcp_connect_ports):
             raise ValueError("sandbox spec: tcp_connect_ports must be ports")
         if self.trust == "sandboxed" and not (self.data_dir.startswith("/") and self.tmp_dir.startswith("/")):
@@ -186,8 +189,11 @@ def default_read_write_paths(data_dir: Path, tmp_dir: Path) -> list[Path]:
     return [Path(data_dir), Path(tmp_dir), Path("/dev/null")]
 
 
-def apply_sandbox(spec: SandboxSpec) -> list[str]:
-    """Apply every layer ``spec`` asks for to this process; return what is in force, one string each."""
+def apply_sandbox(spec: SandboxSpec, network_handover: int | None = None) -> list[str]:
+    """Apply every layer ``spec`` asks for to this process; return what is in force, one string each.
+
+    ``network_handover``: the socket the seccomp listener goes to when ``spec.network_by_address``.
+    """
     spec.validate()
     applied: list[str] = []
     limits = (spec.memory_mb, spec.max_processes, spec.max_open_files, spec.max_file_size_mb)
@@ -227,7 +233,7 @@ def apply_sandbox(spec: SandboxSpec) -> list[str]:
         else:
             applied.append(
                 f"NOT own uid: the bot is not root, the module shares uid {os.getuid()} with the host "
-                "(only Landlock and dumpable=0 separate them)"
+                "(Landlock, seccomp and dumpable=0 separate them)"
             )
 
         set_no_new_privs()
@@ -238,13 +244,47 @@ def apply_sandbox(spec: SandboxSpec) -> list[str]:
 
         applied.append(seccomp.install(deny_udp=not (spec.allow_network or spec.udp)))
 
-        set_dumpable(False)
-        applied.append("dumpable=0")
+        supervised = _apply_network_by_address(spec, network_handover, landlock_abi=landlock.landlock_abi())
+        if supervised is not None:
+            applied.append(supervised)
+
+        if supervised is None or supervised.startswith("NOT ") or spec.uid is not None:
+            set_dumpable(False)
+            applied.append("dumpable=0")
+        else:
+            # Sharing the host's uid, the host can read its connect() addresses only while it is
+            # dumpable; other processes of that uid are kept out by seccomp (ptrace, process_vm_*,
+            # pidfd_getfd, kcmp…) and Landlock (/proc is not granted).
+            applied.append("dumpable=1 (for the host's network supervisor; seccomp and Landlock keep others out)")
     except SandboxError:
         raise
     except Exception as exc:
         raise SandboxError(f"{type(exc).__name__}: {exc}", applied) from exc
     return applied
+
+
+def _apply_network_by_address(spec: SandboxSpec, handover: int | None, *, landlock_abi: int) -> str | None:
+    """Hand connect() to the host's supervisor (``sandbox/network/``), or say why it cannot be.
+
+    ``None``: the spec does not ask for it (a module granted any address, or a caller of its own).
+    """
+    if not spec.network_by_address or spec.allow_network:
+        if handover is not None:
+            os.close(handover)
+        return None
+    if handover is None:
+        why = "no hand-over socket from the host (any address on its ports)"
+    elif not seccomp.supported():
+        why = "needs seccomp on x86_64 (any address on its ports)"
+    elif spec.uid is None and landlock_abi == 0:  # dumpable=0 is then all that keeps its uid out of /proc
+        why = "needs Landlock when the bot is not root (any address on its ports)"
+    else:
+        from .network import notify_filter
+
+        return notify_filter.install(handover, udp=spec.udp)
+    if handover is not None:
+        os.close(handover)  # the host's supervisor sees EOF: nothing to serve
+    return f"NOT network by address: {why}"
 
 
 def _apply_landlock(spec: SandboxSpec) -> list[str]:

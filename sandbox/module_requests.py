@@ -99,7 +99,7 @@ def describe_pending(requests: ModuleRequests, granted: ModulePermissions) -> li
         grant = ", ".join(f"{k} = {toml_value(v)}" for k, v in settings.items())
         lines.append(f"module {name} requests {what}: {requests.reason(key)} — grant in modules.toml [modules.{name}] {grant}")
 
-    wants_network = asked.get("network", False) or bool(asked.get("tcp_ports"))
+    wants_network = (asked.get("network", False) and not asked.get("destinations")) or bool(asked.get("tcp_ports"))
     ports = tuple(asked.get("tcp_ports", ()))
     if wants_network:
         ports_text = "tcp " + ", ".join(map(str, ports)) if ports else "any TCP port"
@@ -116,6 +116,15 @@ def describe_pending(requests: ModuleRequests, granted: ModulePermissions) -> li
                 )
             else:
                 add("network on any TCP port", reason_key, tcp_ports=())
+
+    missing_destinations = [d for d in asked.get("destinations", ()) if d not in granted.destinations]
+    if missing_destinations and not (granted.network and not granted.tcp_ports and not granted.destinations):
+        add(
+            f"network destinations {', '.join(missing_destinations)}",
+            "destinations",
+            network=True,
+            destinations=tuple(sorted({*granted.destinations, *missing_destinations})),
+        )
 
     readable = set(granted.db_read) | set(granted.db_write)
     missing_read = [t for t in asked.get("db_read", ()) if t not in readable]
