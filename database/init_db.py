@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from . import db
+from . import db, worker_tables  # noqa: F401  (the workers' tables are core tables too)
 from .models import Base, Server, Tariff
 
 DEFAULT_TARIFF = {

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -47,6 +48,7 @@ from .operations import Operation, OperationResult, operate
 
 log = logging.getLogger("solobot.runtime")
 
+OperationRecorder = Callable[[str, Operation], Awaitable[object]]  # tells other workers (``workers.operations_journal``)
 MAX_WARNED = 10_000  # distinct (module, kind) refusal lines kept to log each once
 CORE_SOURCE = "core"  # results of hooks registered in the host process itself
 
@@ -68,8 +70,15 @@ class ModuleRuntime:
         fanout_observer: FanoutObserver | None = None,
         packages_dir: str | os.PathLike[str] | None = None,
         zygote: ForkServer | None = None,
+        state_store: StateStore | None = None,
+        record_operation: OperationRecorder | None = None,
     ) -> None:
-        """``zygote``: one the caller owns (the host starts its own while PostgreSQL starts; tests share one)."""
+        """``zygote``: one the caller owns (the host starts its own while PostgreSQL starts; tests share one).
+
+        ``state_store``: which modules the operator stopped, when not ``state_file`` (a worker mirrors
+        the shared database's); ``record_operation``: called after each ``operate`` so the other
+        workers run it too.
+        """
         self.modules_dir = Path(modules_dir).resolve()
         # <DATA_DIR>/module-packages: each module's own site folder (``solobot modules deps``); without
         # it, a module's requirements must all be met by the bot's own environment.
@@ -78,7 +87,8 @@ class ModuleRuntime:
         self.services = services or HostServices()
         self.sandboxes = sandboxes  # None: a bare runtime (no confinement; tests of the process model)
         self.fanout_observer = fanout_observer  # told about every hook fan-out (the host's metrics)
-        self._store = StateStore(state_file)
+        self._store = state_store if state_store is not None else StateStore(state_file)
+        self._record_operation = record_operation
         self._tasks = TaskOwner("runtime")
         # Without ``zygote`` the runtime starts, replaces and stops its own; one passed in is the
         # caller's to start and stop (the test suite shares one between runtimes).
@@ -138,6 +148,8 @@ class ModuleRuntime:
         await self._tasks.aclose()  # restart timers and watchers first: nothing restarts now
         processes = [sup.process for sup in self._supervisors.values() if sup.process is not None]
         await asyncio.gather(*(p.terminate("runtime shutting down") for p in processes), return_exceptions=True)
+        if self.sandboxes is not None:
+            await asyncio.to_thread(self.sandboxes.close)  # this host's cgroups, and anything still in them
         if self._own_zygote is not None:
             await self._own_zygote.aclose()
 
@@ -177,7 +189,26 @@ class ModuleRuntime:
         await self._supervisor(name).reload()
 
     async def operate(self, name: str, operation: Operation | str) -> OperationResult:
-        """Run an operator's operation; failures come back in the result (``UnknownModuleError`` is raised)."""
+        """Run an operator's operation; failures come back in the result (``UnknownModuleError`` is raised).
+
+        With several workers the operation is then recorded for the others, even when it failed
+        here: what the operator wants (this module stopped, or running) holds for every worker.
+        """
+        operation = Operation(operation)
+        result = await self.operate_here(name, operation)
+        if self._record_operation is not None:
+            try:
+                await self._record_operation(name, operation)
+            except Exception as exc:  # the database is away: the other workers do not know
+                log.exception("[modules] %s: %s done here but not recorded for the other workers", name, operation.value)
+                if result.ok:
+                    return OperationResult(
+                        name, operation, False, f"done on this worker only; the other workers were not told ({exc})"
+                    )
+        return result
+
+    async def operate_here(self, name: str, operation: Operation | str) -> OperationResult:
+        """``operate`` on this process's runtime only (another worker's operation, applied here)."""
         return await operate(self._supervisor(name), Operation(operation))
 
     async def forget(self, name: str) -> None:
@@ -280,6 +311,7 @@ class ModuleRuntime:
             self._on_module_notify,
             params,
             plan.spec if plan else None,
+            plan.cgroup if plan else None,
             plan.network if plan else None,
         )
         if plan is not None and self.sandboxes is not None:

@@ -4,6 +4,7 @@ The host builds a ``SandboxSpec`` and sends it, as a plain dict (``to_wire``), i
 fork request; the module process calls ``apply_sandbox(SandboxSpec.from_wire(...))`` first thing.
 
 Order, and why:
+0. its cgroup (``sandbox/containment``), first of all: whatever it starts from then on is in it;
 1. private folders, as root: ``chown`` needs root, and it must happen before the drop; then,
    still as root, a private mount view when a folder above the code is private (``/root``
    0700: ``sandbox/private_ancestors.py``);
@@ -19,7 +20,12 @@ Order, and why:
    processes' limits, priority and CPUs, file attributes (chmod, utime, xattrs), mounts,
    namespaces… and, for a module without network (``allow_network`` False), every IP socket
    but TCP: Landlock only governs TCP, UDP would reach any address (``sandbox/seccomp.py``);
-7. dumpable=0 last: every change of effective uid (step 3) resets it to ``fs.suid_dumpable``.
+7. network by address: a second seccomp filter that hands every connect (and, with UDP, every
+   send to an address) to the host's supervisor; its listener goes to the host over
+   ``network_handover`` (``sandbox/network/``);
+8. dumpable=0 last: every change of effective uid (step 3) resets it to ``fs.suid_dumpable``.
+   A module sharing the bot's uid whose network the host supervises stays dumpable: the host
+   reads its connect addresses (seccomp and Landlock keep the uid's other processes out).
 
 Every layer in force is reported as one short string, every layer that could not be applied as
 a string starting with "NOT ". A layer that *should* work but fails raises ``SandboxError``: the
@@ -105,6 +111,11 @@ class SandboxSpec:
     # The host checks every connect (and UDP send) by address (sandbox/network/): the process
     # installs the notify filter and hands its listener over the socket the zygote passes in.
     network_by_address: bool = False
+    # The module's cgroup (``sandbox/containment``): the cgroup.procs files it joins first thing,
+    # and the lines that describe its containment (the cgroup, or what stands in for a missing one).
+    cgroup_procs: list[str] = field(default_factory=list)
+    containment: list[str] = field(default_factory=list)
+    deny_memfd: bool = False  # the host cannot count memfds (no memory cgroup, /proc/<pid>/fd unreadable)
 
     def to_wire(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,6 +150,10 @@ class SandboxSpec:
                 raise ValueError(f"sandbox spec: {name} must be absolute paths")
         if not all(type(v) is bool for v in (self.allow_network, self.udp, self.network_by_address)):
             raise ValueError("sandbox spec: allow_network, udp and network_by_address must be bools")
+        if not all(isinstance(p, str) and p.startswith("/") and p.endswith("/cgroup.procs") for p in self.cgroup_procs):
+            raise ValueError("sandbox spec: cgroup_procs must be absolute paths of cgroup.procs files")
+        if not all(isinstance(line, str) for line in self.containment) or type(self.deny_memfd) is not bool:
+            raise ValueError("sandbox spec: containment must be strings and deny_memfd a bool")
         if not all(type(p) is int and 0 < p < 65536 for p in self.tcp_connect_ports):
             raise ValueError("sandbox spec: tcp_connect_ports must be ports")
         if self.trust == "sandboxed" and not (self.data_dir.startswith("/") and self.tmp_dir.startswith("/")):
@@ -196,6 +211,7 @@ def apply_sandbox(spec: SandboxSpec, network_handover: int | None = None) -> lis
     """
     spec.validate()
     applied: list[str] = []
+    applied.extend(join_cgroup(spec.cgroup_procs, spec.containment))
     limits = (spec.memory_mb, spec.max_processes, spec.max_open_files, spec.max_file_size_mb)
     if spec.trust == "trusted":
         applied.append(apply_rlimits(*limits, processes_in_use=count_tasks_of_uid(os.getuid())))
@@ -242,7 +258,7 @@ def apply_sandbox(spec: SandboxSpec, network_handover: int | None = None) -> lis
         prelist(spec.prelisted)  # before Landlock: the only moment the project folder may be listed
         applied.extend(_apply_landlock(spec))
 
-        applied.append(seccomp.install(deny_udp=not (spec.allow_network or spec.udp)))
+        applied.append(seccomp.install(deny_udp=not (spec.allow_network or spec.udp), deny_memfd=spec.deny_memfd))
 
         supervised = _apply_network_by_address(spec, network_handover, landlock_abi=landlock.landlock_abi())
         if supervised is not None:
@@ -285,6 +301,24 @@ def _apply_network_by_address(spec: SandboxSpec, handover: int | None, *, landlo
     if handover is not None:
         os.close(handover)  # the host's supervisor sees EOF: nothing to serve
     return f"NOT network by address: {why}"
+
+
+def join_cgroup(procs_files: list[str], containment: list[str]) -> list[str]:
+    """Move this process into its cgroup (every hierarchy) before anything else: all it starts stays there.
+
+    Still root (or the delegated cgroup's owner): the uid drop comes later. A cgroup the host made
+    but the process cannot join is an error; the module must not run uncontained.
+    """
+    for procs in procs_files:
+        try:
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")  # 0: the writing process itself
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise SandboxError(f"cannot join its cgroup ({procs}): {exc.strerror}", []) from exc
+    return list(containment)
 
 
 def _apply_landlock(spec: SandboxSpec) -> list[str]:

@@ -32,13 +32,18 @@ START_WAIT = 10.0  # seconds for the socket to accept connections
 class RedisServer:
     """``with RedisServer(folder) as server: server.url(db)`` — a throwaway redis-server in ``folder``."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, tcp_port: int | None = None) -> None:
         self.folder = folder
         self.socket = folder / "redis.sock"
+        self.tcp_port = tcp_port  # also listen on 127.0.0.1:<port> (benchmarks: what a worker elsewhere uses)
         self._process: subprocess.Popen[bytes] | None = None
 
     def url(self, db: int = 0) -> str:
         return f"unix://{self.socket}?db={db}"
+
+    def tcp_url(self, db: int = 0) -> str:
+        assert self.tcp_port is not None, "started without tcp_port"
+        return f"redis://127.0.0.1:{self.tcp_port}/{db}"
 
     def start(self) -> None:
         binary = shutil.which(REDIS_SERVER)
@@ -48,7 +53,8 @@ class RedisServer:
         self.socket.unlink(missing_ok=True)
         argv = [
             binary,
-            "--port", "0",
+            "--port", str(self.tcp_port or 0),
+            "--bind", "127.0.0.1",
             "--unixsocket", str(self.socket),
             "--unixsocketperm", "700",
             "--save", "",
