@@ -32,6 +32,8 @@ def describe_host_layers(
         claims = sorted(routing.claims.exact) + [f"{p}…" for p in routing.claims.prefixes]
         shown = ", ".join(claims[:8]) + (f" (+{len(claims) - 8})" if len(claims) > 8 else "")
         layers.append(f"callbacks: {shown}")
+        if routing.declared:
+            layers.append(f"routing declared in module.toml: {', '.join(routing.declared)}")
     if permissions.override:
         layers.append(f"overrides core screens: {', '.join(permissions.override)}")
     if webhook_path:
