@@ -148,6 +148,8 @@ class ModuleRuntime:
         await self._tasks.aclose()  # restart timers and watchers first: nothing restarts now
         processes = [sup.process for sup in self._supervisors.values() if sup.process is not None]
         await asyncio.gather(*(p.terminate("runtime shutting down") for p in processes), return_exceptions=True)
+        if self.sandboxes is not None:
+            await asyncio.to_thread(self.sandboxes.close)  # this host's cgroups, and anything still in them
         if self._own_zygote is not None:
             await self._own_zygote.aclose()
 
@@ -296,6 +298,7 @@ class ModuleRuntime:
             self._on_module_notify,
             params,
             plan.spec if plan else None,
+            plan.cgroup if plan else None,
         )
         if plan is not None and self.sandboxes is not None:
             self._permissions[name] = plan.permissions

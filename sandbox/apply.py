@@ -4,6 +4,7 @@ The host builds a ``SandboxSpec`` and sends it, as a plain dict (``to_wire``), i
 fork request; the module process calls ``apply_sandbox(SandboxSpec.from_wire(...))`` first thing.
 
 Order, and why:
+0. its cgroup (``sandbox/containment``), first of all: whatever it starts from then on is in it;
 1. private folders, as root: ``chown`` needs root, and it must happen before the drop; then,
    still as root, a private mount view when a folder above the code is private (``/root``
    0700: ``sandbox/private_ancestors.py``);
@@ -102,6 +103,11 @@ class SandboxSpec:
     allow_network: bool = False  # any outgoing TCP (still no listening)
     # The operator granted network at all (also with a port list): UDP stays possible, for DNS.
     udp: bool = False
+    # The module's cgroup (``sandbox/containment``): the cgroup.procs files it joins first thing,
+    # and the lines that describe its containment (the cgroup, or what stands in for a missing one).
+    cgroup_procs: list[str] = field(default_factory=list)
+    containment: list[str] = field(default_factory=list)
+    deny_memfd: bool = False  # the host cannot count memfds (no memory cgroup, /proc/<pid>/fd unreadable)
 
     def to_wire(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,6 +142,10 @@ class SandboxSpec:
                 raise ValueError(f"sandbox spec: {name} must be absolute paths")
         if type(self.allow_network) is not bool or type(self.udp) is not bool:
             raise ValueError("sandbox spec: allow_network and udp must be bools")
+        if not all(isinstance(p, str) and p.startswith("/") and p.endswith("/cgroup.procs") for p in self.cgroup_procs):
+            raise ValueError("sandbox spec: cgroup_procs must be absolute paths of cgroup.procs files")
+        if not all(isinstance(line, str) for line in self.containment) or type(self.deny_memfd) is not bool:
+            raise ValueError("sandbox spec: containment must be strings and deny_memfd a bool")
         if not all(type(p) is int and 0 < p < 65536 for p in self.tcp_connect_ports):
             raise ValueError("sandbox spec: tcp_connect_ports must be ports")
         if self.trust == "sandboxed" and not (self.data_dir.startswith("/") and self.tmp_dir.startswith("/")):
@@ -190,6 +200,7 @@ def apply_sandbox(spec: SandboxSpec) -> list[str]:
     """Apply every layer ``spec`` asks for to this process; return what is in force, one string each."""
     spec.validate()
     applied: list[str] = []
+    applied.extend(join_cgroup(spec.cgroup_procs, spec.containment))
     limits = (spec.memory_mb, spec.max_processes, spec.max_open_files, spec.max_file_size_mb)
     if spec.trust == "trusted":
         applied.append(apply_rlimits(*limits, processes_in_use=count_tasks_of_uid(os.getuid())))
@@ -236,7 +247,7 @@ def apply_sandbox(spec: SandboxSpec) -> list[str]:
         prelist(spec.prelisted)  # before Landlock: the only moment the project folder may be listed
         applied.extend(_apply_landlock(spec))
 
-        applied.append(seccomp.install(deny_udp=not (spec.allow_network or spec.udp)))
+        applied.append(seccomp.install(deny_udp=not (spec.allow_network or spec.udp), deny_memfd=spec.deny_memfd))
 
         set_dumpable(False)
         applied.append("dumpable=0")
@@ -245,6 +256,24 @@ def apply_sandbox(spec: SandboxSpec) -> list[str]:
     except Exception as exc:
         raise SandboxError(f"{type(exc).__name__}: {exc}", applied) from exc
     return applied
+
+
+def join_cgroup(procs_files: list[str], containment: list[str]) -> list[str]:
+    """Move this process into its cgroup (every hierarchy) before anything else: all it starts stays there.
+
+    Still root (or the delegated cgroup's owner): the uid drop comes later. A cgroup the host made
+    but the process cannot join is an error; the module must not run uncontained.
+    """
+    for procs in procs_files:
+        try:
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")  # 0: the writing process itself
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise SandboxError(f"cannot join its cgroup ({procs}): {exc.strerror}", []) from exc
+    return list(containment)
 
 
 def _apply_landlock(spec: SandboxSpec) -> list[str]:

@@ -8,6 +8,7 @@ beyond a foreign key to ``users.tg_id``, the default Bot API allowlist::
     trust = "sandboxed"        # or "trusted": upstream behaviour, owner DB role, no isolation
     memory_mb = 256
     cpu_seconds = 10           # continuous CPU time at ~a full core before kill + restart
+    cpu_cores = 1.0            # CPU quota of its cgroup (cpu.max / cfs_quota_us), where there is one
     max_processes = 64         # processes + threads
     max_open_files = 256
     max_file_size_mb = 64
@@ -148,6 +149,7 @@ class ModulePermissions:
     trust: Trust = "sandboxed"
     memory_mb: Annotated[Whole, Field(ge=32, le=1 << 20)] = 256
     cpu_seconds: Annotated[Number, Field(ge=0.5, le=86400)] = 10
+    cpu_cores: Annotated[Number, Field(ge=0.05, le=1024)] = 1.0  # its cgroup's CPU quota (sandbox/containment)
     max_processes: Annotated[Whole, Field(ge=4, le=1 << 16)] = 64
     max_open_files: Annotated[Whole, Field(ge=16, le=1 << 20)] = 256
     max_file_size_mb: Annotated[Whole, Field(ge=1, le=1 << 20)] = 64

@@ -25,6 +25,8 @@ from panels.gateway import PanelGateway
 from runtime.discovery import discover
 from sandbox.apply import SandboxSpec, default_list_only_paths, default_read_only_paths, default_read_write_paths, needed_paths
 from sandbox.bot_api_policy import BotApiPolicy
+from sandbox.containment.cgroup import CgroupBackend, CgroupLimits, ModuleCgroup
+from sandbox.containment.choose import choose_backend
 from sandbox.db_limits import DatabaseReaper
 from sandbox.identity import ModuleIdentities
 from sandbox.module_requests import describe_pending, load_module_requests
@@ -46,6 +48,7 @@ class LaunchPlan:
     permissions: ModulePermissions
     spec: dict[str, Any]  # SandboxSpec.to_wire(), sent with the fork request
     database_url: str | None  # the module's own role (the owner's only for a trusted module)
+    cgroup: ModuleCgroup | None = None  # this start's own cgroup; the module process joins it first thing
 
 
 class ModuleSandboxes:
@@ -59,6 +62,7 @@ class ModuleSandboxes:
         owner_engine: Any = None,  # AsyncEngine of the bot's database, to create module roles
         watchdog: ResourceWatchdog | None = None,
         panel_gateway: PanelGateway | None = None,
+        cgroups: CgroupBackend | None = None,
     ) -> None:
         self.modules_dir = Path(modules_dir).resolve()
         self.data_dir = Path(data_dir).resolve()
@@ -71,6 +75,8 @@ class ModuleSandboxes:
         self.config_path = config_path
         self.owner_engine = owner_engine
         self.watchdog = watchdog or ResourceWatchdog()
+        # The kernel's per-module containment, where the machine offers it (sandbox/containment).
+        self.cgroups = cgroups if cgroups is not None else choose_backend()
         self.as_root = os.geteuid() == 0
         self.identities = ModuleIdentities(self.data_dir / "module-ids.json") if self.as_root else None
         self._reported: set[str] = set()
@@ -98,7 +104,33 @@ class ModuleSandboxes:
         database_url = await self._database_url(module, permissions)
         spec = self._spec(module, permissions, database_url, site_packages)
         await self._check_reachable(spec)
-        return LaunchPlan(permissions, spec.to_wire(), database_url)
+        cgroup = await asyncio.to_thread(self._contain, module, permissions, spec)
+        return LaunchPlan(permissions, spec.to_wire(), database_url, cgroup)
+
+    def _contain(self, module: str, permissions: ModulePermissions, spec: SandboxSpec) -> ModuleCgroup | None:
+        """Create this start's cgroup; fill in what the module process joins and reports (blocking: a thread)."""
+        limits = CgroupLimits(permissions.memory_mb, permissions.max_processes, permissions.cpu_cores)
+        try:
+            cgroup = self.cgroups.create(module, limits)
+        except OSError as exc:
+            raise SandboxConfigError(f"cannot create its cgroup ({self.cgroups.name}): {exc}") from None
+        spec.cgroup_procs = list(cgroup.procs_files) if cgroup is not None else []
+        spec.containment = [cgroup.layer] if cgroup is not None else []
+        spec.containment += self.cgroups.describe_missing()
+        if self.as_root:
+            spec.containment.append("hidden files: memfds, /dev/shm and unlinked-but-open files counted by the watchdog")
+        else:
+            spec.containment.append(
+                "NOT unlinked-file accounting: the bot is not root, and a module's /proc/<pid>/fd is closed to it: "
+                "unlinked-but-open files escape disk_mb (run the bot as root)"
+            )
+        # Memory in memfds that neither a memory cgroup nor the watchdog can count is refused outright.
+        spec.deny_memfd = spec.trust == "sandboxed" and not self.as_root and not (cgroup is not None and cgroup.memory_limited)
+        return cgroup
+
+    def close(self) -> None:
+        """Remove this host's cgroups (blocking: the runtime calls it in a thread at exit)."""
+        self.cgroups.close()
 
     async def _check_reachable(self, spec: SandboxSpec) -> None:
         """Own uid under a private folder (``/root`` 0700): fine if a mount view is possible, else one clear line."""
