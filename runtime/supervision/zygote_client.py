@@ -38,7 +38,14 @@ class ForkServer(Protocol):
     @property
     def pid(self) -> int | None: ...
 
-    async def fork(self, module: str, modules_dir: str, channel: socket.socket, sandbox: dict | None = None) -> int: ...
+    async def fork(
+        self,
+        module: str,
+        modules_dir: str,
+        channel: socket.socket,
+        sandbox: dict | None = None,
+        network_handover: socket.socket | None = None,
+    ) -> int: ...
 
 
 class Zygote:
@@ -105,8 +112,18 @@ class Zygote:
             log.warning("[zygote] could not pre-import %s", failure)
         log.info("[zygote] ready: pid %s, %.2f s", self.pid, self.ready_seconds)
 
-    async def fork(self, module: str, modules_dir: str, channel: socket.socket, sandbox: dict | None = None) -> int:
-        """Fork a module process that owns ``channel`` and confines itself with ``sandbox``; return its pid."""
+    async def fork(
+        self,
+        module: str,
+        modules_dir: str,
+        channel: socket.socket,
+        sandbox: dict | None = None,
+        network_handover: socket.socket | None = None,
+    ) -> int:
+        """Fork a module process that owns ``channel`` and confines itself with ``sandbox``; return its pid.
+
+        ``network_handover``: where the process sends its seccomp listener (``sandbox/network/``).
+        """
         async with self._lock:
             if not self.alive():
                 if self._proc is not None:
@@ -116,7 +133,8 @@ class Zygote:
             request = msgpack.packb({"id": self._next_id, "module": module, "modules_dir": modules_dir, "sandbox": sandbox})
             assert self._control is not None
             try:
-                socket.send_fds(self._control, [request], [channel.fileno()])
+                fds = [channel.fileno()] + ([network_handover.fileno()] if network_handover is not None else [])
+                socket.send_fds(self._control, [request], fds)
                 async with asyncio.timeout(FORK_TIMEOUT):
                     reply = await self._receive()
                     while _stale(reply, self._next_id):

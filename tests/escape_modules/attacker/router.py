@@ -446,6 +446,10 @@ def network(args):
         "connect_bot_api_server": attempt(_connect("127.0.0.1", args["bot_api_port"])),
         "connect_host_web_server": attempt(_connect("127.0.0.1", args["web_port"])),
         "connect_database": attempt(_connect("127.0.0.1", args["db_port"])),  # granted: the one that must work
+        # the database's port, but not the database server's address (network by address)
+        "connect_database_port_127_0_0_2": attempt(_connect("127.0.0.2", args["db_port"])),
+        "connect_database_port_v6": attempt(_connect("::1", args["db_port"], socket.AF_INET6)),
+        "connect_database_port_v4_mapped": attempt(_connect("::ffff:127.0.0.2", args["db_port"], socket.AF_INET6)),
         "listen_any_port": attempt(_listen(0)),
         "listen_fixed_port": attempt(_listen(args["free_port"])),
         "raw_socket": attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()),
