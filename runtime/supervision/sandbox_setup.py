@@ -36,6 +36,7 @@ from sandbox.private_ancestors import fix_for, private_ancestors, probe_mount_vi
 from sandbox.watchdog import ResourceWatchdog
 
 from .environment import PROJECT_ROOT
+from .once_in_thread import OnceInThread
 
 log = logging.getLogger("solobot.runtime")
 
@@ -88,7 +89,7 @@ class ModuleSandboxes:
         self._passwords: dict[str, str] = {}
         self._db_limits: dict[str, tuple[str, float, float]] = {}  # role → (module, statement s, idle s)
         self.db_reaper = DatabaseReaper(owner_engine, lambda: self._db_limits) if owner_engine is not None else None
-        self._mount_view_probe: asyncio.Future[str | None] | None = None  # why mount views are refused, or None
+        self._mount_views_refused = OnceInThread(probe_mount_views)  # why mount views are refused, or None
 
     async def prepare(self, module: str, site_packages: Path | None = None) -> LaunchPlan:
         """Everything one start of ``module`` is confined to; ``site_packages``: its own installed requirements."""
@@ -144,10 +145,7 @@ class ModuleSandboxes:
         if not blocked:
             return
         ancestor, paths = next(iter(blocked.items()))
-        first = self._mount_view_probe is None
-        if self._mount_view_probe is None:  # modules start concurrently: one probe for all of them
-            self._mount_view_probe = asyncio.ensure_future(asyncio.to_thread(probe_mount_views))
-        refused = await asyncio.shield(self._mount_view_probe)
+        refused, first = await self._mount_views_refused.get()  # modules start concurrently: one probe for all
         if first and refused is None:
             log.info("[modules] %s is private: each module sees it through a mount view of only what it needs", ancestor)
         elif first:  # said once, at start, in one line; the modules fail with the same line
