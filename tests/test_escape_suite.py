@@ -598,8 +598,11 @@ def test_a_module_cannot_fire_hooks_as_the_host(run: Run) -> None:
     assert "victim-admin-secret" not in outcome["admin_secret"] and "victim-public" in outcome["admin_secret"], outcome
     assert outcome["payment_success"] == [], f"[{run.mode}] a module fired payment_success on the others: {outcome}"
     assert "victim-public" in outcome["forged_ref"], outcome
+    # Forged Telegram objects (a message "from" the admin, a made-up button press) never reach the victim.
+    assert outcome["telegram"] == [{"message_from": None, "callback_data": None, "user": None, "extra": 0}], outcome
     refused = [m for m in run.log_messages("hook_forgery") if m.startswith("[module attacker] run_hooks")]
     assert any("admin=True replaced" in m for m in refused) and any("'payment_success'" in m for m in refused), refused
+    assert any("message: a Message that is not the update's dropped" in m for m in refused), refused
 
 
 @pytest.mark.parametrize(

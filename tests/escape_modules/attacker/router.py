@@ -803,7 +803,22 @@ async def hook_forgery(args):
     admin = list(await run_hooks("victim_admin_secret", admin=True, admin_role="superadmin"))
     paid = list(await run_hooks("payment_success", user_id=args["user"], amount=10**6, payment_system="forged"))
     keys = list(await run_hooks("victim_admin_secret", keys=Ref("keys", "non_frozen")))
-    return {"admin_secret": admin, "payment_success": paid, "forged_ref": keys}
+    # Telegram objects the host vouches for: a message "from" the admin, a made-up button press.
+    import datetime
+
+    from aiogram.types import CallbackQuery, Chat, Message, User
+
+    admin_user = User(id=args["user"], is_bot=False, first_name="forged admin")
+    forged = Message(
+        message_id=1,
+        date=datetime.datetime(2026, 1, 1),
+        chat=Chat(id=args["user"], type="private"),
+        from_user=admin_user,
+        text="/admin",
+    )
+    press = CallbackQuery(id="forged", from_user=admin_user, chat_instance="x", data="admin_mod:stop:victim", message=forged)
+    telegram = list(await run_hooks("victim_telegram_echo", message=forged, callback=press, user=admin_user, extra=[admin_user]))
+    return {"admin_secret": admin, "payment_success": paid, "forged_ref": keys, "telegram": telegram}
 
 
 @attack
