@@ -73,7 +73,7 @@ def make_shared_state(redis_url: str | None, bot_id: int) -> SharedState:
     from shared_state.token_buckets import RedisTokenBuckets
     from shared_state.user_gate import RedisUserGate
 
-    redis = connect(redis_url)  # one client (and connection pool) for all four; closed with the FSM storage
+    redis = connect(redis_url)  # one client (and connection pool) for them all; closed with the FSM storage
     prefix = f"solobot:{bot_id}:"
     key_builder = DefaultKeyBuilder(prefix="solobot:fsm", with_bot_id=True, with_destiny=True)
     return SharedState(

@@ -415,3 +415,26 @@ async def test_while_redis_is_away_users_are_asked_to_retry_and_the_outage_is_lo
         finally:
             await close(worker)
             await bot.session.close()
+
+
+async def test_a_module_on_one_worker_cannot_reach_what_the_core_or_another_module_keeps_through_the_other(
+    two_workers: tuple[SharedState, SharedState],
+) -> None:
+    """The namespaces hold across workers: the keys a forged StorageKey maps to are the forger's own."""
+    from aiogram.fsm.storage.base import StorageKey
+
+    a, b = two_workers
+    on_a, on_b = (FSMGateway(w.fsm_storage, BOT, w.fsm_ledger) for w in two_workers)
+    core = StorageKey(BOT, 7, 7)
+    await a.fsm_storage.set_state(core, "CoreForm:amount")  # the core's conversation, on worker A
+    await a.fsm_storage.set_data(core, {"coupon": "SECRET"})
+    await on_a.call("victim", {"op": "set_data", "key": key(7), "value": {"victim": "private"}})
+    for destiny in ("default", "solobot.module:victim:default", "victim:default", ""):
+        forged = [BOT, 7, 7, None, None, destiny]
+        assert await on_b.call("attacker", {"op": "get_state", "key": forged}) is None
+        assert await on_b.call("attacker", {"op": "get_data", "key": forged}) == {}
+        await on_b.call("attacker", {"op": "set_data", "key": forged, "value": {"coupon": "FORGED"}})
+    assert await b.fsm_storage.get_data(core) == {"coupon": "SECRET"}
+    assert await b.fsm_storage.get_state(core) == "CoreForm:amount"
+    assert await on_b.call("victim", {"op": "get_data", "key": key(7)}) == {"victim": "private"}
+    assert await on_a.call("attacker", {"op": "get_data", "key": key(7)}) == {"coupon": "FORGED"}  # its own, on A too
