@@ -12,9 +12,10 @@ socket / over TCP on this machine; a Redis on another machine adds the network's
 * bot api call   ``BotGateway.call`` of ``getMe`` against the local Bot API server: policy, scope,
                  aiogram's HTTP request, answer (what a module's Bot API call costs in the host);
 * update         ``Dispatcher.feed_update`` of a private message through the core's throttling
-                 middleware and aiogram's FSM middleware (which reads the user's state) to a handler
-                 that does nothing: what the shared state costs every update (throttling: one
-                 ``SET NX PX``; FSM: one ``GET``); each update from another user (never throttled).
+                 middleware, the maintenance switch and aiogram's FSM middleware (which reads the
+                 user's state) to a handler that does nothing: what the shared state costs every
+                 update (throttling: one ``SET NX PX``; maintenance: one ``GET``; FSM: one ``GET``);
+                 each update from another user (never throttled).
 
 Cases are interleaved per round (the order rotates); 20 rounds x 200 calls per case.
 """
@@ -39,9 +40,11 @@ from aiogram.types import Message, Update
 
 from host.shared_state import SharedState, make_shared_state
 from local_bot_api import LocalBotAPI
+from middlewares.maintenance import MaintenanceMiddleware
 from middlewares.throttling import ThrottlingMiddleware
 from runtime.aiogram_bridge.bot_gateway import BotGateway
 from sandbox.bot_api_policy import BotApiPolicy
+from shared_state.flag import LocalFlag
 from tests.redis_fixtures import RedisServer
 
 ROUNDS, CALLS, WARM_UP = 20, 200, 300
@@ -60,6 +63,7 @@ def message_update(user: int) -> Update:
 def dispatcher(shared: SharedState) -> Dispatcher:
     dp = Dispatcher(storage=shared.fsm_storage)
     dp.update.outer_middleware(ThrottlingMiddleware(0.5, "slow down", shared.user_gate))
+    dp.update.outer_middleware(MaintenanceMiddleware(shared.maintenance or LocalFlag(), "maintenance"))
     router = Router()
 
     @router.message()

@@ -28,6 +28,8 @@ from collections.abc import Coroutine
 from contextlib import AsyncExitStack
 from typing import Any
 
+import anyio
+
 from config import ConfigError, load_settings
 from local_bot_api import LocalBotAPI, MessageView, SimulatedUser
 
@@ -104,17 +106,22 @@ async def _open_web_chat(stack: AsyncExitStack, api: LocalBotAPI, host: SolobotH
 
 
 async def _until(stop: asyncio.Event, work: Coroutine[Any, Any, None]) -> None:
-    """Run ``work`` unless ``stop`` is set first; then it is cancelled (Ctrl-C in the middle of the tour)."""
-    task = asyncio.ensure_future(work)
-    waiter = asyncio.ensure_future(stop.wait())
+    """Run ``work`` unless ``stop`` is set first; then it is cancelled (Ctrl-C in the middle of the tour).
+
+    ``work``'s own error propagates as it is (the task group would wrap it in a group).
+    """
     try:
-        await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for pending in (task, waiter):
-            pending.cancel()
-        await asyncio.gather(task, waiter, return_exceptions=True)
-    if task.done() and not task.cancelled():
-        task.result()  # the tour's own error, if it raised one
+        async with anyio.create_task_group() as group:
+
+            async def cancel_on_stop() -> None:
+                await stop.wait()
+                group.cancel_scope.cancel()
+
+            group.start_soon(cancel_on_stop)
+            await work
+            group.cancel_scope.cancel()  # done first: stop waiting for ``stop``
+    except BaseExceptionGroup as errors:  # only ``work`` can raise here
+        raise errors.exceptions[0] from None
 
 
 WEBHOOK_PATH = "/telegram/webhook"

@@ -23,6 +23,7 @@ from . import texts
 from .admin import AdminMiddleware
 from .bans import BanCheckMiddleware
 from .maintenance import MaintenanceMiddleware, MaintenanceMode
+from .outage import install_outage_answer
 from .session import ReleaseBeforeRouting, SessionMiddleware
 from .throttling import ThrottlingMiddleware
 from .users import UserRegistrationMiddleware
@@ -44,6 +45,7 @@ def setup_middlewares(
     process's) — Redis when several workers serve the bot."""
     maintenance = maintenance if maintenance is not None else LocalFlag()
     dp["maintenance"] = maintenance
+    install_outage_answer(dp)  # Redis away: the user is asked to retry (fail-closed FSM), no traceback per update
     dp.update.outer_middleware(ThrottlingMiddleware(throttle_rate, texts.THROTTLED, throttle_gate))
     dp.update.outer_middleware(SessionMiddleware(session_maker or async_session_maker))
     dp.update.outer_middleware(UserRegistrationMiddleware())

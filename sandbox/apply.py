@@ -20,7 +20,12 @@ Order, and why:
    processes' limits, priority and CPUs, file attributes (chmod, utime, xattrs), mounts,
    namespaces… and, for a module without network (``allow_network`` False), every IP socket
    but TCP: Landlock only governs TCP, UDP would reach any address (``sandbox/seccomp.py``);
-7. dumpable=0 last: every change of effective uid (step 3) resets it to ``fs.suid_dumpable``.
+7. network by address: a second seccomp filter that hands every connect (and, with UDP, every
+   send to an address) to the host's supervisor; its listener goes to the host over
+   ``network_handover`` (``sandbox/network/``);
+8. dumpable=0 last: every change of effective uid (step 3) resets it to ``fs.suid_dumpable``.
+   A module sharing the bot's uid whose network the host supervises stays dumpable: the host
+   reads its connect addresses (seccomp and Landlock keep the uid's other processes out).
 
 Every layer in force is reported as one short string, every layer that could not be applied as
 a string starting with "NOT ". A layer that *should* work but fails raises ``SandboxError``: the
@@ -103,6 +108,9 @@ class SandboxSpec:
     allow_network: bool = False  # any outgoing TCP (still no listening)
     # The operator granted network at all (also with a port list): UDP stays possible, for DNS.
     udp: bool = False
+    # The host checks every connect (and UDP send) by address (sandbox/network/): the process
+    # installs the notify filter and hands its listener over the socket the zygote passes in.
+    network_by_address: bool = False
     # The module's cgroup (``sandbox/containment``): the cgroup.procs files it joins first thing,
     # and the lines that describe its containment (the cgroup, or what stands in for a missing one).
     cgroup_procs: list[str] = field(default_factory=list)
@@ -140,8 +148,8 @@ class SandboxSpec:
         for name in ("read_only", "read_execute", "read_write", "list_only", "prelisted"):
             if not all(isinstance(p, str) and p.startswith("/") for p in getattr(self, name)):
                 raise ValueError(f"sandbox spec: {name} must be absolute paths")
-        if type(self.allow_network) is not bool or type(self.udp) is not bool:
-            raise ValueError("sandbox spec: allow_network and udp must be bools")
+        if not all(type(v) is bool for v in (self.allow_network, self.udp, self.network_by_address)):
+            raise ValueError("sandbox spec: allow_network, udp and network_by_address must be bools")
         if not all(isinstance(p, str) and p.startswith("/") and p.endswith("/cgroup.procs") for p in self.cgroup_procs):
             raise ValueError("sandbox spec: cgroup_procs must be absolute paths of cgroup.procs files")
         if not all(isinstance(line, str) for line in self.containment) or type(self.deny_memfd) is not bool:
@@ -196,8 +204,11 @@ def default_read_write_paths(data_dir: Path, tmp_dir: Path) -> list[Path]:
     return [Path(data_dir), Path(tmp_dir), Path("/dev/null")]
 
 
-def apply_sandbox(spec: SandboxSpec) -> list[str]:
-    """Apply every layer ``spec`` asks for to this process; return what is in force, one string each."""
+def apply_sandbox(spec: SandboxSpec, network_handover: int | None = None) -> list[str]:
+    """Apply every layer ``spec`` asks for to this process; return what is in force, one string each.
+
+    ``network_handover``: the socket the seccomp listener goes to when ``spec.network_by_address``.
+    """
     spec.validate()
     applied: list[str] = []
     applied.extend(join_cgroup(spec.cgroup_procs, spec.containment))
@@ -238,7 +249,7 @@ def apply_sandbox(spec: SandboxSpec) -> list[str]:
         else:
             applied.append(
                 f"NOT own uid: the bot is not root, the module shares uid {os.getuid()} with the host "
-                "(only Landlock and dumpable=0 separate them)"
+                "(Landlock, seccomp and dumpable=0 separate them)"
             )
 
         set_no_new_privs()
@@ -249,13 +260,47 @@ def apply_sandbox(spec: SandboxSpec) -> list[str]:
 
         applied.append(seccomp.install(deny_udp=not (spec.allow_network or spec.udp), deny_memfd=spec.deny_memfd))
 
-        set_dumpable(False)
-        applied.append("dumpable=0")
+        supervised = _apply_network_by_address(spec, network_handover, landlock_abi=landlock.landlock_abi())
+        if supervised is not None:
+            applied.append(supervised)
+
+        if supervised is None or supervised.startswith("NOT ") or spec.uid is not None:
+            set_dumpable(False)
+            applied.append("dumpable=0")
+        else:
+            # Sharing the host's uid, the host can read its connect() addresses only while it is
+            # dumpable; other processes of that uid are kept out by seccomp (ptrace, process_vm_*,
+            # pidfd_getfd, kcmp…) and Landlock (/proc is not granted).
+            applied.append("dumpable=1 (for the host's network supervisor; seccomp and Landlock keep others out)")
     except SandboxError:
         raise
     except Exception as exc:
         raise SandboxError(f"{type(exc).__name__}: {exc}", applied) from exc
     return applied
+
+
+def _apply_network_by_address(spec: SandboxSpec, handover: int | None, *, landlock_abi: int) -> str | None:
+    """Hand connect() to the host's supervisor (``sandbox/network/``), or say why it cannot be.
+
+    ``None``: the spec does not ask for it (a module granted any address, or a caller of its own).
+    """
+    if not spec.network_by_address or spec.allow_network:
+        if handover is not None:
+            os.close(handover)
+        return None
+    if handover is None:
+        why = "no hand-over socket from the host (any address on its ports)"
+    elif not seccomp.supported():
+        why = "needs seccomp on x86_64 (any address on its ports)"
+    elif spec.uid is None and landlock_abi == 0:  # dumpable=0 is then all that keeps its uid out of /proc
+        why = "needs Landlock when the bot is not root (any address on its ports)"
+    else:
+        from .network import notify_filter
+
+        return notify_filter.install(handover, udp=spec.udp)
+    if handover is not None:
+        os.close(handover)  # the host's supervisor sees EOF: nothing to serve
+    return f"NOT network by address: {why}"
 
 
 def join_cgroup(procs_files: list[str], containment: list[str]) -> list[str]:

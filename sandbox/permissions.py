@@ -14,7 +14,9 @@ beyond a foreign key to ``users.tg_id``, the default Bot API allowlist::
     max_file_size_mb = 64
     disk_mb = 512              # all its files in its data and temp folders together
     network = false
-    tcp_ports = [443]          # only with network = true; network = true without it: any port
+    tcp_ports = [443]          # only with network = true: any address on these ports
+    destinations = ["api.example.com:443", "10.0.0.0/24:8080", "[2001:db8::1]:443"]  # with network = true
+                               # network = true with neither key: any address and port
     db_read = ["users", "keys"]    # core tables it may SELECT
     db_write = ["payments"]        # core tables it may INSERT/UPDATE/DELETE (and SELECT)
     bot_api = ["setMyCommands"]    # Bot API methods beyond the default allowlist
@@ -121,6 +123,15 @@ def _webhook_path(path: str) -> str:
     return path
 
 
+def _destination(text: str) -> str:
+    from .network.destinations import DestinationError, parse_destination
+
+    try:
+        return str(parse_destination(text))
+    except DestinationError as exc:
+        raise _invalid(str(exc)) from None
+
+
 def _sorted_unique(items: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(sorted(set(items)))
 
@@ -141,6 +152,7 @@ ApiMethod = Annotated[str, Strict(), AfterValidator(_api_method)]
 HookName = Annotated[str, Strict(), AfterValidator(_hook_name)]
 CallbackData = Annotated[str, Strict(), AfterValidator(_callback_data)]
 WebhookPath = Annotated[str, Strict(), AfterValidator(_webhook_path)]
+NetworkDestination = Annotated[str, Strict(), AfterValidator(_destination)]
 PanelType = Literal["remnawave", "3x-ui"]
 
 
@@ -155,8 +167,12 @@ class ModulePermissions:
     max_file_size_mb: Annotated[Whole, Field(ge=1, le=1 << 20)] = 64
     disk_mb: Annotated[Whole, Field(ge=1, le=1_000_000)] = 512  # its data and temp folders in total (the resource watchdog)
     network: Annotated[bool, Strict()] = False
-    # empty with network = true: any port
+    # any address on these ports; with neither tcp_ports nor destinations, network = true is any address and port
     tcp_ports: Annotated[tuple[Annotated[Whole, Field(ge=1, le=65535)], ...], Sorted, Items("port numbers 1-65535")] = ()
+    # host:port, CIDR:port or [IPv6]:port the module may reach (sandbox/network/destinations.py)
+    destinations: Annotated[
+        tuple[NetworkDestination, ...], Sorted, Items('destinations ("api.example.com:443", "10.0.0.0/24:8080")')
+    ] = ()
     db_read: Annotated[tuple[CoreTable, ...], Sorted, Items("core table names")] = ()
     db_write: Annotated[tuple[CoreTable, ...], Sorted, Items("core table names")] = ()
     bot_api: Annotated[tuple[ApiMethod, ...], Sorted, Items("Bot API method names")] = ()
@@ -180,10 +196,11 @@ class ModulePermissions:
 
     @model_validator(mode="after")
     def _ports_need_network(self) -> ModulePermissions:
-        if self.tcp_ports and not self.network:
-            raise PydanticCustomError(
-                "ports_need_network", "tcp_ports needs network = true (add network = true, or remove tcp_ports)"
-            )
+        for key in ("tcp_ports", "destinations"):
+            if getattr(self, key) and not self.network:
+                raise PydanticCustomError(
+                    "ports_need_network", "{key} needs network = true (add network = true, or remove {key})", {"key": key}
+                )
         return self
 
     @property
@@ -251,7 +268,8 @@ def validate_entry(entry: Mapping[str, Any], allowed: Iterable[str] = KEYS) -> t
         validated = ModulePermissions(**given)
     except ValidationError as exc:
         for error in exc.errors():
-            key = str(error["loc"][0]) if error["loc"] else "tcp_ports"  # a model-level error: ports without network
+            # a model-level error: ports or destinations without network
+            key = str(error["loc"][0]) if error["loc"] else str((error.get("ctx") or {}).get("key", "tcp_ports"))
             problems.append((key, _problem(key, error)))
         order = list(entry)
         problems.sort(key=lambda problem: order.index(problem[0]) if problem[0] in order else len(order))

@@ -24,7 +24,7 @@ What is refused (``DENIED`` and ``_conditional_rules``):
   ``setpriority`` and ``ioprio_set`` (and only for a process: for a process group or a user,
   ``who == 0`` would mean "the caller's group/user", i.e. the host),
   ``sched_setaffinity/setscheduler/setparam/setattr``, ``process_vm_readv/writev``;
-- ``ptrace`` and ``kcmp`` entirely;
+- ``ptrace``, ``kcmp``, ``pidfd_getfd`` and ``process_madvise`` entirely;
 - file attributes: the chmod, chown, utime and xattr-setting families (including ``fchmodat2``,
   ``setxattrat``, ``removexattrat``, ``file_setattr``) and the ``FS_IOC_SETFLAGS`` /
   ``FS_IOC_FSSETXATTR`` ioctls;
@@ -164,6 +164,10 @@ DENIED: dict[str, int] = {
     "io_uring_setup": 425,
     "io_uring_enter": 426,
     "io_uring_register": 427,
+    # another process's descriptors and memory (a module sharing the bot's uid stays dumpable
+    # while the host supervises its connects: sandbox/network/)
+    "pidfd_getfd": 438,
+    "process_madvise": 440,
     # its process group: a module's processes stay in the group the host kills on stop (containment)
     "setsid": 112,
     "setpgid": 109,

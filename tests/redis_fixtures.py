@@ -18,7 +18,7 @@ import itertools
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -119,15 +119,13 @@ _database_numbers = itertools.count(1)
 
 
 @pytest.fixture
-async def redis_url(redis_server: RedisServer) -> AsyncIterator[str]:
-    """A Redis URL with a database of its own for this test (emptied after it)."""
-    import redis.asyncio
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    """A Redis URL with a database of its own for this test (emptied after it); sync, so any test can use it."""
+    import redis
 
     db = next(_database_numbers) % DATABASES or next(_database_numbers)
     url = redis_server.url(db)
     yield url
-    client = redis.asyncio.Redis.from_url(url)
-    try:
-        await client.flushdb()
-    finally:
-        await client.aclose()
+    if redis_server.running:
+        with redis.Redis.from_url(url) as client:
+            client.flushdb()

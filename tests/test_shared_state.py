@@ -28,6 +28,7 @@ from runtime.aiogram_bridge.fsm_gateway import FSMGateway
 from runtime.aiogram_bridge.fsm_quota import FSMStorageLimit
 from runtime.aiogram_bridge.fsm_quota_redis import RedisFSMLedger
 from sandbox.bot_api_policy import BotApiPolicy
+from shared_state.outage import SharedStateUnavailable
 from tests.redis_fixtures import RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -110,7 +111,7 @@ async def test_throttling_fails_open_while_redis_is_away_and_logs_once(tmp_path:
             with caplog.at_level(logging.WARNING, logger="solobot.shared_state"):
                 assert await through(middleware, handled, message_update(8, user=7))
             assert not await through(middleware, handled, message_update(9, user=7))
-            assert any("answers throttling again" in r.getMessage() for r in caplog.records)
+            assert any("reachable again for throttling" in r.getMessage() for r in caplog.records)
         finally:
             await close(worker)
 
@@ -240,8 +241,7 @@ async def test_while_redis_is_away_a_module_touches_only_what_it_sent_through_th
 
 
 def quota_gateway(worker: SharedState, **limits: int) -> FSMGateway:
-    redis: Any = worker.fsm_storage.redis  # type: ignore[attr-defined]
-    ledger = RedisFSMLedger(redis, f"solobot:{BOT}:fsm_quota:", ttl_seconds=FSM_TTL, **limits)
+    ledger = RedisFSMLedger(worker.redis, f"solobot:{BOT}:fsm_quota:", ttl_seconds=FSM_TTL, **limits)
     return FSMGateway(worker.fsm_storage, BOT, ledger)
 
 
@@ -277,7 +277,7 @@ async def test_concurrent_writes_from_two_workers_never_exceed_the_quota(two_wor
 async def test_fsm_keys_and_quota_entries_lapse_together(redis_server: RedisServer, redis_url: str) -> None:
     """Stored states carry the TTL; a ledger entry lapses with it, so abandoned keys stop counting."""
     worker = make_shared_state(redis_url, BOT)
-    redis: Any = worker.fsm_storage.redis  # type: ignore[attr-defined]
+    redis = worker.redis
     try:
         gateway = FSMGateway(worker.fsm_storage, BOT, RedisFSMLedger(redis, "q:", ttl_seconds=1, max_keys=1))
         await gateway.call("m", {"op": "set_state", "key": key(1), "value": "Form:name"})
@@ -303,15 +303,13 @@ async def test_fsm_keys_and_quota_entries_lapse_together(redis_server: RedisServ
 
 async def test_module_fsm_calls_fail_while_redis_is_away_and_work_again_after(tmp_path: Path) -> None:
     """Without Redis there is no state to continue from: module FSM calls fail, and work again after."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
     with RedisServer(tmp_path / "redis") as server:
         worker = make_shared_state(server.url(), BOT)
         try:
             gateway = FSMGateway(worker.fsm_storage, BOT, worker.fsm_ledger)
             await gateway.call("m", {"op": "set_state", "key": key(1), "value": "Form:name"})
             server.stop()
-            with pytest.raises(RedisConnectionError):
+            with pytest.raises(SharedStateUnavailable, match="FSM storage"):
                 await gateway.call("m", {"op": "get_state", "key": key(1)})
             server.start()
             assert await gateway.call("m", {"op": "get_state", "key": key(1)}) is None  # a fresh Redis: nothing kept
@@ -374,3 +372,69 @@ async def test_maintenance_stays_as_last_read_while_redis_is_away(tmp_path: Path
             assert not await flag.is_on()
         finally:
             await close(worker)
+
+
+async def test_while_redis_is_away_users_are_asked_to_retry_and_the_outage_is_logged_once(
+    tmp_path: Path, telegram: LocalBotAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    from aiogram import Dispatcher
+    from aiogram.types import Message
+
+    from middlewares import texts
+    from middlewares.outage import install_outage_answer
+
+    user = telegram.user(9)
+    bot = real_bot(telegram)
+    with RedisServer(tmp_path / "redis") as server:
+        worker = make_shared_state(server.url(), BOT)
+        try:
+            dp = Dispatcher(storage=worker.fsm_storage)
+            install_outage_answer(dp)
+            handled = Handled()
+
+            @dp.message()
+            async def handle(message: Message) -> None:
+                handled.updates.append(message.message_id)
+
+            async def feed(update_id: int) -> None:
+                await dp.feed_update(bot, message_update(update_id, user.id, bot))
+
+            await feed(1)
+            server.stop()
+            with caplog.at_level(logging.WARNING):
+                for update_id in (2, 3, 4):  # aiogram's FSM middleware cannot read the user's state
+                    await feed(update_id)
+                    assert (await user.wait_for_reply()).text == texts.UNAVAILABLE
+                server.start()
+                await feed(5)
+            assert handled.updates == [1, 5]
+            messages = [r.getMessage() for r in caplog.records]
+            assert len([m for m in messages if "Redis unreachable for FSM storage" in m]) == 1
+            assert any("Redis reachable again for FSM storage" in m for m in messages)
+            assert not [r for r in caplog.records if r.name.startswith("aiogram") and r.levelno >= logging.ERROR]
+        finally:
+            await close(worker)
+            await bot.session.close()
+
+
+async def test_a_module_on_one_worker_cannot_reach_what_the_core_or_another_module_keeps_through_the_other(
+    two_workers: tuple[SharedState, SharedState],
+) -> None:
+    """The namespaces hold across workers: the keys a forged StorageKey maps to are the forger's own."""
+    from aiogram.fsm.storage.base import StorageKey
+
+    a, b = two_workers
+    on_a, on_b = (FSMGateway(w.fsm_storage, BOT, w.fsm_ledger) for w in two_workers)
+    core = StorageKey(BOT, 7, 7)
+    await a.fsm_storage.set_state(core, "CoreForm:amount")  # the core's conversation, on worker A
+    await a.fsm_storage.set_data(core, {"coupon": "SECRET"})
+    await on_a.call("victim", {"op": "set_data", "key": key(7), "value": {"victim": "private"}})
+    for destiny in ("default", "solobot.module:victim:default", "victim:default", ""):
+        forged = [BOT, 7, 7, None, None, destiny]
+        assert await on_b.call("attacker", {"op": "get_state", "key": forged}) is None
+        assert await on_b.call("attacker", {"op": "get_data", "key": forged}) == {}
+        await on_b.call("attacker", {"op": "set_data", "key": forged, "value": {"coupon": "FORGED"}})
+    assert await b.fsm_storage.get_data(core) == {"coupon": "SECRET"}
+    assert await b.fsm_storage.get_state(core) == "CoreForm:amount"
+    assert await on_b.call("victim", {"op": "get_data", "key": key(7)}) == {"victim": "private"}
+    assert await on_a.call("attacker", {"op": "get_data", "key": key(7)}) == {"coupon": "FORGED"}  # its own, on A too

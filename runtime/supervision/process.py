@@ -29,6 +29,8 @@ from runtime.aiogram_bridge.route_index import RouteIndex
 from runtime.aiogram_bridge.telegram_codec import HOST_CODEC
 from runtime.config import RuntimeConfig
 from sandbox.containment.cgroup import ModuleCgroup, kill_and_remove
+from sandbox.network.destinations import NetworkRules
+from sandbox.network.supervisor import NetworkSupervisor
 
 from .manifest import Manifest
 from .zygote_client import ForkServer
@@ -73,6 +75,7 @@ class ModuleProcess:
         self.manifest: Manifest | None = None
         self.routes = RouteIndex({})
         self.sandbox_layers: list[str] = []  # reported by the process before it imported the module
+        self.network: NetworkSupervisor | None = None  # checks its connects by address (sandbox/network/)
         self.started_at = time.time()
         self.exited: asyncio.Future[ExitInfo] = asyncio.get_running_loop().create_future()
         self._kill_reason: str | None = None
@@ -94,24 +97,38 @@ class ModuleProcess:
         init_params: dict[str, Any] | None = None,
         sandbox: dict[str, Any] | None = None,
         cgroup: ModuleCgroup | None = None,
+        network: NetworkRules | None = None,
     ) -> ModuleProcess:
         """Fork a process for ``module`` and complete the handshake (its import included).
 
         ``cgroup``: the one ``sandbox`` names for it; from here on this process owns (and removes) it.
+        ``network``: what it may connect to, checked by a :class:`NetworkSupervisor` of its own.
         """
         host_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        supervisor_end, handover = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if network else (None, None)
         try:
-            pid = await zygote.fork(module, modules_dir, child_end, sandbox)
+            pid = await zygote.fork(module, modules_dir, child_end, sandbox, handover)
         except BaseException:
             host_end.close()
+            if supervisor_end is not None:
+                supervisor_end.close()
             if cgroup is not None:  # a process forked all the same (a cancelled request) dies with it
                 asyncio.get_running_loop().run_in_executor(None, kill_and_remove, cgroup)
             raise
         finally:
             child_end.close()
+            if handover is not None:
+                handover.close()
+        supervisor = None
+        if network is not None and supervisor_end is not None:
+            supervisor = NetworkSupervisor(module, network, supervisor_end)
+            supervisor.start()
         try:
             proc = cls(module, pid, config, cgroup)
+            proc.network = supervisor
         except BaseException as exc:  # no pidfd (out of descriptors?): nothing of the process may linger
+            if supervisor is not None:
+                supervisor.stop()
             host_end.close()
             if not isinstance(exc, ProcessLookupError):  # alive and not reaped: its pid is still its own
                 _killpg(pid, signal.SIGKILL)
@@ -305,6 +322,8 @@ class ModuleProcess:
         if self.peer is not None:
             self.peer.close(f"process {described}")
         _reap_group_later(loop, self.pid)
+        if self.network is not None:
+            self.network.stop()  # a descendant that escaped the group gets no more connects
         if self.cgroup is not None:  # what is left in it (double forks included) dies; then it is removed
             self.cgroup_released = loop.run_in_executor(None, kill_and_remove, self.cgroup)
         self.exited.set_result(ExitInfo(reason, returncode, signum, self._expected))
