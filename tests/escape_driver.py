@@ -751,7 +751,7 @@ class Scenario:
         # Memory and disk no folder holds: counted (root: memory cgroup, /proc/<pid>/fd), or refused
         root = self.config["mode"] == "root"
         await self.attack("memfd", "resource_hog", {"megabytes": 2 * HOG_MEMORY_MB}, restart=root)
-        await self.attack("unlinked_files", "resource_hog", {"megabytes": 2 * HOG_DISK_MB}, restart=root)
+        await self.attack("unlinked_files", "resource_hog", {"megabytes": 2 * HOG_DISK_MB}, restart=True)
         # 10. floods
 
         async def calm_down() -> None:
