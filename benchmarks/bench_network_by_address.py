@@ -78,11 +78,18 @@ def main() -> None:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1024)
-    threading.Thread(target=serve, args=(listener,), daemon=True).start()
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink.bind(("127.0.0.1", 0))
     tcp_port, udp_port = listener.getsockname()[1], sink.getsockname()[1]
-    threading.Thread(target=lambda: [sink.recv(64) for _ in iter(int, 1)], daemon=True).start()
+    # The servers live in a process of their own, as the database does: in this one, their
+    # threads would compete with the supervisor thread for the GIL.
+    servers = os.fork()
+    if servers == 0:
+        threading.Thread(target=lambda: [sink.recv(64) for _ in iter(int, 1)], daemon=True).start()
+        serve(listener)
+        os._exit(0)
+    listener.close()
+    sink.close()
 
     rules = rules_for(
         database=("127.0.0.1", tcp_port), network=True, tcp_ports=[], destinations=[f"127.0.0.1:{udp_port}"], resolvers=[]
@@ -105,6 +112,8 @@ def main() -> None:
         os.write(commands, b"q")
         os.waitpid(pid, 0)
     supervisor.join(5)
+    os.kill(servers, 9)
+    os.waitpid(servers, 0)
 
     rows: list[list[Any]] = []
     results: dict[str, Any] = {"machine": info, "rounds": ROUNDS, "batch": BATCH, "cases": {}}

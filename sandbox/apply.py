@@ -249,7 +249,7 @@ def apply_sandbox(spec: SandboxSpec, network_handover: int | None = None) -> lis
         else:
             applied.append(
                 f"NOT own uid: the bot is not root, the module shares uid {os.getuid()} with the host "
-                "(Landlock, seccomp and dumpable=0 separate them)"
+                "(Landlock, seccomp and, unless the host supervises its network, dumpable=0 separate them)"
             )
 
         set_no_new_privs()

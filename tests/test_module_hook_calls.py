@@ -106,3 +106,23 @@ def test_telegram_objects_are_the_updates_own_or_dropped() -> None:
     kwargs, changed = vouched_kwargs("attacker", "profile_menu", sent, None)
     assert kwargs == {"items": [1], "deep": {}}
     assert sum("that is not the update's dropped" in line for line in changed) == 5, changed
+
+
+def test_update_context_reads_the_same_ids_from_every_kind_of_event() -> None:
+    # ``update_context`` skips pydantic's slow attribute miss (``_field``): it must still find the
+    # user, chat and message of each kind of event, and nothing on an event without them.
+    from aiogram.types import CallbackQuery, Chat, InlineQuery, Message, User
+
+    from runtime.calls.module_hook_calls import update_context
+
+    user, chat = User(id=7, is_bot=False, first_name="U"), Chat(id=-100, type="supergroup")
+    message = Message(message_id=3, date=0, chat=chat, from_user=user, text="x")
+    by_callback = update_context(CallbackQuery(id="1", from_user=user, chat_instance="c", message=message), True, 42)
+    assert (by_callback.admin, by_callback.user_id, by_callback.chat_id, by_callback.messages) == (True, 7, -100, ((-100, 3),))
+    by_message = update_context(message, None, 42)
+    assert (by_message.admin, by_message.user_id, by_message.chat_id, by_message.messages) == (False, 7, -100, ((-100, 3),))
+    inline = update_context(CallbackQuery(id="2", from_user=user, chat_instance="c", inline_message_id="im"), False, 42)
+    assert (inline.user_id, inline.chat_id, inline.messages, inline.inline_message_id) == (7, None, (), "im")
+    query = update_context(InlineQuery(id="q", from_user=user, query="", offset=""), False, 42)
+    assert (query.user_id, query.chat_id, query.messages) == (7, None, ())
+    assert update_context(object(), False, 42).user_id is None  # not a Telegram object: plain getattr

@@ -8,6 +8,7 @@ checked where it matters (nothing reached the server), not only by the errno the
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import errno
 import ipaddress
@@ -296,3 +297,62 @@ def _race_the_address(granted: int, other: int) -> dict[str, int]:
         stop.set()
         flipper.join()
     return {"sent": sent, "refused": refused}
+
+
+@kernel
+def test_a_blocked_connect_delays_only_its_own_module() -> None:
+    """Each module's supervisor is a thread of its own, off the host's loop: one module's connect
+    that blocks (a granted server whose accept queue is full) neither stops another module's
+    connects nor the host's event loop."""
+    stuck = socket.socket()
+    stuck.bind(("127.0.0.1", 0))
+    stuck.listen(0)  # never accepted: once its queue is full, SYNs are dropped and connects wait
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(stuck.getsockname())
+        fillers.append(filler)
+    db = Listener(socket.AF_INET, "127.0.0.1")
+    rules = rules_for(
+        database=("127.0.0.1", db.port), network=True, tcp_ports=[], destinations=[f"127.0.0.1:{stuck.getsockname()[1]}"]
+    )
+    assert rules is not None
+    events: list[str] = []
+    order = threading.Lock()
+
+    def note(what: str) -> None:
+        with order:
+            events.append(what)
+
+    def blocked_module() -> dict[str, Any]:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 3, 0))  # a blocking connect, bounded
+            return {"connect": outcome(lambda: s.connect(stuck.getsockname()))}
+
+    def other_module() -> dict[str, Any]:
+        return {"connect": outcome(connect(socket.AF_INET, "127.0.0.1", db.port))}
+
+    def run(name: str, body: Callable[[], dict[str, Any]], sup_fd: int) -> None:
+        result = run_forked(in_child(sup_fd, True, body), timeout=30)
+        note(f"{name}:{result.get('connect', result.get('crash'))}")
+
+    async def loop_ticks() -> None:
+        while not any(e.startswith("blocked:") for e in events):
+            await asyncio.sleep(0.01)
+            if "loop ticked" not in events and any(e.startswith("other:") for e in events):
+                note("loop ticked")
+
+    with supervised(rules, "blocked") as (_a, fd_a), supervised(rules, "other") as (_b, fd_b):
+        blocked = threading.Thread(target=run, args=("blocked", blocked_module, fd_a))
+        blocked.start()
+        while db.arrived == 0 and blocked.is_alive() and _a.counters.allowed == 0:  # its connect reached the supervisor
+            threading.Event().wait(0.01)
+        run("other", other_module, fd_b)
+        asyncio.run(loop_ticks())
+        blocked.join()
+    for s in (*fillers, stuck):
+        s.close()
+    db.close()
+    assert events[0] == "other:ok", events  # served while the blocked module's connect still waited
+    assert events[1] == "loop ticked" and events[2].startswith("blocked:"), events
