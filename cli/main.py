@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="the whole bot on embedded defaults, with a scripted user (no token needed)",
         description="Run `python -m host.demo`: local Bot API server, embedded PostgreSQL, every module. "
-        "Other options are passed on to it (--port, --web-port, --no-tour).",
+        "Other options are passed on to it (--port, --web-port, --no-tour, --webhook).",
     )
 
     catalog = commands.add_parser(

@@ -52,7 +52,6 @@ from runtime.supervision.task_owner import OwnedTask, TaskOwner
 from runtime.supervision.zygote_client import ForkServer, Zygote
 from sandbox.bot_api_policy import BotApiPolicy
 from sandbox.process_flags import set_dumpable
-from shared_state.user_gate import UserGate
 from utils import modules_loader
 from workers.coordination import WorkerCoordination
 from workers.identity import WorkerIdentity
@@ -64,7 +63,7 @@ from .control import ControlServer
 from .control_catalog import CatalogCommands
 from .metrics import HostMetrics
 from .operator_tools import attach_operator_tools, refuse_if_bot_running
-from .shared_state import make_shared_state
+from .shared_state import SharedState, make_shared_state
 from .telegram_webhook import TelegramWebhookHandler, UpdatesInFlight, register_webhook
 from .web import build_web_app
 
@@ -193,6 +192,7 @@ class SolobotHost:
             fsm_storage=storage,
             fsm_ledger=shared.fsm_ledger,
             bot_api_policy=BotApiPolicy(buckets=shared.bot_api_buckets),
+            sent_messages=shared.sent_messages,
             database_url=url,
             settings=config.public_settings(settings),
             is_user=BotUsers(),
@@ -229,7 +229,7 @@ class SolobotHost:
         self._stack.callback(modules_loader.use_runtime, None)
 
         dispatcher["module_runtime"] = runtime  # the admin modules panel operates on it
-        _assemble(dispatcher, runtime, settings, self.throttle_rate, shared.user_gate)
+        _assemble(dispatcher, runtime, settings, self.throttle_rate, shared)
         self._stack.push_async_callback(self._tasks.aclose)
         if settings.catalog_enabled:
             self._use_catalog(settings)
@@ -358,13 +358,19 @@ def _setup_engine(url: str, stack: AsyncExitStack) -> AsyncEngine:
 
 
 def _assemble(
-    dispatcher: Dispatcher, runtime: ModuleRuntime, settings: Settings, throttle_rate: float, throttle_gate: UserGate | None
+    dispatcher: Dispatcher, runtime: ModuleRuntime, settings: Settings, throttle_rate: float, shared: SharedState
 ) -> None:
     """Middlewares first (they run before any router), then module routers, then the core's."""
     from handlers import core_routers
     from middlewares import setup_middlewares
 
-    setup_middlewares(dispatcher, admin_ids=settings.admin_ids, throttle_rate=throttle_rate, throttle_gate=throttle_gate)
+    setup_middlewares(
+        dispatcher,
+        admin_ids=settings.admin_ids,
+        throttle_rate=throttle_rate,
+        throttle_gate=shared.user_gate,
+        maintenance=shared.maintenance,
+    )
     dispatcher[RUNTIME_KEY] = runtime  # handlers take it as ``module_runtime`` (the admin's modules panel)
     core = core_routers()
     dispatcher.include_routers(modules_router(runtime, core), *core)

@@ -17,22 +17,30 @@ Redis keys:
   entries lapse with them.
 * ``solobot:<bot id>:fsm_quota:…`` (``fsm_quota_redis``), ``solobot:<bot id>:throttle:<user>``
   (``shared_state.user_gate``), ``solobot:<bot id>:bot_api_rate:<module>``
-  (``shared_state.token_buckets``).
+  (``shared_state.token_buckets``), ``solobot:<bot id>:sent:<module>`` (the messages a module
+  sent, which it may edit and delete: ``shared_state.sent_messages``),
+  ``solobot:<bot id>:maintenance`` (the admin's maintenance switch: ``shared_state.flag``).
 
-When Redis is unreachable: FSM calls fail (the core's update handling and module FSM calls
-raise; nothing can continue a conversation without its state), throttling lets every update
-through (fail-open), Bot API rate limits fall back to each worker's own buckets. Each logs once
+When Redis is unreachable: FSM calls fail (``shared_state.observed_storage``: the core asks the
+user to retry, module FSM calls raise; nothing can continue a conversation without its state), throttling lets every update
+through (fail-open), Bot API rate limits fall back to each worker's own buckets, a module may
+edit or delete only the messages it sent through this worker, maintenance mode stays as it was
+last read. Each logs once
 per outage and uses Redis again when it answers (the client reconnects by itself).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import MemoryStorage
 
 from runtime.aiogram_bridge.fsm_quota import FSMLedger
+from sandbox.bot_api_scope import SentRecord
+from shared_state.flag import Flag
 from shared_state.redis_connection import connect
 from shared_state.token_buckets import TokenBuckets
 from shared_state.user_gate import UserGate
@@ -45,9 +53,12 @@ class SharedState:
     """The parts that differ with ``REDIS_URL``; ``None`` means "this process's own" (the default)."""
 
     fsm_storage: BaseStorage
+    redis: Any = None  # the one Redis client of this worker (None without REDIS_URL)
     fsm_ledger: FSMLedger | None = None
     user_gate: UserGate | None = None
     bot_api_buckets: TokenBuckets | None = None
+    sent_messages: Callable[[str], SentRecord] | None = None  # module → what it sent (Bot API scope)
+    maintenance: Flag | None = None  # the admin's maintenance switch
 
 
 def make_shared_state(redis_url: str | None, bot_id: int) -> SharedState:
@@ -56,15 +67,21 @@ def make_shared_state(redis_url: str | None, bot_id: int) -> SharedState:
     from aiogram.fsm.storage.redis import RedisStorage
 
     from runtime.aiogram_bridge.fsm_quota_redis import RedisFSMLedger
+    from shared_state.flag import RedisFlag
+    from shared_state.observed_storage import OutageObservedStorage
+    from shared_state.sent_messages import RedisSentMessagesOf
     from shared_state.token_buckets import RedisTokenBuckets
     from shared_state.user_gate import RedisUserGate
 
-    redis = connect(redis_url)  # one client (and connection pool) for all four; closed with the FSM storage
+    redis = connect(redis_url)  # one client (and connection pool) for them all; closed with the FSM storage
     prefix = f"solobot:{bot_id}:"
     key_builder = DefaultKeyBuilder(prefix="solobot:fsm", with_bot_id=True, with_destiny=True)
     return SharedState(
-        fsm_storage=RedisStorage(redis, key_builder=key_builder, state_ttl=FSM_TTL, data_ttl=FSM_TTL),
+        fsm_storage=OutageObservedStorage(RedisStorage(redis, key_builder=key_builder, state_ttl=FSM_TTL, data_ttl=FSM_TTL)),
+        redis=redis,
         fsm_ledger=RedisFSMLedger(redis, prefix + "fsm_quota:", ttl_seconds=FSM_TTL),
         user_gate=RedisUserGate(redis, prefix + "throttle:"),
         bot_api_buckets=RedisTokenBuckets(redis, prefix + "bot_api_rate:"),
+        sent_messages=RedisSentMessagesOf(redis, prefix + "sent:"),
+        maintenance=RedisFlag(redis, prefix + "maintenance", "maintenance mode"),
     )

@@ -170,6 +170,11 @@ class Codec:
 
     def decode(self, data: bytes) -> Any:
         """Deserialize one frame. Any malformed input, or one over the bounds below, raises ``CodecError``."""
+        if len(data) <= UNCOUNTED_FRAME:
+            try:
+                return self._unpack_uncounted(data, 0)
+            except Exception:  # decoded again below, for the error it deserves (or a tuple key)
+                pass
         try:
             return self._unpack(data, 0, _Budget())
         except CodecError:
@@ -205,7 +210,21 @@ class Codec:
             max_map_len=MAX_CONTAINER_LEN,
         )
 
-    def _ext_hook(self, code: int, payload: bytes, depth: int, budget: _Budget) -> Any:
+    def _unpack_uncounted(self, data: bytes, depth: int) -> Any:
+        """``_unpack`` without a Python call per container: for a frame too small to exceed the budget."""
+        if depth > MAX_EXT_DEPTH:
+            raise CodecError("extension values nested too deep")
+        return msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=False,
+            use_list=True,
+            ext_hook=lambda code, payload: self._ext_hook(code, payload, depth, None),
+            max_array_len=MAX_CONTAINER_LEN,
+            max_map_len=MAX_CONTAINER_LEN,
+        )
+
+    def _ext_hook(self, code: int, payload: bytes, depth: int, budget: _Budget | None) -> Any:
         if code == EXT_DATETIME:
             return _dt.datetime.fromisoformat(payload.decode())
         if code == EXT_DATE:
@@ -216,14 +235,17 @@ class Codec:
             except InvalidOperation:
                 raise CodecError(f"bad Decimal {payload[:40]!r}") from None
         if code == EXT_REF:
-            body = self._unpack(payload, depth + 1, budget)
+            body = self._unpack_nested(payload, depth + 1, budget)
             if not (isinstance(body, list) and len(body) == 2 and isinstance(body[0], str)):
                 raise CodecError("bad Ref envelope")
             return Ref(body[0], body[1])
         ext = self._by_code.get(code)
         if ext is None:
             raise CodecError(f"unknown msgpack extension type {code}")
-        return ext.unpack(payload, lambda nested: self._unpack(nested, depth + 1, budget))
+        return ext.unpack(payload, lambda nested: self._unpack_nested(nested, depth + 1, budget))
+
+    def _unpack_nested(self, data: bytes, depth: int, budget: _Budget | None) -> Any:
+        return self._unpack_uncounted(data, depth) if budget is None else self._unpack(data, depth, budget)
 
 
 # Bounds on what one frame may make the receiver allocate: a 1-byte msgpack ``[]`` is a 56-byte
@@ -232,6 +254,10 @@ class Codec:
 # bounded by the frame cap itself; msgpack's own stack bounds nesting (1024 levels).
 MAX_CONTAINER_LEN = 200_000  # elements of one array, entries of one map
 MAX_OBJECTS = 1_000_000  # containers plus their elements, per frame
+# Every object counted is a container (counted once for itself) or an element of one, and each
+# takes at least one byte of the frame (a nested extension payload's bytes are the frame's too):
+# a frame of n bytes spends at most 2n. Frames up to this size are decoded without counting.
+UNCOUNTED_FRAME = MAX_OBJECTS // 2
 
 
 class _Budget:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from aiohttp import BodyPartReader, MultipartReader
+from aiohttp.multipart import MultipartResponseWrapper
 
 from .methods import Params, UploadedFile
 
 
-async def read_form_parts(reader: MultipartReader) -> Params:
+async def read_form_parts(reader: MultipartReader | MultipartResponseWrapper) -> Params:
     """Files as ``UploadedFile``, every other field as text."""
     params: Params = {}
     async for part in reader:

@@ -91,17 +91,18 @@ class WebhookDelivery:
         self, session: aiohttp.ClientSession, hook: dict[str, Any], update: dict[str, Any], chat: int | str
     ) -> None:
         delay = self.retry_first
-        headers = {SECRET_HEADER: hook["secret_token"]} if hook.get("secret_token") else {}
         try:
             # Stop when the webhook is deleted or moved: the update stays pending for what comes next.
-            while not self.world.closing and self.world.webhook.get("url") == hook["url"]:
+            # The secret is read at every attempt: a setWebhook with a new one applies to the retries.
+            while not self.world.closing and (current := self.world.webhook).get("url") == hook["url"]:
+                headers = {SECRET_HEADER: current["secret_token"]} if current.get("secret_token") else {}
                 error = await self._post(session, hook["url"], update, headers)
                 if error is None:
                     self.world.remove_update(update["update_id"])
                     self.delivered += 1
                     return
-                self.world.webhook["last_error_date"] = int(time.time())
-                self.world.webhook["last_error_message"] = error
+                current["last_error_date"] = int(time.time())
+                current["last_error_message"] = error
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
         finally:

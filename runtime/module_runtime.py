@@ -29,6 +29,7 @@ from hooks.results import HookResults
 from runtime.aiogram_bridge.callback_ownership import ModuleRouting, collisions, module_claims
 from runtime.aiogram_bridge.host_layers import describe_host_layers
 from runtime.aiogram_bridge.host_services import HostServices
+from runtime.aiogram_bridge.routing_declaration import declaration_collisions, load_routing_declaration
 from runtime.calls.fanout import FanoutObserver, fan_out
 from runtime.calls.hook_arguments import kwargs_to_wire
 from runtime.calls.module_hook_calls import HookCallRefused, UpdatesInFlight, check_hook_allowed, vouched_kwargs
@@ -40,7 +41,7 @@ from runtime.supervision.supervisor import ModuleState, ModuleSupervisor
 from runtime.supervision.task_owner import TaskOwner
 from runtime.supervision.zygote_client import ForkServer, Zygote
 from sandbox import process_flags
-from sandbox.permissions import DEFAULTS, ModulePermissions
+from sandbox.permissions import DEFAULTS, ModulePermissions, PermissionsError
 
 from .config import RuntimeConfig
 from .discovery import discover
@@ -103,6 +104,7 @@ class ModuleRuntime:
         self._warned: set[tuple[str, str]] = set()
         self.updates_in_flight = UpdatesInFlight()
         self._routing: dict[str, tuple[ModuleProcess, ModuleRouting]] = {}
+        self._declared: dict[str, tuple[str, ...]] = {}  # callback prefixes each module.toml declares
         self._previous_dispatcher: hook_registry.Dispatcher | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -148,6 +150,8 @@ class ModuleRuntime:
         await self._tasks.aclose()  # restart timers and watchers first: nothing restarts now
         processes = [sup.process for sup in self._supervisors.values() if sup.process is not None]
         await asyncio.gather(*(p.terminate("runtime shutting down") for p in processes), return_exceptions=True)
+        if self.sandboxes is not None:
+            await asyncio.to_thread(self.sandboxes.close)  # this host's cgroups, and anything still in them
         if self._own_zygote is not None:
             await self._own_zygote.aclose()
 
@@ -242,9 +246,22 @@ class ModuleRuntime:
         status["updates_in_flight"] = self.updates_in_flight.count(name)
         status["max_updates_in_flight"] = self.max_updates_in_flight(name)
         if status.get("sandbox"):
-            host = describe_host_layers(name, self._permissions.get(name), self.routing_of(name), status.get("webhook_path"))
+            host = describe_host_layers(
+                name, self._permissions.get(name), self.routing_of(name), status.get("webhook_path"), self._network_line(name)
+            )
             status["sandbox"] = [*status["sandbox"], *host]
         return status
+
+    def _network_line(self, name: str) -> str | None:
+        """What the running process of ``name`` may reach, and what its supervisor refused so far."""
+        supervisor = self._supervisors.get(name)
+        process = supervisor.running_process if supervisor is not None else None
+        network = process.network if process is not None else None
+        if network is None:
+            return None
+        counters = network.counters
+        line = f"network by address: {network.rules.describe()}; {counters.allowed} allowed, {counters.refused} refused"
+        return line + (f" (last: {counters.last_refused})" if counters.last_refused else "")
 
     @property
     def module_names(self) -> list[str]:
@@ -286,6 +303,8 @@ class ModuleRuntime:
             except SandboxConfigError as exc:
                 raise ModuleLoadError(name, str(exc)) from None
             params["database_url"] = plan.database_url
+            if not plan.permissions.trusted:
+                self._declared[name] = self._declared_routing(name)
         params["panels"] = self.services.panel_gateway.granted(name)  # configured from modules.toml by the sandboxes
         process = await ModuleProcess.spawn(
             self._zygote,
@@ -296,6 +315,8 @@ class ModuleRuntime:
             self._on_module_notify,
             params,
             plan.spec if plan else None,
+            plan.cgroup if plan else None,
+            plan.network if plan else None,
         )
         if plan is not None and self.sandboxes is not None:
             self._permissions[name] = plan.permissions
@@ -326,9 +347,30 @@ class ModuleRuntime:
             cached = self._routing[name] = (process, self._routing_for(name, process, permissions))
         return cached[1]
 
-    @staticmethod
-    def _routing_for(name: str, process: ModuleProcess, permissions: ModulePermissions) -> ModuleRouting:
-        return ModuleRouting(name, module_claims(name, process.routes.callback_claims()), permissions.override)
+    def _routing_for(self, name: str, process: ModuleProcess, permissions: ModulePermissions) -> ModuleRouting:
+        declared = self._declared.get(name, ())
+        claims = module_claims(name, process.routes.callback_claims(), declared)
+        return ModuleRouting(name, claims, permissions.override, declared)
+
+    def _declared_routing(self, name: str) -> tuple[str, ...]:
+        """The callback prefixes ``name``'s module.toml declares; ``ModuleLoadError`` on a mistake or a collision."""
+        try:
+            declared = load_routing_declaration(self.modules_dir / name)
+        except PermissionsError as exc:
+            raise ModuleLoadError(name, str(exc)) from None
+        others: dict[str, tuple[str, ...]] = {}
+        for spec in discover(self.modules_dir):
+            if spec.name != name and spec.problem is None:
+                try:
+                    others[spec.name] = load_routing_declaration(spec.path)
+                except PermissionsError:
+                    others[spec.name] = ()  # that module's own start reports its mistake
+        problems = declaration_collisions(name, declared, others)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            log.error("[module %s] %s%s", name, problems[0], more)
+            raise ModuleLoadError(name, problems[0] + more)
+        return declared
 
     def _report_route_collisions(self, name: str, process: ModuleProcess) -> None:
         """At start: callback data this module claims that another running module claims too."""

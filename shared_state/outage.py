@@ -7,6 +7,10 @@ import logging
 log = logging.getLogger("solobot.shared_state")
 
 
+class SharedStateUnavailable(RuntimeError):
+    """Redis (``REDIS_URL``) did not answer a call whose mechanism cannot go on without it (the FSM)."""
+
+
 class OutageLog:
     """``failed(exc)`` after a failed Redis call, ``recovered()`` after a good one; logs the transitions only."""
 
@@ -25,4 +29,4 @@ class OutageLog:
     def recovered(self) -> None:
         if self.down:
             self.down = False
-            log.warning("Redis answers %s again; shared across workers again", self.mechanism)
+            log.warning("Redis reachable again for %s: shared by the workers again", self.mechanism)

@@ -110,11 +110,24 @@ class Listeners:
 
         return on_connection
 
-    async def start(self) -> None:
+    async def start(self, db_port: int) -> None:
         for name in ("refused_port", "granted_port"):
             server = await asyncio.start_server(self._count(name), "127.0.0.1", 0)
             self._servers.append(server)
             self.ports[name] = server.sockets[0].getsockname()[1]
+        # Granted ports on addresses that are not granted: the database's port on another
+        # loopback address and on ::1, the granted port on 127.0.0.2 (network by address).
+        for name, address, port in (
+            ("db_port_other_v4", "127.0.0.2", db_port),
+            ("db_port_v6", "::1", db_port),
+            ("granted_port_other_v4", "127.0.0.2", self.ports["granted_port"]),
+        ):
+            try:
+                self._servers.append(await asyncio.start_server(self._count(name), address, port))
+            except OSError:  # e.g. the database itself listens there: the connect is still refused
+                pass
+        self._servers.append(await asyncio.start_server(self._http_granted, "127.0.0.1", 0))
+        self.ports["granted_http_port"] = self._servers[-1].sockets[0].getsockname()[1]
         try:
             server = await asyncio.start_server(self._count("refused_port_v6"), "::1", 0)
         except OSError:
@@ -142,6 +155,15 @@ class Listeners:
             probe.bind(("127.0.0.1", 0))
             self.ports["free_port"] = probe.getsockname()[1]
 
+    async def _http_granted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A minimal HTTP server the operator granted (``localhost:<port>``): answers ``granted``."""
+        self.arrived["granted_http"] = self.arrived.get("granted_http", 0) + 1
+        while await reader.readline() not in (b"\r\n", b"\n", b""):  # the request's head
+            pass
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\ngranted")
+        await writer.drain()
+        writer.close()
+
     def close(self) -> None:
         for server in self._servers:
             server.close()
@@ -152,7 +174,7 @@ class Listeners:
 # --- the bot's folder ---------------------------------------------------------------------------
 
 
-def lay_out(root: Path, token: str, database_url: str, granted_port: int) -> dict[str, Path]:
+def lay_out(root: Path, token: str, database_url: str, granted_port: int, granted_http_port: int) -> dict[str, Path]:
     from sqlalchemy.engine import make_url
 
     paths = {
@@ -175,7 +197,7 @@ def lay_out(root: Path, token: str, database_url: str, granted_port: int) -> dic
         f"""# The operator's permissions for this run.
 [modules.netpeer]
 network = true
-tcp_ports = [{granted_port}]
+destinations = ["127.0.0.1:{granted_port}", "localhost:{granted_http_port}"]
 
 [modules.attacker]
 db_statement_seconds = {DB_STATEMENT_SECONDS}
@@ -242,10 +264,16 @@ class Scenario:
             signal.signal(signum, lambda number, _frame: self.signals.append(signal.Signals(number).name))
         listeners = Listeners(self.root)
         (self.root / "storage").mkdir(exist_ok=True)
-        await listeners.start()
+        from sqlalchemy.engine import make_url
+
+        await listeners.start(make_url(self.config["database_url"]).port or 5432)
         self.listeners = listeners
         paths = self.paths = lay_out(
-            self.root, self.config["token"], self.config["database_url"], listeners.ports["granted_port"]
+            self.root,
+            self.config["token"],
+            self.config["database_url"],
+            listeners.ports["granted_port"],
+            listeners.ports["granted_http_port"],
         )
         os.environ.update(
             {
@@ -679,6 +707,7 @@ class Scenario:
             "web_port": web_port,
             "db_port": db_url.port,
         }
+        self.results["ports"] = network
         await self.attack("network", "attacker", network)
         await self.attack("network_granted", "netpeer", network)
         # ... and the operator's control socket, a path-named unix socket (not covered by Landlock)

@@ -253,7 +253,15 @@ def test_status_lists_every_sandbox_layer(run: Run) -> None:
         layers = status[name]["sandbox"]
         text = "; ".join(layers)
         assert any(layer.startswith("rlimits data=") for layer in layers), f"[{run.mode}] {name}: no rlimits in {layers}"
-        assert "no_new_privs" in layers and "dumpable=0" in layers, f"[{run.mode}] {name}: {layers}"
+        # Sharing the bot's uid, a module stays dumpable for the host's network supervisor (it reads
+        # the module's connect addresses); as root, its own uid and dumpable=0.
+        dumpable = (
+            "dumpable=0" if run.root else "dumpable=1 (for the host's network supervisor; seccomp and Landlock keep others out)"
+        )
+        assert "no_new_privs" in layers and dumpable in layers, f"[{run.mode}] {name}: {layers}"
+        assert "network by address: connect() checked by the host" + (" (UDP sends too)" if name == "netpeer" else "") in layers
+        assert any(layer.startswith("network by address: database 127.0.0.1:") for layer in layers), layers
+        assert any(layer.startswith("database limits: 10 connections") for layer in layers), layers
         assert "landlock abi 7 (" in text and "scopes signals+abstract-unix" in text, f"[{run.mode}] {name}: {layers}"
         # The host's own layers: FSM namespace, vouched run_hooks, its callbacks, the Bot API scope.
         assert "fsm: own namespace" in layers and any(layer.startswith("bot api scope: ") for layer in layers), layers
@@ -405,16 +413,41 @@ def test_network_is_closed_but_the_database_port(run: Run) -> None:
     opened = {label: result for label, result in outcome.items() if result not in BLOCKED}
     assert not opened, f"[{run.mode}] network operations that should be refused: {opened}"
     arrived = run.results["listeners"]
-    for listener in ("refused_port", "refused_port_v6", "abstract_unix", "udp"):
+    for listener in ("refused_port", "refused_port_v6", "abstract_unix", "udp", "db_port_other_v4", "db_port_v6"):
         assert arrived.get(listener, 0) == 0, f"[{run.mode}] a connection reached the {listener} listener"
 
 
-def test_a_granted_port_is_the_only_one_open(run: Run) -> None:
+def test_the_database_port_is_open_only_on_the_database_server(run: Run) -> None:
+    """Network by address: the database's port on 127.0.0.2, ::1 or as a v4-mapped address is refused, and logged."""
+    outcome = run.outcome("network")
+    db_port = run.results["ports"]["db_port"]
+    for label in ("connect_database_port_127_0_0_2", "connect_database_port_v6", "connect_database_port_v4_mapped"):
+        assert outcome[label] == "EACCES", f"[{run.mode}] {label}: {outcome[label]} (not refused by the host's check)"
+    messages = run.log_messages("network")
+    for endpoint in (f"127.0.0.2:{db_port}", f"[::1]:{db_port}"):
+        line = f"[module attacker] network: refused connect to {endpoint} (tcp)"
+        assert any(m.startswith(line) for m in messages), f"[{run.mode}] no log line {line!r} in {messages}"
+    assert any(
+        "network by address: connect() checked by the host" in layer for layer in run.attack("network")["status_after"]["sandbox"]
+    )
+
+
+def test_a_granted_destination_is_the_only_one_open(run: Run) -> None:
     outcome = dict(run.outcome("network_granted"))
     assert outcome.pop("connect_granted_port") == "ok", f"[{run.mode}] the operator's grant does not work: {outcome}"
+    assert outcome.pop("http_get_granted") == "ok", f"[{run.mode}] an http GET to a granted host name failed: {outcome}"
     opened = {label: result for label, result in outcome.items() if result not in BLOCKED}
-    assert not opened, f"[{run.mode}] ports beyond the grant: {opened}"
-    assert run.results["listeners"].get("granted_port", 0) >= 1
+    assert not opened, f"[{run.mode}] addresses or ports beyond the grant: {opened}"
+    # Refused by the host's address check, not by Landlock's ports or seccomp's socket rules.
+    for label in ("connect_granted_port_127_0_0_2", "connect_database_port_127_0_0_2", "udp_not_granted"):
+        assert outcome[label] == "EACCES", f"[{run.mode}] {label}: {outcome[label]}"
+    arrived = run.results["listeners"]
+    assert arrived.get("granted_port", 0) >= 1 and arrived.get("granted_http", 0) >= 1
+    for listener in ("granted_port_other_v4", "db_port_other_v4", "udp"):
+        assert arrived.get(listener, 0) == 0, f"[{run.mode}] a connection reached the {listener} listener"
+    messages = run.log_messages("network_granted")
+    line = f"[module netpeer] network: refused sendto to 127.0.0.1:{run.results['ports']['udp_port']} (udp)"
+    assert any(m.startswith(line) for m in messages), f"[{run.mode}] no log line {line!r} in {messages}"
 
 
 def test_the_operator_control_socket_refuses_modules(run: Run) -> None:
@@ -565,8 +598,11 @@ def test_a_module_cannot_fire_hooks_as_the_host(run: Run) -> None:
     assert "victim-admin-secret" not in outcome["admin_secret"] and "victim-public" in outcome["admin_secret"], outcome
     assert outcome["payment_success"] == [], f"[{run.mode}] a module fired payment_success on the others: {outcome}"
     assert "victim-public" in outcome["forged_ref"], outcome
+    # Forged Telegram objects (a message "from" the admin, a made-up button press) never reach the victim.
+    assert outcome["telegram"] == [{"message_from": None, "callback_data": None, "user": None, "extra": 0}], outcome
     refused = [m for m in run.log_messages("hook_forgery") if m.startswith("[module attacker] run_hooks")]
     assert any("admin=True replaced" in m for m in refused) and any("'payment_success'" in m for m in refused), refused
+    assert any("message: a Message that is not the update's dropped" in m for m in refused), refused
 
 
 @pytest.mark.parametrize(
@@ -695,7 +731,8 @@ def test_setuid_binaries_cannot_run_and_no_new_privs_is_set(run: Run) -> None:
     for label in ("exec_setuid_copy", "exec_system_id", "exec_python"):
         assert outcome[label] == "EACCES", f"[{run.mode}] the module executed a program ({label}: {outcome[label]})"
     assert outcome["setuid_0"] == outcome["setgid_0"] == "EPERM", f"[{run.mode}] {outcome}"
-    assert outcome["no_new_privs"] == 1 and outcome["dumpable"] == 0, f"[{run.mode}] {outcome}"
+    # not root: dumpable for the host's network supervisor (seccomp and Landlock keep the same uid out)
+    assert outcome["no_new_privs"] == 1 and outcome["dumpable"] == (0 if run.root else 1), f"[{run.mode}] {outcome}"
     assert outcome["outputs"] == {}
 
 

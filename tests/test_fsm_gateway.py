@@ -34,13 +34,14 @@ class Backend:
 
     name: str
     storage: BaseStorage
-    redis_url: str | None = None
+    redis: Any = None  # the Redis client of the storage (None: memory)
 
     def ledger(self, max_keys: int = MAX_KEYS, max_total: int = MAX_DATA_TOTAL) -> FSMLedger:
-        if self.redis_url is None:
+        if self.redis is None:
             return MemoryFSMLedger(max_keys, max_total)
-        redis: Any = self.storage.redis  # type: ignore[attr-defined]
-        return RedisFSMLedger(redis, f"solobot:{BOT}:fsm_quota:", ttl_seconds=FSM_TTL, max_keys=max_keys, max_total=max_total)
+        return RedisFSMLedger(
+            self.redis, f"solobot:{BOT}:fsm_quota:", ttl_seconds=FSM_TTL, max_keys=max_keys, max_total=max_total
+        )
 
     def gateway(self, **limits: int) -> FSMGateway:
         return FSMGateway(self.storage, BOT, self.ledger(**limits))
@@ -49,7 +50,7 @@ class Backend:
         """How many records (states, data) the storage holds."""
         if isinstance(self.storage, MemoryStorage):
             return len(self.storage.storage)
-        return len(await self.storage.redis.keys("solobot:fsm:*"))  # type: ignore[attr-defined]
+        return len(await self.redis.keys("solobot:fsm:*"))
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -57,11 +58,11 @@ async def backend(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterat
     if request.param == "memory":
         yield Backend("memory", MemoryStorage())
         return
-    storage = make_shared_state(redis_url, BOT).fsm_storage
+    shared = make_shared_state(redis_url, BOT)
     try:
-        yield Backend("redis", storage, redis_url)
+        yield Backend("redis", shared.fsm_storage, shared.redis)
     finally:
-        await storage.close()
+        await shared.fsm_storage.close()
 
 
 async def test_data_per_key_is_capped_and_the_error_names_the_limit(backend: Backend) -> None:

@@ -205,3 +205,35 @@ async def test_the_cores_start_on_one_worker_ends_a_module_conversation_begun_on
         assert await say(user, "Alice") == "no conversation on B"  # the module's flow ended with the core's
     async with a.polling():
         assert await say(user, "Alice") == "no conversation on A"
+
+
+async def test_the_whole_bot_with_redis_url_continues_a_module_conversation_after_a_restart(
+    pg_url: str, redis_url: str, shared_zygote: ThreadedZygote
+) -> None:
+    """``SolobotHost`` wired to Redis (``REDIS_URL``): a worker restarted (or another one) picks up the
+    conversation its predecessor's module process began, from the module's own namespace in Redis."""
+    import redis.asyncio
+
+    from tests.conftest import fresh_database
+    from tests.solobot_harness import running_solobot, traversable_dir
+
+    with traversable_dir() as root:
+        ModuleFolder(root / "modules").add("former", FORM_MODULE)
+        async with fresh_database(pg_url) as url, LocalBotAPI(token="123456:TEST") as api:
+            user = api.user(300)
+            async with running_solobot(url, root / "modules", root, zygote=shared_zygote, api=api, redis_url=redis_url) as bot:
+                assert await say(user, "/modform") == "module: your name?"
+                first = bot.host.runtime.module_status("former")["pid"]
+                await wait_until(lambda: not api.world.updates)  # confirmed: the next bot does not get it again
+            client = redis.asyncio.Redis.from_url(redis_url)
+            try:
+                keys = {key.decode() for key in await client.keys("solobot:fsm:*")}
+            finally:
+                await client.aclose()
+            assert keys == {
+                "solobot:fsm:123456:300:300:solobot.module:former:default:state",
+                "solobot:fsm:123456:300:300:solobot.module:former:default:data",
+            }
+            async with running_solobot(url, root / "modules", root, zygote=shared_zygote, api=api, redis_url=redis_url) as bot:
+                second = bot.host.runtime.module_status("former")["pid"]
+                assert await say(user, "Bob") == f"module got Bob; asked by {first}, answered by {second}"

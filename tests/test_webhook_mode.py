@@ -7,8 +7,13 @@ own process, real PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,7 +22,7 @@ import pytest
 from aiogram.exceptions import TelegramConflictError
 
 from local_bot_api import LocalBotAPI
-from tests.conftest import fresh_database, wait_until
+from tests.conftest import PROJECT_ROOT, fresh_database, wait_until
 from tests.core_fixtures import press, send
 from tests.shared_zygote import ThreadedZygote
 from tests.solobot_harness import Solobot, copy_modules, running_solobot, traversable_dir
@@ -26,6 +31,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 SECRET = "webhook-test_SECRET-0123456789"
 PATH = "/telegram/webhook"
+THROTTLE = 0.6  # s: `solobot run` drops a user's updates closer than 0.5 s apart (the host's default throttle)
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +140,41 @@ async def test_a_bot_switched_back_to_polling_deletes_the_webhook(
 
 def welcomes(api: LocalBotAPI, tg_id: int) -> int:
     return sum("Добро пожаловать" in (m.text or m.caption or "") for m in api.world.messages[tg_id].values() if m.sender.is_bot)
+
+
+async def test_solobot_run_serves_in_webhook_mode_and_stops_on_sigterm(
+    database: str, root: Path, api: LocalBotAPI, tmp_path: Path
+) -> None:
+    """The operator's command, as a process: the environment alone switches it to webhook mode."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "BOT_TOKEN": api.token,
+        "TELEGRAM_API_URL": api.base_url,
+        "DATABASE_URL": database,
+        "MODULES_DIR": str(root / "modules"),
+        "DATA_DIR": str(root / "run-storage"),
+        "MODULES_STATE_FILE": str(tmp_path / "state.json"),
+        "WEB_PORT": str(port),
+        "WEBHOOK_URL": f"http://127.0.0.1:{port}{PATH}",
+        "WEBHOOK_SECRET": SECRET,
+    }
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        command = [sys.executable, "-m", "cli", "run"]
+        bot = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            await wait_until(lambda: api.world.webhook.get("url") == env["WEBHOOK_URL"] or bot.poll() is not None, timeout=60)
+            assert bot.poll() is None, log.read_text()
+            user = api.user(5004)
+            await send(user, "/start", "Добро пожаловать", timeout=30)
+            await asyncio.sleep(THROTTLE)
+            await press(user, "profile", "Профиль", timeout=30)
+            await asyncio.sleep(THROTTLE)
+            await press(user, "hello|open", "Привет из модуля!", timeout=30)
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(bot.wait, 60)
+    assert code == 0, log.read_text()[-3000:]
+    assert "Telegram webhook set to" in log.read_text()
+    assert api.world.webhook.get("url") == env["WEBHOOK_URL"]  # left for the other workers

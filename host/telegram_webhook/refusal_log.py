@@ -19,6 +19,7 @@ class RefusalLog:
     def __init__(self, max_sources: int = MAX_SOURCES) -> None:
         self._seen: set[str] = set()
         self._max_sources = max_sources
+        self._overflow_logged = False
         self.refused = 0  # every refusal, logged or not
 
     def refuse(self, request: web.Request, reason: str) -> None:
@@ -27,11 +28,9 @@ class RefusalLog:
         if source in self._seen:
             return
         if len(self._seen) >= self._max_sources:
-            if len(self._seen) == self._max_sources:
-                self._seen.add("")  # the one "further refusals" line
-                log.warning(
-                    "Telegram webhook: refusals from more than %d sources; no longer logged one by one", self._max_sources
-                )
+            if not self._overflow_logged:
+                self._overflow_logged = True
+                log.warning("Telegram webhook: refusals from over %d sources; the rest are not logged", self._max_sources)
             return
         self._seen.add(source)
         log.warning(

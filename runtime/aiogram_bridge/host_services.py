@@ -6,7 +6,7 @@ Each part is optional, so the runtime also runs bare (tests of the process model
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +15,7 @@ from aiogram.fsm.storage.base import BaseStorage
 
 from panels.gateway import PanelGateway
 from sandbox.bot_api_policy import BotApiPolicy
-from sandbox.bot_api_scope import IsUser
+from sandbox.bot_api_scope import IsUser, SentRecord
 
 from .bot_gateway import BotGateway
 from .core_fsm_storage import CoreFSMStorage
@@ -36,11 +36,15 @@ class HostServices:
     bot_api_policy: BotApiPolicy = field(default_factory=BotApiPolicy)
     # Is a chat id one of this bot's users (modules may send to them)? None: not checked (no database).
     is_user: IsUser | None = None
+    # A module's record of the messages it sent (may edit/delete): None: this process's; Redis: every worker's.
+    sent_messages: Callable[[str], SentRecord] | None = None
     # Panel calls modules make through the host (granted with ``panels`` in modules.toml).
     panel_gateway: PanelGateway = field(default_factory=PanelGateway)
 
     def __post_init__(self) -> None:
-        self.bot_gateway = BotGateway(self.bot, self.bot_api_policy, self.is_user) if self.bot is not None else None
+        self.bot_gateway = (
+            BotGateway(self.bot, self.bot_api_policy, self.is_user, self.sent_messages) if self.bot is not None else None
+        )
         self.fsm_gateway = (
             FSMGateway(self.fsm_storage, self.bot.id, self.fsm_ledger)
             if self.bot is not None and self.fsm_storage is not None
