@@ -272,6 +272,7 @@ def apply_sandbox(spec: SandboxSpec, network_handover: int | None = None) -> lis
             # dumpable; other processes of that uid are kept out by seccomp (ptrace, process_vm_*,
             # pidfd_getfd, kcmp…) and Landlock (/proc is not granted).
             applied.append("dumpable=1 (for the host's network supervisor; seccomp and Landlock keep others out)")
+        applied.append(_hidden_files_layer(spec, dumpable=applied[-1] != "dumpable=0"))
     except SandboxError:
         raise
     except Exception as exc:
@@ -301,6 +302,23 @@ def _apply_network_by_address(spec: SandboxSpec, handover: int | None, *, landlo
     if handover is not None:
         os.close(handover)  # the host's supervisor sees EOF: nothing to serve
     return f"NOT network by address: {why}"
+
+
+def _hidden_files_layer(spec: SandboxSpec, *, dumpable: bool) -> str:
+    """Whether the host's watchdog can see what no folder walk does (``sandbox/containment/hidden_files.py``).
+
+    It reads the module's ``/proc/<pid>/fd``: as root always; sharing the bot's uid only while the
+    module stays dumpable.
+    """
+    memfds = "; memfds refused" if spec.deny_memfd else ""
+    if spec.uid is not None:
+        return f"hidden files: memfds, /dev/shm and unlinked-but-open files counted by the watchdog{memfds}"
+    if dumpable:
+        return f"hidden files: unlinked-but-open files counted by the watchdog{memfds}"
+    return (
+        "NOT unlinked-file accounting: the bot is not root and the module is not dumpable, so its /proc/<pid>/fd "
+        f"is closed to the bot: unlinked-but-open files escape disk_mb (run the bot as root){memfds}"
+    )
 
 
 def join_cgroup(procs_files: list[str], containment: list[str]) -> list[str]:

@@ -23,6 +23,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from cli.status_table import details
+from handlers.admin.modules import module_card
 from runtime import ModuleRuntime
 from runtime.supervision.sandbox_setup import ModuleSandboxes
 from sandbox.bot_api_policy import BotApiPolicy
@@ -170,7 +172,10 @@ async def test_no_process_of_a_module_outlives_stop_restart_crash_or_exit(backen
                 assert "pids 64" in cgroup_layer or "pids.max 64" in cgroup_layer, layers
                 assert "cpu 0.5 cores" in cgroup_layer or "cpu.max 0.5 cores" in cgroup_layer, layers
             else:
-                assert any(line.startswith("NOT cgroup: turned off for this test") for line in layers), layers
+                cgroup_layer = next(line for line in layers if line.startswith("NOT cgroup: turned off for this test"))
+            # What the operator sees: `solobot modules status escaper` and the admin card.
+            assert cgroup_layer in details(rt.module_status("escaper"))
+            assert cgroup_layer in module_card(rt.module_status("escaper"), 0)[0]
             bystander = rt.module_status("bystander")["pid"]
 
             outcome = await _orphan(rt, tag)
@@ -227,7 +232,7 @@ async def test_memfd_and_unlinked_files_count_against_the_limits(shared_zygote: 
                 pass  # the kernel may kill it mid-call
             await wait_until(lambda: rt.module_status("escaper")["pid"] not in (None, pid), timeout=20)
             error = rt.module_status("escaper")["last_error"] or ""
-            assert f"over the {MEMORY_MB} MB limit" in error, error
+            assert f"memory at the {MEMORY_MB} MB limit" in error or f"over the {MEMORY_MB} MB limit" in error, error
             assert any("[module escaper]" in r.getMessage() and f"{MEMORY_MB} MB limit" in r.getMessage() for r in caplog.records)
 
             await wait_until(lambda: rt.module_status("escaper")["state"] == "running", timeout=20)
@@ -366,3 +371,31 @@ def test_a_host_without_cgroups_says_what_is_missing() -> None:
     lines = NoCgroup("the bot runs as uid 1000, not root, and no cgroup2 file system is mounted").describe_missing()
     assert lines[0].startswith("NOT cgroup: the bot runs as uid 1000") and "SOLOBOT_CGROUP" in lines[0]
     assert choose_backend({"SOLOBOT_CGROUP": "off"}).name == "none"
+
+
+def test_hidden_files_tell_memory_from_disk(tmp_path: Path) -> None:
+    """A memfd held open is memory; an unlinked file held open is disk; a shared anonymous mapping is neither (USS has it)."""
+    import mmap
+
+    from sandbox.containment.hidden_files import hidden_files
+
+    MB = 1024 * 1024
+    memfd = os.memfd_create("probe")
+    os.write(memfd, b"m" * 3 * MB)
+    path = tmp_path / "gone"
+    unlinked = open(path, "wb")
+    unlinked.write(b"d" * 5 * MB)
+    unlinked.flush()
+    os.fsync(unlinked.fileno())
+    path.unlink()
+    area = mmap.mmap(-1, 7 * MB)
+    area.write(b"a" * 7 * MB)
+    try:
+        found = hidden_files([os.getpid()])
+        assert found.readable
+        assert 3 * MB <= found.memory_bytes < 4 * MB, found
+        assert 5 * MB <= found.disk_bytes < 6 * MB, found
+    finally:
+        area.close()
+        unlinked.close()
+        os.close(memfd)

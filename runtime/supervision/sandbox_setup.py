@@ -122,14 +122,8 @@ class ModuleSandboxes:
         spec.cgroup_procs = list(cgroup.procs_files) if cgroup is not None else []
         spec.containment = [cgroup.layer] if cgroup is not None else []
         spec.containment += self.cgroups.describe_missing()
-        if self.as_root:
-            spec.containment.append("hidden files: memfds, /dev/shm and unlinked-but-open files counted by the watchdog")
-        else:
-            spec.containment.append(
-                "NOT unlinked-file accounting: the bot is not root, and a module's /proc/<pid>/fd is closed to it: "
-                "unlinked-but-open files escape disk_mb (run the bot as root)"
-            )
-        # Memory in memfds that neither a memory cgroup nor the watchdog can count is refused outright.
+        # Memory in memfds that no memory cgroup charges is refused where the bot is not root: its
+        # watchdog reads a module's /proc/<pid>/fd only while the module stays dumpable.
         spec.deny_memfd = spec.trust == "sandboxed" and not self.as_root and not (cgroup is not None and cgroup.memory_limited)
         return cgroup
 
