@@ -206,6 +206,8 @@ class SolobotHost:
                 policy=services.bot_api_policy,
                 panel_gateway=services.panel_gateway,
                 owner_engine=_setup_engine(url, self._stack),
+                role_passwords=self.coordination.role_passwords if self.coordination is not None else None,
+                workers=settings.workers,
             )
         self.metrics = HostMetrics()
         self.runtime = runtime = ModuleRuntime(
