@@ -375,3 +375,30 @@ def test_where_the_host_cannot_read_a_module_it_says_so_and_serves_nothing() -> 
     assert host_end.recv(1) == b""  # the hand-over socket was closed: the host's supervisor sees EOF
     spec = SandboxSpec(module="m", data_dir="/d", tmp_dir="/t", network_by_address=True, allow_network=True)
     assert _apply_network_by_address(spec, None, landlock_abi=7) is None  # any address: nothing to supervise
+
+
+def test_a_module_looping_on_connect_is_paced() -> None:
+    """The supervisor serves at most CHECKS_PER_SECOND of one module's syscalls (a burst first), then waits."""
+    from sandbox.network.supervisor import Pacer
+
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    pacer = Pacer(rate=100, burst=10, clock=lambda: now[0], sleep=sleep)
+    for _ in range(10):
+        pacer.wait()
+    assert slept == []  # the burst
+    for _ in range(5):
+        pacer.wait()
+    assert len(slept) == 5 and all(abs(s - 0.01) < 1e-9 for s in slept)  # then one per 1/rate
+    now[0] += 1.0  # a quiet second refills the burst, no more
+    slept.clear()
+    for _ in range(10):
+        pacer.wait()
+    assert slept == []
+    pacer.wait()
+    assert len(slept) == 1
