@@ -217,13 +217,29 @@ def _our_cgroups(runtime: ModuleRuntime) -> list[Path]:
     return []
 
 
-async def test_memfd_and_unlinked_files_count_against_the_limits(shared_zygote: ThreadedZygote, caplog) -> None:
+def _without_memory_controller() -> CgroupBackend:
+    """A cgroup that kills and lists but charges no memory (cgroup v2 without controllers, else none)."""
+    folder, why = delegated_folder(None)
+    if folder is not None:
+        backend = CgroupV2Backend(folder, why)
+        if "memory" not in backend.controllers:
+            return backend
+        backend.close()
+    return NoCgroup("no memory controller for this test")
+
+
+@pytest.mark.parametrize("memory", ["kernel", "watchdog"])
+async def test_memfd_and_unlinked_files_count_against_the_limits(memory: str, shared_zygote: ThreadedZygote, caplog) -> None:
+    """``kernel``: the machine's cgroup charges the memfds; ``watchdog``: nothing does, the watchdog counts them."""
     caplog.set_level(logging.INFO)
     with traversable_dir("solobot-hidden-") as root:
         folder = ModuleFolder(root / "modules")
         folder.add("escaper", ESCAPER)
         folder.add_button_module("bystander")
-        async with _sandboxed(root, folder, shared_zygote) as rt:
+        cgroups = _without_memory_controller() if memory == "watchdog" else None
+        async with _sandboxed(root, folder, shared_zygote, cgroups) as rt:
+            if memory == "watchdog":
+                assert any(line.startswith("hidden files: memfds") for line in rt.module_status("escaper")["sandbox"])
             bystander = rt.module_status("bystander")["pid"]
             pid = rt.module_status("escaper")["pid"]
             try:
