@@ -12,7 +12,9 @@ VM), ``without`` the no-cgroup backend. Interleaved, one of each per round:
 * stop   time ``await rt.stop(name)``: shutdown request, exit, and with a cgroup: everything in it
          killed and the folders removed before ``stop`` returns.
 
-Median and p90 in milliseconds, side by side, and their ratio.
+Median and p90 in milliseconds, side by side, and their ratio. Then the cgroup's own work alone,
+without a process: ``create`` (folders in every hierarchy, limits written) and ``kill_and_remove``
+of the empty cgroup, CGROUP_ROUNDS times each.
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ from runtime import ModuleRuntime
 from runtime.supervision.sandbox_setup import ModuleSandboxes
 from runtime.supervision.zygote_client import Zygote
 from sandbox.bot_api_policy import BotApiPolicy
+from sandbox.containment.cgroup import CgroupLimits, kill_and_remove
 from sandbox.containment.choose import choose_backend
 from sandbox.containment.no_cgroup import NoCgroup
 
 ROUNDS = 30
+CGROUP_ROUNDS = 200
 SETTLE = 0.2
 
 
@@ -77,8 +81,27 @@ async def run() -> dict[str, Any]:
                         samples[f"start {label}"].append(await timed(runtime.start(name)))
         finally:
             await zygote.aclose()
+    samples.update(cgroup_alone())
     stats = {key: summarize(values, 1e3) for key, values in samples.items()}
     return {"backend": backend, "layer": layer, "stats_ms": stats, "warnings": log_counter.first}
+
+
+def cgroup_alone() -> dict[str, list[float]]:
+    backend = choose_backend()
+    created: list[float] = []
+    removed: list[float] = []
+    try:
+        for _ in range(CGROUP_ROUNDS):
+            started = time.perf_counter()
+            cgroup = backend.create("bench", CgroupLimits(256, 64, 1.0))
+            created.append(time.perf_counter() - started)
+            assert cgroup is not None
+            started = time.perf_counter()
+            kill_and_remove(cgroup)
+            removed.append(time.perf_counter() - started)
+    finally:
+        backend.close()
+    return {"cgroup create": created, "cgroup kill_and_remove (empty)": removed}
 
 
 def main() -> None:
@@ -101,6 +124,9 @@ def main() -> None:
                 with_["p90"],
             ]
         )
+    for operation in ("cgroup create", "cgroup kill_and_remove (empty)"):
+        alone = stats[operation]
+        rows.append([operation, alone["n"], "-", alone["p50"], alone["p50"], "-", "-", alone["p90"]])
     print(f"   backend: {result['backend']}: {result['layer']}")
     print_table(["operation (ms)", "n", "without p50", "with p50", "added p50", "ratio", "without p90", "with p90"], rows)
     write_results("bench_containment", {"machine": info, **result})

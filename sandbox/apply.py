@@ -111,6 +111,7 @@ class SandboxSpec:
     # The host checks every connect (and UDP send) by address (sandbox/network/): the process
     # installs the notify filter and hands its listener over the socket the zygote passes in.
     network_by_address: bool = False
+    network_refused: str = ""  # why the host cannot supervise it on this machine (sandbox/network/availability.py)
     # The module's cgroup (``sandbox/containment``): the cgroup.procs files it joins first thing,
     # and the lines that describe its containment (the cgroup, or what stands in for a missing one).
     cgroup_procs: list[str] = field(default_factory=list)
@@ -150,6 +151,8 @@ class SandboxSpec:
                 raise ValueError(f"sandbox spec: {name} must be absolute paths")
         if not all(type(v) is bool for v in (self.allow_network, self.udp, self.network_by_address)):
             raise ValueError("sandbox spec: allow_network, udp and network_by_address must be bools")
+        if not isinstance(self.network_refused, str):
+            raise ValueError("sandbox spec: network_refused must be a string")
         if not all(isinstance(p, str) and p.startswith("/") and p.endswith("/cgroup.procs") for p in self.cgroup_procs):
             raise ValueError("sandbox spec: cgroup_procs must be absolute paths of cgroup.procs files")
         if not all(isinstance(line, str) for line in self.containment) or type(self.deny_memfd) is not bool:
@@ -289,7 +292,9 @@ def _apply_network_by_address(spec: SandboxSpec, handover: int | None, *, landlo
         if handover is not None:
             os.close(handover)
         return None
-    if handover is None:
+    if spec.network_refused:
+        why = spec.network_refused
+    elif handover is None:
         why = "no hand-over socket from the host (any address on its ports)"
     elif not seccomp.supported():
         why = "needs seccomp on x86_64 (any address on its ports)"

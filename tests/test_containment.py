@@ -174,7 +174,7 @@ async def test_no_process_of_a_module_outlives_stop_restart_crash_or_exit(backen
             else:
                 cgroup_layer = next(line for line in layers if line.startswith("NOT cgroup: turned off for this test"))
             # What the operator sees: `solobot modules status escaper` and the admin card.
-            assert cgroup_layer in details(rt.module_status("escaper"))
+            assert f"processes: {cgroup_layer}" in details(rt.module_status("escaper"))
             assert cgroup_layer in module_card(rt.module_status("escaper"), 0)[0]
             bystander = rt.module_status("bystander")["pid"]
 
@@ -399,3 +399,54 @@ def test_hidden_files_tell_memory_from_disk(tmp_path: Path) -> None:
         area.close()
         unlinked.close()
         os.close(memfd)
+
+
+HOST_WITHOUT_CGROUPS = """
+import asyncio, sys, time
+from pathlib import Path
+from runtime import ModuleRuntime
+from runtime.supervision.sandbox_setup import ModuleSandboxes
+from sandbox.bot_api_policy import BotApiPolicy
+from sandbox.containment.no_cgroup import NoCgroup
+
+root = Path(sys.argv[1])
+
+
+async def main():
+    sandboxes = ModuleSandboxes(
+        modules_dir=root / "modules", data_dir=root / "storage", policy=BotApiPolicy(), cgroups=NoCgroup("test")
+    )
+    async with ModuleRuntime(root / "modules", state_file=root / "state.json", sandboxes=sandboxes) as rt:
+        outcome = (await rt.run_hooks("escape_orphan", tag=sys.argv[2]))[0]
+        print(outcome["grandchild"], flush=True)
+        await asyncio.sleep(600)
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_killed_hosts_module_processes_are_swept_without_cgroups() -> None:
+    """No cgroup, and the host is SIGKILLed: the module process dies with it, its double fork does not — until the next start."""
+    with traversable_dir("solobot-orphans-") as root:
+        ModuleFolder(root / "modules").add("escaper", ESCAPER)
+        script = root / "host.py"
+        script.write_text(HOST_WITHOUT_CGROUPS)
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+        tag = f"swp{os.getpid() % 100000}"
+        host = subprocess.Popen([sys.executable, str(script), str(root), tag], stdout=subprocess.PIPE, text=True, env=env)
+        try:
+            assert host.stdout is not None
+            line = host.stdout.readline()
+        finally:
+            host.kill()  # the crash
+            host.wait()
+        grandchild = int(line)
+        time.sleep(0.5)
+        assert _alive(grandchild), "expected the crash to leave the double fork running (else this test proves nothing)"
+        backend = NoCgroup("the next start")
+        assert f"pid {grandchild}" in backend.swept, backend.swept
+        deadline = time.monotonic() + 10
+        while _alive(grandchild) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not _alive(grandchild) and _named(tag) == []

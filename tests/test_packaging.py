@@ -85,3 +85,18 @@ def test_the_image_leaves_secrets_and_local_state_out() -> None:
     dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.MULTILINE)
     assert re.search(r"^USER solobot$", dockerfile, re.MULTILINE)  # non-root unless compose asks for root
+
+
+def test_every_product_package_is_installed() -> None:
+    """``solobot run`` (the console script) imports from the install, not from the working directory: a package
+    missing from ``[tool.setuptools.packages.find]`` breaks it in the image and under systemd, not in the tests."""
+    import fnmatch
+    import tomllib
+
+    config = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = config["packages"]["find"]["include"]
+    not_product = {"tests", "benchmarks", "modules", "docs"}
+    packages = {p.parent.name for p in PROJECT_ROOT.glob("*/__init__.py")} - not_product
+    missing = sorted(name for name in packages if not any(fnmatch.fnmatch(name, pattern) for pattern in patterns))
+    assert missing == [], f"add {missing} to [tool.setuptools.packages.find] include in pyproject.toml"
+    assert {"bot", "config", "logger"} <= set(config["py-modules"])

@@ -30,6 +30,7 @@ from sandbox.containment.choose import choose_backend
 from sandbox.db_limits import DatabaseReaper
 from sandbox.identity import ModuleIdentities
 from sandbox.module_requests import describe_pending, load_module_requests
+from sandbox.network.availability import unavailable_reason
 from sandbox.network.destinations import NetworkRules, parse_destination, rules_for
 from sandbox.permissions import ModulePermissions, PermissionsError, load_operator_config
 from sandbox.private_ancestors import fix_for, private_ancestors, probe_mount_views
@@ -118,6 +119,9 @@ class ModuleSandboxes:
         network = None if permissions.trusted else await asyncio.to_thread(_network_rules, permissions, database_url)
         spec = self._spec(module, permissions, database_url, site_packages)
         spec.network_by_address = network is not None
+        refused = unavailable_reason(self.as_root) if network is not None else None
+        if refused is not None:  # the module says so in its layers; the host does not serve it
+            spec.network_refused, network = refused, None
         await self._check_reachable(spec)
         cgroup = await asyncio.to_thread(self._contain, module, permissions, spec)
         return LaunchPlan(permissions, spec.to_wire(), database_url, cgroup, network)
