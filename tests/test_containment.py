@@ -174,7 +174,7 @@ async def test_no_process_of_a_module_outlives_stop_restart_crash_or_exit(backen
             else:
                 cgroup_layer = next(line for line in layers if line.startswith("NOT cgroup: turned off for this test"))
             # What the operator sees: `solobot modules status escaper` and the admin card.
-            assert cgroup_layer in details(rt.module_status("escaper"))
+            assert f"processes: {cgroup_layer}" in details(rt.module_status("escaper"))
             assert cgroup_layer in module_card(rt.module_status("escaper"), 0)[0]
             bystander = rt.module_status("bystander")["pid"]
 
