@@ -38,6 +38,15 @@ class ModuleOperationRecord(Base):
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class ModuleRolePassword(Base):
+    """The password of a module's database role, the same for every worker: each worker's process of
+    the module logs in as the one role ``mod_<name>`` (``sandbox.db_roles``)."""
+
+    __tablename__ = "solobot_module_role_passwords"
+    module: Mapped[str] = mapped_column(String(255), primary_key=True)
+    password: Mapped[str] = mapped_column(String(255))
+
+
 class WorkerRecord(Base):
     """A worker process that is (or was recently) alive; ``seen_at`` older than a few beats: stale."""
 

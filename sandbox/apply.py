@@ -111,6 +111,7 @@ class SandboxSpec:
     # The host checks every connect (and UDP send) by address (sandbox/network/): the process
     # installs the notify filter and hands its listener over the socket the zygote passes in.
     network_by_address: bool = False
+    network_refused: str = ""  # why the host cannot supervise it on this machine (sandbox/network/availability.py)
     # The module's cgroup (``sandbox/containment``): the cgroup.procs files it joins first thing,
     # and the lines that describe its containment (the cgroup, or what stands in for a missing one).
     cgroup_procs: list[str] = field(default_factory=list)
@@ -150,6 +151,8 @@ class SandboxSpec:
                 raise ValueError(f"sandbox spec: {name} must be absolute paths")
         if not all(type(v) is bool for v in (self.allow_network, self.udp, self.network_by_address)):
             raise ValueError("sandbox spec: allow_network, udp and network_by_address must be bools")
+        if not isinstance(self.network_refused, str):
+            raise ValueError("sandbox spec: network_refused must be a string")
         if not all(isinstance(p, str) and p.startswith("/") and p.endswith("/cgroup.procs") for p in self.cgroup_procs):
             raise ValueError("sandbox spec: cgroup_procs must be absolute paths of cgroup.procs files")
         if not all(isinstance(line, str) for line in self.containment) or type(self.deny_memfd) is not bool:
@@ -249,7 +252,7 @@ def apply_sandbox(spec: SandboxSpec, network_handover: int | None = None) -> lis
         else:
             applied.append(
                 f"NOT own uid: the bot is not root, the module shares uid {os.getuid()} with the host "
-                "(Landlock, seccomp and dumpable=0 separate them)"
+                "(Landlock, seccomp and, unless the host supervises its network, dumpable=0 separate them)"
             )
 
         set_no_new_privs()
@@ -272,6 +275,7 @@ def apply_sandbox(spec: SandboxSpec, network_handover: int | None = None) -> lis
             # dumpable; other processes of that uid are kept out by seccomp (ptrace, process_vm_*,
             # pidfd_getfd, kcmp…) and Landlock (/proc is not granted).
             applied.append("dumpable=1 (for the host's network supervisor; seccomp and Landlock keep others out)")
+        applied.append(_hidden_files_layer(spec, dumpable=applied[-1] != "dumpable=0"))
     except SandboxError:
         raise
     except Exception as exc:
@@ -288,7 +292,9 @@ def _apply_network_by_address(spec: SandboxSpec, handover: int | None, *, landlo
         if handover is not None:
             os.close(handover)
         return None
-    if handover is None:
+    if spec.network_refused:
+        why = spec.network_refused
+    elif handover is None:
         why = "no hand-over socket from the host (any address on its ports)"
     elif not seccomp.supported():
         why = "needs seccomp on x86_64 (any address on its ports)"
@@ -301,6 +307,23 @@ def _apply_network_by_address(spec: SandboxSpec, handover: int | None, *, landlo
     if handover is not None:
         os.close(handover)  # the host's supervisor sees EOF: nothing to serve
     return f"NOT network by address: {why}"
+
+
+def _hidden_files_layer(spec: SandboxSpec, *, dumpable: bool) -> str:
+    """Whether the host's watchdog can see what no folder walk does (``sandbox/containment/hidden_files.py``).
+
+    It reads the module's ``/proc/<pid>/fd``: as root always; sharing the bot's uid only while the
+    module stays dumpable.
+    """
+    memfds = "; memfds refused" if spec.deny_memfd else ""
+    if spec.uid is not None:
+        return f"hidden files: memfds, /dev/shm and unlinked-but-open files counted by the watchdog{memfds}"
+    if dumpable:
+        return f"hidden files: unlinked-but-open files counted by the watchdog{memfds}"
+    return (
+        "NOT unlinked-file accounting: the bot is not root and the module is not dumpable, so its /proc/<pid>/fd "
+        f"is closed to the bot: unlinked-but-open files escape disk_mb (run the bot as root){memfds}"
+    )
 
 
 def join_cgroup(procs_files: list[str], containment: list[str]) -> list[str]:

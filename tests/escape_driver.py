@@ -65,6 +65,7 @@ SEEDED_BALANCE = 100
 HOG_MEMORY_MB = 256
 FRUGAL_MEMORY_MB = 96
 HOG_HOARD_MB = 1024
+HOG_DISK_MB = 64
 HOG_CPU_SECONDS = 1
 FILE_LIMIT_MB = 64  # sandbox.permissions.DEFAULTS.max_file_size_mb: the attacker has no modules.toml entry
 FSM_FLOOD_MB = 256
@@ -206,6 +207,7 @@ db_idle_seconds = {DB_STATEMENT_SECONDS}
 [modules.resource_hog]
 cpu_seconds = {HOG_CPU_SECONDS}
 memory_mb = {HOG_MEMORY_MB}
+disk_mb = {HOG_DISK_MB}
 
 [modules.frugal]
 memory_mb = {FRUGAL_MEMORY_MB}
@@ -746,6 +748,10 @@ class Scenario:
         self.results["core_message_after"] = after[0].text if after else None
         await self.attack("cpu_spin", "resource_hog", restart=True)
         await self.attack("memory_over_limit", "resource_hog", {"megabytes": HOG_HOARD_MB}, restart=True)
+        # Memory and disk no folder holds: counted (root: memory cgroup, /proc/<pid>/fd), or refused
+        root = self.config["mode"] == "root"
+        await self.attack("memfd", "resource_hog", {"megabytes": 2 * HOG_MEMORY_MB}, restart=root)
+        await self.attack("unlinked_files", "resource_hog", {"megabytes": 2 * HOG_DISK_MB}, restart=True)
         # 10. floods
 
         async def calm_down() -> None:
@@ -774,6 +780,54 @@ class Scenario:
         }
         # 12. privileges
         await self.attack("setuid_binary", "attacker", {"setuid_binary": str(self.root / "bin" / "id-setuid")})
+        # 13. processes that would outlive the module
+        await self._orphan_attacks()
+
+    async def _orphan_attacks(self) -> None:
+        """setsid + a double fork, then the module is stopped, restarted, crashed; the last is left to the host's exit."""
+        tag = self.results["orphan_tag"] = orphan_tag(self.config["marker"])
+        self.results["orphans"] = {}
+
+        async def stop_start() -> None:
+            await self.runtime.stop("attacker")
+
+        async def restart() -> None:
+            await self.runtime.restart("attacker")
+
+        async def crash() -> None:
+            pid = self.runtime.module_status("attacker")["pid"]
+            os.kill(pid, signal.SIGKILL)
+            await self._await_restart("attacker", pid)
+
+        for when, action in (("stop", stop_start), ("restart", restart), ("crash", crash)):
+            key = f"orphan_{when}"
+            await self.attack(key, "attacker", {"tag": tag})
+            grandchild = (self.results["attacks"][key].get("outcome") or {}).get("grandchild")
+            await action()
+            self.results["orphans"][key] = {"grandchild": grandchild, "alive_after": await _still_alive(grandchild)}
+            if when == "stop":
+                await self.runtime.start("attacker")
+        await self.attack("orphan_host_exit", "attacker", {"tag": tag})
+
+
+def orphan_tag(marker: str) -> str:
+    """The name (``/proc/<pid>/comm``, at most 15 characters) the orphan attacks give their grandchild."""
+    return "orph" + marker[-8:]
+
+
+async def _still_alive(pid: int | None, seconds: float = 5.0) -> bool:
+    """True when ``pid`` is still a live process (not a zombie) after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while pid is not None:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return False
+        except psutil.NoSuchProcess:
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        await asyncio.sleep(0.02)
+    return False
 
 
 def _host_controls() -> dict[str, Any]:

@@ -23,6 +23,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from cli.status_table import details
+from handlers.admin.modules import module_card
 from runtime import ModuleRuntime
 from runtime.supervision.sandbox_setup import ModuleSandboxes
 from sandbox.bot_api_policy import BotApiPolicy
@@ -170,7 +172,10 @@ async def test_no_process_of_a_module_outlives_stop_restart_crash_or_exit(backen
                 assert "pids 64" in cgroup_layer or "pids.max 64" in cgroup_layer, layers
                 assert "cpu 0.5 cores" in cgroup_layer or "cpu.max 0.5 cores" in cgroup_layer, layers
             else:
-                assert any(line.startswith("NOT cgroup: turned off for this test") for line in layers), layers
+                cgroup_layer = next(line for line in layers if line.startswith("NOT cgroup: turned off for this test"))
+            # What the operator sees: `solobot modules status escaper` and the admin card.
+            assert f"processes: {cgroup_layer}" in details(rt.module_status("escaper"))
+            assert cgroup_layer in module_card(rt.module_status("escaper"), 0)[0]
             bystander = rt.module_status("bystander")["pid"]
 
             outcome = await _orphan(rt, tag)
@@ -212,13 +217,29 @@ def _our_cgroups(runtime: ModuleRuntime) -> list[Path]:
     return []
 
 
-async def test_memfd_and_unlinked_files_count_against_the_limits(shared_zygote: ThreadedZygote, caplog) -> None:
+def _without_memory_controller() -> CgroupBackend:
+    """A cgroup that kills and lists but charges no memory (cgroup v2 without controllers, else none)."""
+    folder, why = delegated_folder(None)
+    if folder is not None:
+        backend = CgroupV2Backend(folder, why)
+        if "memory" not in backend.controllers:
+            return backend
+        backend.close()
+    return NoCgroup("no memory controller for this test")
+
+
+@pytest.mark.parametrize("memory", ["kernel", "watchdog"])
+async def test_memfd_and_unlinked_files_count_against_the_limits(memory: str, shared_zygote: ThreadedZygote, caplog) -> None:
+    """``kernel``: the machine's cgroup charges the memfds; ``watchdog``: nothing does, the watchdog counts them."""
     caplog.set_level(logging.INFO)
     with traversable_dir("solobot-hidden-") as root:
         folder = ModuleFolder(root / "modules")
         folder.add("escaper", ESCAPER)
         folder.add_button_module("bystander")
-        async with _sandboxed(root, folder, shared_zygote) as rt:
+        cgroups = _without_memory_controller() if memory == "watchdog" else None
+        async with _sandboxed(root, folder, shared_zygote, cgroups) as rt:
+            if memory == "watchdog":
+                assert any(line.startswith("hidden files: memfds") for line in rt.module_status("escaper")["sandbox"])
             bystander = rt.module_status("bystander")["pid"]
             pid = rt.module_status("escaper")["pid"]
             try:
@@ -227,7 +248,7 @@ async def test_memfd_and_unlinked_files_count_against_the_limits(shared_zygote: 
                 pass  # the kernel may kill it mid-call
             await wait_until(lambda: rt.module_status("escaper")["pid"] not in (None, pid), timeout=20)
             error = rt.module_status("escaper")["last_error"] or ""
-            assert f"over the {MEMORY_MB} MB limit" in error, error
+            assert f"memory at the {MEMORY_MB} MB limit" in error or f"over the {MEMORY_MB} MB limit" in error, error
             assert any("[module escaper]" in r.getMessage() and f"{MEMORY_MB} MB limit" in r.getMessage() for r in caplog.records)
 
             await wait_until(lambda: rt.module_status("escaper")["state"] == "running", timeout=20)
@@ -366,3 +387,82 @@ def test_a_host_without_cgroups_says_what_is_missing() -> None:
     lines = NoCgroup("the bot runs as uid 1000, not root, and no cgroup2 file system is mounted").describe_missing()
     assert lines[0].startswith("NOT cgroup: the bot runs as uid 1000") and "SOLOBOT_CGROUP" in lines[0]
     assert choose_backend({"SOLOBOT_CGROUP": "off"}).name == "none"
+
+
+def test_hidden_files_tell_memory_from_disk(tmp_path: Path) -> None:
+    """A memfd held open is memory; an unlinked file held open is disk; a shared anonymous mapping is neither (USS has it)."""
+    import mmap
+
+    from sandbox.containment.hidden_files import hidden_files
+
+    MB = 1024 * 1024
+    memfd = os.memfd_create("probe")
+    os.write(memfd, b"m" * 3 * MB)
+    path = tmp_path / "gone"
+    unlinked = open(path, "wb")
+    unlinked.write(b"d" * 5 * MB)
+    unlinked.flush()
+    os.fsync(unlinked.fileno())
+    path.unlink()
+    area = mmap.mmap(-1, 7 * MB)
+    area.write(b"a" * 7 * MB)
+    try:
+        found = hidden_files([os.getpid()])
+        assert found.readable
+        assert 3 * MB <= found.memory_bytes < 4 * MB, found
+        assert 5 * MB <= found.disk_bytes < 6 * MB, found
+    finally:
+        area.close()
+        unlinked.close()
+        os.close(memfd)
+
+
+HOST_WITHOUT_CGROUPS = """
+import asyncio, sys, time
+from pathlib import Path
+from runtime import ModuleRuntime
+from runtime.supervision.sandbox_setup import ModuleSandboxes
+from sandbox.bot_api_policy import BotApiPolicy
+from sandbox.containment.no_cgroup import NoCgroup
+
+root = Path(sys.argv[1])
+
+
+async def main():
+    sandboxes = ModuleSandboxes(
+        modules_dir=root / "modules", data_dir=root / "storage", policy=BotApiPolicy(), cgroups=NoCgroup("test")
+    )
+    async with ModuleRuntime(root / "modules", state_file=root / "state.json", sandboxes=sandboxes) as rt:
+        outcome = (await rt.run_hooks("escape_orphan", tag=sys.argv[2]))[0]
+        print(outcome["grandchild"], flush=True)
+        await asyncio.sleep(600)
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_killed_hosts_module_processes_are_swept_without_cgroups() -> None:
+    """No cgroup, and the host is SIGKILLed: the module process dies with it, its double fork does not — until the next start."""
+    with traversable_dir("solobot-orphans-") as root:
+        ModuleFolder(root / "modules").add("escaper", ESCAPER)
+        script = root / "host.py"
+        script.write_text(HOST_WITHOUT_CGROUPS)
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+        tag = f"swp{os.getpid() % 100000}"
+        host = subprocess.Popen([sys.executable, str(script), str(root), tag], stdout=subprocess.PIPE, text=True, env=env)
+        try:
+            assert host.stdout is not None
+            line = host.stdout.readline()
+        finally:
+            host.kill()  # the crash
+            host.wait()
+        grandchild = int(line)
+        time.sleep(0.5)
+        assert _alive(grandchild), "expected the crash to leave the double fork running (else this test proves nothing)"
+        backend = NoCgroup("the next start")
+        assert f"pid {grandchild}" in backend.swept, backend.swept
+        deadline = time.monotonic() + 10
+        while _alive(grandchild) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not _alive(grandchild) and _named(tag) == []

@@ -42,7 +42,14 @@ from sandbox.bot_api_policy import BURST_SECONDS
 from sandbox.landlock import landlock_abi
 from sandbox.permissions import DEFAULTS  # the attacker has no modules.toml entry
 from tests.conftest import fresh_database
-from tests.escape_driver import DB_SLEEP_SECONDS, FILE_LIMIT_MB, FRUGAL_MEMORY_MB, FSM_FLOOD_MB, HOG_MEMORY_MB
+from tests.escape_driver import (
+    DB_SLEEP_SECONDS,
+    FILE_LIMIT_MB,
+    FRUGAL_MEMORY_MB,
+    FSM_FLOOD_MB,
+    HOG_DISK_MB,
+    HOG_MEMORY_MB,
+)
 from tests.installs import UNPRIVILEGED_USER, as_user_command, clone_in_private_home, unprivileged_user
 
 pytestmark = [
@@ -56,6 +63,8 @@ DRIVER = Path("tests") / "escape_driver.py"  # run from the bot's folder: the cl
 MODES = ("root", "nonroot")
 DRIVER_TIMEOUT = 240
 
+# Where the module has a memory cgroup (root here), the kernel may stop a fast hog before the watchdog samples it.
+KERNEL_OOM = f"memory at the {HOG_MEMORY_MB} MB limit of its memory cgroup: killed by the kernel's OOM killer"
 BLOCKED = frozenset({"EACCES", "EPERM"})  # Landlock, DAC and scopes answer with one of these
 LOG_BURST = 200  # runtime.supervision.module_logs: 4 s worth of RuntimeConfig.log_lines_per_second (50)
 LOG_RATE = 50
@@ -99,6 +108,12 @@ ATTACKS = (
     ("answer_to_unknown_request", "breaker"),
     ("forged_reports", "breaker"),
     ("setuid_binary", "attacker"),
+    ("memfd", "resource_hog"),
+    ("unlinked_files", "resource_hog"),
+    ("orphan_stop", "attacker"),
+    ("orphan_restart", "attacker"),
+    ("orphan_crash", "attacker"),
+    ("orphan_host_exit", "attacker"),
 )
 # ``frugal`` has its own test (the watchdog must leave it alone); the impostor never runs.
 BYSTANDERS_EXCLUDED = frozenset({"frugal", "impostor"})
@@ -275,10 +290,17 @@ def test_status_lists_every_sandbox_layer(run: Run) -> None:
                 f"[root] {name}: run from a clone in a private home, yet no private mount view: {layers}"
             )
             assert missing == [], f"[root] {name}: layers not in force on this kernel: {missing}"
+            assert any(layer.startswith("cgroup v") for layer in layers), f"[root] {name}: no cgroup of its own: {layers}"
         else:
-            assert len(missing) == 1 and missing[0].startswith("NOT own uid: the bot is not root"), (
-                f"[nonroot] {name}: only the shared uid may be missing: {missing}"
+            # Without root: the shared uid, and no cgroup (setsid refused instead); memfds are refused
+            # (nothing charges them), unlinked files counted (the module stays dumpable, see above).
+            expected = ("NOT own uid: the bot is not root", "NOT cgroup: ")
+            assert sorted(p for p in expected for line in missing if line.startswith(p)) == sorted(expected), (
+                f"[nonroot] {name}: only the shared uid and the cgroup may be missing: {missing}"
             )
+            assert len(missing) == len(expected), f"[nonroot] {name}: {missing}"
+            assert any(layer.startswith("seccomp (") and "no memfd" in layer for layer in layers), layers
+            assert "hidden files: unlinked-but-open files counted by the watchdog; memfds refused" in layers, layers
     if run.root:
         assert len(uids) == 5, f"[root] modules share uids: {uids}"
     for name, proc in run.results["proc_status"].items():
@@ -503,8 +525,15 @@ def test_fork_bomb_stops_at_the_process_limit(run: Run) -> None:
         # With a shared uid the watchdog sums RSS over the bomb (see the frugal test) and kills it first.
         assert "resource watchdog" in " ".join(run.log_messages("fork_bomb")), f"[nonroot] {entry}"
         return
+    if entry["outcome"] is None and run.root:
+        # Its memory cgroup charges what every fork makes the bomber copy (USS never saw those pages
+        # shared with the fragments): ~50 forks of a ~200 MB process can reach memory_mb before pids.max.
+        assert KERNEL_OOM.replace(str(HOG_MEMORY_MB), str(DEFAULTS.memory_mb)) in (entry["status_after"]["last_error"] or ""), (
+            f"[root] the fork bomb neither stopped at pids.max nor at its memory cgroup: {entry}"
+        )
+        return
     outcome = run.outcome("fork_bomb")
-    assert outcome["error"] == "EAGAIN", f"[{run.mode}] fork bomb not stopped by RLIMIT_NPROC: {outcome}"
+    assert outcome["error"] == "EAGAIN", f"[{run.mode}] fork bomb not stopped by pids.max / RLIMIT_NPROC: {outcome}"
     assert outcome["forked"] < DEFAULTS.max_processes, f"[{run.mode}] forked {outcome['forked']} processes"
     assert entry["status_after"]["pid"] == entry["pid_before"], f"[{run.mode}] the module did not survive its own bomb"
 
@@ -606,18 +635,69 @@ def test_a_module_cannot_fire_hooks_as_the_host(run: Run) -> None:
 
 
 @pytest.mark.parametrize(
-    ("key", "reason"),
-    [("cpu_spin", "CPU pinned for "), ("memory_over_limit", f" MB over the {HOG_MEMORY_MB} MB limit")],
+    ("key", "reasons"),
+    [("cpu_spin", ("CPU pinned for ",)), ("memory_over_limit", (f" MB over the {HOG_MEMORY_MB} MB limit", KERNEL_OOM))],
     ids=["cpu_spin", "memory_over_limit"],
 )
-def test_the_watchdog_kills_and_restarts_a_hog_with_the_reason(run: Run, key: str, reason: str) -> None:
+def test_the_watchdog_kills_and_restarts_a_hog_with_the_reason(run: Run, key: str, reasons: tuple[str, ...]) -> None:
     entry = run.attack(key)
     restart = entry["restart"]
     assert restart["restarted"], f"[{run.mode}] {key}: the module was not killed and restarted: {restart}"
-    assert reason in (restart["last_error"] or ""), f"[{run.mode}] {key}: last_error does not say why: {restart}"
-    assert any(m.startswith("[module resource_hog] resource watchdog: ") and reason in m for m in run.log_messages(key)), (
-        f"[{run.mode}] {key}: the watchdog's kill is not logged with the module's name"
+    assert any(r in (restart["last_error"] or "") for r in reasons), f"[{run.mode}] {key}: last_error does not say why: {restart}"
+    assert any(m.startswith("[module resource_hog] ") and any(r in m for r in reasons) for m in run.log_messages(key)), (
+        f"[{run.mode}] {key}: the kill is not logged with the module's name"
     )
+
+
+# --- 13. memory and disk no folder holds; processes that would outlive the module --------------------
+
+
+def test_memory_in_memfds_counts_against_the_limit(run: Run) -> None:
+    """memfds of twice memory_mb: the memory cgroup (root) stops it; without root they are refused."""
+    entry = run.attack("memfd")
+    if not run.root:
+        assert run.outcome("memfd") == "EPERM", f"[nonroot] memfd_create was not refused: {entry}"
+        return
+    restart = entry["restart"]
+    assert restart["restarted"], f"[root] a module holding {2 * HOG_MEMORY_MB} MB in memfds was not stopped: {restart}"
+    error = restart["last_error"] or ""
+    assert KERNEL_OOM in error or f"over the {HOG_MEMORY_MB} MB limit" in error, f"[root] {restart}"
+    assert any(m.startswith("[module resource_hog] ") and f"{HOG_MEMORY_MB} MB limit" in m for m in run.log_messages("memfd"))
+
+
+def test_unlinked_but_open_files_count_against_disk_mb(run: Run) -> None:
+    entry = run.attack("unlinked_files")
+    restart = entry["restart"]
+    assert restart["restarted"], f"[{run.mode}] {2 * HOG_DISK_MB} MB in unlinked-but-open files went unnoticed: {restart}"
+    assert "unlinked-but-open files" in (restart["last_error"] or "") and f"over the {HOG_DISK_MB} MB limit" in (
+        restart["last_error"] or ""
+    ), f"[root] {restart}"
+    assert any(m.startswith("[module resource_hog] resource watchdog: disk") for m in run.log_messages("unlinked_files")), (
+        run.log_messages("unlinked_files")
+    )
+
+
+@pytest.mark.parametrize("key", ["orphan_stop", "orphan_restart", "orphan_crash"])
+def test_no_process_of_a_module_outlives_its_stop_restart_or_crash(run: Run, key: str) -> None:
+    outcome = run.outcome(key)
+    assert outcome["setsid"] == outcome["setpgid"] == "EPERM", f"[{run.mode}] a module process left its group: {outcome}"
+    orphan = run.results["orphans"][key]
+    assert orphan["grandchild"] and not orphan["alive_after"], f"[{run.mode}] a double-forked process outlived it: {orphan}"
+
+
+def test_no_process_of_a_module_outlives_the_host(run: Run) -> None:
+    grandchild = run.outcome("orphan_host_exit")["grandchild"]
+    tag = run.results["orphan_tag"]
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if (name == tag or int(pid) == grandchild) and state != "Z":
+            left.append((pid, name))
+    assert left == [], f"[{run.mode}] processes of the module outlived the host: {left}"
 
 
 def test_the_watchdog_leaves_an_idle_module_with_a_small_budget_alone(run: Run) -> None:

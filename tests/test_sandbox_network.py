@@ -356,3 +356,49 @@ def test_a_blocked_connect_delays_only_its_own_module() -> None:
     db.close()
     assert events[0] == "other:ok", events  # served while the blocked module's connect still waited
     assert events[1] == "loop ticked" and events[2].startswith("blocked:"), events
+
+
+def test_where_the_host_cannot_read_a_module_it_says_so_and_serves_nothing() -> None:
+    """Yama's ptrace_scope 2 or 3 keeps an ordinary user from reading its modules: reported, not half-applied."""
+    from sandbox.apply import SandboxSpec, _apply_network_by_address
+    from sandbox.network.availability import unavailable_reason
+
+    assert unavailable_reason(as_root=True, scope=3) is None
+    assert unavailable_reason(as_root=False, scope=1) is None  # the host is its modules' parent
+    reason = unavailable_reason(as_root=False, scope=2)
+    assert reason is not None and reason.startswith("Yama ptrace_scope=2 lets only CAP_SYS_PTRACE")
+    spec = SandboxSpec(module="m", data_dir="/d", tmp_dir="/t", network_by_address=True, network_refused=reason)
+    handover, host_end = socket.socketpair()
+    layer = _apply_network_by_address(spec, os.dup(handover.fileno()), landlock_abi=7)
+    handover.close()
+    assert layer == f"NOT network by address: {reason}"
+    assert host_end.recv(1) == b""  # the hand-over socket was closed: the host's supervisor sees EOF
+    spec = SandboxSpec(module="m", data_dir="/d", tmp_dir="/t", network_by_address=True, allow_network=True)
+    assert _apply_network_by_address(spec, None, landlock_abi=7) is None  # any address: nothing to supervise
+
+
+def test_a_module_looping_on_connect_is_paced() -> None:
+    """The supervisor serves at most CHECKS_PER_SECOND of one module's syscalls (a burst first), then waits."""
+    from sandbox.network.supervisor import Pacer
+
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    pacer = Pacer(rate=100, burst=10, clock=lambda: now[0], sleep=sleep)
+    for _ in range(10):
+        pacer.wait()
+    assert slept == []  # the burst
+    for _ in range(5):
+        pacer.wait()
+    assert len(slept) == 5 and all(abs(s - 0.01) < 1e-9 for s in slept)  # then one per 1/rate
+    now[0] += 1.0  # a quiet second refills the burst, no more
+    slept.clear()
+    for _ in range(10):
+        pacer.wait()
+    assert slept == []
+    pacer.wait()
+    assert len(slept) == 1

@@ -175,7 +175,7 @@ class Arbiter:
             LISTEN_FD_ENV: str(self.listener.fileno()),
             READY_FD_ENV: str(write_end),
             "DATABASE_URL": self.database_url,
-            "WORKERS": "1",  # a worker is one process
+            "WORKERS": str(self.count),  # what a worker sizes shared things by (module roles' connection limits)
         }
         try:
             process = await asyncio.create_subprocess_exec(*self.command, env=env, pass_fds=(self.listener.fileno(), write_end))
@@ -267,6 +267,20 @@ class Arbiter:
             log.error("arbiter: %s failed", task.get_coro(), exc_info=task.exception())
 
 
+async def _create_core_tables(url: str) -> None:
+    """Once, before the workers start: N workers creating the same tables at once collide."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from database.init_db import init_db
+
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        await init_db(engine)
+    finally:
+        await engine.dispose()
+
+
 def _describe(code: int) -> str:
     if code < 0:
         with contextlib.suppress(ValueError):
@@ -286,6 +300,7 @@ async def run_workers(settings: Settings, workers: int) -> None:
         # DATABASE_URL, else the embedded server started once, here, for every worker.
         url, close_database = await resolve_database_url(settings)
         try:
+            await _create_core_tables(url)
             await Arbiter(settings, workers, url, listener).run()
         finally:
             await close_database()

@@ -29,6 +29,7 @@ from .heartbeat import WorkerHeartbeat, workers_status
 from .identity import WorkerIdentity
 from .leadership import Duty, Leadership
 from .operations_journal import OperationRow, OperationsJournal, OperationsListener
+from .role_passwords import SharedRolePasswords
 
 log = logging.getLogger("solobot.workers")
 
@@ -39,6 +40,7 @@ class WorkerCoordination:
         self.engine = engine
         self.database_url = database_url
         self.journal = OperationsJournal(engine, identity.instance)
+        self.role_passwords = SharedRolePasswords(engine)  # one module role, one password, every worker
         self.listener: OperationsListener | None = None
         self.heartbeat: WorkerHeartbeat | None = None
         self._known: dict[str, int] = {}

@@ -10,6 +10,7 @@ stop the modules, exit 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ import socket
 import sys
 
 from config import ConfigError, Settings, load_settings
+from sandbox.process_flags import set_parent_death_signal
 
 from .identity import WorkerIdentity, WorkerLogFilter
 
@@ -46,13 +48,24 @@ def main() -> int:
         print(f"solobot worker {identity.slot}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(identity)
+    # The arbiter gone (even SIGKILLed), its workers drain and exit rather than serve unsupervised.
+    set_parent_death_signal(signal.SIGTERM)
+    if os.getppid() == 1:  # it died before the line above
+        print(f"solobot worker {identity.slot}: the arbiter is gone; not starting", file=sys.stderr)
+        return EXIT_CONFIG
     listen = socket.socket(fileno=listen_fd)
     try:
         asyncio.run(serve(settings, identity, listen, ready_fd))
     except ConfigError as exc:
         print(f"solobot worker {identity.slot}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    return 0
+    # Everything is closed (modules stopped, connections gone). Skip the interpreter's teardown:
+    # its final garbage collection of the bot's heap took 6-10 s on a loaded 2-core machine, time
+    # a rolling restart would wait for (measured with faulthandler: "Garbage-collecting").
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 async def serve(settings: Settings, identity: WorkerIdentity, listen: socket.socket, ready_fd: int) -> None:
@@ -62,9 +75,11 @@ async def serve(settings: Settings, identity: WorkerIdentity, listen: socket.soc
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+
     async with SolobotHost(settings, worker=identity, listen_socket=listen, polling=False):
         logging.getLogger("solobot").info("worker %s (pid %d) serves", identity.slot, identity.pid)
-        os.write(ready_fd, b"1")
+        with contextlib.suppress(BrokenPipeError):  # the arbiter no longer waits: it is stopping us
+            os.write(ready_fd, b"1")
         os.close(ready_fd)
         await stop.wait()
         logging.getLogger("solobot").info("worker %s draining: finishing the updates in flight", identity.slot)

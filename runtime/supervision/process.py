@@ -315,7 +315,7 @@ class ModuleProcess:
         # The kernel's OOM kill closes the channel first ("connection closed"): the cgroup knows better.
         if not self._expected and self.cgroup is not None and self.cgroup.oom_kills():
             self._kill_reason = (
-                f"memory over the {self.cgroup.limits.memory_mb} MB limit: killed by the kernel (its memory cgroup)"
+                f"memory at the {self.cgroup.limits.memory_mb} MB limit of its memory cgroup: killed by the kernel's OOM killer"
             )
             log.warning("[module %s] %s", self.module, self._kill_reason)
         reason = f"{self._kill_reason} ({described})" if self._kill_reason else described

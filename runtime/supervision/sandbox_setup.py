@@ -16,7 +16,7 @@ import asyncio
 import logging
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from sandbox.containment.choose import choose_backend
 from sandbox.db_limits import DatabaseReaper
 from sandbox.identity import ModuleIdentities
 from sandbox.module_requests import describe_pending, load_module_requests
+from sandbox.network.availability import unavailable_reason
 from sandbox.network.destinations import NetworkRules, parse_destination, rules_for
 from sandbox.permissions import ModulePermissions, PermissionsError, load_operator_config
 from sandbox.private_ancestors import fix_for, private_ancestors, probe_mount_views
@@ -39,6 +40,9 @@ from .environment import PROJECT_ROOT
 from .once_in_thread import OnceInThread
 
 log = logging.getLogger("solobot.runtime")
+
+
+RolePasswords = Callable[[str], Awaitable[str]]  # module name → its database role's password
 
 
 class SandboxConfigError(RuntimeError):
@@ -66,7 +70,12 @@ class ModuleSandboxes:
         watchdog: ResourceWatchdog | None = None,
         panel_gateway: PanelGateway | None = None,
         cgroups: CgroupBackend | None = None,
+        role_passwords: RolePasswords | None = None,
+        workers: int = 1,
     ) -> None:
+        """``role_passwords``: each module role's password — by default one per module for this
+        process's lifetime; several workers share one module role, so they share its password
+        (``workers.role_passwords``). ``workers``: how many processes of each module connect at once."""
         self.modules_dir = Path(modules_dir).resolve()
         self.data_dir = Path(data_dir).resolve()
         module_data = self.data_dir / "modules"
@@ -87,6 +96,8 @@ class ModuleSandboxes:
         # ("tuple concurrently updated"), so role set-up runs one module at a time.
         self._roles_lock = asyncio.Lock()
         self._passwords: dict[str, str] = {}
+        self._role_passwords = role_passwords or self._own_password
+        self._workers = workers
         self._db_limits: dict[str, tuple[str, float, float]] = {}  # role → (module, statement s, idle s)
         self.db_reaper = DatabaseReaper(owner_engine, lambda: self._db_limits) if owner_engine is not None else None
         self._mount_views_refused = OnceInThread(probe_mount_views)  # why mount views are refused, or None
@@ -108,6 +119,9 @@ class ModuleSandboxes:
         network = None if permissions.trusted else await asyncio.to_thread(_network_rules, permissions, database_url)
         spec = self._spec(module, permissions, database_url, site_packages)
         spec.network_by_address = network is not None
+        refused = unavailable_reason(self.as_root) if network is not None else None
+        if refused is not None:  # the module says so in its layers; the host does not serve it
+            spec.network_refused, network = refused, None
         await self._check_reachable(spec)
         cgroup = await asyncio.to_thread(self._contain, module, permissions, spec)
         return LaunchPlan(permissions, spec.to_wire(), database_url, cgroup, network)
@@ -122,14 +136,8 @@ class ModuleSandboxes:
         spec.cgroup_procs = list(cgroup.procs_files) if cgroup is not None else []
         spec.containment = [cgroup.layer] if cgroup is not None else []
         spec.containment += self.cgroups.describe_missing()
-        if self.as_root:
-            spec.containment.append("hidden files: memfds, /dev/shm and unlinked-but-open files counted by the watchdog")
-        else:
-            spec.containment.append(
-                "NOT unlinked-file accounting: the bot is not root, and a module's /proc/<pid>/fd is closed to it: "
-                "unlinked-but-open files escape disk_mb (run the bot as root)"
-            )
-        # Memory in memfds that neither a memory cgroup nor the watchdog can count is refused outright.
+        # Memory in memfds that no memory cgroup charges is refused where the bot is not root: its
+        # watchdog reads a module's /proc/<pid>/fd only while the module stays dumpable.
         spec.deny_memfd = spec.trust == "sandboxed" and not self.as_root and not (cgroup is not None and cgroup.memory_limited)
         return cgroup
 
@@ -165,14 +173,17 @@ class ModuleSandboxes:
             return None
         from sandbox.db_roles import ensure_module_role, role_name
 
-        # One password per module for the host's lifetime: during a reload the old process keeps
-        # opening connections with it until it is retired.
-        password = self._passwords.setdefault(module, secrets.token_urlsafe(24))
+        password = await self._role_passwords(module)
         async with self._roles_lock:
-            url = await ensure_module_role(self.owner_engine, module, permissions, password=password)
+            url = await ensure_module_role(self.owner_engine, module, permissions, password=password, processes=self._workers)
         if not permissions.trusted:
             self._db_limits[role_name(module)] = (module, permissions.db_statement_seconds, permissions.db_idle_seconds)
         return url
+
+    async def _own_password(self, module: str) -> str:
+        """One password per module for the host's lifetime: during a reload the old process keeps
+        opening connections with it until it is retired."""
+        return self._passwords.setdefault(module, secrets.token_urlsafe(24))
 
     def _spec(
         self, module: str, permissions: ModulePermissions, database_url: str | None, site_packages: Path | None

@@ -25,7 +25,7 @@ def choose_backend(env: Mapping[str, str] | None = None) -> CgroupBackend:
     env = os.environ if env is None else env
     configured = env.get("SOLOBOT_CGROUP") or None
     if configured == "off":
-        return NoCgroup("turned off (SOLOBOT_CGROUP=off)")
+        return _report(NoCgroup("turned off (SOLOBOT_CGROUP=off)"))
     folder, why_not_v2 = delegated_folder(configured)
     if folder is not None and (configured or _offers_limits(folder)):
         return _report(CgroupV2Backend(folder, why_not_v2))
@@ -34,7 +34,8 @@ def choose_backend(env: Mapping[str, str] | None = None) -> CgroupBackend:
         return _report(CgroupV1Backend(hierarchies))
     if folder is not None:
         return _report(CgroupV2Backend(folder, why_not_v2))
-    return NoCgroup(why_not_v2 if os.geteuid() == 0 else f"the bot runs as uid {os.geteuid()}, not root, and {why_not_v2}")
+    why = why_not_v2 if os.geteuid() == 0 else f"the bot runs as uid {os.geteuid()}, not root, and {why_not_v2}"
+    return _report(NoCgroup(why))
 
 
 def _offers_limits(folder: Path) -> bool:
@@ -44,7 +45,7 @@ def _offers_limits(folder: Path) -> bool:
         return False
 
 
-def _report(backend: CgroupV1Backend | CgroupV2Backend) -> CgroupBackend:
+def _report(backend: CgroupV1Backend | CgroupV2Backend | NoCgroup) -> CgroupBackend:
     if backend.swept:
         log.warning(
             "[modules] %s: killed and removed what a host that is gone left behind: %s",

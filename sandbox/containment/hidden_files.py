@@ -21,7 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 MAX_ENTRIES = 20_000  # descriptors and mappings looked at per sample, all processes together
-SHM_PREFIXES = ("/memfd:", "/dev/shm/")
+# Shared memory, not disk: memfds, POSIX shm, a MAP_SHARED|MAP_ANONYMOUS area ("/dev/zero (deleted)")
+# and SysV segments ("/SYSV0000002a (deleted)").
+SHM_PREFIXES = ("/memfd:", "/dev/shm/", "/dev/zero", "/SYSV")
 DELETED = " (deleted)"
 
 

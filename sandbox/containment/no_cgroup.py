@@ -4,13 +4,15 @@ What still holds without one (``sandbox/seccomp.py``, ``runtime/supervision/proc
 sandboxed module cannot call ``setsid``/``setpgid``, so every process it starts stays in the
 process group the zygote gave it and dies with the group kill on stop, restart and crash; the host
 (a child subreaper) reaps them; at host exit the module processes die with their parent
-(``PR_SET_PDEATHSIG``) and the host kills their groups. What does not: a *trusted* module may
-still leave its group, and if the host itself is SIGKILLed, a module's children outlive it.
+(``PR_SET_PDEATHSIG``) and the host kills their groups. If the host itself is SIGKILLed, a module's
+children outlive it until the next start, which kills them (``orphans.py``: by their command line,
+best effort). What does not hold: a *trusted* module may still leave its group.
 """
 
 from __future__ import annotations
 
 from .cgroup import CgroupLimits, ModuleCgroup
+from .orphans import sweep_orphans
 
 
 class NoCgroup:
@@ -18,6 +20,7 @@ class NoCgroup:
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
+        self.swept = [f"pid {pid}" for pid in sweep_orphans()]  # what a host killed before us left running
 
     def create(self, module: str, limits: CgroupLimits) -> ModuleCgroup | None:
         return None

@@ -29,6 +29,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import syscalls
@@ -41,6 +42,8 @@ MAX_SOCKADDR = 128  # sizeof(struct sockaddr_storage)
 MAX_DATAGRAM = 65535
 MAX_STREAM_CHUNK = 256 * 1024  # a stream send may be partial: the rest is the caller's next send
 MAX_IOVECS = 1024  # IOV_MAX
+CHECKS_PER_SECOND = 5000.0  # a module's supervised syscalls the host serves per second (then it waits)
+CHECKS_BURST = 1000.0
 LOG_BURST = 20  # refusal lines per LOG_WINDOW seconds, then one summary line
 LOG_WINDOW = 10.0
 MSG_FASTOPEN = 0x20000000
@@ -53,6 +56,31 @@ class Refused(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+
+
+@dataclass
+class Pacer:
+    """A token bucket the supervisor thread waits on: a module looping on connect() costs the host
+    at most ``rate`` checks a second (each ~10 µs of Python holding the GIL the host's loop needs),
+    and only that module's own syscalls wait."""
+
+    rate: float = CHECKS_PER_SECOND
+    burst: float = CHECKS_BURST
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _tokens: float = -1.0
+    _last: float = 0.0
+
+    def wait(self) -> None:
+        now = self.clock()
+        if self._tokens < 0:  # first use
+            self._tokens, self._last = self.burst, now
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens < 1:
+            self.sleep((1 - self._tokens) / self.rate)
+            self._tokens, self._last = 1.0, self.clock()
+        self._tokens -= 1
 
 
 @dataclass
@@ -69,6 +97,7 @@ class NetworkSupervisor:
     rules: NetworkRules
     handover: socket.socket
     counters: NetworkCounters = field(default_factory=NetworkCounters)
+    pacer: Pacer = field(default_factory=Pacer)
     _thread: threading.Thread | None = None
     _wake: tuple[int, int] | None = None
     _wake_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -137,6 +166,7 @@ class NetworkSupervisor:
                     if exc.errno in (errno.ENOENT, errno.EINTR):  # the caller went away first
                         continue
                     raise
+                self.pacer.wait()
                 self._answer(listener, notif)
             elif event & (select.POLLHUP | select.POLLERR):
                 return  # every process of the filter has exited

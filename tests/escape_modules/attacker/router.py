@@ -678,6 +678,35 @@ def fork_bomb(args):
     return {"forked": forked, "error": error}
 
 
+def orphan(args):
+    """A child that leaves the process group (setsid) and double-forks a grandchild that sleeps for ever.
+
+    The grandchild is named ``args["tag"]`` (``/proc/<pid>/comm``) so the host can look for it after
+    the module was stopped, restarted, crashed, or the host exited: none may be left.
+    """
+    report_read, report_write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        setsid = attempt(os.setsid)
+        setpgid = attempt(lambda: os.setpgid(0, 0))
+        if os.fork() == 0:
+            _libc.prctl(15, args["tag"].encode(), 0, 0, 0)  # PR_SET_NAME
+            os.write(report_write, f"{os.getpid()} {setsid} {setpgid}".encode())
+            while True:
+                time.sleep(60)
+        os._exit(0)
+    os.waitpid(child, 0)
+    grandchild, setsid, setpgid = os.read(report_read, 200).decode().split()
+    os.close(report_read)
+    os.close(report_write)
+    return {"grandchild": int(grandchild), "setsid": setsid, "setpgid": setpgid}
+
+
+# The driver follows each with a stop, a restart, a crash of the module, and the host's exit.
+for _when in ("stop", "restart", "crash", "host_exit"):
+    ATTACKS[f"orphan_{_when}"] = orphan
+
+
 @attack
 def thread_bomb(args):
     release = threading.Event()
