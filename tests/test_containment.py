@@ -107,6 +107,25 @@ async def escape_unlinked(folder, megabytes, **kwargs):
     return os.listdir(folder)
 
 
+async def escape_cgroup(**kwargs):
+    # Leave its cgroup: write its pid into the root cgroups (and read where it sits).
+    results = {}
+    try:
+        results["own"] = open("/proc/self/cgroup").read()
+    except OSError as exc:
+        results["own"] = exc.errno
+    for folder in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/freezer", "/sys/fs/cgroup/unified",
+                   "/sys/fs/cgroup"):
+        try:
+            with open(folder + "/cgroup.procs", "w") as procs:
+                procs.write("0")
+            results[folder] = "ok"
+        except OSError as exc:
+            results[folder] = exc.errno
+    return results
+
+
+register_hook("escape_cgroup", escape_cgroup)
 register_hook("escape_orphan", escape_orphan)
 register_hook("escape_memfd", escape_memfd)
 register_hook("escape_unlinked", escape_unlinked)
@@ -177,6 +196,9 @@ async def test_no_process_of_a_module_outlives_stop_restart_crash_or_exit(backen
             assert f"processes: {cgroup_layer}" in details(rt.module_status("escaper"))
             assert cgroup_layer in module_card(rt.module_status("escaper"), 0)[0]
             bystander = rt.module_status("bystander")["pid"]
+            escaped = (await rt.run_hooks("escape_cgroup"))[0]
+            assert "ok" not in escaped.values(), f"the module moved itself out of its cgroup: {escaped}"
+            assert escaped["/sys/fs/cgroup/pids"] == 13, escaped  # EACCES: Landlock grants nothing under /sys
 
             outcome = await _orphan(rt, tag)
             assert outcome["setsid"] == str(1), f"setsid was not refused (EPERM): {outcome}"
