@@ -65,6 +65,7 @@ from .metrics import HostMetrics
 from .operator_tools import attach_operator_tools, refuse_if_bot_running
 from .shared_state import SharedState, make_shared_state
 from .telegram_webhook import TelegramWebhookHandler, UpdatesInFlight, register_webhook
+from .telegram_webhook.metrics import WebhookCollector
 from .web import build_web_app
 
 log = logging.getLogger("solobot")
@@ -323,6 +324,8 @@ class SolobotHost:
         handler = TelegramWebhookHandler(
             self.dispatcher, self.bot, secret_token=settings.webhook_secret, in_flight=self.updates_in_flight
         )
+        if self.metrics is not None:
+            self.metrics.register(WebhookCollector(self.updates_in_flight, handler.refusals))
         return settings.webhook_path, handler
 
     @staticmethod

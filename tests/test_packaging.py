@@ -49,6 +49,7 @@ def test_compose_runs_two_identical_workers_beside_postgres_redis_and_nginx() ->
     assert set(services) == {"bot-1", "bot-2", "postgres", "redis", "nginx"}
     bots = [services["bot-1"], services["bot-2"]]
     assert bots[0]["volumes"] != bots[1]["volumes"]  # each worker its own DATA_DIR
+    assert [bot["hostname"] for bot in bots] == ["bot-1", "bot-2"]  # stable worker names in `modules status`
     for bot in bots:
         assert bot["environment"]["REDIS_URL"].startswith("redis://redis:")
         assert "@postgres:5432/" in bot["environment"]["DATABASE_URL"]
