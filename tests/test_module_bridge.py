@@ -64,7 +64,9 @@ async def open_bridge(modules: ModuleFolder, db: str, tmp_path: Path, zygote: Th
         storage = MemoryStorage()
         services = HostServices(bot=bot, fsm_storage=storage, database_url=db, settings={"ADMIN_ID": [1]})
         config = RuntimeConfig(update_timeout=3.0, webhook_timeout=1.5)
-        runtime = ModuleRuntime(modules.root, state_file=tmp_path / "state.json", config=config, services=services, zygote=zygote)
+        runtime = ModuleRuntime(
+            modules.root, state_file=tmp_path / "state.json", config=config, services=services, zygote=zygote, sandbox=False
+        )
         async with runtime as rt:
             dp = Dispatcher(storage=storage)
             dp.include_routers(modules_router(rt), core_stand_in())
