@@ -28,8 +28,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 
@@ -66,6 +67,11 @@ def _invalid(problem: str) -> PydanticCustomError:
     return PydanticCustomError("config", "{problem}", {"problem": problem})
 
 
+def _variable_problem(variable: str, problem: str) -> PydanticCustomError:
+    """A problem found across fields (pydantic gives it no location): the variable to fix travels along."""
+    return PydanticCustomError("config", "{variable} {problem}", {"problem": problem, "variable": variable})
+
+
 _TOKEN = re.compile(r"\d+:\S+")
 
 
@@ -100,6 +106,19 @@ def _redis_url(url: str) -> str:
     if not re.fullmatch(r"rediss?://\S+|unix://\S+", url):
         raise _invalid(f"must be a redis://host:6379/0 URL, got {url!r}")
     return url
+
+
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+TELEGRAM_WEBHOOK_PORTS = (443, 80, 88, 8443)  # the only ports Telegram posts webhooks to
+
+
+def _webhook_secret(secret: str) -> str:
+    if not _WEBHOOK_SECRET.fullmatch(secret):
+        # Never echo the value: it is a secret.
+        raise _invalid(
+            "must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule); e.g. generate one with `openssl rand -hex 32`"
+        )
+    return secret
 
 
 def _catalog_public_key(text: str) -> str:
@@ -166,11 +185,18 @@ class Settings(BaseModel):
 
     # Host wiring
     telegram_api_url: HttpUrl | None = None  # a local Bot API server
+    # Webhook mode (unset: long polling). The public URL Telegram posts updates to; its path is
+    # what the host's web server answers on. WEBHOOK_SECRET is required with it (Telegram sends it
+    # back in X-Telegram-Bot-Api-Secret-Token; requests without it are refused).
+    webhook_url: HttpUrl | None = None
+    webhook_secret: Annotated[str, AfterValidator(_webhook_secret)] | None = None
     modules_dir: str = "modules"
     web_host: str = "127.0.0.1"
     web_port: Port = 8080
     data_dir: str = "storage"  # embedded PostgreSQL in <data_dir>/postgres
     modules_state_file: str | None = None  # unset: <data_dir>/modules_state.json
+    # Identical worker processes behind WEB_PORT (``workers``): >1 needs webhook mode and REDIS_URL.
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
 
     # The module catalog (installer/): without both, the catalog features are hidden.
     catalog_url: HttpUrl | None = None
@@ -219,6 +245,34 @@ class Settings(BaseModel):
     public_link: HttpUrl | None = None  # 3x-ui keys: <PUBLIC_LINK>/<email>/<tg_id>
     # --- end of VPN panels --------------------------------------------------------------------
 
+    @model_validator(mode="after")
+    def _webhook_mode_is_complete(self) -> Settings:
+        if self.webhook_url is None:
+            return self
+        if not self.webhook_secret:
+            raise _variable_problem(
+                "WEBHOOK_SECRET",
+                "is missing: webhook mode (WEBHOOK_URL is set) needs a secret Telegram sends back with every update; "
+                "set 1-256 characters of A-Z, a-z, 0-9, _ and - (e.g. `openssl rand -hex 32`)",
+            )
+        url = urlsplit(self.webhook_url)
+        if self.telegram_api_url is None:  # the real Telegram; a local Bot API server (--local) posts to any http(s) URL
+            if url.scheme != "https":
+                raise _variable_problem(
+                    "WEBHOOK_URL", f"must be an https:// URL (Telegram posts only over HTTPS), got {self.webhook_url!r}"
+                )
+            if (url.port or 443) not in TELEGRAM_WEBHOOK_PORTS:
+                raise _variable_problem(
+                    "WEBHOOK_URL",
+                    f"uses port {url.port}: Telegram posts only to ports 443, 80, 88 and 8443 (put a proxy in front)",
+                )
+        return self
+
+    @property
+    def webhook_path(self) -> str | None:
+        """The path the host serves Telegram's webhook on (from WEBHOOK_URL), or None in polling mode."""
+        return (urlsplit(self.webhook_url).path or "/") if self.webhook_url else None
+
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # Settings end up in logs and tracebacks: show that secrets are set, never their values.
         for name, value in super().__repr_args__():
@@ -251,7 +305,16 @@ class Settings(BaseModel):
 
 
 SECRET_FIELDS = frozenset(
-    {"bot_token", "database_url", "redis_url", "remnawave_password", "remnawave_access_token", "xui_password", "xui_token"}
+    {
+        "bot_token",
+        "database_url",
+        "redis_url",
+        "webhook_secret",
+        "remnawave_password",
+        "remnawave_access_token",
+        "xui_password",
+        "xui_token",
+    }
 )
 ENV_VARS: Mapping[str, str] = {name: name.upper() for name in Settings.model_fields}  # field → variable
 
@@ -360,14 +423,19 @@ def _problem(error: ErrorDetails, field_name: str, raw: str | None) -> str:
     return f"is invalid: {error['msg']}"  # pydantic's wording for what this file never expects
 
 
+def _variable(error: ErrorDetails) -> str:
+    """The variable an error is about: its location, or the one a cross-field check named."""
+    return str(error["loc"][0]) if error["loc"] else str((error.get("ctx") or {})["variable"])
+
+
 def _config_error(exc: ValidationError, values: Mapping[str, str], where: Mapping[str, _SetAs]) -> ConfigError:
     """``VARIABLE what is wrong (set in .env:LINE)`` for the first mistake, naming the other bad variables."""
     errors = exc.errors()
-    var = str(errors[0]["loc"][0])
+    var = _variable(errors[0])
     set_as = where.get(var, _SetAs(var, None))
     problem = _problem(errors[0], var.lower(), values.get(var))
     origin = f" (set in {set_as.origin})" if set_as.origin else ""
-    others = dict.fromkeys(where.get(v, _SetAs(v, None)).name for e in errors if (v := str(e["loc"][0])) != var)
+    others = dict.fromkeys(where.get(v, _SetAs(v, None)).name for e in errors if (v := _variable(e)) != var)
     more = f"; also invalid: {', '.join(others)}" if others else ""
     return ConfigError(f"{set_as.name} {problem}{origin}{more}")
 
@@ -405,7 +473,7 @@ def _lenient_settings() -> Settings:
             return Settings.model_validate(values)
         except ValidationError as exc:
             for error in exc.errors():
-                values.pop(str(error["loc"][0]), None)
+                values.pop(_variable(error), None)
 
 
 def _msgpack_friendly(value: Any) -> Any:

@@ -107,6 +107,15 @@ async def main() -> None:
         check_hook_allowed("m019", "profile_menu", ())
         return vouched_kwargs("m019", "profile_menu", {"chat_id": 5001, "admin": True, "session": codec.Ref("session")}, None)
 
+    handled = update_context(event, False, 42)
+    assert event.message is not None
+    decoded = type(event.message).model_validate(event.message.model_dump())  # an equal copy, as decoded from a module
+
+    def hook_call_with_message() -> Any:
+        """A module passing the update's message on (upstream does: ``message=callback.message``)."""
+        check_hook_allowed("m019", "profile_menu", ())
+        return vouched_kwargs("m019", "profile_menu", {"chat_id": 5001, "message": decoded, "admin": False}, handled)
+
     def scope(method: str, params: dict[str, Any]) -> Callable[[], Any]:
         return lambda: refusal(
             "m019",
@@ -127,6 +136,7 @@ async def main() -> None:
         ("update: callback owner, 20 candidates (20 catch-alls)", None, owner(routings)),
         ("update: the module's own FSM state (memory storage)", None, lambda: gateway.module_state("m019", key)),
         ("module run_hooks: hook check + vouched arguments", None, hook_call),
+        ("module run_hooks: ... with the update's message passed on", None, hook_call_with_message),
         ("Bot API scope: sendMessage to a user", None, scope("sendMessage", {"chat_id": 5001, "text": "hi"})),
         ("Bot API scope: editMessageText of its own", None, scope("editMessageText", {"chat_id": 5001, "message_id": 900})),
     ]

@@ -45,12 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
         "(or $SOLOBOT_CONTROL_SOCKET, a path).",
     )
     run.add_argument("--reload", action="store_true", help="reload a module when a file in its folder changes (development)")
+    run.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="N identical worker processes behind WEB_PORT (default $WORKERS or 1); "
+        "more than one needs WEBHOOK_URL and REDIS_URL; SIGHUP restarts them one by one",
+    )
 
     commands.add_parser(
         "demo",
         help="the whole bot on embedded defaults, with a scripted user (no token needed)",
         description="Run `python -m host.demo`: local Bot API server, embedded PostgreSQL, every module. "
-        "Other options are passed on to it (--port, --web-port, --no-tour).",
+        "Other options are passed on to it (--port, --web-port, --no-tour, --webhook).",
     )
 
     catalog = commands.add_parser(
@@ -167,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         from .run import run_bot
 
-        return run_bot(args.reload)
+        return run_bot(args.reload, args.workers)
     if args.command == "demo":
         return _demo(extra)
     if args.command == "catalog":

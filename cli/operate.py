@@ -64,6 +64,8 @@ def _print_reply(command: str, module: str | None, reply: dict[str, Any]) -> Non
         print(status_table.render(reply["modules"]))
         if module is not None and reply["modules"]:
             print(status_table.details(reply["modules"][0]))
+        if "workers" in reply or "workers_error" in reply:
+            print(status_table.render_workers(reply.get("workers") or [], module, reply.get("workers_error")))
     else:
         status = reply["module"]
         pid = f", pid {status['pid']}" if status.get("pid") else ""

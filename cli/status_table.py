@@ -6,6 +6,8 @@ import shutil
 from collections.abc import Sequence
 from typing import Any
 
+from sandbox.containment.status import cgroup_line
+
 MIN_ERROR_WIDTH = 20
 
 
@@ -118,9 +120,43 @@ def details(status: dict[str, Any]) -> str:
         lines.append(f"webhook: {status['webhook_path']}")
     if status.get("max_updates_in_flight") is not None:
         lines.append(f"updates in flight: {status.get('updates_in_flight', 0)} (at most {status['max_updates_in_flight']})")
+    cgroup = cgroup_line(status.get("sandbox"))
+    if cgroup:  # where its processes live (and die with it), before the long list of layers
+        lines.append(f"processes: {cgroup}")
     if status.get("sandbox"):
         lines.append("sandbox: " + "; ".join(status["sandbox"]))
     lines.extend(f"warning: {warning}" for warning in status.get("warnings") or [])
     if status.get("last_error"):
         lines.append("last error:\n  " + str(status["last_error"]).rstrip().replace("\n", "\n  "))
     return "\n".join(lines)
+
+
+def render_workers(workers: Sequence[dict[str, Any]], module: str | None = None, error: str | None = None) -> str:
+    """Several workers: each one's state of each module (of ``module`` only when given), stale ones marked.
+
+    The table above is the answering worker's own view (with memory and latency); this is every
+    worker's, from their heartbeats in the shared database.
+    """
+    if error:
+        return f"workers: {error}"
+    names = sorted({name for w in workers for name in w.get("modules", {})} if module is None else {module})
+    header = ["WORKER", "PID", "UPTIME", *[name.upper() for name in names]]
+    rows = []
+    for worker in workers:
+        label = str(worker.get("slot", "?")) + (
+            f" (stale: silent {human_duration(worker.get('silent'))})" if worker.get("stale") else ""
+        )
+        states = worker.get("modules", {})
+        rows.append(
+            [
+                label,
+                str(worker.get("pid", "-")),
+                human_duration(worker.get("uptime")),
+                *[str(states.get(n, {}).get("state", "-")) for n in names],
+            ]
+        )
+    if not rows:
+        return "workers: none has reported yet"
+    sizes = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(len(header))]
+    lines = ["  ".join(f"{cell:<{size}}" for cell, size in zip(cells, sizes, strict=True)).rstrip() for cells in [header, *rows]]
+    return "\n".join(["", "every worker (heartbeats in the shared database):", *lines])

@@ -11,11 +11,13 @@ operator's servers with their credentials, never a guessed address.
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from . import db
+from . import db, worker_tables  # noqa: F401  (the workers' tables are core tables too)
 from .models import Base, Server, Tariff
 
+CREATE_ATTEMPTS = 3
 DEFAULT_TARIFF = {
     "name": "1 месяц",
     "group_code": "standard",
@@ -40,8 +42,16 @@ DEFAULT_SERVER = {
 async def init_db(engine: AsyncEngine | None = None) -> None:
     """Create missing tables on ``engine`` (default: the bound one) and seed an empty install."""
     engine = engine or db.get_engine()
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all)
+            break
+        except IntegrityError:
+            # Another process (a bot worker) created the same table at the same moment: PostgreSQL
+            # refuses the second CREATE TABLE with a duplicate pg_type row. Its tables exist now.
+            if attempt == CREATE_ATTEMPTS:
+                raise
     async with AsyncSession(engine, expire_on_commit=False) as session:
         await _seed_defaults(session)
         await session.commit()

@@ -14,6 +14,7 @@ is decides what ``run_hooks`` does:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import traceback
 from collections.abc import Awaitable, Callable
@@ -137,7 +138,8 @@ async def call_registered(
     failures: list[HookFailure] = []
     for func in list(_hooks.get(name, ())):
         try:
-            async with asyncio.timeout(timeout):
+            # No deadline of our own when the caller bounds the call (a module process: the host cancels it).
+            async with asyncio.timeout(timeout) if timeout is not None else contextlib.nullcontext():
                 value = func(**kwargs)
                 if inspect.isawaitable(value):
                     value = await value

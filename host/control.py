@@ -11,6 +11,8 @@ in the bot's. Protocol: one JSON object per line each way.
 
     → {"cmd": "status"}                              ← {"ok": true, "modules": [status, ...]}
     → {"cmd": "status", "module": "x"}               ← {"ok": true, "modules": [status of x]}
+                                                       (several workers: also "workers": [{"instance", "slot",
+                                                       "pid", "stale", "modules": {name: {"state", "pid"}}}, ...])
     → {"cmd": "list"}                                ← {"ok": true, "modules": [{"name", "state", "version", "enabled"}]}
     → {"cmd": "start"|"stop"|"restart"|"reload", "module": "x"}
                                                      ← {"progress": "reloading x…"} (then every 5 s while it runs)
@@ -37,7 +39,7 @@ import socket
 import stat
 import struct
 import tempfile
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -87,8 +89,11 @@ class ControlServer:
         logs: ModuleLogBuffer,
         path: Address | os.PathLike[str],
         catalog: CatalogCommands | None = None,
+        workers_status: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None,
     ) -> None:
+        """``workers_status``: every worker's state of each module (several workers), added to ``status``."""
         self.runtime = runtime
+        self.workers_status = workers_status
         self.catalog = catalog  # None: the bot has no CATALOG_URL / CATALOG_PUBLIC_KEY
         self.logs = logs
         self.path: Address = path if is_abstract(path) else Path(path).absolute()
@@ -220,7 +225,13 @@ class ControlServer:
             return self._unknown(module or "")
         if self.catalog is not None:  # where each module came from: the catalog's install record
             statuses = [{**s, "source": self.catalog.source_of(s["name"])} for s in statuses]
-        return {"ok": True, "modules": statuses}
+        reply: dict[str, Any] = {"ok": True, "modules": statuses}
+        if self.workers_status is not None:
+            try:
+                reply["workers"] = await self.workers_status()
+            except Exception as exc:  # the database is away: this worker's own view still helps
+                reply["workers_error"] = f"the other workers' states are unavailable: {exc}"
+        return reply
 
     async def _operation(self, cmd: str, module: str, writer: asyncio.StreamWriter) -> None:
         try:

@@ -8,7 +8,9 @@ port is taken) to talk to the bot as in Telegram and start/stop/restart/reload m
 module, sign-in links printed). Unless ``--no-tour``, a scripted user first walks through the bot
 (``/start``, the profile, each module button in it, a trial key and its card) and the transcript is printed. The bot keeps serving
 until Ctrl-C, which stops everything (module processes and PostgreSQL included); any Bot API
-client can also talk to the printed server URL with the printed token.
+client can also talk to the printed server URL with the printed token. With ``--webhook`` (or
+``DEMO_WEBHOOK=1``) the bot runs in webhook mode: the local Bot API server posts the updates to
+the bot's web server (``/telegram/webhook``, a fresh secret) instead of the bot long-polling.
 """
 
 from __future__ import annotations
@@ -19,10 +21,14 @@ import errno
 import logging
 import os
 import re
+import secrets
 import signal
+import socket
 from collections.abc import Coroutine
 from contextlib import AsyncExitStack
 from typing import Any
+
+import anyio
 
 from config import ConfigError, load_settings
 from local_bot_api import LocalBotAPI, MessageView, SimulatedUser
@@ -100,21 +106,48 @@ async def _open_web_chat(stack: AsyncExitStack, api: LocalBotAPI, host: SolobotH
 
 
 async def _until(stop: asyncio.Event, work: Coroutine[Any, Any, None]) -> None:
-    """Run ``work`` unless ``stop`` is set first; then it is cancelled (Ctrl-C in the middle of the tour)."""
-    task = asyncio.ensure_future(work)
-    waiter = asyncio.ensure_future(stop.wait())
+    """Run ``work`` unless ``stop`` is set first; then it is cancelled (Ctrl-C in the middle of the tour).
+
+    ``work``'s own error propagates as it is (the task group would wrap it in a group).
+    """
     try:
-        await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for pending in (task, waiter):
-            pending.cancel()
-        await asyncio.gather(task, waiter, return_exceptions=True)
-    if task.done() and not task.cancelled():
-        task.result()  # the tour's own error, if it raised one
+        async with anyio.create_task_group() as group:
+
+            async def cancel_on_stop() -> None:
+                await stop.wait()
+                group.cancel_scope.cancel()
+
+            group.start_soon(cancel_on_stop)
+            await work
+            group.cancel_scope.cancel()  # done first: stop waiting for ``stop``
+    except BaseExceptionGroup as errors:  # only ``work`` can raise here
+        raise errors.exceptions[0] from None
+
+
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+def _webhook_settings(web_port: int) -> dict[str, str]:
+    """Webhook mode on this machine: the local Bot API posts to the bot's web server, which needs a known port."""
+    if web_port == 0:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            web_port = sock.getsockname()[1]
+    return {
+        "WEB_PORT": str(web_port),
+        "WEBHOOK_URL": f"http://127.0.0.1:{web_port}{WEBHOOK_PATH}",
+        "WEBHOOK_SECRET": secrets.token_urlsafe(32),  # A-Z, a-z, 0-9, _ and -: Telegram's alphabet
+    }
 
 
 async def run(
-    port: int, web_port: int, walk: bool, chat_host: str = "127.0.0.1", chat_port: int = 8090, catalog_port: int | None = 8100
+    port: int,
+    web_port: int,
+    walk: bool,
+    chat_host: str = "127.0.0.1",
+    chat_port: int = 8090,
+    catalog_port: int | None = 8100,
+    webhook: bool = False,
 ) -> None:
     # Signals only set ``stop`` from the start on: a Ctrl-C during start-up lets it finish and
     # then takes everything down in order, instead of tearing through half-started parts.
@@ -123,7 +156,7 @@ async def run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await _serve(stop, port, web_port, walk, chat_host, chat_port, catalog_port)
+        await _serve(stop, port, web_port, walk, chat_host, chat_port, catalog_port, webhook)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -145,7 +178,14 @@ async def _open_catalog(stack: AsyncExitStack, host: SolobotHost, data_dir: str,
 
 
 async def _serve(
-    stop: asyncio.Event, port: int, web_port: int, walk: bool, chat_host: str, chat_port: int, catalog_port: int | None = 8100
+    stop: asyncio.Event,
+    port: int,
+    web_port: int,
+    walk: bool,
+    chat_host: str,
+    chat_port: int,
+    catalog_port: int | None = 8100,
+    webhook: bool = False,
 ) -> None:
     async with LocalBotAPI(token=DEMO_TOKEN, port=port) as api:
         demo = {
@@ -153,6 +193,7 @@ async def _serve(
             "TELEGRAM_API_URL": api.base_url,
             "ADMIN_IDS": str(DEMO_ADMIN),
             "WEB_PORT": str(web_port),
+            **(_webhook_settings(web_port) if webhook else {}),
         }
         settings = load_settings({**os.environ, **demo}, env_file=None)  # DATA_DIR, MODULES_DIR… still apply
         # Leaving this block stops the web chat first (its event streams end), then the host
@@ -163,6 +204,8 @@ async def _serve(
                 print(f"module {status['name']:<16} {status['state']:<8} pid {status['pid']}")
             chat = await _open_web_chat(stack, api, host, chat_host, chat_port)
             print(f"\nLocal Bot API server: {api.base_url} (token {DEMO_TOKEN}); module webhooks: {host.web_url}")
+            if settings.webhook_url:
+                print(f"Webhook mode: the Bot API server posts updates to {settings.webhook_url}")
             print(f"Web chat: {chat.url}  (hot reload is on: saving a file in {settings.modules_dir}/ reloads that module)\n")
             if catalog_port is not None and not stop.is_set():
                 await _open_catalog(stack, host, settings.data_dir, catalog_port)
@@ -184,11 +227,17 @@ def main() -> None:
     parser.add_argument("--no-tour", action="store_true", help="skip the scripted walk through the bot in the terminal")
     parser.add_argument("--catalog-port", type=int, default=8100, help="module catalog port (default 8100; 0: any free port)")
     parser.add_argument("--no-catalog", action="store_true", help="do not start the local module catalog")
+    parser.add_argument(
+        "--webhook",
+        action="store_true",
+        default=os.environ.get("DEMO_WEBHOOK", "").lower() in ("1", "true", "yes"),
+        help="webhook mode: the Bot API server posts updates to the bot's web server (also DEMO_WEBHOOK=1); default: polling",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         catalog_port = None if args.no_catalog else args.catalog_port
-        asyncio.run(run(args.port, args.web_port, not args.no_tour, args.chat_host, args.chat_port, catalog_port))
+        asyncio.run(run(args.port, args.web_port, not args.no_tour, args.chat_host, args.chat_port, catalog_port, args.webhook))
     except ConfigError as exc:
         raise SystemExit(f"solobot demo: {exc}") from None
 

@@ -11,7 +11,11 @@ import logging
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
-from .control import ControlServer, control_socket_path, refuse_if_bot_running
+import anyio
+
+from runtime.supervision.task_owner import TaskOwner
+
+from .control import ControlServer, ControlSocketBusy, control_socket_path, refuse_if_bot_running
 from .control_catalog import CatalogCommands
 from .log_buffer import ModuleLogBuffer
 from .reloader import ModuleReloader
@@ -34,9 +38,35 @@ async def attach_operator_tools(host: SolobotHost, stack: AsyncExitStack, *, rel
     logs = ModuleLogBuffer()
     stack.enter_context(logs.attached())
     catalog = CatalogCommands(host.catalog) if host.catalog is not None else None
-    host.control = await stack.enter_async_context(ControlServer(runtime, logs, control_socket_path(host.settings), catalog))
+    coordination = host.coordination
+    workers = coordination.status if coordination is not None else None
+    server = ControlServer(runtime, logs, control_socket_path(host.settings), catalog, workers_status=workers)
+    if not host.shares_data_dir:
+        host.control = await stack.enter_async_context(server)
+    else:
+        # Workers on one machine share DATA_DIR and so the address: one serves it, the others take
+        # it over when it leaves (every worker answers for all: operations reach every worker).
+        turns = TaskOwner("control-socket")
+        stack.push_async_callback(turns.aclose)
+        turns.spawn(_serve_when_free(host, server), "control-socket")
     if reload:
         await stack.enter_async_context(ModuleReloader(runtime, runtime.modules_dir))
+
+
+CONTROL_RETRY_SECONDS = 1.0
+
+
+async def _serve_when_free(host: SolobotHost, server: ControlServer) -> None:
+    """Serve the control socket as soon as no other worker does; until this worker stops."""
+    while True:
+        try:
+            async with server:
+                host.control = server
+                await anyio.sleep_forever()
+        except ControlSocketBusy:
+            await anyio.sleep(CONTROL_RETRY_SECONDS)
+        finally:
+            host.control = None
 
 
 __all__ = ["attach_operator_tools", "refuse_if_bot_running"]

@@ -170,6 +170,11 @@ class Codec:
 
     def decode(self, data: bytes) -> Any:
         """Deserialize one frame. Any malformed input, or one over the bounds below, raises ``CodecError``."""
+        if len(data) <= UNCOUNTED_FRAME:
+            try:
+                return self._unpack(data, 0, None)
+            except Exception:  # decoded again below, for the error it deserves (or a tuple key)
+                pass
         try:
             return self._unpack(data, 0, _Budget())
         except CodecError:
@@ -181,31 +186,34 @@ class Codec:
         except Exception as exc:  # msgpack raises several types for corrupt input
             raise CodecError(f"malformed msgpack: {type(exc).__name__}: {exc}") from None
 
-    def _unpack(self, data: bytes, depth: int, budget: _Budget) -> Any:
+    def _unpack(self, data: bytes, depth: int, budget: _Budget | None) -> Any:
+        """Decode ``data``; ``budget`` None: uncounted, for a frame too small to exceed it (``UNCOUNTED_FRAME``)."""
         if depth > MAX_EXT_DEPTH:
             raise CodecError("extension values nested too deep")
+        counting: dict[str, Any] = {}
+        if budget is not None:  # a Python call per container, only where the count can matter
 
-        def array(items: list[Any]) -> list[Any]:
-            budget.spend(1 + len(items))
-            return items
+            def array(items: list[Any]) -> list[Any]:
+                budget.spend(1 + len(items))
+                return items
 
-        def mapping(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
-            budget.spend(1 + 2 * len(pairs))
-            return _map(pairs)
+            def mapping(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+                budget.spend(1 + 2 * len(pairs))
+                return _map(pairs)
 
+            counting = {"list_hook": array, "object_pairs_hook": mapping}
         return msgpack.unpackb(
             data,
             raw=False,
             strict_map_key=False,
             use_list=True,
-            list_hook=array,
-            object_pairs_hook=mapping,
             ext_hook=lambda code, payload: self._ext_hook(code, payload, depth, budget),
             max_array_len=MAX_CONTAINER_LEN,
             max_map_len=MAX_CONTAINER_LEN,
+            **counting,
         )
 
-    def _ext_hook(self, code: int, payload: bytes, depth: int, budget: _Budget) -> Any:
+    def _ext_hook(self, code: int, payload: bytes, depth: int, budget: _Budget | None) -> Any:
         if code == EXT_DATETIME:
             return _dt.datetime.fromisoformat(payload.decode())
         if code == EXT_DATE:
@@ -232,6 +240,10 @@ class Codec:
 # bounded by the frame cap itself; msgpack's own stack bounds nesting (1024 levels).
 MAX_CONTAINER_LEN = 200_000  # elements of one array, entries of one map
 MAX_OBJECTS = 1_000_000  # containers plus their elements, per frame
+# Every object counted is a container (counted once for itself) or an element of one, and each
+# takes at least one byte of the frame (a nested extension payload's bytes are the frame's too):
+# a frame of n bytes spends at most 2n. Frames up to this size are decoded without counting.
+UNCOUNTED_FRAME = MAX_OBJECTS // 2
 
 
 class _Budget:

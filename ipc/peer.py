@@ -7,6 +7,8 @@ capped at ``max_frame`` bytes. The peer
 * sends requests and matches answers by id (ids are per direction);
 * serves incoming requests concurrently, each in its own task that the peer owns, so a
   handler that calls back into the other side while that side waits on it cannot deadlock;
+  the task's first step runs at once (``first_step``), so a handler that never suspends is
+  answered within the callback that read its frame;
 * turns any breach of the protocol (malformed msgpack, unknown kind, oversized frame, an
   answer to an id it never issued, a duplicate request id) into closing this channel only:
   every outstanding request fails at once with ``PeerClosed`` carrying the reason.
@@ -21,6 +23,7 @@ import asyncio
 import logging
 import socket
 import struct
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,6 +31,7 @@ from typing import Any
 from . import messages
 from .codec import GENERIC, Codec
 from .errors import CodecError, PeerClosed, ProtocolError, RemoteError
+from .first_step import run_first_step
 from .messages import Cancel, Error, Notify, Request, Response
 
 log = logging.getLogger("solobot.ipc")
@@ -41,14 +45,20 @@ NotifyHandler = Callable[[str, Any], None]
 
 
 class OutgoingCall:
-    """One request in flight: await ``future``; ``cancel()`` also tells the other side."""
+    """One request in flight: await ``future``; ``cancel()`` also tells the other side.
 
-    __slots__ = ("_peer", "future", "id")
+    ``sent_at`` / ``answered_at`` (``time.perf_counter``): when the request was written and when
+    its answer was read, so a caller can time the other side without a callback per call.
+    """
+
+    __slots__ = ("_peer", "answered_at", "future", "id", "sent_at")
 
     def __init__(self, peer: Peer, id: int, future: asyncio.Future[Any]) -> None:
         self._peer = peer
         self.id = id
         self.future = future
+        self.sent_at = time.perf_counter()
+        self.answered_at: float | None = None
 
     def cancel(self) -> None:
         if self._peer._pending.pop(self.id, None) is not None and not self._peer.is_closed:
@@ -79,7 +89,7 @@ class Peer(asyncio.Protocol):
         self._reading_paused = False
         self._frames_scheduled = False
         self._last_id = 0
-        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._pending: dict[int, OutgoingCall] = {}
         self._serving: dict[int, asyncio.Task[None]] = {}
         self._close_reason: str | None = None
         self.protocol_error: str | None = None
@@ -132,9 +142,8 @@ class Peer(asyncio.Protocol):
         self._last_id += 1
         call_id = self._last_id
         self._send(Request(call_id, method, params))
-        future: asyncio.Future[Any] = self._loop.create_future()
-        self._pending[call_id] = future
-        return OutgoingCall(self, call_id, future)
+        call = self._pending[call_id] = OutgoingCall(self, call_id, self._loop.create_future())
+        return call
 
     async def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:
         """Send a request and wait for its answer; on timeout or cancellation tell the peer."""
@@ -168,9 +177,9 @@ class Peer(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
         error = PeerClosed(reason)
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(error)
+        for call in self._pending.values():
+            if not call.future.done():
+                call.future.set_exception(error)
         self._pending.clear()
         for task in self._serving.values():
             task.cancel()
@@ -247,18 +256,20 @@ class Peer(asyncio.Protocol):
     def _dispatch(self, msg: messages.Message) -> None:
         match msg:
             case Response(call_id, result):
-                future = self._answer_future(call_id)
-                if future is not None and not future.done():
-                    future.set_result(result)
+                call = self._answered(call_id)
+                if call is not None and not call.future.done():
+                    call.future.set_result(result)
             case Error(call_id, kind, message, tb):
-                future = self._answer_future(call_id)
-                if future is not None and not future.done():
-                    future.set_exception(RemoteError(kind, message, tb))
+                call = self._answered(call_id)
+                if call is not None and not call.future.done():
+                    call.future.set_exception(RemoteError(kind, message, tb))
             case Request(call_id, _, _):
                 if call_id in self._serving:
                     self._protocol_error(f"request id {call_id} is already in use")
                     return
-                self._serving[call_id] = self._loop.create_task(self._serve(msg))
+                serving = self._loop.create_task(self._serve(msg))
+                self._serving[call_id] = serving  # before its first step: the task removes itself when it ends
+                run_first_step(self._loop, serving)  # most requests are answered without a loop turn
             case Notify(method, params):
                 if self._on_notify is not None:
                     try:
@@ -270,14 +281,16 @@ class Peer(asyncio.Protocol):
                 if task is not None:
                     task.cancel()
 
-    def _answer_future(self, call_id: int) -> asyncio.Future[Any] | None:
-        future = self._pending.pop(call_id, None)
-        if future is None:
+    def _answered(self, call_id: int) -> OutgoingCall | None:
+        call = self._pending.pop(call_id, None)
+        if call is None:
             if call_id > self._last_id:
                 self._protocol_error(f"answer to request id {call_id}, which was never sent")
             else:
                 self.late_answers += 1  # we gave up on it (timeout/cancel): harmless
-        return future
+        else:
+            call.answered_at = time.perf_counter()
+        return call
 
     async def _serve(self, req: Request) -> None:
         try:

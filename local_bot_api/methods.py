@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ from typing import Any
 from .state import StoredFile, StoredMessage, World
 
 MAX_TEXT = 4096
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+DEFAULT_MAX_CONNECTIONS = 40
+MAX_MAX_CONNECTIONS = 100_000  # telegram-bot-api's --local limit (Telegram's own: 100)
 MAX_CAPTION = 1024
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are exactly the same "
@@ -246,11 +250,29 @@ async def get_updates(world: World, params: Params) -> Any:
 @method("setWebhook")
 async def set_webhook(world: World, params: Params) -> Any:
     url = params.get("url") or ""
-    if url and not url.startswith("https://"):
+    if not url:  # Telegram: an empty URL removes the webhook
+        return await delete_webhook(world, params)
+    # Like telegram-bot-api in --local mode: http:// and any port are accepted (Telegram itself wants https).
+    if not url.startswith(("https://", "http://")):
         raise ApiError("Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
-    world.webhook = {"url": url, "allowed_updates": _json(params["allowed_updates"]) if params.get("allowed_updates") else None}
+    secret = params.get("secret_token") or None
+    if secret is not None and not WEBHOOK_SECRET.fullmatch(str(secret)):
+        raise ApiError("Bad Request: secret token contains unallowed characters")
+    max_connections = _int(params, "max_connections", DEFAULT_MAX_CONNECTIONS)
+    if max_connections is None or not 1 <= max_connections <= MAX_MAX_CONNECTIONS:
+        raise ApiError("Bad Request: bad webhook: max_connections must be between 1 and 100000")
+    allowed = _json(params["allowed_updates"]) if params.get("allowed_updates") else None
+    keep_errors = world.webhook.get("url") == url
+    world.webhook = {
+        "url": url,
+        "secret_token": secret,
+        "allowed_updates": allowed or None,
+        "max_connections": max_connections,
+        **({k: v for k, v in world.webhook.items() if k.startswith("last_error")} if keep_errors else {}),
+    }
     if _bool(params, "drop_pending_updates"):
         world.updates.clear()
+    world.notify()  # the delivery starts posting what is pending
     return True
 
 
@@ -259,18 +281,23 @@ async def delete_webhook(world: World, params: Params) -> Any:
     world.webhook = {}
     if _bool(params, "drop_pending_updates"):
         world.updates.clear()
+    world.notify()
     return True
 
 
 @method("getWebhookInfo")
 async def get_webhook_info(world: World, params: Params) -> Any:
+    hook = world.webhook
     info: dict[str, Any] = {
-        "url": world.webhook.get("url", ""),
+        "url": hook.get("url", ""),
         "has_custom_certificate": False,
         "pending_update_count": len(world.updates),
     }
-    if world.webhook.get("allowed_updates"):
-        info["allowed_updates"] = world.webhook["allowed_updates"]
+    if hook.get("url"):
+        info["max_connections"] = hook["max_connections"]
+        for key in ("allowed_updates", "last_error_date", "last_error_message"):
+            if hook.get(key):
+                info[key] = hook[key]
     return info
 
 

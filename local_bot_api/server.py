@@ -6,17 +6,20 @@ so the whole client stack — serialisation, multipart, error mapping — is exe
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import deque
 from types import TracebackType
 from typing import Any, Self
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from .driver import SimulatedUser
-from .methods import HANDLERS, ApiError, Params, UploadedFile
+from .form_parts import read_form_parts
+from .methods import HANDLERS, ApiError, Params
 from .state import UserInfo, World
+from .webhook_delivery import WebhookDelivery
 
 # Polling must never be throttled, or the bot could not even receive the updates.
 UNLIMITED_METHODS = frozenset({"getupdates", "getme"})
@@ -27,6 +30,9 @@ class LocalBotAPI:
 
     ``rate_limit=(calls, seconds)`` answers 429 with ``retry_after`` once more than
     ``calls`` requests arrive within ``seconds`` (off by default).
+
+    While a webhook is set (``setWebhook``), updates are posted to it (``webhook_delivery``);
+    ``webhook_retry=(first, max)``: the backoff in seconds between attempts to post one update.
     """
 
     def __init__(
@@ -38,6 +44,7 @@ class LocalBotAPI:
         rate_limit: tuple[int, float] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        webhook_retry: tuple[float, float] = (0.1, 2.0),
     ) -> None:
         bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 123456
         self.token = token
@@ -48,6 +55,8 @@ class LocalBotAPI:
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         self._requested_port = port  # 0: any free port
+        self.webhook_delivery = WebhookDelivery(self.world, retry_first=webhook_retry[0], retry_max=webhook_retry[1])
+        self._delivering: asyncio.Task[None] | None = None
 
     @property
     def base_url(self) -> str:
@@ -71,10 +80,15 @@ class LocalBotAPI:
         site = web.TCPSite(self._runner, self.host, self._requested_port)
         await site.start()
         self.port = self._runner.addresses[0][1]
+        self._delivering = asyncio.get_running_loop().create_task(self.webhook_delivery.run(), name="local-bot-api-webhook")
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.world.close()  # wake long polls first so cleanup does not wait for them
+        if self._delivering is not None:
+            self._delivering.cancel()
+            await asyncio.gather(self._delivering, return_exceptions=True)
+            self._delivering = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -129,15 +143,7 @@ async def _read_params(request: web.Request) -> Params:
         if isinstance(body, dict):
             params.update(body)
     elif content_type == "multipart/form-data":
-        reader = await request.multipart()
-        async for part in reader:
-            if not isinstance(part, BodyPartReader) or part.name is None:
-                continue
-            data = await part.read()
-            if part.filename is not None:
-                params[part.name] = UploadedFile(part.filename, bytes(data), part.headers.get("Content-Type"))
-            else:
-                params[part.name] = data.decode(part.get_charset("utf-8"))
+        params.update(await read_form_parts(await request.multipart()))
     else:
         params.update(await request.post())
     return params

@@ -248,6 +248,10 @@ class World:
         """Telegram forgets every update with id < offset once getUpdates is called with it."""
         self.updates = [u for u in self.updates if u["update_id"] >= offset]
 
+    def remove_update(self, update_id: int) -> None:
+        """A webhook acknowledged this update: Telegram forgets it."""
+        self.updates = [u for u in self.updates if u["update_id"] != update_id]
+
     def new_callback_query(self, user_id: int, message: StoredMessage, data: str) -> CallbackQueryRecord:
         query_id = f"{next(self._query_ids)}{secrets.randbelow(10**9):09d}"
         record = CallbackQueryRecord(

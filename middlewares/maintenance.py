@@ -2,7 +2,9 @@
 
 The switch is a :class:`MaintenanceMode` owned by the dispatcher: ``setup_middlewares`` puts it in
 ``dp["maintenance"]``, so the admin handler receives it as its ``maintenance`` argument and the
-middleware reads the same object — no module global, one switch per dispatcher.
+middleware reads the same object — no module global, one switch per dispatcher. It is this
+process's (``LocalFlag``, off when the bot starts) or, with ``REDIS_URL``, a key in Redis that
+every worker reads (``RedisFlag``): an admin's switch on one worker holds on all of them.
 """
 
 from __future__ import annotations
@@ -13,19 +15,11 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject
 
+from shared_state.flag import Flag
+
 from .replies import short_reply
 
-
-class MaintenanceMode:
-    """Whether the bot is in maintenance; off when the bot starts."""
-
-    def __init__(self, enabled: bool = False) -> None:
-        self.enabled = enabled
-
-    def toggle(self) -> bool:
-        """Flip the switch; the new state."""
-        self.enabled = not self.enabled
-        return self.enabled
+MaintenanceMode = Flag  # whether the bot is in maintenance: ``await is_on()``, ``await toggle()``
 
 
 class MaintenanceMiddleware(BaseMiddleware):
@@ -36,7 +30,7 @@ class MaintenanceMiddleware(BaseMiddleware):
     async def __call__(
         self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], event: TelegramObject, data: dict[str, Any]
     ) -> Any:
-        if self.mode.enabled and not data.get("admin"):
+        if not data.get("admin") and await self.mode.is_on():
             await short_reply(event, self.text)
             return None
         return await handler(event, data)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -28,6 +29,7 @@ from hooks.results import HookResults
 from runtime.aiogram_bridge.callback_ownership import ModuleRouting, collisions, module_claims
 from runtime.aiogram_bridge.host_layers import describe_host_layers
 from runtime.aiogram_bridge.host_services import HostServices
+from runtime.aiogram_bridge.routing_declaration import declaration_collisions, load_routing_declaration
 from runtime.calls.caller_session import release_if_read_only
 from runtime.calls.fanout import FanoutObserver, fan_out
 from runtime.calls.hook_arguments import kwargs_to_wire
@@ -40,7 +42,7 @@ from runtime.supervision.supervisor import ModuleState, ModuleSupervisor
 from runtime.supervision.task_owner import TaskOwner
 from runtime.supervision.zygote_client import ForkServer, Zygote
 from sandbox import process_flags
-from sandbox.permissions import DEFAULTS, ModulePermissions
+from sandbox.permissions import DEFAULTS, ModulePermissions, PermissionsError
 
 from .config import RuntimeConfig
 from .discovery import discover
@@ -48,6 +50,7 @@ from .operations import Operation, OperationResult, operate
 
 log = logging.getLogger("solobot.runtime")
 
+OperationRecorder = Callable[[str, Operation], Awaitable[object]]  # tells other workers (``workers.operations_journal``)
 MAX_WARNED = 10_000  # distinct (module, kind) refusal lines kept to log each once
 CORE_SOURCE = "core"  # results of hooks registered in the host process itself
 
@@ -71,6 +74,8 @@ class ModuleRuntime:
         fanout_observer: FanoutObserver | None = None,
         packages_dir: str | os.PathLike[str] | None = None,
         zygote: ForkServer | None = None,
+        state_store: StateStore | None = None,
+        record_operation: OperationRecorder | None = None,
     ) -> None:
         """Secure by default: every module runs sandboxed with ``modules.toml``'s permissions (defaults
         without an entry), its private folders under ``data_dir`` (default: ``storage``, the bot's
@@ -80,6 +85,9 @@ class ModuleRuntime:
         modules run as the bot's own user with no confinement, and every module's status says so
         ("NOT sandboxed: ..."); for tests of the process model and trusted development set-ups only.
         ``zygote``: one the caller owns (the host starts its own while PostgreSQL starts; tests share one).
+        ``state_store``: which modules the operator stopped, when not ``state_file`` (a worker mirrors
+        the shared database's); ``record_operation``: called after each ``operate`` so the other
+        workers run it too.
         """
         self.modules_dir = Path(modules_dir).resolve()
         # <DATA_DIR>/module-packages: each module's own site folder (``solobot modules deps``); without
@@ -94,7 +102,8 @@ class ModuleRuntime:
             sandboxes = self._default_sandboxes(Path(data_dir) if data_dir is not None else Path("storage"))
         self.sandboxes = sandboxes  # None: opted out (sandbox=False): no confinement, said in status
         self.fanout_observer = fanout_observer  # told about every hook fan-out (the host's metrics)
-        self._store = StateStore(state_file)
+        self._store = state_store if state_store is not None else StateStore(state_file)
+        self._record_operation = record_operation
         self._tasks = TaskOwner("runtime")
         # Without ``zygote`` the runtime starts, replaces and stops its own; one passed in is the
         # caller's to start and stop (the test suite shares one between runtimes).
@@ -109,6 +118,7 @@ class ModuleRuntime:
         self._warned: set[tuple[str, str]] = set()
         self.updates_in_flight = UpdatesInFlight()
         self._routing: dict[str, tuple[ModuleProcess, ModuleRouting]] = {}
+        self._declared: dict[str, tuple[str, ...]] = {}  # callback prefixes each module.toml declares
         self._previous_dispatcher: hook_registry.Dispatcher | None = None
 
     def _default_sandboxes(self, data_dir: Path) -> ModuleSandboxes:
@@ -172,6 +182,8 @@ class ModuleRuntime:
         await self._tasks.aclose()  # restart timers and watchers first: nothing restarts now
         processes = [sup.process for sup in self._supervisors.values() if sup.process is not None]
         await asyncio.gather(*(p.terminate("runtime shutting down") for p in processes), return_exceptions=True)
+        if self.sandboxes is not None:
+            await asyncio.to_thread(self.sandboxes.close)  # this host's cgroups, and anything still in them
         if self._own_zygote is not None:
             await self._own_zygote.aclose()
         if self._own_setup_engine is not None:
@@ -215,7 +227,26 @@ class ModuleRuntime:
         await self._supervisor(name).reload()
 
     async def operate(self, name: str, operation: Operation | str) -> OperationResult:
-        """Run an operator's operation; failures come back in the result (``UnknownModuleError`` is raised)."""
+        """Run an operator's operation; failures come back in the result (``UnknownModuleError`` is raised).
+
+        With several workers the operation is then recorded for the others, even when it failed
+        here: what the operator wants (this module stopped, or running) holds for every worker.
+        """
+        operation = Operation(operation)
+        result = await self.operate_here(name, operation)
+        if self._record_operation is not None:
+            try:
+                await self._record_operation(name, operation)
+            except Exception as exc:  # the database is away: the other workers do not know
+                log.exception("[modules] %s: %s done here but not recorded for the other workers", name, operation.value)
+                if result.ok:
+                    return OperationResult(
+                        name, operation, False, f"done on this worker only; the other workers were not told ({exc})"
+                    )
+        return result
+
+    async def operate_here(self, name: str, operation: Operation | str) -> OperationResult:
+        """``operate`` on this process's runtime only (another worker's operation, applied here)."""
         return await operate(self._supervisor(name), Operation(operation))
 
     async def forget(self, name: str) -> None:
@@ -251,9 +282,22 @@ class ModuleRuntime:
         status["updates_in_flight"] = self.updates_in_flight.count(name)
         status["max_updates_in_flight"] = self.max_updates_in_flight(name)
         if status.get("sandbox"):
-            host = describe_host_layers(name, self._permissions.get(name), self.routing_of(name), status.get("webhook_path"))
+            host = describe_host_layers(
+                name, self._permissions.get(name), self.routing_of(name), status.get("webhook_path"), self._network_line(name)
+            )
             status["sandbox"] = [*status["sandbox"], *host]
         return status
+
+    def _network_line(self, name: str) -> str | None:
+        """What the running process of ``name`` may reach, and what its supervisor refused so far."""
+        supervisor = self._supervisors.get(name)
+        process = supervisor.running_process if supervisor is not None else None
+        network = process.network if process is not None else None
+        if network is None:
+            return None
+        counters = network.counters
+        line = f"network by address: {network.rules.describe()}; {counters.allowed} allowed, {counters.refused} refused"
+        return line + (f" (last: {counters.last_refused})" if counters.last_refused else "")
 
     @property
     def module_names(self) -> list[str]:
@@ -295,6 +339,8 @@ class ModuleRuntime:
             except SandboxConfigError as exc:
                 raise ModuleLoadError(name, str(exc)) from None
             params["database_url"] = plan.database_url
+            if not plan.permissions.trusted:
+                self._declared[name] = self._declared_routing(name)
         params["panels"] = self.services.panel_gateway.granted(name)  # configured from modules.toml by the sandboxes
         process = await ModuleProcess.spawn(
             self._zygote,
@@ -305,6 +351,8 @@ class ModuleRuntime:
             self._on_module_notify,
             params,
             plan.spec if plan else None,
+            plan.cgroup if plan else None,
+            plan.network if plan else None,
         )
         if plan is not None and self.sandboxes is not None:
             self._permissions[name] = plan.permissions
@@ -335,9 +383,30 @@ class ModuleRuntime:
             cached = self._routing[name] = (process, self._routing_for(name, process, permissions))
         return cached[1]
 
-    @staticmethod
-    def _routing_for(name: str, process: ModuleProcess, permissions: ModulePermissions) -> ModuleRouting:
-        return ModuleRouting(name, module_claims(name, process.routes.callback_claims()), permissions.override)
+    def _routing_for(self, name: str, process: ModuleProcess, permissions: ModulePermissions) -> ModuleRouting:
+        declared = self._declared.get(name, ())
+        claims = module_claims(name, process.routes.callback_claims(), declared)
+        return ModuleRouting(name, claims, permissions.override, declared)
+
+    def _declared_routing(self, name: str) -> tuple[str, ...]:
+        """The callback prefixes ``name``'s module.toml declares; ``ModuleLoadError`` on a mistake or a collision."""
+        try:
+            declared = load_routing_declaration(self.modules_dir / name)
+        except PermissionsError as exc:
+            raise ModuleLoadError(name, str(exc)) from None
+        others: dict[str, tuple[str, ...]] = {}
+        for spec in discover(self.modules_dir):
+            if spec.name != name and spec.problem is None:
+                try:
+                    others[spec.name] = load_routing_declaration(spec.path)
+                except PermissionsError:
+                    others[spec.name] = ()  # that module's own start reports its mistake
+        problems = declaration_collisions(name, declared, others)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            log.error("[module %s] %s%s", name, problems[0], more)
+            raise ModuleLoadError(name, problems[0] + more)
+        return declared
 
     def _report_route_collisions(self, name: str, process: ModuleProcess) -> None:
         """At start: callback data this module claims that another running module claims too."""

@@ -4,6 +4,7 @@ The host builds a ``SandboxSpec`` and sends it, as a plain dict (``to_wire``), i
 fork request; the module process calls ``apply_sandbox(SandboxSpec.from_wire(...))`` first thing.
 
 Order, and why:
+0. its cgroup (``sandbox/containment``), first of all: whatever it starts from then on is in it;
 1. private folders, as root: ``chown`` needs root, and it must happen before the drop; then,
    still as root, a private mount view when a folder above the code is private (``/root``
    0700: ``sandbox/private_ancestors.py``);
@@ -19,7 +20,12 @@ Order, and why:
    processes' limits, priority and CPUs, file attributes (chmod, utime, xattrs), mounts,
    namespaces… and, for a module without network (``allow_network`` False), every IP socket
    but TCP: Landlock only governs TCP, UDP would reach any address (``sandbox/seccomp.py``);
-7. dumpable=0 last: every change of effective uid (step 3) resets it to ``fs.suid_dumpable``.
+7. network by address: a second seccomp filter that hands every connect (and, with UDP, every
+   send to an address) to the host's supervisor; its listener goes to the host over
+   ``network_handover`` (``sandbox/network/``);
+8. dumpable=0 last: every change of effective uid (step 3) resets it to ``fs.suid_dumpable``.
+   A module sharing the bot's uid whose network the host supervises stays dumpable: the host
+   reads its connect addresses (seccomp and Landlock keep the uid's other processes out).
 
 Every layer in force is reported as one short string, every layer that could not be applied as
 a string starting with "NOT ". A layer that *should* work but fails raises ``SandboxError``: the
@@ -102,6 +108,15 @@ class SandboxSpec:
     allow_network: bool = False  # any outgoing TCP (still no listening)
     # The operator granted network at all (also with a port list): UDP stays possible, for DNS.
     udp: bool = False
+    # The host checks every connect (and UDP send) by address (sandbox/network/): the process
+    # installs the notify filter and hands its listener over the socket the zygote passes in.
+    network_by_address: bool = False
+    network_refused: str = ""  # why the host cannot supervise it on this machine (sandbox/network/availability.py)
+    # The module's cgroup (``sandbox/containment``): the cgroup.procs files it joins first thing,
+    # and the lines that describe its containment (the cgroup, or what stands in for a missing one).
+    cgroup_procs: list[str] = field(default_factory=list)
+    containment: list[str] = field(default_factory=list)
+    deny_memfd: bool = False  # the host cannot count memfds (no memory cgroup, /proc/<pid>/fd unreadable)
 
     def to_wire(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,8 +149,14 @@ class SandboxSpec:
         for name in ("read_only", "read_execute", "read_write", "list_only", "prelisted"):
             if not all(isinstance(p, str) and p.startswith("/") for p in getattr(self, name)):
                 raise ValueError(f"sandbox spec: {name} must be absolute paths")
-        if type(self.allow_network) is not bool or type(self.udp) is not bool:
-            raise ValueError("sandbox spec: allow_network and udp must be bools")
+        if not all(type(v) is bool for v in (self.allow_network, self.udp, self.network_by_address)):
+            raise ValueError("sandbox spec: allow_network, udp and network_by_address must be bools")
+        if not isinstance(self.network_refused, str):
+            raise ValueError("sandbox spec: network_refused must be a string")
+        if not all(isinstance(p, str) and p.startswith("/") and p.endswith("/cgroup.procs") for p in self.cgroup_procs):
+            raise ValueError("sandbox spec: cgroup_procs must be absolute paths of cgroup.procs files")
+        if not all(isinstance(line, str) for line in self.containment) or type(self.deny_memfd) is not bool:
+            raise ValueError("sandbox spec: containment must be strings and deny_memfd a bool")
         if not all(type(p) is int and 0 < p < 65536 for p in self.tcp_connect_ports):
             raise ValueError("sandbox spec: tcp_connect_ports must be ports")
         if self.trust == "sandboxed" and not (self.data_dir.startswith("/") and self.tmp_dir.startswith("/")):
@@ -186,10 +207,14 @@ def default_read_write_paths(data_dir: Path, tmp_dir: Path) -> list[Path]:
     return [Path(data_dir), Path(tmp_dir), Path("/dev/null")]
 
 
-def apply_sandbox(spec: SandboxSpec) -> list[str]:
-    """Apply every layer ``spec`` asks for to this process; return what is in force, one string each."""
+def apply_sandbox(spec: SandboxSpec, network_handover: int | None = None) -> list[str]:
+    """Apply every layer ``spec`` asks for to this process; return what is in force, one string each.
+
+    ``network_handover``: the socket the seccomp listener goes to when ``spec.network_by_address``.
+    """
     spec.validate()
     applied: list[str] = []
+    applied.extend(join_cgroup(spec.cgroup_procs, spec.containment))
     limits = (spec.memory_mb, spec.max_processes, spec.max_open_files, spec.max_file_size_mb)
     if spec.trust == "trusted":
         applied.append(apply_rlimits(*limits, processes_in_use=count_tasks_of_uid(os.getuid())))
@@ -227,7 +252,7 @@ def apply_sandbox(spec: SandboxSpec) -> list[str]:
         else:
             applied.append(
                 f"NOT own uid: the bot is not root, the module shares uid {os.getuid()} with the host "
-                "(only Landlock and dumpable=0 separate them)"
+                "(Landlock, seccomp and, unless the host supervises its network, dumpable=0 separate them)"
             )
 
         set_no_new_privs()
@@ -236,15 +261,87 @@ def apply_sandbox(spec: SandboxSpec) -> list[str]:
         prelist(spec.prelisted)  # before Landlock: the only moment the project folder may be listed
         applied.extend(_apply_landlock(spec))
 
-        applied.append(seccomp.install(deny_udp=not (spec.allow_network or spec.udp)))
+        applied.append(seccomp.install(deny_udp=not (spec.allow_network or spec.udp), deny_memfd=spec.deny_memfd))
 
-        set_dumpable(False)
-        applied.append("dumpable=0")
+        supervised = _apply_network_by_address(spec, network_handover, landlock_abi=landlock.landlock_abi())
+        if supervised is not None:
+            applied.append(supervised)
+
+        if supervised is None or supervised.startswith("NOT ") or spec.uid is not None:
+            set_dumpable(False)
+            applied.append("dumpable=0")
+        else:
+            # Sharing the host's uid, the host can read its connect() addresses only while it is
+            # dumpable; other processes of that uid are kept out by seccomp (ptrace, process_vm_*,
+            # pidfd_getfd, kcmp…) and Landlock (/proc is not granted).
+            applied.append("dumpable=1 (for the host's network supervisor; seccomp and Landlock keep others out)")
+        applied.append(_hidden_files_layer(spec, dumpable=applied[-1] != "dumpable=0"))
     except SandboxError:
         raise
     except Exception as exc:
         raise SandboxError(f"{type(exc).__name__}: {exc}", applied) from exc
     return applied
+
+
+def _apply_network_by_address(spec: SandboxSpec, handover: int | None, *, landlock_abi: int) -> str | None:
+    """Hand connect() to the host's supervisor (``sandbox/network/``), or say why it cannot be.
+
+    ``None``: the spec does not ask for it (a module granted any address, or a caller of its own).
+    """
+    if not spec.network_by_address or spec.allow_network:
+        if handover is not None:
+            os.close(handover)
+        return None
+    if spec.network_refused:
+        why = spec.network_refused
+    elif handover is None:
+        why = "no hand-over socket from the host (any address on its ports)"
+    elif not seccomp.supported():
+        why = "needs seccomp on x86_64 (any address on its ports)"
+    elif spec.uid is None and landlock_abi == 0:  # dumpable=0 is then all that keeps its uid out of /proc
+        why = "needs Landlock when the bot is not root (any address on its ports)"
+    else:
+        from .network import notify_filter
+
+        return notify_filter.install(handover, udp=spec.udp)
+    if handover is not None:
+        os.close(handover)  # the host's supervisor sees EOF: nothing to serve
+    return f"NOT network by address: {why}"
+
+
+def _hidden_files_layer(spec: SandboxSpec, *, dumpable: bool) -> str:
+    """Whether the host's watchdog can see what no folder walk does (``sandbox/containment/hidden_files.py``).
+
+    It reads the module's ``/proc/<pid>/fd``: as root always; sharing the bot's uid only while the
+    module stays dumpable.
+    """
+    memfds = "; memfds refused" if spec.deny_memfd else ""
+    if spec.uid is not None:
+        return f"hidden files: memfds, /dev/shm and unlinked-but-open files counted by the watchdog{memfds}"
+    if dumpable:
+        return f"hidden files: unlinked-but-open files counted by the watchdog{memfds}"
+    return (
+        "NOT unlinked-file accounting: the bot is not root and the module is not dumpable, so its /proc/<pid>/fd "
+        f"is closed to the bot: unlinked-but-open files escape disk_mb (run the bot as root){memfds}"
+    )
+
+
+def join_cgroup(procs_files: list[str], containment: list[str]) -> list[str]:
+    """Move this process into its cgroup (every hierarchy) before anything else: all it starts stays there.
+
+    Still root (or the delegated cgroup's owner): the uid drop comes later. A cgroup the host made
+    but the process cannot join is an error; the module must not run uncontained.
+    """
+    for procs in procs_files:
+        try:
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")  # 0: the writing process itself
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise SandboxError(f"cannot join its cgroup ({procs}): {exc.strerror}", []) from exc
+    return list(containment)
 
 
 def _apply_landlock(spec: SandboxSpec) -> list[str]:

@@ -10,6 +10,8 @@ promotions), manage invite links, business accounts, stickers, stars and gifts.
 Each module also has a token bucket of ``bot_api_rate`` calls per second (one second's worth of
 burst); a call over it is answered like Telegram's own 429, so aiogram code in the module sees
 ``TelegramRetryAfter``. A ``trusted`` module has upstream's behaviour: every method, no limit.
+The buckets are this process's, or shared by every worker of the bot in Redis
+(``shared_state.token_buckets``), so a module does not get N times its rate from N workers.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any, Literal
 
 import aiogram.methods as _methods
 from aiogram.methods import TelegramMethod
+
+from shared_state.token_buckets import LocalTokenBuckets, TokenBuckets
 
 # Every Bot API method aiogram knows (``__api_method__`` of its method classes).
 API_METHODS: frozenset[str] = frozenset(
@@ -148,28 +152,10 @@ class Refusal:
 
 
 @dataclass
-class _Bucket:
-    rate: float
-    capacity: float
-    tokens: float
-    updated: float
-
-    def take(self, now: float) -> float:
-        """Take one token; 0 when there was one, else the seconds until there will be."""
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
-
-
-@dataclass
 class _ModulePolicy:
     granted: frozenset[str] = frozenset()
     rate: float = DEFAULT_RATE
     trusted: bool = False
-    bucket: _Bucket | None = None
     chats: frozenset[int] = frozenset()  # chats it may send to beyond this bot's users (bot_api_scope)
 
 
@@ -177,7 +163,8 @@ class _ModulePolicy:
 class BotApiPolicy:
     """Per-module allowlist + rate limit. ``grants``/``rates`` seed it; :meth:`configure` updates one module.
 
-    ``check`` is what the gateway calls for every call; ``clock`` is injectable for tests.
+    ``check`` is what the gateway calls for every call; ``clock`` (of the local buckets) is
+    injectable for tests; ``buckets`` are the local ones unless shared ones are passed in.
     """
 
     grants: Mapping[str, Iterable[str]] = field(default_factory=dict)  # module → methods beyond DEFAULT_ALLOWED
@@ -185,9 +172,11 @@ class BotApiPolicy:
     default_rate: float = DEFAULT_RATE
     burst_seconds: float = BURST_SECONDS
     clock: Callable[[], float] = time.monotonic
+    buckets: TokenBuckets | None = None
 
     def __post_init__(self) -> None:
         self._modules: dict[str, _ModulePolicy] = {}
+        self._buckets: TokenBuckets = self.buckets if self.buckets is not None else LocalTokenBuckets(self.clock)
         for module in set(self.grants) | set(self.rates):
             self.configure(module, bot_api=self.grants.get(module, ()), rate=self.rates.get(module, self.default_rate))
 
@@ -205,6 +194,7 @@ class BotApiPolicy:
         if rate <= 0:
             raise ValueError(f"Bot API rate of module {module!r} must be > 0 calls/s, got {rate}")
         self._modules[module] = _ModulePolicy(frozenset(bot_api), rate, trusted, chats=frozenset(chats))
+        self._buckets.reset(module)
 
     def configure_from(self, module: str, permissions: Any) -> None:
         """:meth:`configure` from a ``sandbox.permissions.ModulePermissions``."""
@@ -244,7 +234,7 @@ class BotApiPolicy:
             f'an operator can grant it in modules.toml: [modules.{module}] bot_api = ["{method}"]'
         )
 
-    def check(self, module: str, method: str) -> Refusal | None:
+    async def check(self, module: str, method: str) -> Refusal | None:
         """``None`` when the call may run now (and count it), else a :class:`Refusal`."""
         reason = self.refusal(module, method)
         if reason is not None:
@@ -252,11 +242,7 @@ class BotApiPolicy:
         policy = self._modules.setdefault(module, _ModulePolicy(rate=self.default_rate))
         if policy.trusted:
             return None
-        now = self.clock()
-        if policy.bucket is None:
-            capacity = max(1.0, policy.rate * self.burst_seconds)
-            policy.bucket = _Bucket(policy.rate, capacity, capacity, now)
-        wait = policy.bucket.take(now)
+        wait = await self._buckets.take(module, policy.rate, max(1.0, policy.rate * self.burst_seconds))
         if wait <= 0:
             return None
         retry_after = max(1, math.ceil(wait))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 SENT_REMEMBERED = 20_000  # messages per module the host remembers having sent for it
 
@@ -71,8 +71,19 @@ MessageKey = tuple[int, int]  # (chat id, message id)
 IsUser = Callable[[int], Awaitable[bool]]
 
 
+class SentRecord(Protocol):
+    """The messages the host sent for one module: this process's (``SentMessages``), or every
+    worker's (``shared_state.sent_messages``: a module may delete on one worker what it sent on another)."""
+
+    async def record(self, keys: list[MessageKey]) -> None: ...
+
+    async def unknown(self, keys: list[MessageKey]) -> list[MessageKey]:
+        """Those of ``keys`` the module did not send (or that were forgotten)."""
+        ...
+
+
 class SentMessages:
-    """The messages the host sent for one module (most recent ``SENT_REMEMBERED``)."""
+    """The messages the host sent for one module (most recent ``SENT_REMEMBERED``), in this process."""
 
     def __init__(self, limit: int = SENT_REMEMBERED) -> None:
         self.limit = limit
@@ -86,6 +97,13 @@ class SentMessages:
 
     def __contains__(self, key: object) -> bool:
         return key in self._keys
+
+    async def record(self, keys: list[MessageKey]) -> None:
+        for key in keys:
+            self.add(key)
+
+    async def unknown(self, keys: list[MessageKey]) -> list[MessageKey]:
+        return [key for key in keys if key not in self._keys]
 
 
 def sent_by_result(result: Any) -> list[MessageKey]:
@@ -134,7 +152,7 @@ async def refusal(
     method: str,
     params: dict[str, Any],
     *,
-    sent: SentMessages,
+    sent: SentRecord,
     update_chat: int | None,
     update_messages: Iterable[MessageKey],
     update_inline_message: str | None,
@@ -155,7 +173,9 @@ async def refusal(
     if targets is not None and inline is None:
         chat, ids = targets
         own = set(update_messages)
-        foreign = [i for i in ids if not (type(chat) is int and type(i) is int and ((chat, i) in sent or (chat, i) in own))]
+        named = [(chat, i) for i in ids if type(chat) is int and type(i) is int and (chat, i) not in own]
+        unknown = set(await sent.unknown(named)) if named else set()
+        foreign = [i for i in ids if not (type(chat) is int and type(i) is int) or (chat, i) in unknown]
         if foreign:
             return (
                 f"Forbidden: module {module!r} may only {method} messages it sent or the message of the update "

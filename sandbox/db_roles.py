@@ -67,6 +67,7 @@ async def ensure_module_role(
     host: str | None = None,
     port: int | None = None,
     password: str | None = None,
+    processes: int = 1,
 ) -> str:
     """Create or update ``module``'s role and schema and return the URL its process connects with.
 
@@ -74,7 +75,9 @@ async def ensure_module_role(
     URL's TCP host and port, or, when the owner connects over a unix socket (the embedded server),
     the server's first ``listen_addresses`` entry and its ``port``; ``host``/``port`` override.
     A new random password is set unless ``password`` is given (e.g. to keep the old process of a
-    module being reloaded able to open connections until it retires).
+    module being reloaded able to open connections until it retires, or the module's processes of
+    the other workers). ``processes``: how many processes of the module connect at once (one per
+    worker); the role's connection limit grows with it.
     """
     if permissions.trusted:
         return owner_engine.url.render_as_string(hide_password=False)
@@ -85,7 +88,7 @@ async def ensure_module_role(
         await conn.execute(text(f"SET LOCAL lock_timeout = '{SETUP_LOCK_TIMEOUT_MS}ms'"))
         await _serialise_setup(conn)
         database = str(await conn.scalar(text("SELECT current_database()")))
-        await _ensure_role(conn, role, password)
+        await _ensure_role(conn, role, password, CONNECTION_LIMIT * max(1, processes))
         await _limit_role(conn, role, permissions)
         await _ensure_schema(conn, role)
         await _grant(conn, role, database, permissions)
@@ -132,11 +135,11 @@ async def _limit_role(conn: AsyncConnection, role: str, permissions: ModulePermi
         log.warning("[module %s] temp_file_limit not set (the database owner is no superuser): %s", role, exc.orig)
 
 
-async def _ensure_role(conn: AsyncConnection, role: str, password: str) -> None:
+async def _ensure_role(conn: AsyncConnection, role: str, password: str, connection_limit: int) -> None:
     r = quote_ident(role)
     attributes = (
         f"LOGIN PASSWORD {_literal(password)} NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS "
-        f"CONNECTION LIMIT {CONNECTION_LIMIT}"
+        f"CONNECTION LIMIT {int(connection_limit)}"
     )
     exists = await conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role})
     await conn.execute(text(f"{'ALTER' if exists else 'CREATE'} ROLE {r} WITH {attributes}"))

@@ -41,8 +41,24 @@ class ModuleRequests:
         return self.reasons.get(key) or "(no reason given)"
 
 
-def load_module_requests(module_dir: str | Path) -> ModuleRequests:
-    """The ``[request]`` table of ``module_dir/module.toml`` (empty without the file or the table)."""
+@dataclass(frozen=True)
+class ModuleToml:
+    """A module's parsed ``module.toml``: its data, where each key is, and how to name a mistake."""
+
+    module: str
+    where: str  # "<name>/module.toml", for messages
+    data: Mapping[str, Any]
+    lines: SourceLines
+
+    def error(self, message: str, *path: str) -> PermissionsError:
+        line = self.lines.line_of(*path)
+        return PermissionsError(
+            f"{self.where}:{line}: module {self.module!r}: {message}", module=self.module, file=self.where, line=line
+        )
+
+
+def read_module_toml(module_dir: str | Path) -> ModuleToml | None:
+    """``module_dir/module.toml`` parsed (``None`` without the file); a mistake is a :class:`PermissionsError`."""
     folder = Path(module_dir)
     module = folder.name
     path = folder / MODULE_FILE
@@ -50,7 +66,7 @@ def load_module_requests(module_dir: str | Path) -> ModuleRequests:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return ModuleRequests(module)
+        return None
     except (OSError, UnicodeDecodeError) as exc:
         raise PermissionsError(f"{where}: cannot read it ({exc})", module=module, file=where) from None
     try:
@@ -58,12 +74,16 @@ def load_module_requests(module_dir: str | Path) -> ModuleRequests:
     except tomllib.TOMLDecodeError as exc:
         error = toml_error(where, exc, text)
         raise PermissionsError(str(error), module=module, file=where, line=error.line) from None
-    lines = SourceLines(text)
+    return ModuleToml(module, where, data, SourceLines(text))
 
-    def fail(message: str, *path: str) -> PermissionsError:
-        line = lines.line_of(*path)
-        return PermissionsError(f"{where}:{line}: module {module!r}: {message}", module=module, file=where, line=line)
 
+def load_module_requests(module_dir: str | Path) -> ModuleRequests:
+    """The ``[request]`` table of ``module_dir/module.toml`` (empty without the file or the table)."""
+    parsed = read_module_toml(module_dir)
+    if parsed is None:
+        return ModuleRequests(Path(module_dir).name)
+    module, data, fail = parsed.module, parsed.data, parsed.error
+    path = Path(module_dir) / MODULE_FILE
     table = data.get("request", {})
     if not isinstance(table, dict):
         raise fail("request must be a table: [request] followed by key = value lines", "request")
@@ -99,7 +119,7 @@ def describe_pending(requests: ModuleRequests, granted: ModulePermissions) -> li
         grant = ", ".join(f"{k} = {toml_value(v)}" for k, v in settings.items())
         lines.append(f"module {name} requests {what}: {requests.reason(key)} — grant in modules.toml [modules.{name}] {grant}")
 
-    wants_network = asked.get("network", False) or bool(asked.get("tcp_ports"))
+    wants_network = (asked.get("network", False) and not asked.get("destinations")) or bool(asked.get("tcp_ports"))
     ports = tuple(asked.get("tcp_ports", ()))
     if wants_network:
         ports_text = "tcp " + ", ".join(map(str, ports)) if ports else "any TCP port"
@@ -116,6 +136,15 @@ def describe_pending(requests: ModuleRequests, granted: ModulePermissions) -> li
                 )
             else:
                 add("network on any TCP port", reason_key, tcp_ports=())
+
+    missing_destinations = [d for d in asked.get("destinations", ()) if d not in granted.destinations]
+    if missing_destinations and not (granted.network and not granted.tcp_ports and not granted.destinations):
+        add(
+            f"network destinations {', '.join(missing_destinations)}",
+            "destinations",
+            network=True,
+            destinations=tuple(sorted({*granted.destinations, *missing_destinations})),
+        )
 
     readable = set(granted.db_read) | set(granted.db_write)
     missing_read = [t for t in asked.get("db_read", ()) if t not in readable]

@@ -8,12 +8,15 @@ beyond a foreign key to ``users.tg_id``, the default Bot API allowlist::
     trust = "sandboxed"        # or "trusted": upstream behaviour, owner DB role, no isolation
     memory_mb = 256
     cpu_seconds = 10           # continuous CPU time at ~a full core before kill + restart
+    cpu_cores = 1.0            # CPU quota of its cgroup (cpu.max / cfs_quota_us), where there is one
     max_processes = 64         # processes + threads
     max_open_files = 256
     max_file_size_mb = 64
     disk_mb = 512              # all its files in its data and temp folders together
     network = false
-    tcp_ports = [443]          # only with network = true; network = true without it: any port
+    tcp_ports = [443]          # only with network = true: any address on these ports
+    destinations = ["api.example.com:443", "10.0.0.0/24:8080", "[2001:db8::1]:443"]  # with network = true
+                               # network = true with neither key: any address and port
     db_read = ["users", "keys"]    # core tables it may SELECT
     db_write = ["payments"]        # core tables it may INSERT/UPDATE/DELETE (and SELECT)
     bot_api = ["setMyCommands"]    # Bot API methods beyond the default allowlist
@@ -120,6 +123,15 @@ def _webhook_path(path: str) -> str:
     return path
 
 
+def _destination(text: str) -> str:
+    from .network.destinations import DestinationError, parse_destination
+
+    try:
+        return str(parse_destination(text))
+    except DestinationError as exc:
+        raise _invalid(str(exc)) from None
+
+
 def _sorted_unique(items: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(sorted(set(items)))
 
@@ -140,6 +152,7 @@ ApiMethod = Annotated[str, Strict(), AfterValidator(_api_method)]
 HookName = Annotated[str, Strict(), AfterValidator(_hook_name)]
 CallbackData = Annotated[str, Strict(), AfterValidator(_callback_data)]
 WebhookPath = Annotated[str, Strict(), AfterValidator(_webhook_path)]
+NetworkDestination = Annotated[str, Strict(), AfterValidator(_destination)]
 PanelType = Literal["remnawave", "3x-ui"]
 
 
@@ -148,13 +161,18 @@ class ModulePermissions:
     trust: Trust = "sandboxed"
     memory_mb: Annotated[Whole, Field(ge=32, le=1 << 20)] = 256
     cpu_seconds: Annotated[Number, Field(ge=0.5, le=86400)] = 10
+    cpu_cores: Annotated[Number, Field(ge=0.05, le=1024)] = 1.0  # its cgroup's CPU quota (sandbox/containment)
     max_processes: Annotated[Whole, Field(ge=4, le=1 << 16)] = 64
     max_open_files: Annotated[Whole, Field(ge=16, le=1 << 20)] = 256
     max_file_size_mb: Annotated[Whole, Field(ge=1, le=1 << 20)] = 64
     disk_mb: Annotated[Whole, Field(ge=1, le=1_000_000)] = 512  # its data and temp folders in total (the resource watchdog)
     network: Annotated[bool, Strict()] = False
-    # empty with network = true: any port
+    # any address on these ports; with neither tcp_ports nor destinations, network = true is any address and port
     tcp_ports: Annotated[tuple[Annotated[Whole, Field(ge=1, le=65535)], ...], Sorted, Items("port numbers 1-65535")] = ()
+    # host:port, CIDR:port or [IPv6]:port the module may reach (sandbox/network/destinations.py)
+    destinations: Annotated[
+        tuple[NetworkDestination, ...], Sorted, Items('destinations ("api.example.com:443", "10.0.0.0/24:8080")')
+    ] = ()
     db_read: Annotated[tuple[CoreTable, ...], Sorted, Items("core table names")] = ()
     db_write: Annotated[tuple[CoreTable, ...], Sorted, Items("core table names")] = ()
     bot_api: Annotated[tuple[ApiMethod, ...], Sorted, Items("Bot API method names")] = ()
@@ -178,10 +196,11 @@ class ModulePermissions:
 
     @model_validator(mode="after")
     def _ports_need_network(self) -> ModulePermissions:
-        if self.tcp_ports and not self.network:
-            raise PydanticCustomError(
-                "ports_need_network", "tcp_ports needs network = true (add network = true, or remove tcp_ports)"
-            )
+        for key in ("tcp_ports", "destinations"):
+            if getattr(self, key) and not self.network:
+                raise PydanticCustomError(
+                    "ports_need_network", "{key} needs network = true (add network = true, or remove {key})", {"key": key}
+                )
         return self
 
     @property
@@ -249,7 +268,8 @@ def validate_entry(entry: Mapping[str, Any], allowed: Iterable[str] = KEYS) -> t
         validated = ModulePermissions(**given)
     except ValidationError as exc:
         for error in exc.errors():
-            key = str(error["loc"][0]) if error["loc"] else "tcp_ports"  # a model-level error: ports without network
+            # a model-level error: ports or destinations without network
+            key = str(error["loc"][0]) if error["loc"] else str((error.get("ctx") or {}).get("key", "tcp_ports"))
             problems.append((key, _problem(key, error)))
         order = list(entry)
         problems.sort(key=lambda problem: order.index(problem[0]) if problem[0] in order else len(order))

@@ -24,12 +24,16 @@ What is refused (``DENIED`` and ``_conditional_rules``):
   ``setpriority`` and ``ioprio_set`` (and only for a process: for a process group or a user,
   ``who == 0`` would mean "the caller's group/user", i.e. the host),
   ``sched_setaffinity/setscheduler/setparam/setattr``, ``process_vm_readv/writev``;
-- ``ptrace`` and ``kcmp`` entirely;
+- ``ptrace``, ``kcmp``, ``pidfd_getfd`` and ``process_madvise`` entirely;
 - file attributes: the chmod, chown, utime and xattr-setting families (including ``fchmodat2``,
   ``setxattrat``, ``removexattrat``, ``file_setattr``) and the ``FS_IOC_SETFLAGS`` /
   ``FS_IOC_FSSETXATTR`` ioctls;
 - mounts (old and new API), ``pivot_root``, swap, ``reboot``, ``kexec_*``, kernel modules,
   ``bpf``, ``perf_event_open``, ``userfaultfd``, keyrings, ``io_uring_*``;
+- ``setsid`` and ``setpgid``: a module's processes stay in the process group the zygote gave it,
+  which the host kills on stop, restart and crash (with or without a cgroup): a double fork
+  cannot outlive the module. No upstream module needs either (exec is refused anyway);
+- ``memfd_create``/``memfd_secret`` only with ``deny_memfd`` (the host cannot count them);
 - namespaces: ``unshare``, ``setns``, and ``clone`` with any ``CLONE_NEW*`` flag. ``clone3``
   passes its flags in memory, out of a filter's reach: it fails with ENOSYS, on which glibc
   (pthread_create, posix_spawn) falls back to ``clone``;
@@ -160,6 +164,13 @@ DENIED: dict[str, int] = {
     "io_uring_setup": 425,
     "io_uring_enter": 426,
     "io_uring_register": 427,
+    # another process's descriptors and memory (a module sharing the bot's uid stays dumpable
+    # while the host supervises its connects: sandbox/network/)
+    "pidfd_getfd": 438,
+    "process_madvise": 440,
+    # its process group: a module's processes stay in the group the host kills on stop (containment)
+    "setsid": 112,
+    "setpgid": 109,
     # namespaces
     "unshare": 272,
     "setns": 308,
@@ -179,6 +190,8 @@ SYS_CLONE = 56
 SYS_CLONE3 = 435
 SYS_IOCTL = 16
 SYS_SOCKET = 41
+# Memory only a memory cgroup or a readable /proc/<pid>/fd can count (``deny_memfd``).
+MEMFD_SYSCALLS = (319, 447)  # memfd_create, memfd_secret
 
 AF_UNIX = 1
 AF_INET = 2
@@ -294,10 +307,12 @@ def _conditional_rules(pid: int) -> dict[int, list[tuple[int, tuple[int, ...]]]]
     }
 
 
-def build_filter(pid: int, deny_udp: bool = False) -> list[tuple[int, int, int, int]]:
+def build_filter(pid: int, deny_udp: bool = False, deny_memfd: bool = False) -> list[tuple[int, int, int, int]]:
     """The filter for a process whose own pid is ``pid``, as (code, jt, jf, k) instructions.
 
     ``deny_udp``: the module has no network; its only IP sockets are TCP ones (see the module doc).
+    ``deny_memfd``: the host cannot count memory in memfds (no memory cgroup, and the module's
+    /proc/<pid>/fd is closed to a host that is not root): refuse ``memfd_create``/``memfd_secret``.
     """
     prog = _Program()
     deny, allow, enosys = prog.label(), prog.label(), prog.label()
@@ -306,7 +321,7 @@ def build_filter(pid: int, deny_udp: bool = False) -> list[tuple[int, int, int, 
     prog.load(_OFF_NR)
     prog.jump(BPF_JGE_K, X32_SYSCALL_BIT, jt=deny)  # x32 ABI (and negative numbers)
     prog.jump(BPF_JGE_K, NEWEST_REVIEWED + 1, jt=enosys)  # not reviewed yet: as if the kernel lacked it
-    for nr in sorted(set(DENIED.values())):
+    for nr in sorted(set(DENIED.values()) | (set(MEMFD_SYSCALLS) if deny_memfd else set())):
         prog.jump(BPF_JEQ_K, nr, jt=deny)
     prog.jump(BPF_JEQ_K, SYS_CLONE3, jt=enosys)
     for nr, conditions in _conditional_rules(pid).items():
@@ -366,7 +381,7 @@ def supported() -> bool:
     return platform.machine() in ("x86_64", "amd64") and struct.calcsize("P") == 8
 
 
-def install(deny_udp: bool = False) -> str:
+def install(deny_udp: bool = False, deny_memfd: bool = False) -> str:
     """Install the filter on every thread of this process; irrevocable. Returns the report string.
 
     ``deny_udp``: refuse every IP socket but TCP (for a module granted no network).
@@ -375,7 +390,7 @@ def install(deny_udp: bool = False) -> str:
     """
     if not supported():
         return f"NOT seccomp: unsupported architecture {platform.machine()} (the filter is x86_64-only)"
-    instructions = build_filter(os.getpid(), deny_udp)
+    instructions = build_filter(os.getpid(), deny_udp, deny_memfd)
     array = (_SockFilter * len(instructions))(*(_SockFilter(*insn) for insn in instructions))
     prog = _SockFprog(len(instructions), array)
     libc = ctypes.CDLL(None, use_errno=True)
@@ -391,4 +406,5 @@ def install(deny_udp: bool = False) -> str:
         raise OSError(err, f"seccomp(SET_MODE_FILTER, TSYNC): {os.strerror(err)}")
     if result > 0:
         raise OSError(f"seccomp: thread {result} could not be synchronized to the filter")
-    return f"seccomp ({denied_count()} syscalls denied{', no UDP' if deny_udp else ''})"
+    extras = (", no UDP" if deny_udp else "") + (", no memfd" if deny_memfd else "")
+    return f"seccomp ({denied_count() + (len(MEMFD_SYSCALLS) if deny_memfd else 0)} syscalls denied{extras})"

@@ -12,7 +12,9 @@ watched module's process tree (the module process and all its descendants):
 * CPU = how long the tree has used at least ``PINNED_SHARE`` of a core without a break;
 * disk (when ``disk_paths`` and ``disk_mb`` are given) = the space taken by everything under
   those folders (``st_blocks`` * 512, symlinks not followed, like ``du``), re-measured at most
-  every ``disk_interval`` seconds: ``max_file_size_mb`` bounds one file, this bounds them all.
+  every ``disk_interval`` seconds: ``max_file_size_mb`` bounds one file, this bounds them all;
+* what no folder walk sees (``sandbox/containment/hidden_files.py``), every sample: memfds and
+  ``/dev/shm`` files the tree holds open count as memory, unlinked-but-open files as disk.
 
 Over the memory limit, pinned for longer than ``cpu_seconds``, or over ``disk_mb``, ``on_violation(reason)`` is
 called once; the caller kills and restarts the module and calls :meth:`ResourceWatchdog.watch`
@@ -32,6 +34,8 @@ from typing import Literal
 
 import anyio
 import psutil
+
+from .containment.hidden_files import hidden_files
 
 log = logging.getLogger("solobot.sandbox")
 
@@ -63,6 +67,7 @@ class _Watched:
     disk_mb: float | None = None
     disk_bytes: int = 0
     disk_measured_at: float | None = None
+    hidden_disk_bytes: int = 0  # unlinked-but-open files, as of the last sample
 
 
 @dataclass(frozen=True)
@@ -221,21 +226,30 @@ class ResourceWatchdog:
                     )
             memory = max(0, rss - watched.rss_baseline)
             note = " (RSS growth; USS unreadable)"
+        hidden = hidden_files(process.pid for process in tree)
+        if hidden.memory_bytes:
+            memory += hidden.memory_bytes
+            note += f" (memfd/shared memory {hidden.memory_bytes / MB:.0f} MB)"
+        watched.hidden_disk_bytes = hidden.disk_bytes
         watched.memory_bytes = memory
         if watched.disk_mb is not None and watched.disk_paths:
             due = watched.disk_measured_at is None or now - watched.disk_measured_at >= self.disk_interval
             if due:
                 watched.disk_bytes = disk_usage(watched.disk_paths, name)
                 watched.disk_measured_at = now
-        self.usage[name] = Usage(memory, share, watched.pinned_for, watched.disk_bytes)
+        disk = watched.disk_bytes + watched.hidden_disk_bytes
+        self.usage[name] = Usage(memory, share, watched.pinned_for, disk)
 
         limit = watched.memory_mb * MB
         if memory > limit:
             return f"memory {memory / MB:.0f} MB over the {watched.memory_mb:g} MB limit{note}"
         if watched.pinned_for >= watched.cpu_seconds:
             return f"CPU pinned for {watched.pinned_for:.1f} s (allowance {watched.cpu_seconds:g} s)"
-        if watched.disk_mb is not None and watched.disk_bytes > watched.disk_mb * MB:
-            return f"disk {watched.disk_bytes / MB:.0f} MB over the {watched.disk_mb:g} MB limit in its data and temp folders"
+        if watched.disk_mb is not None and disk > watched.disk_mb * MB:
+            unlinked = (
+                f" ({watched.hidden_disk_bytes / MB:.0f} MB in unlinked-but-open files)" if watched.hidden_disk_bytes else ""
+            )
+            return f"disk {disk / MB:.0f} MB over the {watched.disk_mb:g} MB limit in its data and temp folders{unlinked}"
         return None
 
     def _memory(self, process: psutil.Process) -> tuple[int | None, int]:

@@ -65,6 +65,7 @@ SEEDED_BALANCE = 100
 HOG_MEMORY_MB = 256
 FRUGAL_MEMORY_MB = 96
 HOG_HOARD_MB = 1024
+HOG_DISK_MB = 64
 HOG_CPU_SECONDS = 1
 FILE_LIMIT_MB = 64  # sandbox.permissions.DEFAULTS.max_file_size_mb: the attacker has no modules.toml entry
 FSM_FLOOD_MB = 256
@@ -110,11 +111,24 @@ class Listeners:
 
         return on_connection
 
-    async def start(self) -> None:
+    async def start(self, db_port: int) -> None:
         for name in ("refused_port", "granted_port"):
             server = await asyncio.start_server(self._count(name), "127.0.0.1", 0)
             self._servers.append(server)
             self.ports[name] = server.sockets[0].getsockname()[1]
+        # Granted ports on addresses that are not granted: the database's port on another
+        # loopback address and on ::1, the granted port on 127.0.0.2 (network by address).
+        for name, address, port in (
+            ("db_port_other_v4", "127.0.0.2", db_port),
+            ("db_port_v6", "::1", db_port),
+            ("granted_port_other_v4", "127.0.0.2", self.ports["granted_port"]),
+        ):
+            try:
+                self._servers.append(await asyncio.start_server(self._count(name), address, port))
+            except OSError:  # e.g. the database itself listens there: the connect is still refused
+                pass
+        self._servers.append(await asyncio.start_server(self._http_granted, "127.0.0.1", 0))
+        self.ports["granted_http_port"] = self._servers[-1].sockets[0].getsockname()[1]
         try:
             server = await asyncio.start_server(self._count("refused_port_v6"), "::1", 0)
         except OSError:
@@ -142,6 +156,15 @@ class Listeners:
             probe.bind(("127.0.0.1", 0))
             self.ports["free_port"] = probe.getsockname()[1]
 
+    async def _http_granted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A minimal HTTP server the operator granted (``localhost:<port>``): answers ``granted``."""
+        self.arrived["granted_http"] = self.arrived.get("granted_http", 0) + 1
+        while await reader.readline() not in (b"\r\n", b"\n", b""):  # the request's head
+            pass
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\ngranted")
+        await writer.drain()
+        writer.close()
+
     def close(self) -> None:
         for server in self._servers:
             server.close()
@@ -152,7 +175,7 @@ class Listeners:
 # --- the bot's folder ---------------------------------------------------------------------------
 
 
-def lay_out(root: Path, token: str, database_url: str, granted_port: int) -> dict[str, Path]:
+def lay_out(root: Path, token: str, database_url: str, granted_port: int, granted_http_port: int) -> dict[str, Path]:
     from sqlalchemy.engine import make_url
 
     paths = {
@@ -175,7 +198,7 @@ def lay_out(root: Path, token: str, database_url: str, granted_port: int) -> dic
         f"""# The operator's permissions for this run.
 [modules.netpeer]
 network = true
-tcp_ports = [{granted_port}]
+destinations = ["127.0.0.1:{granted_port}", "localhost:{granted_http_port}"]
 
 [modules.attacker]
 db_statement_seconds = {DB_STATEMENT_SECONDS}
@@ -184,6 +207,7 @@ db_idle_seconds = {DB_STATEMENT_SECONDS}
 [modules.resource_hog]
 cpu_seconds = {HOG_CPU_SECONDS}
 memory_mb = {HOG_MEMORY_MB}
+disk_mb = {HOG_DISK_MB}
 
 [modules.frugal]
 memory_mb = {FRUGAL_MEMORY_MB}
@@ -242,10 +266,16 @@ class Scenario:
             signal.signal(signum, lambda number, _frame: self.signals.append(signal.Signals(number).name))
         listeners = Listeners(self.root)
         (self.root / "storage").mkdir(exist_ok=True)
-        await listeners.start()
+        from sqlalchemy.engine import make_url
+
+        await listeners.start(make_url(self.config["database_url"]).port or 5432)
         self.listeners = listeners
         paths = self.paths = lay_out(
-            self.root, self.config["token"], self.config["database_url"], listeners.ports["granted_port"]
+            self.root,
+            self.config["token"],
+            self.config["database_url"],
+            listeners.ports["granted_port"],
+            listeners.ports["granted_http_port"],
         )
         os.environ.update(
             {
@@ -679,6 +709,7 @@ class Scenario:
             "web_port": web_port,
             "db_port": db_url.port,
         }
+        self.results["ports"] = network
         await self.attack("network", "attacker", network)
         await self.attack("network_granted", "netpeer", network)
         # ... and the operator's control socket, a path-named unix socket (not covered by Landlock)
@@ -717,6 +748,10 @@ class Scenario:
         self.results["core_message_after"] = after[0].text if after else None
         await self.attack("cpu_spin", "resource_hog", restart=True)
         await self.attack("memory_over_limit", "resource_hog", {"megabytes": HOG_HOARD_MB}, restart=True)
+        # Memory and disk no folder holds: counted (root: memory cgroup, /proc/<pid>/fd), or refused
+        root = self.config["mode"] == "root"
+        await self.attack("memfd", "resource_hog", {"megabytes": 2 * HOG_MEMORY_MB}, restart=root)
+        await self.attack("unlinked_files", "resource_hog", {"megabytes": 2 * HOG_DISK_MB}, restart=True)
         # 10. floods
 
         async def calm_down() -> None:
@@ -745,6 +780,54 @@ class Scenario:
         }
         # 12. privileges
         await self.attack("setuid_binary", "attacker", {"setuid_binary": str(self.root / "bin" / "id-setuid")})
+        # 13. processes that would outlive the module
+        await self._orphan_attacks()
+
+    async def _orphan_attacks(self) -> None:
+        """setsid + a double fork, then the module is stopped, restarted, crashed; the last is left to the host's exit."""
+        tag = self.results["orphan_tag"] = orphan_tag(self.config["marker"])
+        self.results["orphans"] = {}
+
+        async def stop_start() -> None:
+            await self.runtime.stop("attacker")
+
+        async def restart() -> None:
+            await self.runtime.restart("attacker")
+
+        async def crash() -> None:
+            pid = self.runtime.module_status("attacker")["pid"]
+            os.kill(pid, signal.SIGKILL)
+            await self._await_restart("attacker", pid)
+
+        for when, action in (("stop", stop_start), ("restart", restart), ("crash", crash)):
+            key = f"orphan_{when}"
+            await self.attack(key, "attacker", {"tag": tag})
+            grandchild = (self.results["attacks"][key].get("outcome") or {}).get("grandchild")
+            await action()
+            self.results["orphans"][key] = {"grandchild": grandchild, "alive_after": await _still_alive(grandchild)}
+            if when == "stop":
+                await self.runtime.start("attacker")
+        await self.attack("orphan_host_exit", "attacker", {"tag": tag})
+
+
+def orphan_tag(marker: str) -> str:
+    """The name (``/proc/<pid>/comm``, at most 15 characters) the orphan attacks give their grandchild."""
+    return "orph" + marker[-8:]
+
+
+async def _still_alive(pid: int | None, seconds: float = 5.0) -> bool:
+    """True when ``pid`` is still a live process (not a zombie) after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while pid is not None:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return False
+        except psutil.NoSuchProcess:
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        await asyncio.sleep(0.02)
+    return False
 
 
 def _host_controls() -> dict[str, Any]:

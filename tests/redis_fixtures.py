@@ -18,7 +18,7 @@ import itertools
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -32,13 +32,18 @@ START_WAIT = 10.0  # seconds for the socket to accept connections
 class RedisServer:
     """``with RedisServer(folder) as server: server.url(db)`` — a throwaway redis-server in ``folder``."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, tcp_port: int | None = None) -> None:
         self.folder = folder
         self.socket = folder / "redis.sock"
+        self.tcp_port = tcp_port  # also listen on 127.0.0.1:<port> (benchmarks: what a worker elsewhere uses)
         self._process: subprocess.Popen[bytes] | None = None
 
     def url(self, db: int = 0) -> str:
         return f"unix://{self.socket}?db={db}"
+
+    def tcp_url(self, db: int = 0) -> str:
+        assert self.tcp_port is not None, "started without tcp_port"
+        return f"redis://127.0.0.1:{self.tcp_port}/{db}"
 
     def start(self) -> None:
         binary = shutil.which(REDIS_SERVER)
@@ -48,7 +53,8 @@ class RedisServer:
         self.socket.unlink(missing_ok=True)
         argv = [
             binary,
-            "--port", "0",
+            "--port", str(self.tcp_port or 0),
+            "--bind", "127.0.0.1",
             "--unixsocket", str(self.socket),
             "--unixsocketperm", "700",
             "--save", "",
@@ -113,15 +119,13 @@ _database_numbers = itertools.count(1)
 
 
 @pytest.fixture
-async def redis_url(redis_server: RedisServer) -> AsyncIterator[str]:
-    """A Redis URL with a database of its own for this test (emptied after it)."""
-    import redis.asyncio
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    """A Redis URL with a database of its own for this test (emptied after it); sync, so any test can use it."""
+    import redis
 
     db = next(_database_numbers) % DATABASES or next(_database_numbers)
     url = redis_server.url(db)
     yield url
-    client = redis.asyncio.Redis.from_url(url)
-    try:
-        await client.flushdb()
-    finally:
-        await client.aclose()
+    if redis_server.running:
+        with redis.Redis.from_url(url) as client:
+            client.flushdb()

@@ -40,8 +40,17 @@ class ThreadedZygote:
         self._run(self._zygote.start())
         return self
 
-    async def fork(self, module: str, modules_dir: str, channel: socket.socket, sandbox: dict | None = None) -> int:
-        request = asyncio.run_coroutine_threadsafe(self._zygote.fork(module, modules_dir, channel, sandbox), self._loop)
+    async def fork(
+        self,
+        module: str,
+        modules_dir: str,
+        channel: socket.socket,
+        sandbox: dict | None = None,
+        network_handover: socket.socket | None = None,
+    ) -> int:
+        request = asyncio.run_coroutine_threadsafe(
+            self._zygote.fork(module, modules_dir, channel, sandbox, network_handover), self._loop
+        )
         return await asyncio.wrap_future(request)
 
     def close(self) -> None:

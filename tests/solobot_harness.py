@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,12 +61,16 @@ async def running_solobot(
     *,
     reload: bool = False,
     zygote: ForkServer | None = None,
+    api: LocalBotAPI | None = None,
     **settings: Any,
 ) -> AsyncIterator[Solobot]:
     """The bot over ``modules_dir``; its module processes fork from ``zygote`` (the test process's
     shared one, the ``shared_zygote`` fixture), or from its own when None. ``settings``: more
-    ``Settings`` fields (e.g. ``catalog_url``)."""
-    async with LocalBotAPI(token="123456:TEST") as api:
+    ``Settings`` fields (e.g. ``catalog_url``). ``api``: a running local Bot API server to use (a bot
+    restarted in another mode); None: a fresh one for this bot."""
+    async with AsyncExitStack() as own:
+        if api is None:
+            api = await own.enter_async_context(LocalBotAPI(token="123456:TEST"))
         # The admin has talked to the bot before it starts: modules message admins from startup observers.
         api.user(tg_id=ADMIN_ID, first_name="Пользователь")
         settings = Settings(
@@ -76,10 +80,9 @@ async def running_solobot(
             admin_ids=(ADMIN_ID,),
             modules_dir=str(modules_dir),
             web_host="127.0.0.1",
-            web_port=0,
             data_dir=str(data_dir / "storage"),
             username_bot="solobot_test_bot",
-            **settings,
+            **{"web_port": 0, **settings},  # 0: any free port (webhook tests choose theirs)
         )
         host = SolobotHost(
             settings,

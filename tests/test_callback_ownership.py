@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from runtime.aiogram_bridge.callback_ownership import (
     CallbackClaims,
     ModuleRouting,
@@ -9,7 +13,11 @@ from runtime.aiogram_bridge.callback_ownership import (
     module_claims,
     owner_of,
 )
+from runtime.aiogram_bridge.routing_declaration import declaration_collisions, load_routing_declaration
 from runtime.aiogram_bridge.update_forwarding import core_callback_claims
+from sandbox.permissions import PermissionsError
+from tests.conftest import ModuleFolder
+from tests.shared_zygote import ThreadedZygote
 
 CORE = CallbackClaims(frozenset({"about_vpn", "profile"}), ("pay_",))
 
@@ -51,3 +59,74 @@ def test_the_cores_claims_are_read_from_its_routers() -> None:
     core = core_callback_claims(core_routers())
     assert core.accepts("about_vpn") and core.accepts("profile")
     assert not core.accepts("victim|open")
+
+
+# --- [routing] callback_prefixes in module.toml (runtime/aiogram_bridge/routing_declaration.py) ----
+
+
+def test_declared_prefixes_are_read_and_checked(tmp_path: Path) -> None:
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    assert load_routing_declaration(folder) == ()  # no module.toml
+    (folder / "module.toml").write_text('[routing]\ncallback_prefixes = ["buy:", "cart|", "buy:"]\n')
+    assert load_routing_declaration(folder) == ("buy:", "cart|")
+    (folder / "module.toml").write_text('[request]\nnetwork = true\n\n[routing]\ncallback_prefix = ["buy:"]\n')
+    with pytest.raises(PermissionsError, match=r"shop/module.toml:5: module 'shop': unknown key 'callback_prefix'"):
+        load_routing_declaration(folder)
+    (folder / "module.toml").write_text('[routing]\ncallback_prefixes = [""]\n')
+    with pytest.raises(PermissionsError, match=r"shop/module.toml:2: .*1-63 bytes"):
+        load_routing_declaration(folder)
+
+
+def test_a_declared_prefix_another_module_claims_is_a_collision_naming_both() -> None:
+    others = {"rival": ("buy:",), "victim": ()}
+    [line] = declaration_collisions("shop", ("buy:", "shop:"), others)
+    assert "'buy:' of module shop collides with 'buy:' of module rival (declared in its module.toml)" in line
+    [line] = declaration_collisions("squat", ("victim|",), {"victim": ()})
+    assert "'victim|' of module squat collides with 'victim|' of module victim (its name prefix)" in line
+    assert declaration_collisions("shop", ("b",), {"rival": ("buy:",)})  # a shorter prefix covers theirs
+    assert declaration_collisions("shop", ("shop:",), others) == []
+
+
+SHOP_ROUTER = """
+from aiogram import F, Router
+from aiogram.types import CallbackQuery
+
+router = Router()
+
+@router.callback_query(lambda query: query.data.split(":")[0] in ("{prefix}",))  # unreadable to the host
+async def on_buy(query: CallbackQuery) -> None:
+    await query.answer("bought")
+"""
+
+
+@pytest.mark.anyio
+async def test_the_runtime_owns_declared_prefixes_and_refuses_colliding_modules(shared_zygote: ThreadedZygote) -> None:
+    """Real module processes: a declared prefix is the module's; a collision keeps both declarers from starting."""
+    from runtime import ModuleRuntime
+    from runtime.supervision.sandbox_setup import ModuleSandboxes
+    from sandbox.bot_api_policy import BotApiPolicy
+    from tests.solobot_harness import traversable_dir
+
+    with traversable_dir("solobot-routing-") as root:
+        folder = ModuleFolder(root / "modules")
+        folder.add("shop", SHOP_ROUTER.format(prefix="shopbuy"), module__toml='[routing]\ncallback_prefixes = ["shopbuy:"]\n')
+        folder.add("left", SHOP_ROUTER.format(prefix="deal"), module__toml='[routing]\ncallback_prefixes = ["deal:"]\n')
+        folder.add("right", SHOP_ROUTER.format(prefix="deal"), module__toml='[routing]\ncallback_prefixes = ["deal"]\n')
+        folder.add("squat", SHOP_ROUTER.format(prefix="shop"), module__toml='[routing]\ncallback_prefixes = ["shop:"]\n')
+        sandboxes = ModuleSandboxes(modules_dir=folder.root, data_dir=root / "storage", policy=BotApiPolicy())
+        runtime = ModuleRuntime(folder.root, state_file=root / "state.json", sandboxes=sandboxes, zygote=shared_zygote)
+        async with runtime as rt:
+            status = {name: rt.module_status(name) for name in ("shop", "left", "right", "squat")}
+            assert status["shop"]["state"] == "running", status["shop"]["last_error"]
+            routing = rt.routing_of("shop")
+            assert routing is not None and routing.declared == ("shopbuy:",)
+            core = CallbackClaims(frozenset({"about_vpn"}))
+            assert routing.may_receive("shopbuy:42", core) and not routing.may_receive("deal:1", core)
+            assert "routing declared in module.toml: shopbuy:" in status["shop"]["sandbox"]
+            for name, other in (("left", "right"), ("right", "left")):
+                assert status[name]["state"] == "failed"
+                error = status[name]["last_error"]
+                assert f"of module {name} collides with" in error and f"of module {other} (declared in its module.toml)" in error
+            assert status["squat"]["state"] == "failed"
+            assert "collides with 'shop:' of module shop (its name prefix)" in status["squat"]["last_error"]

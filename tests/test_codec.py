@@ -758,3 +758,30 @@ def test_the_budget_spans_nested_extension_payloads() -> None:
     with pytest.raises(CodecError, match="decode bomb"):
         decode(encode(Ref("a", [half, Ref("b", [half, half])])))
     assert decode(encode(Ref("a", [[]] * 1000))) == Ref("a", [[]] * 1000)  # ordinary frames pass
+
+
+def test_a_frame_small_enough_to_skip_counting_cannot_exceed_the_budget() -> None:
+    """Frames up to ``UNCOUNTED_FRAME`` bytes are decoded without the per-container count: the
+    densest frame of that size (one-byte empty arrays, each an element and a container) must
+    stay within the budget when counted, or skipping the count would let a bomb through."""
+    from ipc.codec import UNCOUNTED_FRAME, _Budget
+
+    chunk = 120_000  # elements per array, within MAX_CONTAINER_LEN
+    for item in ([], {}, [[]]):
+        dense = [[item] * chunk] * (UNCOUNTED_FRAME // (chunk * len(msgpack.packb(item)) + 3))
+        data = msgpack.packb(dense)
+        assert UNCOUNTED_FRAME * 0.9 < len(data) <= UNCOUNTED_FRAME
+        budget = _Budget()
+        codec.GENERIC._unpack(data, 0, budget)  # the counted decoder: raises if the bound were wrong
+        assert codec.MAX_OBJECTS - budget.left > UNCOUNTED_FRAME  # dense indeed: over one object per byte
+    # Just over the size, the count is back: the same density a little larger is counted (and refused).
+    with pytest.raises(CodecError, match="decode bomb"):
+        decode(msgpack.packb([[]] * (codec.MAX_OBJECTS // 2 + 10)))
+
+
+def test_a_small_frame_decodes_exactly_as_the_counted_decoder_does() -> None:
+    from ipc.codec import _Budget
+
+    value = {"a": [1, 2.5, None, True, "x", b"y"], (1, 2): {"n": [[], {}]}, 3: dt.date(2024, 1, 2)}
+    data = encode(value)
+    assert decode(data) == codec.GENERIC._unpack(data, 0, _Budget()) == {**value, (1, 2): {"n": [[], {}]}}

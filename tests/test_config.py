@@ -233,3 +233,31 @@ def test_settings_built_in_code_are_validated_too() -> None:
         Settings(web_port=-1)
     with pytest.raises(ValueError):
         Settings(bot_token=TOKEN).web_port = 1  # type: ignore[misc]  # frozen: assigning is the mistake under test
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"WEBHOOK_URL": "https://bot.example.org/telegram/webhook"}, "WEBHOOK_SECRET is missing: webhook mode"),
+        ({"WEBHOOK_URL": "http://bot.example.org/hook", "WEBHOOK_SECRET": "s"}, "WEBHOOK_URL must be an https:// URL"),
+        ({"WEBHOOK_URL": "https://bot.example.org:8080/hook", "WEBHOOK_SECRET": "s"}, "WEBHOOK_URL uses port 8080"),
+        ({"WEBHOOK_URL": "https://bot.example.org/hook", "WEBHOOK_SECRET": "has space"}, "WEBHOOK_SECRET must be 1-256"),
+        ({"WEBHOOK_URL": "https://bot.example.org/hook", "WEBHOOK_SECRET": "x" * 257}, "WEBHOOK_SECRET must be 1-256"),
+    ],
+)
+def test_webhook_settings_say_what_to_fix(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load({"BOT_TOKEN": TOKEN, **env})
+    assert str(caught.value).startswith(message)
+    assert "has space" not in str(caught.value)  # the secret is never echoed
+
+
+def test_webhook_mode_settings() -> None:
+    assert load({"BOT_TOKEN": TOKEN}).webhook_path is None  # polling by default
+    settings = load(
+        {"BOT_TOKEN": TOKEN, "WEBHOOK_URL": "https://bot.example.org:8443/telegram/webhook", "WEBHOOK_SECRET": "a-Z_9"}
+    )
+    assert settings.webhook_path == "/telegram/webhook" and "a-Z_9" not in repr(settings)
+    # A local Bot API server (telegram-bot-api --local) posts to plain http on any port.
+    local = {"TELEGRAM_API_URL": "http://127.0.0.1:8081", "WEBHOOK_URL": "http://127.0.0.1:8080/hook", "WEBHOOK_SECRET": "s"}
+    assert load({"BOT_TOKEN": TOKEN, **local}).webhook_path == "/hook"

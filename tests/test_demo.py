@@ -95,3 +95,29 @@ def running(processes: list[psutil.Process]) -> list[int]:
         except psutil.NoSuchProcess:
             pass
     return alive
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(200)
+def test_demo_in_webhook_mode_tours_the_bot_with_updates_posted_to_it(tmp_path: Path) -> None:
+    """``--webhook``: the local Bot API server posts every update to the bot's web server."""
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "storage"), "MODULES_STATE_FILE": str(tmp_path / "state.json")}
+    env.pop("DATABASE_URL", None)
+    log = tmp_path / "demo.log"
+    ports = ["--port", "0", "--web-port", "0", "--chat-port", "0"]
+    command = [sys.executable, "-m", "host.demo", *ports, "--no-catalog", "--webhook"]
+    with log.open("w") as out:
+        demo = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 170
+            while "Ctrl-C stops everything" not in log.read_text() and demo.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            transcript = log.read_text()
+        finally:
+            demo.send_signal(signal.SIGINT)
+            code = demo.wait(timeout=30)
+    assert code == 0, log.read_text()[-2000:]
+    posted_to = r"Webhook mode: the Bot API server posts updates to http://127\.0\.0\.1:\d+/telegram/webhook"
+    assert re.search(posted_to, transcript), transcript
+    assert "Привет из модуля!" in transcript and "Подписка создана" in transcript  # a module and the core answered
+    assert "no answer" not in transcript, transcript

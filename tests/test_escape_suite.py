@@ -42,7 +42,14 @@ from sandbox.bot_api_policy import BURST_SECONDS
 from sandbox.landlock import landlock_abi
 from sandbox.permissions import DEFAULTS  # the attacker has no modules.toml entry
 from tests.conftest import fresh_database
-from tests.escape_driver import DB_SLEEP_SECONDS, FILE_LIMIT_MB, FRUGAL_MEMORY_MB, FSM_FLOOD_MB, HOG_MEMORY_MB
+from tests.escape_driver import (
+    DB_SLEEP_SECONDS,
+    FILE_LIMIT_MB,
+    FRUGAL_MEMORY_MB,
+    FSM_FLOOD_MB,
+    HOG_DISK_MB,
+    HOG_MEMORY_MB,
+)
 from tests.installs import UNPRIVILEGED_USER, as_user_command, clone_in_private_home, unprivileged_user
 
 pytestmark = [
@@ -56,6 +63,8 @@ DRIVER = Path("tests") / "escape_driver.py"  # run from the bot's folder: the cl
 MODES = ("root", "nonroot")
 DRIVER_TIMEOUT = 240
 
+# Where the module has a memory cgroup (root here), the kernel may stop a fast hog before the watchdog samples it.
+KERNEL_OOM = f"memory at the {HOG_MEMORY_MB} MB limit of its memory cgroup: killed by the kernel's OOM killer"
 BLOCKED = frozenset({"EACCES", "EPERM"})  # Landlock, DAC and scopes answer with one of these
 LOG_BURST = 200  # runtime.supervision.module_logs: 4 s worth of RuntimeConfig.log_lines_per_second (50)
 LOG_RATE = 50
@@ -99,6 +108,12 @@ ATTACKS = (
     ("answer_to_unknown_request", "breaker"),
     ("forged_reports", "breaker"),
     ("setuid_binary", "attacker"),
+    ("memfd", "resource_hog"),
+    ("unlinked_files", "resource_hog"),
+    ("orphan_stop", "attacker"),
+    ("orphan_restart", "attacker"),
+    ("orphan_crash", "attacker"),
+    ("orphan_host_exit", "attacker"),
 )
 # ``frugal`` has its own test (the watchdog must leave it alone); the impostor never runs.
 BYSTANDERS_EXCLUDED = frozenset({"frugal", "impostor"})
@@ -253,7 +268,15 @@ def test_status_lists_every_sandbox_layer(run: Run) -> None:
         layers = status[name]["sandbox"]
         text = "; ".join(layers)
         assert any(layer.startswith("rlimits data=") for layer in layers), f"[{run.mode}] {name}: no rlimits in {layers}"
-        assert "no_new_privs" in layers and "dumpable=0" in layers, f"[{run.mode}] {name}: {layers}"
+        # Sharing the bot's uid, a module stays dumpable for the host's network supervisor (it reads
+        # the module's connect addresses); as root, its own uid and dumpable=0.
+        dumpable = (
+            "dumpable=0" if run.root else "dumpable=1 (for the host's network supervisor; seccomp and Landlock keep others out)"
+        )
+        assert "no_new_privs" in layers and dumpable in layers, f"[{run.mode}] {name}: {layers}"
+        assert "network by address: connect() checked by the host" + (" (UDP sends too)" if name == "netpeer" else "") in layers
+        assert any(layer.startswith("network by address: database 127.0.0.1:") for layer in layers), layers
+        assert any(layer.startswith("database limits: 10 connections") for layer in layers), layers
         assert "landlock abi 7 (" in text and "scopes signals+abstract-unix" in text, f"[{run.mode}] {name}: {layers}"
         # The host's own layers: FSM namespace, vouched run_hooks, its callbacks, the Bot API scope.
         assert "fsm: own namespace" in layers and any(layer.startswith("bot api scope: ") for layer in layers), layers
@@ -267,10 +290,17 @@ def test_status_lists_every_sandbox_layer(run: Run) -> None:
                 f"[root] {name}: run from a clone in a private home, yet no private mount view: {layers}"
             )
             assert missing == [], f"[root] {name}: layers not in force on this kernel: {missing}"
+            assert any(layer.startswith("cgroup v") for layer in layers), f"[root] {name}: no cgroup of its own: {layers}"
         else:
-            assert len(missing) == 1 and missing[0].startswith("NOT own uid: the bot is not root"), (
-                f"[nonroot] {name}: only the shared uid may be missing: {missing}"
+            # Without root: the shared uid, and no cgroup (setsid refused instead); memfds are refused
+            # (nothing charges them), unlinked files counted (the module stays dumpable, see above).
+            expected = ("NOT own uid: the bot is not root", "NOT cgroup: ")
+            assert sorted(p for p in expected for line in missing if line.startswith(p)) == sorted(expected), (
+                f"[nonroot] {name}: only the shared uid and the cgroup may be missing: {missing}"
             )
+            assert len(missing) == len(expected), f"[nonroot] {name}: {missing}"
+            assert any(layer.startswith("seccomp (") and "no memfd" in layer for layer in layers), layers
+            assert "hidden files: unlinked-but-open files counted by the watchdog; memfds refused" in layers, layers
     if run.root:
         assert len(uids) == 5, f"[root] modules share uids: {uids}"
     for name, proc in run.results["proc_status"].items():
@@ -405,16 +435,41 @@ def test_network_is_closed_but_the_database_port(run: Run) -> None:
     opened = {label: result for label, result in outcome.items() if result not in BLOCKED}
     assert not opened, f"[{run.mode}] network operations that should be refused: {opened}"
     arrived = run.results["listeners"]
-    for listener in ("refused_port", "refused_port_v6", "abstract_unix", "udp"):
+    for listener in ("refused_port", "refused_port_v6", "abstract_unix", "udp", "db_port_other_v4", "db_port_v6"):
         assert arrived.get(listener, 0) == 0, f"[{run.mode}] a connection reached the {listener} listener"
 
 
-def test_a_granted_port_is_the_only_one_open(run: Run) -> None:
+def test_the_database_port_is_open_only_on_the_database_server(run: Run) -> None:
+    """Network by address: the database's port on 127.0.0.2, ::1 or as a v4-mapped address is refused, and logged."""
+    outcome = run.outcome("network")
+    db_port = run.results["ports"]["db_port"]
+    for label in ("connect_database_port_127_0_0_2", "connect_database_port_v6", "connect_database_port_v4_mapped"):
+        assert outcome[label] == "EACCES", f"[{run.mode}] {label}: {outcome[label]} (not refused by the host's check)"
+    messages = run.log_messages("network")
+    for endpoint in (f"127.0.0.2:{db_port}", f"[::1]:{db_port}"):
+        line = f"[module attacker] network: refused connect to {endpoint} (tcp)"
+        assert any(m.startswith(line) for m in messages), f"[{run.mode}] no log line {line!r} in {messages}"
+    assert any(
+        "network by address: connect() checked by the host" in layer for layer in run.attack("network")["status_after"]["sandbox"]
+    )
+
+
+def test_a_granted_destination_is_the_only_one_open(run: Run) -> None:
     outcome = dict(run.outcome("network_granted"))
     assert outcome.pop("connect_granted_port") == "ok", f"[{run.mode}] the operator's grant does not work: {outcome}"
+    assert outcome.pop("http_get_granted") == "ok", f"[{run.mode}] an http GET to a granted host name failed: {outcome}"
     opened = {label: result for label, result in outcome.items() if result not in BLOCKED}
-    assert not opened, f"[{run.mode}] ports beyond the grant: {opened}"
-    assert run.results["listeners"].get("granted_port", 0) >= 1
+    assert not opened, f"[{run.mode}] addresses or ports beyond the grant: {opened}"
+    # Refused by the host's address check, not by Landlock's ports or seccomp's socket rules.
+    for label in ("connect_granted_port_127_0_0_2", "connect_database_port_127_0_0_2", "udp_not_granted"):
+        assert outcome[label] == "EACCES", f"[{run.mode}] {label}: {outcome[label]}"
+    arrived = run.results["listeners"]
+    assert arrived.get("granted_port", 0) >= 1 and arrived.get("granted_http", 0) >= 1
+    for listener in ("granted_port_other_v4", "db_port_other_v4", "udp"):
+        assert arrived.get(listener, 0) == 0, f"[{run.mode}] a connection reached the {listener} listener"
+    messages = run.log_messages("network_granted")
+    line = f"[module netpeer] network: refused sendto to 127.0.0.1:{run.results['ports']['udp_port']} (udp)"
+    assert any(m.startswith(line) for m in messages), f"[{run.mode}] no log line {line!r} in {messages}"
 
 
 def test_the_operator_control_socket_refuses_modules(run: Run) -> None:
@@ -470,8 +525,15 @@ def test_fork_bomb_stops_at_the_process_limit(run: Run) -> None:
         # With a shared uid the watchdog sums RSS over the bomb (see the frugal test) and kills it first.
         assert "resource watchdog" in " ".join(run.log_messages("fork_bomb")), f"[nonroot] {entry}"
         return
+    if entry["outcome"] is None and run.root:
+        # Its memory cgroup charges what every fork makes the bomber copy (USS never saw those pages
+        # shared with the fragments): ~50 forks of a ~200 MB process can reach memory_mb before pids.max.
+        assert KERNEL_OOM.replace(str(HOG_MEMORY_MB), str(DEFAULTS.memory_mb)) in (entry["status_after"]["last_error"] or ""), (
+            f"[root] the fork bomb neither stopped at pids.max nor at its memory cgroup: {entry}"
+        )
+        return
     outcome = run.outcome("fork_bomb")
-    assert outcome["error"] == "EAGAIN", f"[{run.mode}] fork bomb not stopped by RLIMIT_NPROC: {outcome}"
+    assert outcome["error"] == "EAGAIN", f"[{run.mode}] fork bomb not stopped by pids.max / RLIMIT_NPROC: {outcome}"
     assert outcome["forked"] < DEFAULTS.max_processes, f"[{run.mode}] forked {outcome['forked']} processes"
     assert entry["status_after"]["pid"] == entry["pid_before"], f"[{run.mode}] the module did not survive its own bomb"
 
@@ -565,23 +627,77 @@ def test_a_module_cannot_fire_hooks_as_the_host(run: Run) -> None:
     assert "victim-admin-secret" not in outcome["admin_secret"] and "victim-public" in outcome["admin_secret"], outcome
     assert outcome["payment_success"] == [], f"[{run.mode}] a module fired payment_success on the others: {outcome}"
     assert "victim-public" in outcome["forged_ref"], outcome
+    # Forged Telegram objects (a message "from" the admin, a made-up button press) never reach the victim.
+    assert outcome["telegram"] == [{"message_from": None, "callback_data": None, "user": None, "extra": 0}], outcome
     refused = [m for m in run.log_messages("hook_forgery") if m.startswith("[module attacker] run_hooks")]
     assert any("admin=True replaced" in m for m in refused) and any("'payment_success'" in m for m in refused), refused
+    assert any("message: a Message that is not the update's dropped" in m for m in refused), refused
 
 
 @pytest.mark.parametrize(
-    ("key", "reason"),
-    [("cpu_spin", "CPU pinned for "), ("memory_over_limit", f" MB over the {HOG_MEMORY_MB} MB limit")],
+    ("key", "reasons"),
+    [("cpu_spin", ("CPU pinned for ",)), ("memory_over_limit", (f" MB over the {HOG_MEMORY_MB} MB limit", KERNEL_OOM))],
     ids=["cpu_spin", "memory_over_limit"],
 )
-def test_the_watchdog_kills_and_restarts_a_hog_with_the_reason(run: Run, key: str, reason: str) -> None:
+def test_the_watchdog_kills_and_restarts_a_hog_with_the_reason(run: Run, key: str, reasons: tuple[str, ...]) -> None:
     entry = run.attack(key)
     restart = entry["restart"]
     assert restart["restarted"], f"[{run.mode}] {key}: the module was not killed and restarted: {restart}"
-    assert reason in (restart["last_error"] or ""), f"[{run.mode}] {key}: last_error does not say why: {restart}"
-    assert any(m.startswith("[module resource_hog] resource watchdog: ") and reason in m for m in run.log_messages(key)), (
-        f"[{run.mode}] {key}: the watchdog's kill is not logged with the module's name"
+    assert any(r in (restart["last_error"] or "") for r in reasons), f"[{run.mode}] {key}: last_error does not say why: {restart}"
+    assert any(m.startswith("[module resource_hog] ") and any(r in m for r in reasons) for m in run.log_messages(key)), (
+        f"[{run.mode}] {key}: the kill is not logged with the module's name"
     )
+
+
+# --- 13. memory and disk no folder holds; processes that would outlive the module --------------------
+
+
+def test_memory_in_memfds_counts_against_the_limit(run: Run) -> None:
+    """memfds of twice memory_mb: the memory cgroup (root) stops it; without root they are refused."""
+    entry = run.attack("memfd")
+    if not run.root:
+        assert run.outcome("memfd") == "EPERM", f"[nonroot] memfd_create was not refused: {entry}"
+        return
+    restart = entry["restart"]
+    assert restart["restarted"], f"[root] a module holding {2 * HOG_MEMORY_MB} MB in memfds was not stopped: {restart}"
+    error = restart["last_error"] or ""
+    assert KERNEL_OOM in error or f"over the {HOG_MEMORY_MB} MB limit" in error, f"[root] {restart}"
+    assert any(m.startswith("[module resource_hog] ") and f"{HOG_MEMORY_MB} MB limit" in m for m in run.log_messages("memfd"))
+
+
+def test_unlinked_but_open_files_count_against_disk_mb(run: Run) -> None:
+    entry = run.attack("unlinked_files")
+    restart = entry["restart"]
+    assert restart["restarted"], f"[{run.mode}] {2 * HOG_DISK_MB} MB in unlinked-but-open files went unnoticed: {restart}"
+    assert "unlinked-but-open files" in (restart["last_error"] or "") and f"over the {HOG_DISK_MB} MB limit" in (
+        restart["last_error"] or ""
+    ), f"[root] {restart}"
+    assert any(m.startswith("[module resource_hog] resource watchdog: disk") for m in run.log_messages("unlinked_files")), (
+        run.log_messages("unlinked_files")
+    )
+
+
+@pytest.mark.parametrize("key", ["orphan_stop", "orphan_restart", "orphan_crash"])
+def test_no_process_of_a_module_outlives_its_stop_restart_or_crash(run: Run, key: str) -> None:
+    outcome = run.outcome(key)
+    assert outcome["setsid"] == outcome["setpgid"] == "EPERM", f"[{run.mode}] a module process left its group: {outcome}"
+    orphan = run.results["orphans"][key]
+    assert orphan["grandchild"] and not orphan["alive_after"], f"[{run.mode}] a double-forked process outlived it: {orphan}"
+
+
+def test_no_process_of_a_module_outlives_the_host(run: Run) -> None:
+    grandchild = run.outcome("orphan_host_exit")["grandchild"]
+    tag = run.results["orphan_tag"]
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if (name == tag or int(pid) == grandchild) and state != "Z":
+            left.append((pid, name))
+    assert left == [], f"[{run.mode}] processes of the module outlived the host: {left}"
 
 
 def test_the_watchdog_leaves_an_idle_module_with_a_small_budget_alone(run: Run) -> None:
@@ -695,7 +811,8 @@ def test_setuid_binaries_cannot_run_and_no_new_privs_is_set(run: Run) -> None:
     for label in ("exec_setuid_copy", "exec_system_id", "exec_python"):
         assert outcome[label] == "EACCES", f"[{run.mode}] the module executed a program ({label}: {outcome[label]})"
     assert outcome["setuid_0"] == outcome["setgid_0"] == "EPERM", f"[{run.mode}] {outcome}"
-    assert outcome["no_new_privs"] == 1 and outcome["dumpable"] == 0, f"[{run.mode}] {outcome}"
+    # not root: dumpable for the host's network supervisor (seccomp and Landlock keep the same uid out)
+    assert outcome["no_new_privs"] == 1 and outcome["dumpable"] == (0 if run.root else 1), f"[{run.mode}] {outcome}"
     assert outcome["outputs"] == {}
 
 

@@ -13,6 +13,7 @@ Protocol breaches are injected from a raw socket standing in for the other side:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import random
@@ -800,3 +801,70 @@ async def test_a_flood_of_frames_is_read_in_turns_and_the_loop_runs_in_between()
         per_turn[at] = per_turn.get(at, 0) + 1
     assert max(per_turn.values()) <= FRAMES_PER_TURN < 1000
     assert len(per_turn) >= 1000 // FRAMES_PER_TURN
+
+
+# ---------------------------------------------------------------------------- a request's first step
+
+
+async def test_a_handler_that_never_suspends_is_answered_in_the_callback_that_read_its_frame() -> None:
+    # The serving task's first step runs at once (ipc/first_step.py): no event-loop turn between
+    # reading a request and answering it, yet the handler still runs inside its own task.
+    seen: list[Any] = []
+
+    async def handler(method: str, params: Any) -> Any:
+        async with asyncio.timeout(1):  # needs a current task: raises RuntimeError outside one
+            seen.append(asyncio.current_task())
+            return params
+
+    async with peer_and_raw(handler) as (peer, raw):
+        after_the_callback: list[tuple[int, int]] = []
+
+        def read_a_frame() -> None:  # what the transport does when data arrives: a plain loop callback
+            peer.data_received(frame([0, 1, "x", "hi"]))
+            after_the_callback.append((len(seen), peer.serving_count))
+
+        asyncio.get_running_loop().call_soon(read_a_frame)
+        assert await raw.recv() == [1, 1, "hi"]
+        assert after_the_callback == [(1, 0)], "the request had not been answered when the callback returned"
+        assert isinstance(seen[0], asyncio.Task) and seen[0] is not asyncio.current_task()
+
+
+async def test_requests_started_at_once_keep_their_own_context_and_task() -> None:
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
+    release = asyncio.Event()
+    tasks: list[asyncio.Task[Any] | None] = []
+
+    async def handler(method: str, params: Any) -> Any:
+        before = marker.get()
+        marker.set(params)
+        tasks.append(asyncio.current_task())
+        if params == "first":
+            await release.wait()  # suspends: goes on as an ordinary task
+        return [before, marker.get()]
+
+    async with peer_and_raw(handler) as (peer, raw):
+        asyncio.get_running_loop().call_soon(peer.data_received, frame([0, 1, "x", "first"]) + frame([0, 2, "x", "second"]))
+        assert await raw.recv() == [1, 2, ["unset", "second"]]  # the second saw nothing of the first's context
+        assert peer.serving_count == 1
+        release.set()
+        assert await raw.recv() == [1, 1, ["unset", "first"]]
+        assert tasks[0] is not tasks[1] and peer.serving_count == 0
+
+
+async def test_a_request_cancelled_after_its_first_step_is_cancelled_on_this_side() -> None:
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def handler(method: str, params: Any) -> Any:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async with peer_and_raw(handler) as (peer, _raw):
+        # Request and cancel in one read: the first step has run before the cancel is decoded.
+        asyncio.get_running_loop().call_soon(peer.data_received, frame([0, 1, "x", None]) + frame([4, 1]))
+        async with asyncio.timeout(2):
+            await cancelled.wait()
+        assert started.is_set() and peer.serving_count == 0

@@ -148,3 +148,25 @@ async def test_a_call_in_flight_when_a_reload_switches_finishes_in_the_old_proce
         assert pids(rt)["slow"] != old
         assert await in_flight == ["slow v1"]  # not cut off by the switch
         assert await greetings(rt) == ["slow v2"]
+
+
+async def test_the_version_shown_is_the_serving_codes_read_at_launch_not_at_each_status(
+    modules: ModuleFolder, make_runtime
+) -> None:
+    modules.add("alpha", GREETER.format(text="alpha v1"), version="1.0")
+    version_file = modules.root / "alpha" / "VERSION"
+    async with make_runtime(modules) as rt:
+        assert rt.module_status("alpha")["version"] == "1.0"
+        version_file.write_text("2.0\n")  # installed on disk, not yet serving
+        assert rt.module_status("alpha")["version"] == "1.0"
+        await rt.reload("alpha")
+        assert rt.module_status("alpha")["version"] == "2.0"
+        version_file.write_text("3.0\n")
+        write_router(modules, "alpha", "raise RuntimeError('broken on purpose')\n")
+        with pytest.raises(Exception, match="broken on purpose"):
+            await rt.reload("alpha")
+        assert rt.module_status("alpha")["version"] == "2.0"  # the previous version keeps serving
+        await rt.stop("alpha")
+        with pytest.raises(Exception, match="broken on purpose"):
+            await rt.start("alpha")
+        assert rt.module_status("alpha")["version"] == "3.0"  # nothing else serves: what failed to start

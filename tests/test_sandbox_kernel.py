@@ -211,6 +211,8 @@ LAYER_PREFIXES = {
     "landlock": "landlock abi ",
     "seccomp": "seccomp (",
     "dumpable": "dumpable=0",
+    "hidden": "hidden files: ",  # what the watchdog counts beyond folder walks (sandbox/containment)
+    "no hidden": "NOT unlinked-file accounting: ",
 }
 
 
@@ -302,7 +304,7 @@ def test_root_module_filesystem_and_python_still_work(world: World) -> None:
     # The order is part of the contract: dirs, (a mount view), rlimits, uid, no_new_privs, Landlock, seccomp, dumpable.
     private = private_folders_above_the_code()
     view = ["view"] if private else []
-    assert layer_kinds(layers) == ["dirs", *view, "rlimits", "uid", "no_new_privs", "landlock", "seccomp", "dumpable"]
+    assert layer_kinds(layers) == ["dirs", *view, "rlimits", "uid", "no_new_privs", "landlock", "seccomp", "dumpable", "hidden"]
     assert hidden_by_view(layers) == private
     assert layer(layers, "uid") == f"uid {uid} gid {uid}" and layer(layers, "dumpable") == "dumpable=0"
     rlimits = layer(layers, "rlimits")
@@ -600,7 +602,8 @@ def test_nonroot_bot_landlock_and_scopes_still_hold(world: World) -> None:
     assert r["before"] == {"sibling_environ": "ok", "secret": "ok"}  # DAC alone would let the module in
     assert r["ids"] == [bot_uid] * 3
     layers = r["layers"]
-    assert layer_kinds(layers) == ["dirs", "rlimits", "shared uid", "no_new_privs", "landlock", "seccomp", "dumpable"]
+    kinds = ["dirs", "rlimits", "shared uid", "no_new_privs", "landlock", "seccomp", "dumpable", "no hidden"]
+    assert layer_kinds(layers) == kinds
     assert layer(layers, "shared uid").startswith(f"NOT own uid: the bot is not root, the module shares uid {bot_uid}")
     assert "(shared uid)" in layer(layers, "rlimits")
     assert r["secret"] == r["env_file"] == "EACCES"

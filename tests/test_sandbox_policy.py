@@ -18,7 +18,7 @@ class Clock:
         return self.now
 
 
-def test_default_allowlist_serves_handlers_and_refuses_the_rest() -> None:
+async def test_default_allowlist_serves_handlers_and_refuses_the_rest(anyio_backend: str) -> None:
     policy = BotApiPolicy()
     for method in (
         "sendMessage",
@@ -40,7 +40,7 @@ def test_default_allowlist_serves_handlers_and_refuses_the_rest() -> None:
         "copyMessage",
         "createInvoiceLink",
     ):
-        assert policy.check("m", method) is None, method
+        assert await policy.check("m", method) is None, method
     for method in (
         "setWebhook",
         "deleteWebhook",
@@ -59,7 +59,7 @@ def test_default_allowlist_serves_handlers_and_refuses_the_rest() -> None:
         "createChatInviteLink",
         "setChatPermissions",
     ):
-        refusal = policy.check("m", method)
+        refusal = await policy.check("m", method)
         assert refusal is not None and refusal.kind == "forbidden", method
         assert refusal.message.startswith(f"Forbidden: module 'm' may not call {method}")
         assert f'[modules.m] bot_api = ["{method}"]' in refusal.message
@@ -69,44 +69,44 @@ def test_default_allowlist_serves_handlers_and_refuses_the_rest() -> None:
     assert "not in the default Bot API allowlist" in policy.refusal("m", "banChatMember")  # type: ignore[operator]
 
 
-def test_grants_are_per_module_and_trusted_gets_everything() -> None:
+async def test_grants_are_per_module_and_trusted_gets_everything(anyio_backend: str) -> None:
     policy = BotApiPolicy(grants={"admin_tools": ["setMyCommands", "banChatMember"]})
-    assert policy.check("admin_tools", "setMyCommands") is None
-    assert policy.check("admin_tools", "banChatMember") is None
-    assert policy.check("other", "setMyCommands") is not None
+    assert await policy.check("admin_tools", "setMyCommands") is None
+    assert await policy.check("admin_tools", "banChatMember") is None
+    assert await policy.check("other", "setMyCommands") is not None
     policy.configure_from("other", ModulePermissions(bot_api=("setMyCommands",)))
-    assert policy.check("other", "setMyCommands") is None
-    assert policy.check("other", "logOut") is not None
+    assert await policy.check("other", "setMyCommands") is None
+    assert await policy.check("other", "logOut") is not None
     policy.configure_from("legacy", ModulePermissions(trust="trusted", bot_api_rate=1))
     for _ in range(100):
-        assert policy.check("legacy", "logOut") is None
+        assert await policy.check("legacy", "logOut") is None
 
 
-def test_rate_limit_is_a_token_bucket_per_module() -> None:
+async def test_rate_limit_is_a_token_bucket_per_module(anyio_backend: str) -> None:
     clock = Clock()
     policy = BotApiPolicy(rates={"slow": 2}, clock=clock)
-    assert [policy.check("slow", "sendMessage") for _ in range(2)] == [None, None]  # burst: one second's worth
-    refusal = policy.check("slow", "sendMessage")
+    assert [await policy.check("slow", "sendMessage") for _ in range(2)] == [None, None]  # burst: one second's worth
+    refusal = await policy.check("slow", "sendMessage")
     assert refusal is not None and refusal.kind == "rate_limited" and refusal.retry_after == 1
     assert refusal.message.startswith("Too Many Requests: retry after 1")
     assert "bot_api_rate" in refusal.message
-    assert policy.check("fast", "sendMessage") is None  # another module has its own bucket (default 30/s)
+    assert await policy.check("fast", "sendMessage") is None  # another module has its own bucket (default 30/s)
     clock.now += 0.5  # refills one token at 2/s
-    assert policy.check("slow", "sendMessage") is None
-    assert policy.check("slow", "sendMessage") is not None
+    assert await policy.check("slow", "sendMessage") is None
+    assert await policy.check("slow", "sendMessage") is not None
     clock.now += 10  # refills to the burst, not beyond
-    assert [policy.check("slow", "sendMessage") is None for _ in range(3)] == [True, True, False]
+    assert [await policy.check("slow", "sendMessage") is None for _ in range(3)] == [True, True, False]
     # a forbidden call does not use a token
     clock.now += 1
-    assert policy.check("slow", "setWebhook").kind == "forbidden"  # type: ignore[union-attr]
-    assert [policy.check("slow", "sendMessage") is None for _ in range(3)] == [True, True, False]
+    assert (await policy.check("slow", "setWebhook")).kind == "forbidden"  # type: ignore[union-attr]
+    assert [await policy.check("slow", "sendMessage") is None for _ in range(3)] == [True, True, False]
 
 
-def test_slow_rate_retry_after_rounds_up_and_bad_rates_are_refused() -> None:
+async def test_slow_rate_retry_after_rounds_up_and_bad_rates_are_refused(anyio_backend: str) -> None:
     clock = Clock()
     policy = BotApiPolicy(rates={"drip": 0.25}, clock=clock)
-    assert policy.check("drip", "sendMessage") is None
-    refusal = policy.check("drip", "sendMessage")
+    assert await policy.check("drip", "sendMessage") is None
+    refusal = await policy.check("drip", "sendMessage")
     assert refusal is not None and refusal.retry_after == 4
     with pytest.raises(ValueError, match="must be > 0"):
         policy.configure("drip", rate=0)

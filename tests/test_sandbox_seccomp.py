@@ -212,7 +212,8 @@ def test_nonroot_module_cannot_reach_the_host_process_or_file_attributes(world: 
 
     assert r["control"] == dict.fromkeys(r["control"], "ok")  # DAC alone lets the module do all of it
     layers = r["layers"]
-    assert layer_kinds(layers) == ["dirs", "rlimits", "shared uid", "no_new_privs", "landlock", "seccomp", "dumpable"]
+    kinds = ["dirs", "rlimits", "shared uid", "no_new_privs", "landlock", "seccomp", "dumpable", "no hidden"]
+    assert layer_kinds(layers) == kinds
     assert layer(layers, "seccomp") == f"seccomp ({seccomp.denied_count()} syscalls denied, no UDP)"
     assert r["status"]["Seccomp"] == "2"
     for key in (
@@ -278,7 +279,7 @@ def test_root_module_gets_the_filter_too(world: World) -> None:
 
     r = run_forked(child)
     assert [line for line in r["layers"] if line.startswith("NOT ")] == []
-    assert layer_kinds(r["layers"])[-2:] == ["seccomp", "dumpable"]  # the filter is the last but one layer
+    assert layer_kinds(r["layers"])[-3:] == ["seccomp", "dumpable", "hidden"]  # the filter comes just before dumpable
     assert r["chmod_own"] == r["utime_own"] == r["prlimit_parent"] == "EPERM"
     assert r["prlimit_self"] == "ok"
 

@@ -22,6 +22,7 @@ from handlers.utils import answer_callback, edit_or_send_message
 from logger import logger
 from runtime import ModuleRuntime, Operation
 from runtime.discovery import is_valid_module_name
+from sandbox.containment.status import cgroup_line
 
 from . import modules_texts as t
 from .panel.keyboard import AdminPanelCallback, build_admin_back_btn
@@ -172,6 +173,9 @@ def module_card(status: dict[str, Any], page: int) -> tuple[str, InlineKeyboardM
         p99=format_ms(status.get("hook_p99")),
     )
     sandbox = status.get("sandbox")
+    cgroup = cgroup_line(sandbox)
+    if cgroup:  # its own line: the sandbox line below is trimmed, and where its processes live matters
+        text += t.CARD_CGROUP.format(layer=_escape(trim(cgroup, ERROR_LIMIT)))
     if sandbox:
         layers = sandbox if isinstance(sandbox, str) else "; ".join(map(str, sandbox))
         text += t.CARD_SANDBOX.format(layers=_escape(trim(layers, ERROR_LIMIT)))

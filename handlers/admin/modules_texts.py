@@ -47,6 +47,7 @@ CARD = (
     "Хуки: вызовов <b>{calls}</b>, ошибок <b>{errors}</b>, тайм-аутов <b>{timeouts}</b>\n"
     "Задержка хуков: p50 {p50} · p99 {p99}"
 )
+CARD_CGROUP = "\nПроцессы модуля: {layer}"
 CARD_SANDBOX = "\nПесочница: {layers}"
 CARD_LAST_ERROR = "\n\n<b>Последняя ошибка:</b>\n<pre>{error}</pre>"
 DASH = "—"

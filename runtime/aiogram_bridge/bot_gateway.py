@@ -11,6 +11,7 @@ module process turns either back into what aiogram would have given it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiogram.methods as _methods
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 from ipc import Ref
 from runtime.calls.module_hook_calls import UpdateContext
 from sandbox.bot_api_policy import BotApiPolicy
-from sandbox.bot_api_scope import SENDING, IsUser, SentMessages, sent_by_result
+from sandbox.bot_api_scope import SENDING, IsUser, SentMessages, SentRecord, sent_by_result
 from sandbox.bot_api_scope import refusal as scope_refusal
 
 log = logging.getLogger("solobot.runtime")
@@ -35,12 +36,23 @@ METHODS: dict[str, type[TelegramMethod[Any]]] = {
 }
 
 
+def _sent_here(module: str) -> SentRecord:
+    return SentMessages()
+
+
 class BotGateway:
-    def __init__(self, bot: Bot, policy: BotApiPolicy | None = None, is_user: IsUser | None = None) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        policy: BotApiPolicy | None = None,
+        is_user: IsUser | None = None,
+        sent_messages: Callable[[str], SentRecord] | None = None,
+    ) -> None:
         self.bot = bot
         self.policy = policy or BotApiPolicy()
         self.is_user = is_user  # is a chat id one of this bot's users? (None: not checked)
-        self._sent: dict[str, SentMessages] = {}
+        self.sent_messages = sent_messages or _sent_here  # a module's record of what it sent: this process's, or every worker's
+        self._sent: dict[str, SentRecord] = {}
 
     async def call(self, module: str, request: Any, update: UpdateContext | None = None) -> dict[str, Any]:
         """Run one Bot API call of ``module``; ``update``: the forwarded update it is handling, if any."""
@@ -50,7 +62,7 @@ class BotGateway:
         cls = METHODS.get(name)
         if cls is None:
             return _error("TelegramNotFound", f"Not Found: method {name[:64]!r} is not a Bot API method")
-        refusal = self.policy.check(module, name)
+        refusal = await self.policy.check(module, name)
         if refusal is not None:
             if refusal.kind == "rate_limited":
                 log.debug("[module %s] Bot API call rate-limited: %s", module, refusal.message)
@@ -62,7 +74,7 @@ class BotGateway:
                 module,
                 name,
                 request["params"],
-                sent=self._sent.setdefault(module, SentMessages()),
+                sent=self._sent_by(module),
                 update_chat=update.chat_id if update else None,
                 update_messages=update.messages if update else (),
                 update_inline_message=update.inline_message_id if update else None,
@@ -86,11 +98,15 @@ class BotGateway:
             return _error(type(exc).__name__, exc.message)
         answer = _jsonable(result)
         if name.startswith(SENDING):
-            sent = self._sent.setdefault(module, SentMessages())
             chat = request["params"].get("chat_id")
-            for key in sent_by_result(answer) or _copied(chat, answer):
-                sent.add(key)
+            await self._sent_by(module).record(sent_by_result(answer) or _copied(chat, answer))
         return {"result": answer}
+
+    def _sent_by(self, module: str) -> SentRecord:
+        sent = self._sent.get(module)
+        if sent is None:
+            sent = self._sent[module] = self.sent_messages(module)
+        return sent
 
 
 def _copied(chat: Any, result: Any) -> list[tuple[int, int]]:

@@ -3,7 +3,8 @@
 A module owns the callback data its handlers name (``F.data == "victim|open"``,
 ``F.data.startswith("counter|")`` — read from its router by ``runtime.child.route_filters``),
 the prefixes its ``module.toml`` declares (``[routing] callback_prefixes = ["pay|"]``, for
-handlers whose filters cannot be read) and its own name prefix (``"<name>|"``, ``"<name>:"``).
+handlers whose filters cannot be read; ``routing_declaration.py``: a declared prefix another
+module claims keeps it from starting) and its own name prefix (``"<name>|"``, ``"<name>:"``).
 A handler without a readable data filter (a catch-all) only ever sees data the module owns.
 
 Callback data the core's own screens use (read from the core's routers the same way) goes to a
@@ -68,6 +69,7 @@ class ModuleRouting:
     name: str
     claims: CallbackClaims
     overrides: tuple[str, ...] = ()
+    declared: tuple[str, ...] = ()  # the prefixes its module.toml declares (also in ``claims``)
 
     def may_receive(self, data: str, core: CallbackClaims) -> bool:
         if not self.claims.accepts(data):

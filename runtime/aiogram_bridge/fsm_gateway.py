@@ -12,15 +12,16 @@ a key the *host* lends for a call it makes: a fast-flow handler or hook that the
 its ``state`` (upstream's pay flow reads the tariff the core stored) uses that exact key, for
 that module and only while the call runs (``lend``). And as upstream has one state per user,
 the core clearing a user's state (``/start``) ends the modules' conversations with that user
-too (``end_module_conversations``, called by ``core_fsm_storage``; for the keys this host
-process saw written).
+too (``end_module_conversations``, called by ``core_fsm_storage``; the ledger knows which
+modules hold a state for that user — with Redis, whichever worker they were written on).
 
 That storage is the host's memory (or its Redis), so what a module may park there is bounded
 by what the host really holds: a state is at most ``MAX_STATE`` characters, one key's data at
 most ``MAX_DATA`` bytes *as decoded Python objects* (``held_bytes``: a 1-byte msgpack ``[]``
 is a 56-byte list in the host), and one module holds something under at most ``MAX_KEYS``
 distinct keys, with at most ``MAX_DATA_TOTAL`` bytes of states and data in all (as last written
-by that module; a key it cleared entirely no longer counts). A write over a limit raises in
+by that module; a key it cleared entirely no longer counts), counted by a ledger (``fsm_quota``:
+in this process, or in Redis for every worker). A write over a limit raises in
 the module's storage call; clearing (a null state, empty data) is always allowed. Reads and
 clears of keys aiogram's memory storage does not hold are answered without touching it (its
 defaultdict would add a record for each). The host's own use of the storage does not go
@@ -40,11 +41,12 @@ from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.fsm.storage.memory import MemoryStorage
 
 from .fsm_keys import key_from_wire, module_key
+from .fsm_quota import FSMLedger, FSMStorageLimit, MemoryFSMLedger
+
+__all__ = ["MAX_DATA", "MAX_STATE", "FSMGateway", "FSMStorageLimit", "held_bytes"]
 
 MAX_STATE = 4_096
 MAX_DATA = 256 * 1024  # bytes the host holds (decoded objects), per key
-MAX_KEYS = 10_000  # distinct keys one module has written
-MAX_DATA_TOTAL = 32 * 1024 * 1024  # bytes of data over all of one module's keys
 MAX_KEY_ID = 256  # characters of a key's business_connection_id (Telegram's are far shorter)
 MAX_OBJECTS = 100_000  # objects walked to measure one write (more is over MAX_DATA anyway)
 
@@ -66,50 +68,11 @@ def held_bytes(value: Any, limit: int = MAX_DATA) -> int:
     return total
 
 
-class FSMStorageLimit(ValueError):
-    """A module's FSM write over one of the limits above."""
-
-
-class _Written:
-    """Keys that hold something one module wrote: the size of its state and of its data, as held.
-
-    A key both of whose parts the module cleared is forgotten, so ``MAX_KEYS`` bounds the keys in use
-    (this map included), not every user the module ever served.
-    """
-
-    def __init__(self, module: str) -> None:
-        self.module = module
-        self.keys: dict[StorageKey, tuple[int, int]] = {}  # key → (state bytes, data bytes)
-        self.total = 0
-
-    def admit(self, key: StorageKey, *, state: int | None = None, data: int | None = None) -> None:
-        """Record a write of a state or data of so many bytes (0: cleared); raise over a limit."""
-        had_state, had_data = self.keys.get(key, (0, 0))
-        has_state = had_state if state is None else state
-        has_data = had_data if data is None else data
-        if not has_state and not has_data:
-            self.keys.pop(key, None)
-            self.total -= had_state + had_data
-            return
-        if key not in self.keys and len(self.keys) >= MAX_KEYS:
-            raise FSMStorageLimit(
-                f"module {self.module} holds FSM state or data under {MAX_KEYS} different keys (the limit): "
-                "clear the keys of finished conversations (state None, data {}) before using new ones"
-            )
-        if self.total - had_state - had_data + has_state + has_data > MAX_DATA_TOTAL:
-            raise FSMStorageLimit(
-                f"module {self.module}'s FSM data would exceed {MAX_DATA_TOTAL // (1024 * 1024)} MiB over all its keys "
-                "(the limit): clear the data of finished conversations"
-            )
-        self.keys[key] = (has_state, has_data)
-        self.total += has_state + has_data - had_state - had_data
-
-
 class FSMGateway:
-    def __init__(self, storage: BaseStorage, bot_id: int) -> None:
+    def __init__(self, storage: BaseStorage, bot_id: int, ledger: FSMLedger | None = None) -> None:
         self.storage = storage
         self.bot_id = bot_id
-        self._written: dict[str, _Written] = {}
+        self.ledger: FSMLedger = ledger if ledger is not None else MemoryFSMLedger()
         self._lent: Counter[tuple[str, StorageKey]] = Counter()
 
     @contextmanager
@@ -132,11 +95,10 @@ class FSMGateway:
 
     async def end_module_conversations(self, key: StorageKey) -> None:
         """The core cleared this user's state (``/start``…): end the modules' conversations with them too."""
-        for module, written in self._written.items():
+        for module in await self.ledger.modules_with_state(key):
             own = module_key(module, key)
-            if written.keys.get(own, (0, 0))[0]:
-                written.admit(own, state=0)
-                await self.storage.set_state(own, None)
+            await self.ledger.admit(module, own, state=0)
+            await self.storage.set_state(own, None)
 
     async def module_state(self, module: str, key: StorageKey) -> str | None:
         """The state ``module`` set for the chat and user of ``key`` (host routing; nothing is created)."""
@@ -158,7 +120,7 @@ class FSMGateway:
         if op == "set_state":
             if value is not None and not (isinstance(value, str) and len(value) <= MAX_STATE):
                 raise FSMStorageLimit(f"an FSM state is a string (at most {MAX_STATE} characters) or null")
-            self._module(module).admit(key, state=0 if value is None else sys.getsizeof(value))
+            await self.ledger.admit(module, key, state=0 if value is None else sys.getsizeof(value))
             if value is not None or not self._absent(key):
                 await self.storage.set_state(key, value)
             return None
@@ -173,17 +135,11 @@ class FSMGateway:
                     f"FSM data for one key would hold over {MAX_DATA // 1024} KiB of the host's memory (the limit): "
                     "keep large data in the module's database schema or files"
                 )
-            self._module(module).admit(key, data=size if value else 0)
+            await self.ledger.admit(module, key, data=size if value else 0)
             if value or not self._absent(key):
                 await self.storage.set_data(key, value)
             return None
         raise ValueError(f"unknown FSM operation {op!r}")
-
-    def _module(self, module: str) -> _Written:
-        written = self._written.get(module)
-        if written is None:
-            written = self._written[module] = _Written(module)
-        return written
 
     def _absent(self, key: StorageKey) -> bool:
         """A key aiogram's memory storage does not hold: reading it (a defaultdict) would add a record for it."""

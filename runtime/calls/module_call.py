@@ -64,15 +64,13 @@ Outcome = Answered | ModuleFailed | ProcessGone | TimedOut
 class ModuleCall:
     """One request written to one module process; ``outcome()`` once its future is done or the deadline passed."""
 
-    __slots__ = ("_call", "_finished", "_started", "module", "process")
+    __slots__ = ("_call", "_expired", "module", "process")
 
     def __init__(self, module: str, process: ModuleProcess, call: OutgoingCall) -> None:
         self.module = module
         self.process = process
         self._call = call
-        self._started = time.perf_counter()
-        self._finished: float | None = None
-        call.future.add_done_callback(self._stamp)
+        self._expired = False
 
     @classmethod
     def send(cls, supervisor: ModuleSupervisor, method: str, params: Any) -> ModuleCall | ProcessGone:
@@ -93,19 +91,17 @@ class ModuleCall:
     def future(self) -> asyncio.Future[Any]:
         return self._call.future
 
-    def _stamp(self, _: asyncio.Future[Any]) -> None:
-        self._finished = time.perf_counter()
-
     def cancel(self) -> None:
         self._call.cancel()
 
     def outcome(self, timeout: float) -> Outcome:
         """What came of the call; a call still pending is cancelled (on both sides) and ``TimedOut``."""
-        future = self._call.future
-        if not future.done():
-            self._call.cancel()
+        call = self._call
+        future = call.future
+        if self._expired or not future.done():
+            call.cancel()
             return TimedOut(timeout)
-        seconds = (self._finished or time.perf_counter()) - self._started
+        seconds = (call.answered_at or time.perf_counter()) - call.sent_at
         if future.cancelled():
             return ProcessGone("the call was cancelled")
         exc = future.exception()
@@ -118,21 +114,32 @@ class ModuleCall:
         return ProcessGone(f"{type(exc).__name__}: {exc}")
 
     async def wait(self, timeout: float) -> Outcome:
-        """Await the reply itself (not ``asyncio.wait``: one event-loop turn less per call)."""
-        try:
-            async with asyncio.timeout(timeout):
-                await self._call.future
-        except TimeoutError:
-            if not self._call.future.cancelled():
-                raise  # not our deadline
-            self._call.cancel()  # tell the module to stop working on it
-            return TimedOut(timeout)
-        except asyncio.CancelledError:  # the caller was cancelled: so is the request
-            self._call.cancel()
-            raise
-        except Exception:  # the module's error or its death: outcome() names it
-            pass
+        """Await the reply itself, under a deadline of its own.
+
+        Not ``asyncio.wait`` (one event-loop turn more per call) nor ``asyncio.timeout`` (it
+        builds a context manager and reschedules on the task): one ``call_later`` that cancels
+        the request, told apart from the caller's own cancellation by ``_expired``.
+        """
+        future = self._call.future
+        if not future.done():
+            deadline = asyncio.get_running_loop().call_later(timeout, self._expire)
+            try:
+                await future
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not self._expired or (task is not None and task.cancelling()):
+                    self._call.cancel()  # the caller was cancelled: so is the request
+                    raise
+            except Exception:  # the module's error or its death: outcome() names it
+                pass
+            finally:
+                deadline.cancel()
         return self.outcome(timeout)
+
+    def _expire(self) -> None:
+        if not self._call.future.done():
+            self._expired = True
+            self._call.cancel()  # tell the module to stop working on it; wait() returns TimedOut
 
 
 async def ask(supervisor: ModuleSupervisor, method: str, params: Any, timeout: float) -> Outcome:

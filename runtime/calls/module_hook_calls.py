@@ -11,7 +11,12 @@ module's word for what the host itself vouches for in its own calls:
 - ``state`` becomes the FSM key of that update's chat and user (each receiving module then
   reaches its own namespace for it), or is dropped outside an update; ``session`` and ``bot``
   become each receiver's own; any other host reference a module sends (the notification
-  cycle's key list) is dropped.
+  cycle's key list) is dropped;
+- Telegram objects (``message``, ``callback``, a ``User``, a ``Chat``…, also inside lists and
+  maps) are the host's: each becomes the object of that type the host received with the update
+  the module handles (the event, its user, its message, its chat), and is dropped when there is
+  none (outside an update, or a type the update has not). A module cannot hand the others a
+  message "from" another user or chat, or a callback query it made up.
 
 Which hooks: the screens of HOOKS.md group 1 that only render buttons or text, and any name
 the core does not fire (modules' own events). The core's events — a payment recorded, the
@@ -25,10 +30,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram.fsm.storage.base import StorageKey
+from aiogram.types import TelegramObject
 
 from ipc import Ref
 from runtime.aiogram_bridge.fsm_keys import key_to_wire
@@ -97,6 +103,12 @@ class UpdateContext:
     bot_id: int | None = None
     messages: tuple[tuple[int, int], ...] = ()  # (chat id, message id) of the update's message
     inline_message_id: str | None = None
+    # The Telegram objects the host received with it, the first of each type first: the event,
+    # its user, its message, its chat (what a module's run_hooks may pass on: ``vouched_kwargs``).
+    objects: tuple[TelegramObject, ...] = field(default=(), compare=False)
+
+    def telegram_object(self, kind: type) -> TelegramObject | None:
+        return next((o for o in self.objects if type(o) is kind), None)
 
     @property
     def ids(self) -> frozenset[int]:
@@ -143,6 +155,10 @@ def vouched_kwargs(
             result[name] = Ref(name)
         elif isinstance(value, Ref):
             changed.append(f"{name} (a host reference of kind {value.kind!r}) dropped")
+        elif _holds_telegram(value):
+            vouched_value = _vouch_telegram(value, update, changed, name)
+            if vouched_value is not _DROPPED:
+                result[name] = vouched_value
         else:
             if name in USER_ID_ARGUMENTS and update is not None and update.ids and value not in update.ids:
                 raise HookCallRefused(
@@ -151,6 +167,42 @@ def vouched_kwargs(
                 )
             result[name] = value
     return result, changed
+
+
+_DROPPED = object()
+_CONTAINERS = (list, tuple, dict)
+MAX_VOUCHED_DEPTH = 8
+
+
+def _holds_telegram(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, TelegramObject):
+        return True
+    if depth >= MAX_VOUCHED_DEPTH or not isinstance(value, _CONTAINERS):
+        return False
+    items = value.values() if isinstance(value, dict) else value
+    return any(_holds_telegram(item, depth + 1) for item in items)
+
+
+def _vouch_telegram(value: Any, update: UpdateContext | None, changed: list[str], where: str, depth: int = 0) -> Any:
+    """``value`` with every Telegram object replaced by the host's own of that type (or dropped)."""
+    if isinstance(value, TelegramObject):
+        kind = type(value).__name__
+        own = update.telegram_object(type(value)) if update is not None else None
+        if own is None:
+            changed.append(f"{where}: a {kind} that is not the update's dropped")
+            return _DROPPED
+        if value != own:
+            changed.append(f"{where}: a {kind} replaced by the update's own")
+        return own
+    if depth >= MAX_VOUCHED_DEPTH:
+        return value
+    if isinstance(value, dict):
+        pairs = ((k, _vouch_telegram(v, update, changed, f"{where}[{k!r}]", depth + 1)) for k, v in value.items())
+        return {k: v for k, v in pairs if v is not _DROPPED}
+    if isinstance(value, (list, tuple)):
+        items = [_vouch_telegram(v, update, changed, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+        return type(value)(v for v in items if v is not _DROPPED)
+    return value
 
 
 class UpdatesInFlight:
@@ -181,15 +233,32 @@ class UpdatesInFlight:
 
 def update_context(event: Any, admin: bool | None, bot_id: int | None) -> UpdateContext:
     """The user and chat of an event (message, callback query…) as the host received it from Telegram."""
-    user = getattr(event, "from_user", None)
-    message = event if getattr(event, "message_id", None) is not None else getattr(event, "message", None)
-    chat = getattr(event, "chat", None) or getattr(message, "chat", None)
-    chat_id, message_id = getattr(getattr(message, "chat", None), "id", None), getattr(message, "message_id", None)
+    user = _field(event, "from_user")
+    message = event if _field(event, "message_id") is not None else _field(event, "message")
+    chat = _field(event, "chat") or _field(message, "chat")
+    chat_id, message_id = _field(_field(message, "chat"), "id"), _field(message, "message_id")
+    objects: list[TelegramObject] = []
+    for found in (event, user, message, chat, _field(message, "from_user")):
+        if isinstance(found, TelegramObject) and all(found is not seen for seen in objects):
+            objects.append(found)
     return UpdateContext(
         admin=admin is True,
-        user_id=getattr(user, "id", None),
-        chat_id=getattr(chat, "id", None),
+        user_id=_field(user, "id"),
+        chat_id=_field(chat, "id"),
         bot_id=bot_id,
         messages=((chat_id, message_id),) if type(chat_id) is int and type(message_id) is int else (),
-        inline_message_id=getattr(event, "inline_message_id", None),
+        inline_message_id=_field(event, "inline_message_id"),
+        objects=tuple(objects),
     )
+
+
+def _field(obj: Any, name: str) -> Any:
+    """``getattr(obj, name, None)`` for Telegram objects without pydantic's slow miss.
+
+    A name a pydantic model does not have goes through its ``__getattr__``, which builds an
+    ``AttributeError`` message each time (microseconds per miss, on every forwarded update).
+    """
+    fields = getattr(type(obj), "__pydantic_fields__", None)
+    if fields is None:
+        return getattr(obj, name, None)
+    return getattr(obj, name) if name in fields else None

@@ -38,7 +38,11 @@ class CallScope:
         return self._session
 
     async def resolve_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return {name: await self.resolve(value) for name, value in kwargs.items()}
+        resolved = dict(kwargs)
+        for name, value in kwargs.items():
+            if isinstance(value, (TelegramObject, Ref)):  # plain values are taken as they came
+                resolved[name] = await self.resolve(value)
+        return resolved
 
     async def resolve(self, value: Any) -> Any:
         if isinstance(value, TelegramObject):

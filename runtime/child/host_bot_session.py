@@ -28,11 +28,12 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.methods import Response, TelegramMethod
+from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import InputFile
 
 from ipc import Peer, Ref
+from runtime.aiogram_bridge.response_types import response_type
 
 from .update_in_hand import HANDLING_UPDATE
 
@@ -60,15 +61,15 @@ class HostBotSession(BaseSession):
         self._peer = peer
 
     async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None) -> TelegramType:
-        params = {
-            name: await _wire_value(value, bot) for name, value in method.model_dump(warnings=False).items() if value is not None
-        }
+        params = {name: value for name, value in method.model_dump(warnings=False).items() if value is not None}
+        if _holds_a_file(params):
+            params = await _wire_value(params, bot)
         request_timeout = None if timeout is None else float(timeout) + 5.0
         request = {"method": method.__api_method__, "params": params, "update_id": HANDLING_UPDATE.get()}
         reply = await self._peer.request("bot_api", request, timeout=request_timeout)
         if "error" in reply:
             raise _telegram_error(method, reply["error"])
-        response = Response[method.__returning__].model_validate(  # type: ignore[name-defined]
+        response = response_type(method.__returning__).model_validate(
             {"ok": True, "result": reply.get("result")}, context={"bot": bot}
         )
         return response.result  # type: ignore[return-value]
@@ -86,6 +87,16 @@ class HostBotSession(BaseSession):
 
     async def close(self) -> None:
         return None
+
+
+def _holds_a_file(value: Any) -> bool:
+    if isinstance(value, InputFile):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_a_file(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_a_file(v) for v in value)
+    return False
 
 
 async def _wire_value(value: Any, bot: Bot) -> Any:

@@ -5,6 +5,9 @@ it: ask (``shutdown``), then ``SIGTERM``, then ``SIGKILL`` of the whole process 
 noticed through a pidfd, so a process that dies is seen at once even if a descendant still
 holds its socket; the process is reaped here (the host is its subreaper), and whatever is left
 in its process group is killed and reaped too, so nothing lingers as an orphan or a zombie.
+Where the process has a cgroup of its own (``sandbox/containment``), every kill also kills the
+whole cgroup, and once the process has exited the cgroup is emptied, its orphans reaped and the
+cgroup removed (in a worker thread); an exit the kernel's OOM killer caused says so.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from ipc import PROTOCOL_VERSION, OutgoingCall, Peer, PeerClosed, ProtocolError,
 from runtime.aiogram_bridge.route_index import RouteIndex
 from runtime.aiogram_bridge.telegram_codec import HOST_CODEC
 from runtime.config import RuntimeConfig
+from sandbox.containment.cgroup import ModuleCgroup, kill_and_remove
+from sandbox.network.destinations import NetworkRules
+from sandbox.network.supervisor import NetworkSupervisor
 
 from .manifest import Manifest
 from .zygote_client import ForkServer
@@ -59,14 +65,17 @@ class ModuleLoadError(Exception):
 
 
 class ModuleProcess:
-    def __init__(self, module: str, pid: int, config: RuntimeConfig) -> None:
+    def __init__(self, module: str, pid: int, config: RuntimeConfig, cgroup: ModuleCgroup | None = None) -> None:
         self.module = module
         self.pid = pid
         self.config = config
+        self.cgroup = cgroup
+        self.cgroup_released: asyncio.Future[list[int]] | None = None  # done when the cgroup is gone
         self.peer: Peer | None = None
         self.manifest: Manifest | None = None
         self.routes = RouteIndex({})
         self.sandbox_layers: list[str] = []  # reported by the process before it imported the module
+        self.network: NetworkSupervisor | None = None  # checks its connects by address (sandbox/network/)
         self.started_at = time.time()
         self.exited: asyncio.Future[ExitInfo] = asyncio.get_running_loop().create_future()
         self._kill_reason: str | None = None
@@ -87,23 +96,45 @@ class ModuleProcess:
         on_notify: NotifyHandler,
         init_params: dict[str, Any] | None = None,
         sandbox: dict[str, Any] | None = None,
+        cgroup: ModuleCgroup | None = None,
+        network: NetworkRules | None = None,
     ) -> ModuleProcess:
-        """Fork a process for ``module`` and complete the handshake (its import included)."""
+        """Fork a process for ``module`` and complete the handshake (its import included).
+
+        ``cgroup``: the one ``sandbox`` names for it; from here on this process owns (and removes) it.
+        ``network``: what it may connect to, checked by a :class:`NetworkSupervisor` of its own.
+        """
         host_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        supervisor_end, handover = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if network else (None, None)
         try:
-            pid = await zygote.fork(module, modules_dir, child_end, sandbox)
+            pid = await zygote.fork(module, modules_dir, child_end, sandbox, handover)
         except BaseException:
             host_end.close()
+            if supervisor_end is not None:
+                supervisor_end.close()
+            if cgroup is not None:  # a process forked all the same (a cancelled request) dies with it
+                asyncio.get_running_loop().run_in_executor(None, kill_and_remove, cgroup)
             raise
         finally:
             child_end.close()
+            if handover is not None:
+                handover.close()
+        supervisor = None
+        if network is not None and supervisor_end is not None:
+            supervisor = NetworkSupervisor(module, network, supervisor_end)
+            supervisor.start()
         try:
-            proc = cls(module, pid, config)
+            proc = cls(module, pid, config, cgroup)
+            proc.network = supervisor
         except BaseException as exc:  # no pidfd (out of descriptors?): nothing of the process may linger
+            if supervisor is not None:
+                supervisor.stop()
             host_end.close()
             if not isinstance(exc, ProcessLookupError):  # alive and not reaped: its pid is still its own
                 _killpg(pid, signal.SIGKILL)
                 _reap_group_later(asyncio.get_running_loop(), pid)
+            if cgroup is not None:
+                asyncio.get_running_loop().run_in_executor(None, kill_and_remove, cgroup)
             raise
         try:
             proc.peer = await Peer.connect(
@@ -196,6 +227,12 @@ class ModuleProcess:
         if self._kill_reason is None:
             self._kill_reason = reason
         _killpg(self.pid, signal.SIGKILL)
+        self._kill_cgroup()
+
+    def _kill_cgroup(self) -> None:
+        """Everything in the process's cgroup too: what left its process group (a trusted module may)."""
+        if self.cgroup is not None:
+            asyncio.get_running_loop().run_in_executor(None, _quietly_kill, self.cgroup)
 
     async def drain(self, timeout: float) -> None:
         """Wait (at most ``timeout`` s) until every request the host sent this process is answered.
@@ -226,7 +263,11 @@ class ModuleProcess:
             await self._wait_exit(self.config.term_grace)
         if self.alive:
             _killpg(self.pid, signal.SIGKILL)
-        return await self.exited
+            self._kill_cgroup()
+        info = await self.exited
+        if self.cgroup_released is not None:  # stopped means stopped: nothing of it left when this returns
+            await asyncio.shield(self.cgroup_released)
+        return info
 
     async def _wait_exit(self, timeout: float) -> None:
         with anyio.move_on_after(timeout):
@@ -271,10 +312,20 @@ class ModuleProcess:
             else:
                 returncode = os.waitstatus_to_exitcode(status)
         described = _describe(returncode, signum)
+        # The kernel's OOM kill closes the channel first ("connection closed"): the cgroup knows better.
+        if not self._expected and self.cgroup is not None and self.cgroup.oom_kills():
+            self._kill_reason = (
+                f"memory at the {self.cgroup.limits.memory_mb} MB limit of its memory cgroup: killed by the kernel's OOM killer"
+            )
+            log.warning("[module %s] %s", self.module, self._kill_reason)
         reason = f"{self._kill_reason} ({described})" if self._kill_reason else described
         if self.peer is not None:
             self.peer.close(f"process {described}")
         _reap_group_later(loop, self.pid)
+        if self.network is not None:
+            self.network.stop()  # a descendant that escaped the group gets no more connects
+        if self.cgroup is not None:  # what is left in it (double forks included) dies; then it is removed
+            self.cgroup_released = loop.run_in_executor(None, kill_and_remove, self.cgroup)
         self.exited.set_result(ExitInfo(reason, returncode, signum, self._expected))
 
 
@@ -287,6 +338,13 @@ def _describe(returncode: int | None, signum: int | None) -> str:
     if returncode is None:
         return "exited"
     return f"exited with code {returncode}"
+
+
+def _quietly_kill(cgroup: ModuleCgroup) -> None:
+    try:
+        cgroup.kill()
+    except OSError:
+        pass  # removed meanwhile: nothing left to kill
 
 
 def _killpg(pgid: int, sig: int) -> None:

@@ -69,3 +69,19 @@ class StateStore:
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps({"disabled": sorted(self.disabled)}, ensure_ascii=False, indent=2), encoding="utf-8")
         os.replace(tmp, self.path)
+
+
+class MirroredStateStore(StateStore):
+    """The stopped modules as the shared database says (several workers): kept in memory, never in a file.
+
+    The database row is written by ``workers.operations_journal`` after each operation; this
+    process only mirrors it, so its modules start (or stay stopped) as the operator wanted.
+    """
+
+    def __init__(self, disabled: set[str]) -> None:
+        self.path = Path("(the shared database)")
+        self._unreadable = False
+        self.disabled = set(disabled)
+
+    def _save(self) -> None:
+        return None

@@ -61,6 +61,8 @@ class ModuleSupervisor:
         self.last_manifest: Manifest | None = None  # kept while the module is down (its webhook path → 503)
         self.restarts = 0
         self.last_error: str | None = spec.problem
+        # Read at discovery and at each launch (start, restart, reload), not by every status() call.
+        self.version = spec.version()
         self.latency = LatencyWindow()
         self._crashes: deque[float] = deque()
         self._consecutive_timeouts = 0
@@ -112,13 +114,14 @@ class ModuleSupervisor:
                 self._crashes.clear()
                 await self._launch_locked("reloaded")
                 return
+            version = await anyio.to_thread.run_sync(self.spec.version)  # shown once the new code serves
             try:
                 new = await self._launch(self.name)
             except (ModuleLoadError, ZygoteError) as exc:
                 self.last_error = _error_text(exc)
                 log.error("[modules] %s: reload failed, the previous version keeps serving: %s", self.name, self.last_error)
                 raise
-            self._adopt(new, "reloaded")
+            self._adopt(new, "reloaded", version)
             await old.drain(self.config.update_timeout)  # updates already handed to it finish there
             await self._retire(old, "replaced by a reload")
 
@@ -162,16 +165,19 @@ class ModuleSupervisor:
             self._transition(ModuleState.FAILED, self.spec.problem)
             raise ModuleLoadError(self.name, self.spec.problem)
         self._transition(ModuleState.STARTING, why)
+        # The version of the code about to be imported (nothing else serves: shown even if it fails).
+        self.version = await anyio.to_thread.run_sync(self.spec.version)
         try:
             process = await self._launch(self.name)
         except (ModuleLoadError, ZygoteError) as exc:
             self.last_error = _error_text(exc)
             self._transition(ModuleState.FAILED, self.last_error)
             raise
-        self._adopt(process, why)
+        self._adopt(process, why, self.version)
 
-    def _adopt(self, process: ModuleProcess, why: str) -> None:
+    def _adopt(self, process: ModuleProcess, why: str, version: str | None) -> None:
         self.process = process
+        self.version = version
         self.last_manifest = process.manifest
         if why != RESTARTED_AFTER_CRASH:
             self.last_error = None  # the operator started or reloaded it and it came up: old errors are history
@@ -218,12 +224,13 @@ class ModuleSupervisor:
                 return  # stopped, started or reloaded meanwhile
             self.restarts += 1
             self._transition(ModuleState.STARTING, f"restart #{self.restarts} after a crash")
+            version = await anyio.to_thread.run_sync(self.spec.version)
             try:
                 process = await self._launch(self.name)
             except (ModuleLoadError, ZygoteError) as exc:
                 self._crashed(f"restart failed: {_error_text(exc)}")
                 return
-            self._adopt(process, RESTARTED_AFTER_CRASH)
+            self._adopt(process, RESTARTED_AFTER_CRASH, version)
 
     async def _retire(self, process: ModuleProcess | None, reason: str) -> None:
         if process is not None and process.alive:
@@ -245,7 +252,7 @@ class ModuleSupervisor:
         manifest = process.manifest if process else None
         return {
             "name": self.name,
-            "version": self.spec.version(),
+            "version": self.version,
             "state": self.state.value,
             "enabled": self.enabled,
             "pid": process.pid if process else None,

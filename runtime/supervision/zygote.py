@@ -7,7 +7,8 @@ from the host over a ``SOCK_SEQPACKET`` control socket. It runs no event loop an
 secrets: it never sees the bot token, the database owner or any module code.
 
 A fork request carries the module name, the modules folder and, as ``SCM_RIGHTS``, the
-child's end of the module's socketpair. The zygote double-forks so the module process is
+child's end of the module's socketpair (and, when the host supervises the module's connects by
+address, a second socket for the seccomp listener: ``sandbox/network/``). The zygote double-forks so the module process is
 re-parented to the host (a child subreaper): the host reaps it, the module's parent-death
 signal follows the host, and a dying zygote leaves running modules alone.
 """
@@ -104,9 +105,10 @@ def serve(control: socket.socket, host_pid: int) -> None:
 
 
 def fork_module(request: dict, fds: list[int], control: socket.socket, host_pid: int) -> int:
-    if len(fds) != 1:
-        raise ValueError(f"expected one channel fd, got {len(fds)}")
+    if len(fds) not in (1, 2):
+        raise ValueError(f"expected a channel fd and perhaps a network hand-over fd, got {len(fds)}")
     channel_fd = fds[0]
+    handover_fd = fds[1] if len(fds) == 2 else None
     read_end, write_end = os.pipe()
     middle = os.fork()
     if middle == 0:  # intermediate: fork the module process, report its pid, vanish
@@ -116,7 +118,7 @@ def fork_module(request: dict, fds: list[int], control: socket.socket, host_pid:
             if pid == 0:
                 os.close(write_end)
                 control.close()
-                _become_module_process(request, channel_fd, host_pid)
+                _become_module_process(request, channel_fd, host_pid, handover_fd)
             os.write(write_end, str(pid).encode())
         finally:
             os._exit(0)
@@ -133,7 +135,7 @@ def fork_module(request: dict, fds: list[int], control: socket.socket, host_pid:
     return int(raw)
 
 
-def _become_module_process(request: dict, channel_fd: int, host_pid: int) -> None:
+def _become_module_process(request: dict, channel_fd: int, host_pid: int, handover_fd: int | None = None) -> None:
     """Runs in the module process (still trusted code): detach, then hand over to child.py."""
     code = 1
     try:
@@ -144,11 +146,12 @@ def _become_module_process(request: dict, channel_fd: int, host_pid: int) -> Non
         process_flags.set_parent_death_signal(signal.SIGKILL)
         if os.getppid() != host_pid:  # host gone (or not a subreaper): never run orphaned
             os._exit(1)
-        os.closerange(3, channel_fd)
-        os.closerange(channel_fd + 1, 65536)
+        keep = sorted({channel_fd, handover_fd} - {None})
+        for low, high in zip([2, *keep], [*keep, 65536], strict=True):
+            os.closerange(low + 1, high)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         output_fd = _capture_output()
-        layers = _apply_sandbox(request.get("sandbox"), host_pid)
+        layers = _apply_sandbox(request.get("sandbox"), host_pid, handover_fd)
         from runtime import child
 
         code = child.main(channel_fd, request["module"], request["modules_dir"], layers, output_fd)
@@ -179,18 +182,20 @@ def _capture_output() -> int:
 UNSANDBOXED_LAYER = "NOT sandboxed: the runtime was started with sandbox=False (module code runs as the bot's own user)"
 
 
-def _apply_sandbox(spec: dict | None, host_pid: int) -> list[str]:
+def _apply_sandbox(spec: dict | None, host_pid: int, handover_fd: int | None = None) -> list[str]:
     """Confine this process (limits, uid, Landlock…) before any module code exists in it.
 
     Changing credentials clears the parent-death signal, so it is armed again afterwards, and
     the host is checked to still be the parent.
     """
     if not spec:
+        if handover_fd is not None:
+            os.close(handover_fd)
         return [UNSANDBOXED_LAYER]
     from sandbox.apply import SandboxError, SandboxSpec, apply_sandbox
 
     try:
-        layers = apply_sandbox(SandboxSpec.from_wire(spec))
+        layers = apply_sandbox(SandboxSpec.from_wire(spec), handover_fd)
     except (SandboxError, ValueError) as exc:
         # Never run module code half-confined: the module process answers ``init`` with this error.
         layers = [f"FAILED: {exc}"]

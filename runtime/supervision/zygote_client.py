@@ -15,6 +15,7 @@ from typing import Protocol
 import anyio
 import msgpack
 
+from .abandoned_fork import kill_and_reap
 from .environment import PROJECT_ROOT, module_environment
 
 log = logging.getLogger("solobot.runtime")
@@ -38,7 +39,14 @@ class ForkServer(Protocol):
     @property
     def pid(self) -> int | None: ...
 
-    async def fork(self, module: str, modules_dir: str, channel: socket.socket, sandbox: dict | None = None) -> int: ...
+    async def fork(
+        self,
+        module: str,
+        modules_dir: str,
+        channel: socket.socket,
+        sandbox: dict | None = None,
+        network_handover: socket.socket | None = None,
+    ) -> int: ...
 
 
 class Zygote:
@@ -105,8 +113,18 @@ class Zygote:
             log.warning("[zygote] could not pre-import %s", failure)
         log.info("[zygote] ready: pid %s, %.2f s", self.pid, self.ready_seconds)
 
-    async def fork(self, module: str, modules_dir: str, channel: socket.socket, sandbox: dict | None = None) -> int:
-        """Fork a module process that owns ``channel`` and confines itself with ``sandbox``; return its pid."""
+    async def fork(
+        self,
+        module: str,
+        modules_dir: str,
+        channel: socket.socket,
+        sandbox: dict | None = None,
+        network_handover: socket.socket | None = None,
+    ) -> int:
+        """Fork a module process that owns ``channel`` and confines itself with ``sandbox``; return its pid.
+
+        ``network_handover``: where the process sends its seccomp listener (``sandbox/network/``).
+        """
         async with self._lock:
             if not self.alive():
                 if self._proc is not None:
@@ -116,20 +134,39 @@ class Zygote:
             request = msgpack.packb({"id": self._next_id, "module": module, "modules_dir": modules_dir, "sandbox": sandbox})
             assert self._control is not None
             try:
-                socket.send_fds(self._control, [request], [channel.fileno()])
+                fds = [channel.fileno()] + ([network_handover.fileno()] if network_handover is not None else [])
+                socket.send_fds(self._control, [request], fds)
                 async with asyncio.timeout(FORK_TIMEOUT):
-                    reply = await self._receive()
-                    while _stale(reply, self._next_id):
-                        # The answer to a fork whose caller was cancelled while it waited (a
-                        # runtime closing mid-restart): that process got no channel and exits.
-                        log.info("[zygote] skipped the answer to an abandoned fork request: %s", reply)
-                        reply = await self._receive()
+                    reply = await self._reply_to(self._next_id)
+            except asyncio.CancelledError:
+                # The request is out: the zygote forks all the same. Before the cancellation goes
+                # on, wait for its answer (a fork takes milliseconds) and kill what it made.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(FORK_TIMEOUT):
+                    try:
+                        await self._abandon(await self._reply_to(self._next_id))
+                    except (OSError, ZygoteError) as exc:  # the zygote died meanwhile: the next fork replaces it
+                        log.warning("[zygote] no answer to an abandoned fork request: %s", exc)
+                raise
             except (OSError, TimeoutError, ZygoteError) as exc:
                 await self._discard()
                 raise ZygoteError(f"fork of {module!r} failed: {exc or 'timeout'}") from None
             if reply.get("id") != self._next_id or "pid" not in reply:
                 raise ZygoteError(f"fork of {module!r} failed: {reply.get('error', reply)}")
             return int(reply["pid"])
+
+    async def _reply_to(self, request_id: int) -> dict:
+        """The zygote's answer to ``request_id``; the process of any earlier answer still unread is killed."""
+        reply = await self._receive()
+        while _stale(reply, request_id):  # a fork whose abandoning could not wait for its answer
+            await self._abandon(reply)
+            reply = await self._receive()
+        return reply
+
+    async def _abandon(self, reply: dict) -> None:
+        pid = reply.get("pid")
+        if type(pid) is int and pid > 0:
+            log.info("[zygote] killing pid %s: it was forked for a request whose caller gave up", pid)
+            await kill_and_reap(pid, FORK_TIMEOUT)
 
     async def _receive(self) -> dict:
         assert self._control is not None

@@ -50,12 +50,13 @@ async def toggle_maintenance(callback: CallbackQuery, maintenance: MaintenanceMo
     if not admin:
         await answer_callback(callback, texts.NOT_ADMIN, show_alert=True)
         return
-    await answer_callback(callback, texts.MAINTENANCE_ON if maintenance.toggle() else texts.MAINTENANCE_OFF)
+    await answer_callback(callback, texts.MAINTENANCE_ON if await maintenance.toggle() else texts.MAINTENANCE_OFF)
     await show_settings(callback, maintenance)
 
 
 async def show_settings(callback: CallbackQuery, maintenance: MaintenanceMode) -> None:
-    state = "включён" if maintenance.enabled else "выключен"
+    enabled = await maintenance.is_on()
+    state = "включён" if enabled else "выключен"
     await edit_or_send_message(
-        callback.message, texts.ADMIN_MAINTENANCE.format(state=state), reply_markup=build_settings_kb(maintenance.enabled)
+        callback.message, texts.ADMIN_MAINTENANCE.format(state=state), reply_markup=build_settings_kb(enabled)
     )

@@ -446,6 +446,10 @@ def network(args):
         "connect_bot_api_server": attempt(_connect("127.0.0.1", args["bot_api_port"])),
         "connect_host_web_server": attempt(_connect("127.0.0.1", args["web_port"])),
         "connect_database": attempt(_connect("127.0.0.1", args["db_port"])),  # granted: the one that must work
+        # the database's port, but not the database server's address (network by address)
+        "connect_database_port_127_0_0_2": attempt(_connect("127.0.0.2", args["db_port"])),
+        "connect_database_port_v6": attempt(_connect("::1", args["db_port"], socket.AF_INET6)),
+        "connect_database_port_v4_mapped": attempt(_connect("::ffff:127.0.0.2", args["db_port"], socket.AF_INET6)),
         "listen_any_port": attempt(_listen(0)),
         "listen_fixed_port": attempt(_listen(args["free_port"])),
         "raw_socket": attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()),
@@ -674,6 +678,35 @@ def fork_bomb(args):
     return {"forked": forked, "error": error}
 
 
+def orphan(args):
+    """A child that leaves the process group (setsid) and double-forks a grandchild that sleeps for ever.
+
+    The grandchild is named ``args["tag"]`` (``/proc/<pid>/comm``) so the host can look for it after
+    the module was stopped, restarted, crashed, or the host exited: none may be left.
+    """
+    report_read, report_write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        setsid = attempt(os.setsid)
+        setpgid = attempt(lambda: os.setpgid(0, 0))
+        if os.fork() == 0:
+            _libc.prctl(15, args["tag"].encode(), 0, 0, 0)  # PR_SET_NAME
+            os.write(report_write, f"{os.getpid()} {setsid} {setpgid}".encode())
+            while True:
+                time.sleep(60)
+        os._exit(0)
+    os.waitpid(child, 0)
+    grandchild, setsid, setpgid = os.read(report_read, 200).decode().split()
+    os.close(report_read)
+    os.close(report_write)
+    return {"grandchild": int(grandchild), "setsid": setsid, "setpgid": setpgid}
+
+
+# The driver follows each with a stop, a restart, a crash of the module, and the host's exit.
+for _when in ("stop", "restart", "crash", "host_exit"):
+    ATTACKS[f"orphan_{_when}"] = orphan
+
+
 @attack
 def thread_bomb(args):
     release = threading.Event()
@@ -799,7 +832,22 @@ async def hook_forgery(args):
     admin = list(await run_hooks("victim_admin_secret", admin=True, admin_role="superadmin"))
     paid = list(await run_hooks("payment_success", user_id=args["user"], amount=10**6, payment_system="forged"))
     keys = list(await run_hooks("victim_admin_secret", keys=Ref("keys", "non_frozen")))
-    return {"admin_secret": admin, "payment_success": paid, "forged_ref": keys}
+    # Telegram objects the host vouches for: a message "from" the admin, a made-up button press.
+    import datetime
+
+    from aiogram.types import CallbackQuery, Chat, Message, User
+
+    admin_user = User(id=args["user"], is_bot=False, first_name="forged admin")
+    forged = Message(
+        message_id=1,
+        date=datetime.datetime(2026, 1, 1),
+        chat=Chat(id=args["user"], type="private"),
+        from_user=admin_user,
+        text="/admin",
+    )
+    press = CallbackQuery(id="forged", from_user=admin_user, chat_instance="x", data="admin_mod:stop:victim", message=forged)
+    telegram = list(await run_hooks("victim_telegram_echo", message=forged, callback=press, user=admin_user, extra=[admin_user]))
+    return {"admin_secret": admin, "payment_success": paid, "forged_ref": keys, "telegram": telegram}
 
 
 @attack

@@ -73,7 +73,18 @@ async def payment_success(user_id=None, amount=None, **kwargs):
     return f"victim credited {amount} to {user_id}"
 
 
+async def victim_telegram_echo(message=None, callback=None, user=None, extra=(), **kwargs):
+    """What Telegram objects another module's run_hooks reached this module with."""
+    return {
+        "message_from": getattr(getattr(message, "from_user", None), "id", None),
+        "callback_data": getattr(callback, "data", None),
+        "user": getattr(user, "id", None),
+        "extra": len(extra),
+    }
+
+
 register_hook("victim_admin_secret", victim_admin_secret)
+register_hook("victim_telegram_echo", victim_telegram_echo)
 register_hook("payment_success", payment_success)
 register_hook("profile_menu", profile_menu)
 register_hook("victim_info", victim_info)
