@@ -6,6 +6,8 @@ import shutil
 from collections.abc import Sequence
 from typing import Any
 
+from sandbox.containment.status import cgroup_line
+
 MIN_ERROR_WIDTH = 20
 
 
@@ -118,6 +120,9 @@ def details(status: dict[str, Any]) -> str:
         lines.append(f"webhook: {status['webhook_path']}")
     if status.get("max_updates_in_flight") is not None:
         lines.append(f"updates in flight: {status.get('updates_in_flight', 0)} (at most {status['max_updates_in_flight']})")
+    cgroup = cgroup_line(status.get("sandbox"))
+    if cgroup:  # where its processes live (and die with it), before the long list of layers
+        lines.append(f"processes: {cgroup}")
     if status.get("sandbox"):
         lines.append("sandbox: " + "; ".join(status["sandbox"]))
     lines.extend(f"warning: {warning}" for warning in status.get("warnings") or [])

@@ -92,9 +92,11 @@ class SolobotHost:
         worker: WorkerIdentity | None = None,
         listen_socket: socket.socket | None = None,
     ) -> None:
-        """``worker``: this host is one of several workers sharing the database (``workers``);
-        ``listen_socket``: the web server's listening socket, opened by the arbiter and shared by
-        every worker (else it binds WEB_HOST:WEB_PORT itself)."""
+        """``worker``: which worker this host is (``workers``): it then coordinates with the others
+        through the database — leader duties, module operations, heartbeats. Given by the arbiter;
+        in webhook mode without it: ``SOLOBOT_WORKER_INDEX``, else index 0 (``<hostname>-0``, as
+        one bot per machine or container is). ``listen_socket``: the web server's listening
+        socket, opened by the arbiter and shared by its workers (else it binds WEB_HOST:WEB_PORT)."""
         self.settings = settings
         self.runtime_config = runtime_config
         self.state_file = state_file
@@ -106,8 +108,13 @@ class SolobotHost:
         self.reload = reload
         self.operator_tools = operator_tools
         self.zygote = zygote  # None: the runtime starts its own (a shared one is the caller's: tests)
+        # Webhook mode is what several workers (on this machine or others) serve one bot with: any
+        # webhook bot coordinates through the database as one of them, the only one or not.
+        if worker is None and settings.webhook_url:
+            worker = WorkerIdentity.from_environment() or WorkerIdentity(0)
         self.worker = worker
         self.listen_socket = listen_socket
+        self.shares_data_dir = listen_socket is not None  # the arbiter's workers: one DATA_DIR, one control address
         self.coordination: WorkerCoordination | None = None
         self._duties: dict[str, Duty] = {}  # exactly-once work: here, or on the leader worker
         self._leadership: Leadership | None = None
@@ -141,7 +148,7 @@ class SolobotHost:
         settings = self.settings
         if settings.webhook_url and not self.web_server:
             raise config.ConfigError("WEBHOOK_URL needs the host's web server: Telegram posts the updates to it")
-        if self.operator_tools and self.worker is None:  # workers share a data folder: the arbiter checked
+        if self.operator_tools and not self.shares_data_dir:  # the arbiter checked for its workers
             refuse_if_bot_running(settings)  # a 2nd bot on this DATA_DIR would share, then stop, the embedded PostgreSQL
         if self.sandbox:
             # /proc/<host>/environ, /mem, /cmdline are then closed to module processes (other uids,

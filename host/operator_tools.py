@@ -41,7 +41,7 @@ async def attach_operator_tools(host: SolobotHost, stack: AsyncExitStack, *, rel
     coordination = host.coordination
     workers = coordination.status if coordination is not None else None
     server = ControlServer(runtime, logs, control_socket_path(host.settings), catalog, workers_status=workers)
-    if coordination is None:
+    if not host.shares_data_dir:
         host.control = await stack.enter_async_context(server)
     else:
         # Workers on one machine share DATA_DIR and so the address: one serves it, the others take

@@ -107,6 +107,25 @@ async def escape_unlinked(folder, megabytes, **kwargs):
     return os.listdir(folder)
 
 
+async def escape_cgroup(**kwargs):
+    # Leave its cgroup: write its pid into the root cgroups (and read where it sits).
+    results = {}
+    try:
+        results["own"] = open("/proc/self/cgroup").read()
+    except OSError as exc:
+        results["own"] = exc.errno
+    for folder in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/freezer", "/sys/fs/cgroup/unified",
+                   "/sys/fs/cgroup"):
+        try:
+            with open(folder + "/cgroup.procs", "w") as procs:
+                procs.write("0")
+            results[folder] = "ok"
+        except OSError as exc:
+            results[folder] = exc.errno
+    return results
+
+
+register_hook("escape_cgroup", escape_cgroup)
 register_hook("escape_orphan", escape_orphan)
 register_hook("escape_memfd", escape_memfd)
 register_hook("escape_unlinked", escape_unlinked)
@@ -174,9 +193,12 @@ async def test_no_process_of_a_module_outlives_stop_restart_crash_or_exit(backen
             else:
                 cgroup_layer = next(line for line in layers if line.startswith("NOT cgroup: turned off for this test"))
             # What the operator sees: `solobot modules status escaper` and the admin card.
-            assert cgroup_layer in details(rt.module_status("escaper"))
+            assert f"processes: {cgroup_layer}" in details(rt.module_status("escaper"))
             assert cgroup_layer in module_card(rt.module_status("escaper"), 0)[0]
             bystander = rt.module_status("bystander")["pid"]
+            escaped = (await rt.run_hooks("escape_cgroup"))[0]
+            assert "ok" not in escaped.values(), f"the module moved itself out of its cgroup: {escaped}"
+            assert escaped["/sys/fs/cgroup/pids"] == 13, escaped  # EACCES: Landlock grants nothing under /sys
 
             outcome = await _orphan(rt, tag)
             assert outcome["setsid"] == str(1), f"setsid was not refused (EPERM): {outcome}"
@@ -217,13 +239,29 @@ def _our_cgroups(runtime: ModuleRuntime) -> list[Path]:
     return []
 
 
-async def test_memfd_and_unlinked_files_count_against_the_limits(shared_zygote: ThreadedZygote, caplog) -> None:
+def _without_memory_controller() -> CgroupBackend:
+    """A cgroup that kills and lists but charges no memory (cgroup v2 without controllers, else none)."""
+    folder, why = delegated_folder(None)
+    if folder is not None:
+        backend = CgroupV2Backend(folder, why)
+        if "memory" not in backend.controllers:
+            return backend
+        backend.close()
+    return NoCgroup("no memory controller for this test")
+
+
+@pytest.mark.parametrize("memory", ["kernel", "watchdog"])
+async def test_memfd_and_unlinked_files_count_against_the_limits(memory: str, shared_zygote: ThreadedZygote, caplog) -> None:
+    """``kernel``: the machine's cgroup charges the memfds; ``watchdog``: nothing does, the watchdog counts them."""
     caplog.set_level(logging.INFO)
     with traversable_dir("solobot-hidden-") as root:
         folder = ModuleFolder(root / "modules")
         folder.add("escaper", ESCAPER)
         folder.add_button_module("bystander")
-        async with _sandboxed(root, folder, shared_zygote) as rt:
+        cgroups = _without_memory_controller() if memory == "watchdog" else None
+        async with _sandboxed(root, folder, shared_zygote, cgroups) as rt:
+            if memory == "watchdog":
+                assert any(line.startswith("hidden files: memfds") for line in rt.module_status("escaper")["sandbox"])
             bystander = rt.module_status("bystander")["pid"]
             pid = rt.module_status("escaper")["pid"]
             try:

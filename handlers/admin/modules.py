@@ -22,6 +22,7 @@ from handlers.utils import answer_callback, edit_or_send_message
 from logger import logger
 from runtime import ModuleRuntime, Operation
 from runtime.discovery import is_valid_module_name
+from sandbox.containment.status import cgroup_line
 
 from . import modules_texts as t
 from .panel.keyboard import AdminPanelCallback, build_admin_back_btn
@@ -172,7 +173,7 @@ def module_card(status: dict[str, Any], page: int) -> tuple[str, InlineKeyboardM
         p99=format_ms(status.get("hook_p99")),
     )
     sandbox = status.get("sandbox")
-    cgroup = _cgroup_layer(sandbox)
+    cgroup = cgroup_line(sandbox)
     if cgroup:  # its own line: the sandbox line below is trimmed, and where its processes live matters
         text += t.CARD_CGROUP.format(layer=_escape(trim(cgroup, ERROR_LIMIT)))
     if sandbox:
@@ -181,13 +182,6 @@ def module_card(status: dict[str, Any], page: int) -> tuple[str, InlineKeyboardM
     if status.get("last_error"):
         text += t.CARD_LAST_ERROR.format(error=_escape(trim(str(status["last_error"]), ERROR_LIMIT)))
     return text, _card_keyboard(name, state, page)
-
-
-def _cgroup_layer(sandbox: Any) -> str | None:
-    """The module's cgroup (``cgroup v…``) or why it has none (``NOT cgroup…``), from its sandbox layers."""
-    if not isinstance(sandbox, list):
-        return None
-    return next((str(x) for x in sandbox if str(x).startswith(("cgroup v", "NOT cgroup"))), None)
 
 
 def _card_keyboard(name: str, state: str, page: int) -> InlineKeyboardMarkup:
