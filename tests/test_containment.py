@@ -291,6 +291,8 @@ def _backends() -> list[pytest.param]:
     params = []
     if writable_hierarchies():
         params.append(pytest.param("v1", id="cgroup-v1"))
+    if "freezer" in writable_hierarchies():
+        params.append(pytest.param("v1-no-freezer", id="cgroup-v1-without-freezer"))  # kills in rounds
     folder, _why = delegated_folder(None)
     if folder is not None:
         params.append(pytest.param("v2", id="cgroup-v2"))
@@ -300,6 +302,8 @@ def _backends() -> list[pytest.param]:
 def _open(kind: str) -> CgroupBackend:
     if kind == "v1":
         return CgroupV1Backend(writable_hierarchies())
+    if kind == "v1-no-freezer":
+        return CgroupV1Backend({c: folder for c, folder in writable_hierarchies().items() if c != "freezer"})
     folder, why = delegated_folder(None)
     assert folder is not None, why
     return CgroupV2Backend(folder, why)
@@ -488,3 +492,31 @@ def test_a_killed_hosts_module_processes_are_swept_without_cgroups() -> None:
         while _alive(grandchild) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert not _alive(grandchild) and _named(tag) == []
+
+
+def test_where_cgroups_are_and_whose_they_are() -> None:
+    """/proc/self/mountinfo and /proc/self/cgroup as a hybrid machine and a container write them."""
+    from sandbox.containment.host_folder import new_host_folder_name, owner_alive
+    from sandbox.containment.mounts import cgroup_mounts, folder_of, own_cgroups
+
+    mountinfo = (
+        "35 25 0:30 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory\n"
+        "36 25 0:31 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+        "37 25 0:32 /docker/abc /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n"
+        "38 25 0:33 / /proc rw - proc proc rw\n"
+    )
+    mounts = cgroup_mounts(mountinfo)
+    assert [(m.fstype, str(m.mountpoint), m.controllers) for m in mounts] == [
+        ("cgroup", "/sys/fs/cgroup/memory", frozenset({"rw", "memory"})),
+        ("cgroup", "/sys/fs/cgroup/cpu,cpuacct", frozenset({"rw", "cpu", "cpuacct"})),
+        ("cgroup2", "/sys/fs/cgroup/unified", frozenset()),
+    ]
+    own = own_cgroups("4:memory:/process_api/x\n2:cpu,cpuacct:/\n0::/docker/abc/bot\n")
+    assert own == {"memory": "/process_api/x", "cpu": "/", "cpuacct": "/", "": "/docker/abc/bot"}
+    assert folder_of(mounts[0], own["memory"]) == Path("/sys/fs/cgroup/memory/process_api/x")
+    assert folder_of(mounts[2], own[""]) == Path("/sys/fs/cgroup/unified/bot")  # the container sees its own root
+    assert owner_alive(new_host_folder_name())  # this process: alive
+    assert not owner_alive("host-999999999-1-1")  # no such pid
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    assert not owner_alive(f"host-{int(dead.stdout)}-1-1")
+    assert owner_alive("hugetlb")  # not a name we make: never ours to sweep
