@@ -133,7 +133,9 @@ async def part_a(tmp: str, meter: IpcMeter) -> dict[str, Any]:
     storage = MemoryStorage()
     services = HostServices(bot=bot, fsm_storage=storage)
     started = time.perf_counter()
-    async with ModuleRuntime(folder, state_file=Path(tmp, "a_state.json"), config=RuntimeConfig(), services=services) as rt:
+    async with ModuleRuntime(
+        folder, state_file=Path(tmp, "a_state.json"), config=RuntimeConfig(), services=services, sandbox=False
+    ) as rt:
         startup = time.perf_counter() - started
         states = [s["state"] for s in rt.status()]
         if states != ["running"] * MODULES:

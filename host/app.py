@@ -61,6 +61,7 @@ from .bot_users import BotUsers
 from .catalog import build_installer
 from .control import ControlServer
 from .control_catalog import CatalogCommands
+from .heap import freeze_startup_heap
 from .metrics import HostMetrics
 from .operator_tools import attach_operator_tools, refuse_if_bot_running
 from .shared_state import SharedState, make_shared_state
@@ -224,6 +225,7 @@ class SolobotHost:
             config=self.runtime_config,
             services=services,
             sandboxes=sandboxes,
+            sandbox=self.sandbox,
             fanout_observer=self.metrics.observe_fanout,
             packages_dir=module_deps.packages_root(settings.data_dir),
             zygote=zygote,
@@ -259,6 +261,7 @@ class SolobotHost:
             log.info("[modules] %s %s: %s", status["name"], status["version"] or "", status["state"])
         if self.operator_tools:
             await attach_operator_tools(self, self._stack, reload=self.reload)
+        freeze_startup_heap()
 
     def attach_catalog(self, url: str, public_key: str) -> Installer:
         """Install from the catalog at ``url`` (pinned ``public_key``) from now on — as if CATALOG_URL and

@@ -178,6 +178,10 @@ def _capture_output() -> int:
     return read_end
 
 
+# The one layer of a module whose runtime was told sandbox=False (ModuleRuntime: secure by default).
+UNSANDBOXED_LAYER = "NOT sandboxed: the runtime was started with sandbox=False (module code runs as the bot's own user)"
+
+
 def _apply_sandbox(spec: dict | None, host_pid: int, handover_fd: int | None = None) -> list[str]:
     """Confine this process (limits, uid, Landlock…) before any module code exists in it.
 
@@ -187,7 +191,7 @@ def _apply_sandbox(spec: dict | None, host_pid: int, handover_fd: int | None = N
     if not spec:
         if handover_fd is not None:
             os.close(handover_fd)
-        return ["NOT sandboxed: the host sent no sandbox (bare runtime)"]
+        return [UNSANDBOXED_LAYER]
     from sandbox.apply import SandboxError, SandboxSpec, apply_sandbox
 
     try:
