@@ -66,6 +66,13 @@ async def test_module_role_gets_exactly_its_grants(db: str) -> None:
             assert "permission denied" in await denied(conn, "CREATE TABLE public.x (id int)")
             assert await conn.fetchval("SELECT count(*) FROM keys") == 1  # granted SELECT
 
+            # No foreign key to the core's users without the grant (references_users).
+            assert "permission denied" in await denied(conn, "CREATE TABLE notes (tg_id bigint REFERENCES users (tg_id))")
+        finally:
+            await conn.close()
+        dsn = await ensure_module_role(engine, "alpha", ModulePermissions(db_read=("keys",), references_users=True))
+        conn = await connect(dsn)
+        try:
             await conn.execute("CREATE TABLE notes (tg_id bigint REFERENCES users (tg_id), body text)")
             assert await conn.fetchval("SELECT to_regclass('mod_alpha.notes') IS NOT NULL")
             await conn.execute("INSERT INTO notes VALUES (1, 'hello')")
@@ -85,7 +92,7 @@ async def test_module_tables_via_sqlalchemy_and_db_write(db: str) -> None:
         Column("body", String),
     )
     async with owner(db) as engine:
-        dsn = await ensure_module_role(engine, "bravo", ModulePermissions(db_write=("payments",)))
+        dsn = await ensure_module_role(engine, "bravo", ModulePermissions(db_write=("payments",), references_users=True))
         module = create_async_engine(dsn, poolclass=NullPool)
         try:
             async with module.begin() as conn:
