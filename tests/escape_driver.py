@@ -745,6 +745,8 @@ class Scenario:
         await self.attack("fsm_forge", "attacker", {"user": SEEDED_USER})
         await self.attack("hook_forgery", "attacker", {"user": SEEDED_USER})
         await self._database_stall()
+        await self.attack("db_references", "attacker")
+        self.results["db_references_layers"] = self.runtime.module_status("attacker")["sandbox"]
         await self._routing_attacks()
         core_message = next(m for m in reversed(self.user.chat) if m.from_bot)
         self.results["core_message_before"] = core_message.text

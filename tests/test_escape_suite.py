@@ -95,6 +95,7 @@ ATTACKS = (
     ("fsm_forge", "attacker"),
     ("hook_forgery", "attacker"),
     ("db_stall", "attacker"),
+    ("db_references", "attacker"),
     ("callback_steal", "attacker"),
     ("bot_api_scope", "attacker"),
     ("cpu_spin", "resource_hog"),
@@ -620,6 +621,12 @@ def test_database_locks_and_endless_statements_cannot_stall_the_host(run: Run) -
     assert any(
         m.startswith("[module attacker] database session") and "db_statement_seconds" in m for m in run.log_messages("db_stall")
     ), run.log_messages("db_stall")
+
+
+def test_a_foreign_key_to_the_core_users_needs_the_grant(run: Run) -> None:
+    outcome = run.outcome("db_references")
+    assert "permission denied" in outcome["create_fk"], f"[{run.mode}] REFERENCES users(tg_id) without the grant: {outcome}"
+    assert "references users(tg_id): not granted" in run.results["db_references_layers"], run.results["db_references_layers"]
 
 
 def test_a_module_cannot_fire_hooks_as_the_host(run: Run) -> None:
