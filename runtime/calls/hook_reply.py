@@ -28,7 +28,7 @@ class HookReply:
     def from_wire(cls, raw: Any) -> HookReply:
         if not (isinstance(raw, dict) and isinstance(raw.get("results"), list)):
             raise ValueError(f"a hook reply must be a map with a 'results' list, got {type(raw).__name__}")
-        failures = []
+        failures: list[tuple[str, str, str, str]] = []
         more = 0
         listed = raw.get("failures") or []
         for item in listed if isinstance(listed, list) else []:
