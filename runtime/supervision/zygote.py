@@ -146,7 +146,7 @@ def _become_module_process(request: dict, channel_fd: int, host_pid: int, handov
         process_flags.set_parent_death_signal(signal.SIGKILL)
         if os.getppid() != host_pid:  # host gone (or not a subreaper): never run orphaned
             os._exit(1)
-        keep = sorted({channel_fd, handover_fd} - {None})
+        keep = sorted(fd for fd in (channel_fd, handover_fd) if fd is not None)
         for low, high in zip([2, *keep], [*keep, 65536], strict=True):
             os.closerange(low + 1, high)
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -37,7 +37,11 @@ class ModuleCgroup(Protocol):
     module: str
     limits: CgroupLimits
     layer: str  # the status line: backend, limits, where
-    memory_limited: bool  # a memory controller charges memfds, tmpfs and shared memory to it
+
+    @property
+    def memory_limited(self) -> bool:
+        """A memory controller charges memfds, tmpfs and shared memory to it."""
+        ...
 
     @property
     def procs_files(self) -> tuple[str, ...]:
