@@ -163,7 +163,7 @@ async def open_stack(
             services = HostServices(bot=bot, fsm_storage=storage, database_url=database_url, settings={"ADMIN_ID": [1]}, **policy)
             started = time.perf_counter()
             async with ModuleRuntime(
-                modules_dir, state_file=state_file, config=config or RuntimeConfig(), services=services
+                modules_dir, state_file=state_file, config=config or RuntimeConfig(), services=services, sandbox=False
             ) as rt:
                 dp.include_router(modules_router(rt))
                 if core is not None:

@@ -208,8 +208,8 @@ async def run(echo_sock: socket.socket, echo_pid: int) -> dict[str, Any]:
 
         t0 = time.perf_counter()
         async with (
-            ModuleRuntime(dir1, state_file=Path(tmp, "state1.json"), config=RuntimeConfig()) as rt1,
-            ModuleRuntime(dir10, state_file=Path(tmp, "state10.json"), config=RuntimeConfig()) as rt10,
+            ModuleRuntime(dir1, state_file=Path(tmp, "state1.json"), config=RuntimeConfig(), sandbox=False) as rt1,
+            ModuleRuntime(dir10, state_file=Path(tmp, "state10.json"), config=RuntimeConfig(), sandbox=False) as rt10,
         ):
             startup = time.perf_counter() - t0
             for rt, n in ((rt1, 1), (rt10, 10)):

@@ -149,9 +149,11 @@ async def run() -> dict[str, Any]:
         write_modules(Path(tmp, "a"), 3)
         write_modules(Path(tmp, "b"), 1)
         t0 = time.perf_counter()
-        async with ModuleRuntime(Path(tmp, "a"), state_file=Path(tmp, "a.json"), config=config) as rt:
+        async with ModuleRuntime(Path(tmp, "a"), state_file=Path(tmp, "a.json"), config=config, sandbox=False) as rt:
             startup = time.perf_counter() - t0
-            async with ModuleRuntime(Path(tmp, "b"), state_file=Path(tmp, "b.json"), config=config_no_backoff) as rt0:
+            async with ModuleRuntime(
+                Path(tmp, "b"), state_file=Path(tmp, "b.json"), config=config_no_backoff, sandbox=False
+            ) as rt0:
                 # warm-up: one of each, not recorded
                 await time_start(rt, "m000")
                 await time_kill(rt, "m001", clear_history=True)

@@ -49,7 +49,7 @@ async def measure(count: int, tmp: str) -> dict[str, Any]:
     folder = Path(tmp, f"mods{count}")
     names = write_modules(folder, count)
     t0 = time.perf_counter()
-    async with ModuleRuntime(folder, state_file=Path(tmp, f"state{count}.json"), config=RuntimeConfig()) as rt:
+    async with ModuleRuntime(folder, state_file=Path(tmp, f"state{count}.json"), config=RuntimeConfig(), sandbox=False) as rt:
         startup = time.perf_counter() - t0
         states = [s["state"] for s in rt.status()]
         if states != ["running"] * count:

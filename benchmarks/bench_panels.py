@@ -99,7 +99,7 @@ async def main() -> None:
             samples: dict[str, list[float]] = {"panel, host direct": [], "panel, via host": [], "start, plain": [],
                                                "start, own packages": []}  # fmt: skip
             async with ModuleRuntime(modules_dir, services=services, packages_dir=module_deps.packages_root(data_dir),
-                                     state_file=root / "state.json") as rt:  # fmt: skip
+                                     state_file=root / "state.json", sandbox=False) as rt:  # fmt: skip
                 states = {s["name"]: s["state"] for s in rt.status()}
                 assert states == dict.fromkeys(["panel_user", "plain", "with_deps"], "running"), states
                 # warm-up

@@ -1,7 +1,10 @@
 """Updates through the module runtime: core-update overhead of 20 modules, and the whole stack.
 
 Run from the project root:  PYTHONPATH=/work/main python benchmarks/bench_updates.py
-Options: ``--concurrency N`` (simulated users in flight in the throughput runs, default 20),
+Options: ``--concurrency N`` (simulated users in flight in the throughput runs, default 16: a
+user presses again as soon as its answer is recorded, while the previous update may still be
+returning, so a module can hold up to 2N; N <= 16 keeps that within the default
+``max_updates_in_flight`` of 32, beyond which the host answers "unavailable"; §4 and §9 ran 20),
 ``--database`` (module processes get a database, so each forwarded update opens a session
 there as in production), ``--tag NAME`` (writes results/bench_updates.NAME.json).
 
@@ -133,7 +136,9 @@ async def part_a(tmp: str, meter: IpcMeter) -> dict[str, Any]:
     storage = MemoryStorage()
     services = HostServices(bot=bot, fsm_storage=storage)
     started = time.perf_counter()
-    async with ModuleRuntime(folder, state_file=Path(tmp, "a_state.json"), config=RuntimeConfig(), services=services) as rt:
+    async with ModuleRuntime(
+        folder, state_file=Path(tmp, "a_state.json"), config=RuntimeConfig(), services=services, sandbox=False
+    ) as rt:
         startup = time.perf_counter() - started
         states = [s["state"] for s in rt.status()]
         if states != ["running"] * MODULES:
@@ -489,7 +494,7 @@ def print_report(result: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--concurrency", type=int, default=20, help="simulated users in flight in the throughput runs")
+    parser.add_argument("--concurrency", type=int, default=16, help="simulated users in flight in the throughput runs")
     parser.add_argument("--database", action="store_true", help="give module processes a database (embedded PostgreSQL)")
     parser.add_argument("--tag", help="write results/bench_updates.TAG.json")
     args = parser.parse_args()

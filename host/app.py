@@ -26,7 +26,6 @@ from types import TracebackType
 import anyio
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -46,6 +45,7 @@ from installer import Installer
 from installer.lifecycle import CatalogWatch
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
 from runtime.aiogram_bridge.core_fsm_storage import CoreFSMStorage
+from runtime.aiogram_bridge.response_types import ResponseTypesKept
 from runtime.aiogram_bridge.update_forwarding import modules_router
 from runtime.supervision.sandbox_setup import ModuleSandboxes
 from runtime.supervision.task_owner import OwnedTask, TaskOwner
@@ -61,10 +61,12 @@ from .bot_users import BotUsers
 from .catalog import build_installer
 from .control import ControlServer
 from .control_catalog import CatalogCommands
+from .heap import freeze_startup_heap
 from .metrics import HostMetrics
 from .operator_tools import attach_operator_tools, refuse_if_bot_running
 from .shared_state import SharedState, make_shared_state
 from .telegram_webhook import TelegramWebhookHandler, UpdatesInFlight, register_webhook
+from .telegram_webhook.metrics import WebhookCollector
 from .web import build_web_app
 
 log = logging.getLogger("solobot")
@@ -223,6 +225,7 @@ class SolobotHost:
             config=self.runtime_config,
             services=services,
             sandboxes=sandboxes,
+            sandbox=self.sandbox,
             fanout_observer=self.metrics.observe_fanout,
             packages_dir=module_deps.packages_root(settings.data_dir),
             zygote=zygote,
@@ -258,6 +261,7 @@ class SolobotHost:
             log.info("[modules] %s %s: %s", status["name"], status["version"] or "", status["state"])
         if self.operator_tools:
             await attach_operator_tools(self, self._stack, reload=self.reload)
+        freeze_startup_heap()
 
     def attach_catalog(self, url: str, public_key: str) -> Installer:
         """Install from the catalog at ``url`` (pinned ``public_key``) from now on — as if CATALOG_URL and
@@ -323,6 +327,8 @@ class SolobotHost:
         handler = TelegramWebhookHandler(
             self.dispatcher, self.bot, secret_token=settings.webhook_secret, in_flight=self.updates_in_flight
         )
+        if self.metrics is not None:
+            self.metrics.register(WebhookCollector(self.updates_in_flight, handler.refusals))
         return settings.webhook_path, handler
 
     @staticmethod
@@ -352,7 +358,8 @@ class SolobotHost:
 
 def _make_bot(settings: Settings) -> Bot:
     token = settings.required_bot_token()
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url)) if settings.telegram_api_url else None
+    api = TelegramAPIServer.from_base(settings.telegram_api_url) if settings.telegram_api_url else None
+    session = ResponseTypesKept(api=api) if api is not None else ResponseTypesKept()
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
 
 

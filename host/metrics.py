@@ -20,6 +20,8 @@ so two hosts (or tests) never share or collide on series.
     solobot_module_info{module,version}           always 1; the VERSION file's first line
     solobot_module_hook_latency_seconds{module}   histogram: one module's reply time to a hook call
     solobot_hook_fanout_seconds{hook}             histogram: one run_hooks fan-out across modules
+
+Webhook mode adds its own (``host/telegram_webhook/metrics.py``): updates in flight, accepting, refused.
 """
 
 from __future__ import annotations
@@ -122,6 +124,10 @@ class HostMetrics:
                 return self.fanout_latency.labels(hook=OTHER_HOOK)
             child = self._hook_children[hook] = self.fanout_latency.labels(hook=hook)
         return child
+
+    def register(self, collector: Any) -> None:
+        """Another part's collector (e.g. webhook mode's) on this host's registry."""
+        self.registry.register(collector)
 
     def render(self, statuses: list[dict[str, Any]] | None = None, accept: str = "") -> tuple[bytes, str]:
         """The exposition of ``statuses`` (``runtime.status_with_usage()``) and the latencies, in

@@ -29,8 +29,9 @@ def build_web_app(
     app = web.Application(client_max_size=runtime.config.webhook_max_body + 1)
 
     async def health(_: web.Request) -> web.Response:
-        states = {s["name"]: s["state"] for s in runtime.status()}  # cheap: no /proc reads
-        return web.json_response({"ok": True, "modules": states})
+        statuses = runtime.status()  # cheap: no /proc reads
+        states = {s["name"]: s["state"] for s in statuses}
+        return web.json_response({"ok": True, "modules": states, "sandboxed": runtime.sandboxes is not None})
 
     app.router.add_get(HEALTH_PATH, health)
     add_metrics_route(app, runtime, metrics or HostMetrics())  # GET /metrics (host.metrics)

@@ -172,7 +172,7 @@ class Codec:
         """Deserialize one frame. Any malformed input, or one over the bounds below, raises ``CodecError``."""
         if len(data) <= UNCOUNTED_FRAME:
             try:
-                return self._unpack_uncounted(data, 0)
+                return self._unpack(data, 0, None)
             except Exception:  # decoded again below, for the error it deserves (or a tuple key)
                 pass
         try:
@@ -186,42 +186,31 @@ class Codec:
         except Exception as exc:  # msgpack raises several types for corrupt input
             raise CodecError(f"malformed msgpack: {type(exc).__name__}: {exc}") from None
 
-    def _unpack(self, data: bytes, depth: int, budget: _Budget) -> Any:
+    def _unpack(self, data: bytes, depth: int, budget: _Budget | None) -> Any:
+        """Decode ``data``; ``budget`` None: uncounted, for a frame too small to exceed it (``UNCOUNTED_FRAME``)."""
         if depth > MAX_EXT_DEPTH:
             raise CodecError("extension values nested too deep")
+        counting: dict[str, Any] = {}
+        if budget is not None:  # a Python call per container, only where the count can matter
 
-        def array(items: list[Any]) -> list[Any]:
-            budget.spend(1 + len(items))
-            return items
+            def array(items: list[Any]) -> list[Any]:
+                budget.spend(1 + len(items))
+                return items
 
-        def mapping(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
-            budget.spend(1 + 2 * len(pairs))
-            return _map(pairs)
+            def mapping(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+                budget.spend(1 + 2 * len(pairs))
+                return _map(pairs)
 
+            counting = {"list_hook": array, "object_pairs_hook": mapping}
         return msgpack.unpackb(
             data,
             raw=False,
             strict_map_key=False,
             use_list=True,
-            list_hook=array,
-            object_pairs_hook=mapping,
             ext_hook=lambda code, payload: self._ext_hook(code, payload, depth, budget),
             max_array_len=MAX_CONTAINER_LEN,
             max_map_len=MAX_CONTAINER_LEN,
-        )
-
-    def _unpack_uncounted(self, data: bytes, depth: int) -> Any:
-        """``_unpack`` without a Python call per container: for a frame too small to exceed the budget."""
-        if depth > MAX_EXT_DEPTH:
-            raise CodecError("extension values nested too deep")
-        return msgpack.unpackb(
-            data,
-            raw=False,
-            strict_map_key=False,
-            use_list=True,
-            ext_hook=lambda code, payload: self._ext_hook(code, payload, depth, None),
-            max_array_len=MAX_CONTAINER_LEN,
-            max_map_len=MAX_CONTAINER_LEN,
+            **counting,
         )
 
     def _ext_hook(self, code: int, payload: bytes, depth: int, budget: _Budget | None) -> Any:
@@ -235,17 +224,14 @@ class Codec:
             except InvalidOperation:
                 raise CodecError(f"bad Decimal {payload[:40]!r}") from None
         if code == EXT_REF:
-            body = self._unpack_nested(payload, depth + 1, budget)
+            body = self._unpack(payload, depth + 1, budget)
             if not (isinstance(body, list) and len(body) == 2 and isinstance(body[0], str)):
                 raise CodecError("bad Ref envelope")
             return Ref(body[0], body[1])
         ext = self._by_code.get(code)
         if ext is None:
             raise CodecError(f"unknown msgpack extension type {code}")
-        return ext.unpack(payload, lambda nested: self._unpack_nested(nested, depth + 1, budget))
-
-    def _unpack_nested(self, data: bytes, depth: int, budget: _Budget | None) -> Any:
-        return self._unpack_uncounted(data, depth) if budget is None else self._unpack(data, depth, budget)
+        return ext.unpack(payload, lambda nested: self._unpack(nested, depth + 1, budget))
 
 
 # Bounds on what one frame may make the receiver allocate: a 1-byte msgpack ``[]`` is a 56-byte

@@ -53,10 +53,14 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modules", default="modules", help="modules folder (default: modules)")
     parser.add_argument("--state-file", default=None, help="enabled/disabled state (default: <DATA_DIR>/modules_state.json)")
     parser.add_argument("--once", action="store_true", help="exit after printing instead of serving until Ctrl-C")
+    parser.add_argument("--data-dir", default="storage", help="modules' private folders (default: storage)")
+    parser.add_argument(
+        "--no-sandbox", action="store_true", help="run module code unconfined as your own user (development only)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
-    async with ModuleRuntime(args.modules, state_file=args.state_file) as rt:
+    async with ModuleRuntime(args.modules, state_file=args.state_file, data_dir=args.data_dir, sandbox=not args.no_sandbox) as rt:
         await _print_status(rt)
         _print_keyboard(
             "Профиль (profile_menu):",

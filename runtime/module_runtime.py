@@ -30,6 +30,7 @@ from runtime.aiogram_bridge.callback_ownership import ModuleRouting, collisions,
 from runtime.aiogram_bridge.host_layers import describe_host_layers
 from runtime.aiogram_bridge.host_services import HostServices
 from runtime.aiogram_bridge.routing_declaration import declaration_collisions, load_routing_declaration
+from runtime.calls.caller_session import release_if_read_only
 from runtime.calls.fanout import FanoutObserver, fan_out
 from runtime.calls.hook_arguments import kwargs_to_wire
 from runtime.calls.module_hook_calls import HookCallRefused, UpdatesInFlight, check_hook_allowed, vouched_kwargs
@@ -68,14 +69,22 @@ class ModuleRuntime:
         config: RuntimeConfig | None = None,
         services: HostServices | None = None,
         sandboxes: ModuleSandboxes | None = None,
+        sandbox: bool = True,
+        data_dir: str | os.PathLike[str] | None = None,
         fanout_observer: FanoutObserver | None = None,
         packages_dir: str | os.PathLike[str] | None = None,
         zygote: ForkServer | None = None,
         state_store: StateStore | None = None,
         record_operation: OperationRecorder | None = None,
     ) -> None:
-        """``zygote``: one the caller owns (the host starts its own while PostgreSQL starts; tests share one).
+        """Secure by default: every module runs sandboxed with ``modules.toml``'s permissions (defaults
+        without an entry), its private folders under ``data_dir`` (default: ``storage``, the bot's
+        ``DATA_DIR`` default) and, when ``services`` name a database, its own role there.
 
+        ``sandboxes``: the caller's own set-up (the host passes one). ``sandbox=False`` opts out: the
+        modules run as the bot's own user with no confinement, and every module's status says so
+        ("NOT sandboxed: ..."); for tests of the process model and trusted development set-ups only.
+        ``zygote``: one the caller owns (the host starts its own while PostgreSQL starts; tests share one).
         ``state_store``: which modules the operator stopped, when not ``state_file`` (a worker mirrors
         the shared database's); ``record_operation``: called after each ``operate`` so the other
         workers run it too.
@@ -86,7 +95,12 @@ class ModuleRuntime:
         self.packages_dir = Path(packages_dir).resolve() if packages_dir is not None else None
         self.config = config or RuntimeConfig()
         self.services = services or HostServices()
-        self.sandboxes = sandboxes  # None: a bare runtime (no confinement; tests of the process model)
+        if sandboxes is not None and not sandbox:
+            raise ValueError("ModuleRuntime: pass either sandboxes=... or sandbox=False, not both")
+        self._own_setup_engine: Any = None  # an unpooled engine of the default sandboxes' own, disposed on close
+        if sandboxes is None and sandbox:
+            sandboxes = self._default_sandboxes(Path(data_dir) if data_dir is not None else Path("storage"))
+        self.sandboxes = sandboxes  # None: opted out (sandbox=False): no confinement, said in status
         self.fanout_observer = fanout_observer  # told about every hook fan-out (the host's metrics)
         self._store = state_store if state_store is not None else StateStore(state_file)
         self._record_operation = record_operation
@@ -107,6 +121,22 @@ class ModuleRuntime:
         self._declared: dict[str, tuple[str, ...]] = {}  # callback prefixes each module.toml declares
         self._previous_dispatcher: hook_registry.Dispatcher | None = None
 
+    def _default_sandboxes(self, data_dir: Path) -> ModuleSandboxes:
+        owner_engine = None
+        if self.services.database_url:
+            from sqlalchemy.ext.asyncio import create_async_engine
+            from sqlalchemy.pool import NullPool
+
+            # Role set-up and the database-limits sweep get a connection of their own each time.
+            owner_engine = self._own_setup_engine = create_async_engine(self.services.database_url, poolclass=NullPool)
+        return ModuleSandboxes(
+            modules_dir=self.modules_dir,
+            data_dir=data_dir,
+            policy=self.services.bot_api_policy,
+            panel_gateway=self.services.panel_gateway,
+            owner_engine=owner_engine,
+        )
+
     # ------------------------------------------------------------ lifecycle
 
     async def __aenter__(self) -> ModuleRuntime:
@@ -118,7 +148,9 @@ class ModuleRuntime:
             log.warning("[modules] modules folder %s does not exist: no modules", self.modules_dir)
         if self._own_zygote is not None:
             await self._own_zygote.start()
-        if self.sandboxes is not None:
+        if self.sandboxes is None:
+            log.warning("[modules] sandbox=False: module code runs unconfined, as the bot's own user")
+        else:
             self._tasks.spawn(self.sandboxes.watchdog.run(), "resource-watchdog")
             if self.sandboxes.db_reaper is not None:
                 self._tasks.spawn(self.sandboxes.db_reaper.run(), "database-limits")
@@ -154,6 +186,8 @@ class ModuleRuntime:
             await asyncio.to_thread(self.sandboxes.close)  # this host's cgroups, and anything still in them
         if self._own_zygote is not None:
             await self._own_zygote.aclose()
+        if self._own_setup_engine is not None:
+            await self._own_setup_engine.dispose()
 
     # ---------------------------------------------------------------- hooks
 
@@ -161,6 +195,8 @@ class ModuleRuntime:
         """Call ``hook`` in every running module subscribed to it; results in load order."""
         timeout = self.config.timeout_for(hook)
         supervisors = list(self._supervisors.values())
+        if any(sup.serves(hook) is not None for sup in supervisors):
+            await release_if_read_only(kwargs)  # no pooled connection held while modules answer
         gateway = self.services.fsm_gateway
         lent = gateway.lend_state_of(kwargs, self._supervisors) if gateway is not None else contextlib.nullcontext()
         if not hook_registry.has_registered(hook):

@@ -6,7 +6,8 @@ it, first on the role's ``search_path``: tables the module creates land there. T
 everything the role holds in schema ``public`` (core tables, sequences, CREATE) and grants:
 
 * CONNECT on the database, USAGE on schema ``public``;
-* REFERENCES (tg_id) on ``users``, so a module table may declare ``ForeignKey("users.tg_id")``;
+* REFERENCES (tg_id) on ``users`` only with ``references_users = true`` (then a module table may
+  declare ``ForeignKey("users.tg_id")``); revoked otherwise;
 * SELECT on the ``db_read`` tables; SELECT, INSERT, UPDATE, DELETE on the ``db_write`` tables,
   and USAGE on their sequences.
 
@@ -165,7 +166,8 @@ async def _grant(conn: AsyncConnection, role: str, database: str, permissions: M
     ):
         await conn.execute(text(statement))
     if await _exists(conn, "users"):
-        await conn.execute(text(f"GRANT REFERENCES (tg_id) ON public.users TO {r}"))
+        verb = "GRANT" if permissions.references_users else "REVOKE"
+        await conn.execute(text(f"{verb} REFERENCES (tg_id) ON public.users {'TO' if verb == 'GRANT' else 'FROM'} {r}"))
     for table in permissions.db_read:
         await _require(conn, table)
         await conn.execute(text(f"GRANT SELECT ON public.{quote_ident(table)} TO {r}"))

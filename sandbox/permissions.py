@@ -2,7 +2,7 @@
 
 The file sits in the project root (``MODULES_CONFIG`` names another one); a module without an
 entry gets :class:`ModulePermissions` defaults — sandboxed, 256 MB, no network, no core tables
-beyond a foreign key to ``users.tg_id``, the default Bot API allowlist::
+(not even a foreign key to ``users.tg_id``), the default Bot API allowlist::
 
     [modules.channel_bonus]
     trust = "sandboxed"        # or "trusted": upstream behaviour, owner DB role, no isolation
@@ -19,6 +19,7 @@ beyond a foreign key to ``users.tg_id``, the default Bot API allowlist::
                                # network = true with neither key: any address and port
     db_read = ["users", "keys"]    # core tables it may SELECT
     db_write = ["payments"]        # core tables it may INSERT/UPDATE/DELETE (and SELECT)
+    references_users = true    # its tables may declare REFERENCES users(tg_id) (ForeignKey("users.tg_id"))
     bot_api = ["setMyCommands"]    # Bot API methods beyond the default allowlist
     bot_api_rate = 30          # calls/second
     call_hooks = ["payment_success"]  # core events it may fire itself (runtime/calls/module_hook_calls.py)
@@ -175,6 +176,9 @@ class ModulePermissions:
     ] = ()
     db_read: Annotated[tuple[CoreTable, ...], Sorted, Items("core table names")] = ()
     db_write: Annotated[tuple[CoreTable, ...], Sorted, Items("core table names")] = ()
+    # REFERENCES (tg_id) on users: a foreign key to the core's users. Not by default: probing a
+    # foreign key tells which ids are the bot's users, and its rows can block the core's deletes.
+    references_users: Annotated[bool, Strict()] = False
     bot_api: Annotated[tuple[ApiMethod, ...], Sorted, Items("Bot API method names")] = ()
     bot_api_rate: Annotated[Number, Field(ge=0.1, le=1000)] = 30
     # The core's hooks it may fire itself with run_hooks (screens and its own events need no grant).

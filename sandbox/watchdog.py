@@ -68,6 +68,7 @@ class _Watched:
     disk_bytes: int = 0
     disk_measured_at: float | None = None
     hidden_disk_bytes: int = 0  # unlinked-but-open files, as of the last sample
+    database_bytes: int = 0  # its schema and large objects, as last measured (db_limits.DatabaseReaper)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,13 @@ class ResourceWatchdog:
             return
         del self._watched[name]
         self.usage.pop(name, None)
+
+    def set_database_bytes(self, sizes: dict[str, int]) -> None:
+        """What each module keeps in the database (its schema, its large objects): counted in ``disk_mb``."""
+        for name, size in sizes.items():
+            watched = self._watched.get(name)
+            if watched is not None:
+                watched.database_bytes = size
 
     @property
     def watched(self) -> list[str]:
@@ -237,7 +245,7 @@ class ResourceWatchdog:
             if due:
                 watched.disk_bytes = disk_usage(watched.disk_paths, name)
                 watched.disk_measured_at = now
-        disk = watched.disk_bytes + watched.hidden_disk_bytes
+        disk = watched.disk_bytes + watched.hidden_disk_bytes + watched.database_bytes
         self.usage[name] = Usage(memory, share, watched.pinned_for, disk)
 
         limit = watched.memory_mb * MB
@@ -249,7 +257,14 @@ class ResourceWatchdog:
             unlinked = (
                 f" ({watched.hidden_disk_bytes / MB:.0f} MB in unlinked-but-open files)" if watched.hidden_disk_bytes else ""
             )
-            return f"disk {disk / MB:.0f} MB over the {watched.disk_mb:g} MB limit in its data and temp folders{unlinked}"
+            database = (
+                f" and {watched.database_bytes / MB:.0f} MB in its database schema and large objects"
+                if watched.database_bytes
+                else ""
+            )
+            return (
+                f"disk {disk / MB:.0f} MB over the {watched.disk_mb:g} MB limit in its data and temp folders{unlinked}{database}"
+            )
         return None
 
     def _memory(self, process: psutil.Process) -> tuple[int | None, int]:

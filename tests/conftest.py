@@ -126,7 +126,9 @@ def make_runtime(tmp_path: Path, shared_zygote: ThreadedZygote) -> RuntimeFactor
         root = folder.root if isinstance(folder, ModuleFolder) else folder
         state = state_file or tmp_path / "storage" / "modules_state.json"
         zygote = None if own_zygote else shared_zygote
-        async with ModuleRuntime(root, state_file=state, config=RuntimeConfig(**config), zygote=zygote) as rt:
+        # Opted out explicitly: these are tests of the process model; the sandbox has its own tests.
+        runtime = ModuleRuntime(root, state_file=state, config=RuntimeConfig(**config), zygote=zygote, sandbox=False)
+        async with runtime as rt:
             yield rt
 
     return factory

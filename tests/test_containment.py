@@ -107,6 +107,25 @@ async def escape_unlinked(folder, megabytes, **kwargs):
     return os.listdir(folder)
 
 
+async def escape_cgroup(**kwargs):
+    # Leave its cgroup: write its pid into the root cgroups (and read where it sits).
+    results = {}
+    try:
+        results["own"] = open("/proc/self/cgroup").read()
+    except OSError as exc:
+        results["own"] = exc.errno
+    for folder in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/freezer", "/sys/fs/cgroup/unified",
+                   "/sys/fs/cgroup"):
+        try:
+            with open(folder + "/cgroup.procs", "w") as procs:
+                procs.write("0")
+            results[folder] = "ok"
+        except OSError as exc:
+            results[folder] = exc.errno
+    return results
+
+
+register_hook("escape_cgroup", escape_cgroup)
 register_hook("escape_orphan", escape_orphan)
 register_hook("escape_memfd", escape_memfd)
 register_hook("escape_unlinked", escape_unlinked)
@@ -177,6 +196,9 @@ async def test_no_process_of_a_module_outlives_stop_restart_crash_or_exit(backen
             assert f"processes: {cgroup_layer}" in details(rt.module_status("escaper"))
             assert cgroup_layer in module_card(rt.module_status("escaper"), 0)[0]
             bystander = rt.module_status("bystander")["pid"]
+            escaped = (await rt.run_hooks("escape_cgroup"))[0]
+            assert "ok" not in escaped.values(), f"the module moved itself out of its cgroup: {escaped}"
+            assert escaped["/sys/fs/cgroup/pids"] == 13, escaped  # EACCES: Landlock grants nothing under /sys
 
             outcome = await _orphan(rt, tag)
             assert outcome["setsid"] == str(1), f"setsid was not refused (EPERM): {outcome}"
@@ -217,13 +239,29 @@ def _our_cgroups(runtime: ModuleRuntime) -> list[Path]:
     return []
 
 
-async def test_memfd_and_unlinked_files_count_against_the_limits(shared_zygote: ThreadedZygote, caplog) -> None:
+def _without_memory_controller() -> CgroupBackend:
+    """A cgroup that kills and lists but charges no memory (cgroup v2 without controllers, else none)."""
+    folder, why = delegated_folder(None)
+    if folder is not None:
+        backend = CgroupV2Backend(folder, why)
+        if "memory" not in backend.controllers:
+            return backend
+        backend.close()
+    return NoCgroup("no memory controller for this test")
+
+
+@pytest.mark.parametrize("memory", ["kernel", "watchdog"])
+async def test_memfd_and_unlinked_files_count_against_the_limits(memory: str, shared_zygote: ThreadedZygote, caplog) -> None:
+    """``kernel``: the machine's cgroup charges the memfds; ``watchdog``: nothing does, the watchdog counts them."""
     caplog.set_level(logging.INFO)
     with traversable_dir("solobot-hidden-") as root:
         folder = ModuleFolder(root / "modules")
         folder.add("escaper", ESCAPER)
         folder.add_button_module("bystander")
-        async with _sandboxed(root, folder, shared_zygote) as rt:
+        cgroups = _without_memory_controller() if memory == "watchdog" else None
+        async with _sandboxed(root, folder, shared_zygote, cgroups) as rt:
+            if memory == "watchdog":
+                assert any(line.startswith("hidden files: memfds") for line in rt.module_status("escaper")["sandbox"])
             bystander = rt.module_status("bystander")["pid"]
             pid = rt.module_status("escaper")["pid"]
             try:
@@ -253,6 +291,8 @@ def _backends() -> list[pytest.param]:
     params = []
     if writable_hierarchies():
         params.append(pytest.param("v1", id="cgroup-v1"))
+    if "freezer" in writable_hierarchies():
+        params.append(pytest.param("v1-no-freezer", id="cgroup-v1-without-freezer"))  # kills in rounds
     folder, _why = delegated_folder(None)
     if folder is not None:
         params.append(pytest.param("v2", id="cgroup-v2"))
@@ -262,6 +302,8 @@ def _backends() -> list[pytest.param]:
 def _open(kind: str) -> CgroupBackend:
     if kind == "v1":
         return CgroupV1Backend(writable_hierarchies())
+    if kind == "v1-no-freezer":
+        return CgroupV1Backend({c: folder for c, folder in writable_hierarchies().items() if c != "freezer"})
     folder, why = delegated_folder(None)
     assert folder is not None, why
     return CgroupV2Backend(folder, why)
@@ -450,3 +492,31 @@ def test_a_killed_hosts_module_processes_are_swept_without_cgroups() -> None:
         while _alive(grandchild) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert not _alive(grandchild) and _named(tag) == []
+
+
+def test_where_cgroups_are_and_whose_they_are() -> None:
+    """/proc/self/mountinfo and /proc/self/cgroup as a hybrid machine and a container write them."""
+    from sandbox.containment.host_folder import new_host_folder_name, owner_alive
+    from sandbox.containment.mounts import cgroup_mounts, folder_of, own_cgroups
+
+    mountinfo = (
+        "35 25 0:30 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory\n"
+        "36 25 0:31 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+        "37 25 0:32 /docker/abc /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n"
+        "38 25 0:33 / /proc rw - proc proc rw\n"
+    )
+    mounts = cgroup_mounts(mountinfo)
+    assert [(m.fstype, str(m.mountpoint), m.controllers) for m in mounts] == [
+        ("cgroup", "/sys/fs/cgroup/memory", frozenset({"rw", "memory"})),
+        ("cgroup", "/sys/fs/cgroup/cpu,cpuacct", frozenset({"rw", "cpu", "cpuacct"})),
+        ("cgroup2", "/sys/fs/cgroup/unified", frozenset()),
+    ]
+    own = own_cgroups("4:memory:/process_api/x\n2:cpu,cpuacct:/\n0::/docker/abc/bot\n")
+    assert own == {"memory": "/process_api/x", "cpu": "/", "cpuacct": "/", "": "/docker/abc/bot"}
+    assert folder_of(mounts[0], own["memory"]) == Path("/sys/fs/cgroup/memory/process_api/x")
+    assert folder_of(mounts[2], own[""]) == Path("/sys/fs/cgroup/unified/bot")  # the container sees its own root
+    assert owner_alive(new_host_folder_name())  # this process: alive
+    assert not owner_alive("host-999999999-1-1")  # no such pid
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    assert not owner_alive(f"host-{int(dead.stdout)}-1-1")
+    assert owner_alive("hugetlb")  # not a name we make: never ours to sweep

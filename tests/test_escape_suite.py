@@ -40,9 +40,10 @@ from sqlalchemy.engine import URL, make_url
 
 from sandbox.bot_api_policy import BURST_SECONDS
 from sandbox.landlock import landlock_abi
-from sandbox.permissions import DEFAULTS  # the attacker has no modules.toml entry
+from sandbox.permissions import DEFAULTS  # the attacker's limits but memory_mb (ATTACKER_MEMORY_MB)
 from tests.conftest import fresh_database
 from tests.escape_driver import (
+    ATTACKER_MEMORY_MB,
     DB_SLEEP_SECONDS,
     FILE_LIMIT_MB,
     FRUGAL_MEMORY_MB,
@@ -94,6 +95,7 @@ ATTACKS = (
     ("fsm_forge", "attacker"),
     ("hook_forgery", "attacker"),
     ("db_stall", "attacker"),
+    ("db_references", "attacker"),
     ("callback_steal", "attacker"),
     ("bot_api_scope", "attacker"),
     ("cpu_spin", "resource_hog"),
@@ -528,7 +530,7 @@ def test_fork_bomb_stops_at_the_process_limit(run: Run) -> None:
     if entry["outcome"] is None and run.root:
         # Its memory cgroup charges what every fork makes the bomber copy (USS never saw those pages
         # shared with the fragments): ~50 forks of a ~200 MB process can reach memory_mb before pids.max.
-        assert KERNEL_OOM.replace(str(HOG_MEMORY_MB), str(DEFAULTS.memory_mb)) in (entry["status_after"]["last_error"] or ""), (
+        assert KERNEL_OOM.replace(str(HOG_MEMORY_MB), str(ATTACKER_MEMORY_MB)) in (entry["status_after"]["last_error"] or ""), (
             f"[root] the fork bomb neither stopped at pids.max nor at its memory cgroup: {entry}"
         )
         return
@@ -619,6 +621,12 @@ def test_database_locks_and_endless_statements_cannot_stall_the_host(run: Run) -
     assert any(
         m.startswith("[module attacker] database session") and "db_statement_seconds" in m for m in run.log_messages("db_stall")
     ), run.log_messages("db_stall")
+
+
+def test_a_foreign_key_to_the_core_users_needs_the_grant(run: Run) -> None:
+    outcome = run.outcome("db_references")
+    assert "permission denied" in outcome["create_fk"], f"[{run.mode}] REFERENCES users(tg_id) without the grant: {outcome}"
+    assert "references users(tg_id): not granted" in run.results["db_references_layers"], run.results["db_references_layers"]
 
 
 def test_a_module_cannot_fire_hooks_as_the_host(run: Run) -> None:

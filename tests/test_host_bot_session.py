@@ -14,8 +14,9 @@ from aiogram.methods import Response
 from aiogram.types import BufferedInputFile, Message
 
 from ipc import Peer, Ref
+from runtime.aiogram_bridge.response_types import response_type
 from runtime.aiogram_bridge.telegram_codec import telegram_codec
-from runtime.child.host_bot_session import HostBotSession, response_type
+from runtime.child.host_bot_session import HostBotSession
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
 
@@ -63,3 +64,24 @@ async def test_calls_cross_as_sent_files_as_refs_and_results_come_back_bound_to_
     assert seen[0]["params"]["parse_mode"] == Default("parse_mode")  # resolved by the host's bot
     assert seen[1]["method"] == "sendDocument"
     assert seen[1]["params"]["document"] == Ref("file", ["a.txt", b"data"]) and seen[1]["params"]["caption"] == "c"
+
+
+async def test_the_hosts_bot_keeps_the_response_types_of_its_calls() -> None:
+    # The host's real bot (``host.app._make_bot``) against the local Bot API server: after a
+    # collection, aiogram's ``Response[User]`` is still pydantic's cached model, not rebuilt.
+    from aiogram.client.telegram import TelegramAPIServer
+    from aiogram.types import User
+
+    from local_bot_api import LocalBotAPI
+    from runtime.aiogram_bridge.response_types import ResponseTypesKept
+
+    async with LocalBotAPI() as api:
+        bot = Bot(api.token, session=ResponseTypesKept(api=TelegramAPIServer.from_base(api.base_url)))
+        try:
+            me = await bot.get_me()
+            model = weakref.ref(Response[User])
+            gc.collect()
+            assert model() is not None and Response[User] is model()
+            assert (await bot.get_me()).id == me.id
+        finally:
+            await bot.session.close()

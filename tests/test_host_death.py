@@ -20,7 +20,7 @@ import asyncio, json, sys
 from runtime import ModuleRuntime
 
 async def main():
-    async with ModuleRuntime(sys.argv[1], state_file=sys.argv[2]) as rt:
+    async with ModuleRuntime(sys.argv[1], state_file=sys.argv[2], sandbox=False) as rt:
         print(json.dumps({"zygote": rt.zygote_pid, "modules": [s["pid"] for s in rt.status()]}), flush=True)
         await asyncio.sleep(3600)
 

@@ -64,7 +64,9 @@ async def open_bridge(modules: ModuleFolder, db: str, tmp_path: Path, zygote: Th
         storage = MemoryStorage()
         services = HostServices(bot=bot, fsm_storage=storage, database_url=db, settings={"ADMIN_ID": [1]})
         config = RuntimeConfig(update_timeout=3.0, webhook_timeout=1.5)
-        runtime = ModuleRuntime(modules.root, state_file=tmp_path / "state.json", config=config, services=services, zygote=zygote)
+        runtime = ModuleRuntime(
+            modules.root, state_file=tmp_path / "state.json", config=config, services=services, zygote=zygote, sandbox=False
+        )
         async with runtime as rt:
             dp = Dispatcher(storage=storage)
             dp.include_routers(modules_router(rt), core_stand_in())
@@ -336,7 +338,8 @@ async def test_module_webhooks_are_served_by_the_host(
             assert response.status == 201
             assert await response.json() == {"got": {"amount": 5}, "path": "/api/payhook", "q": "1", "sig": "abc"}
         async with http.get(f"{bridge.web_url}/healthz") as response:
-            assert (await response.json())["ok"] is True
+            health = await response.json()
+            assert health["ok"] is True and health["sandboxed"] is False  # this bridge opted out
         async with http.get(url) as response:
             assert response.status == 405
         async with http.post(url, data=b"x" * (bridge.runtime.config.webhook_max_body + 10)) as response:

@@ -1,25 +1,38 @@
 """The operator's packaging: docker-compose.yml, deploy/nginx.conf, deploy/solobot.service.
 
-Docker and nginx are not run here (no daemon); what can be checked is: the compose file parses
-and wires two workers, PostgreSQL, Redis and nginx together; nginx spreads the webhook path the
-example settings name over both workers; the systemd unit passes ``systemd-analyze verify``
-without a warning; the containers and the unit grant the same capabilities.
+Docker is not run here (no daemon); what is checked: the compose file parses and wires two
+workers, PostgreSQL, Redis and nginx together; nginx spreads the webhook path the example
+settings name over both workers; the systemd unit passes ``systemd-analyze verify`` without a
+warning; the containers and the unit grant the same capabilities; every product package is
+installed; and Debian's nginx runs deploy/nginx.conf as shipped (addresses and certificate
+paths aside) in front of two real HTTP workers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import aiohttp
+import pytest
 import yaml
+from aiohttp import web
 from dotenv import dotenv_values
 
 from tests.conftest import PROJECT_ROOT
 
 DEPLOY = PROJECT_ROOT / "deploy"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def compose() -> dict:
@@ -36,6 +49,7 @@ def test_compose_runs_two_identical_workers_beside_postgres_redis_and_nginx() ->
     assert set(services) == {"bot-1", "bot-2", "postgres", "redis", "nginx"}
     bots = [services["bot-1"], services["bot-2"]]
     assert bots[0]["volumes"] != bots[1]["volumes"]  # each worker its own DATA_DIR
+    assert [bot["hostname"] for bot in bots] == ["bot-1", "bot-2"]  # stable worker names in `modules status`
     for bot in bots:
         assert bot["environment"]["REDIS_URL"].startswith("redis://redis:")
         assert "@postgres:5432/" in bot["environment"]["DATABASE_URL"]
@@ -100,3 +114,109 @@ def test_every_product_package_is_installed() -> None:
     missing = sorted(name for name in packages if not any(fnmatch.fnmatch(name, pattern) for pattern in patterns))
     assert missing == [], f"add {missing} to [tool.setuptools.packages.find] include in pyproject.toml"
     assert {"bot", "config", "logger"} <= set(config["py-modules"])
+
+
+# --- deploy/nginx.conf under a real nginx (Debian's; .ci/run installs it) ---------------------
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bot.example.org")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    chain, private = folder / "fullchain.pem", folder / "privkey.pem"
+    chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    private.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return chain, private
+
+
+def nginx_config(folder: Path, listen_port: int, worker_ports: list[int]) -> Path:
+    """deploy/nginx.conf as shipped, pointed at this machine: only addresses and certificate paths change."""
+    site = (DEPLOY / "nginx.conf").read_text()
+    site = site.replace("server bot-1:8080;", f"server 127.0.0.1:{worker_ports[0]};")
+    site = site.replace("server bot-2:8080;", f"server 127.0.0.1:{worker_ports[1]};")
+    site = site.replace("listen 443 ssl;", f"listen 127.0.0.1:{listen_port} ssl;")
+    site = site.replace("/etc/nginx/certs/", f"{folder}/")
+    assert site.count("127.0.0.1:") == 3 and str(folder) in site, "deploy/nginx.conf changed shape: update this test"
+    (folder / "site.conf").write_text(site)
+    main = folder / "nginx.conf"
+    main.write_text(
+        f"daemon off;\nmaster_process off;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log;\n"
+        f"events {{ worker_connections 64; }}\n"
+        f"http {{\n  access_log off;\n  client_body_temp_path {folder}/body;\n  proxy_temp_path {folder}/proxy;\n"
+        f"  include {folder}/site.conf;\n}}\n"
+    )
+    return main
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(60)
+async def test_nginx_passes_a_draining_workers_update_to_the_other_and_never_replays_module_posts(tmp_path: Path) -> None:
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    assert nginx is not None, "nginx is missing (.ci/run installs Debian's nginx-light)"
+    self_signed_certificate(tmp_path)
+    seen: list[tuple[str, str]] = []
+
+    def worker(name: str, status: int) -> web.Application:
+        async def answer(request: web.Request) -> web.Response:
+            seen.append((name, request.path))
+            return web.Response(status=status, text=name)
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", answer)
+        return app
+
+    runners = [web.AppRunner(worker("draining", 503)), web.AppRunner(worker("serving", 200))]
+    for runner in runners:
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = free_port()
+    config = nginx_config(tmp_path, port, [runner.addresses[0][1] for runner in runners])
+    checked = subprocess.run([nginx, "-t", "-c", str(config)], capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stderr
+    server = subprocess.Popen([nginx, "-c", str(config)], stderr=subprocess.PIPE)
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
+            base = f"https://127.0.0.1:{port}"
+            for _ in range(100):  # until nginx listens
+                try:
+                    async with session.get(f"{base}/healthz") as response:
+                        assert response.status == 403  # kept internal
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            async with session.get(f"{base}/metrics") as response:
+                assert response.status == 403
+            statuses = []
+            for _ in range(4):  # round robin over both
+                async with session.post(f"{base}/modules/pay/callback", json={}) as response:
+                    statuses.append(response.status)
+            assert sorted(statuses) == [200, 200, 503, 503] and len(seen) == 4  # a module's POST is never replayed
+            seen.clear()
+            for _ in range(4):  # the first one that lands on the draining worker is passed on, and marks it down
+                async with session.post(f"{base}/telegram/webhook", json={"update_id": 1}) as response:
+                    assert (response.status, await response.text()) == (200, "serving")
+            assert [name for name, _ in seen].count("serving") == 4 and ("draining", "/telegram/webhook") in seen
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        for runner in runners:
+            await runner.cleanup()

@@ -66,6 +66,13 @@ async def test_module_role_gets_exactly_its_grants(db: str) -> None:
             assert "permission denied" in await denied(conn, "CREATE TABLE public.x (id int)")
             assert await conn.fetchval("SELECT count(*) FROM keys") == 1  # granted SELECT
 
+            # No foreign key to the core's users without the grant (references_users).
+            assert "permission denied" in await denied(conn, "CREATE TABLE notes (tg_id bigint REFERENCES users (tg_id))")
+        finally:
+            await conn.close()
+        dsn = await ensure_module_role(engine, "alpha", ModulePermissions(db_read=("keys",), references_users=True))
+        conn = await connect(dsn)
+        try:
             await conn.execute("CREATE TABLE notes (tg_id bigint REFERENCES users (tg_id), body text)")
             assert await conn.fetchval("SELECT to_regclass('mod_alpha.notes') IS NOT NULL")
             await conn.execute("INSERT INTO notes VALUES (1, 'hello')")
@@ -85,7 +92,7 @@ async def test_module_tables_via_sqlalchemy_and_db_write(db: str) -> None:
         Column("body", String),
     )
     async with owner(db) as engine:
-        dsn = await ensure_module_role(engine, "bravo", ModulePermissions(db_write=("payments",)))
+        dsn = await ensure_module_role(engine, "bravo", ModulePermissions(db_write=("payments",), references_users=True))
         module = create_async_engine(dsn, poolclass=NullPool)
         try:
             async with module.begin() as conn:
@@ -259,3 +266,46 @@ async def test_role_limits_are_set_and_enforced_even_when_the_session_lifts_them
         finally:
             for conn in (busy, idle):
                 conn.terminate()
+
+
+async def test_a_modules_schema_and_large_objects_count_against_disk_mb(db: str, tmp_path: Path) -> None:
+    """What a module keeps in the database is disk it uses: the watchdog adds it to its files."""
+    from sandbox.db_limits import DatabaseReaper
+    from sandbox.watchdog import ResourceWatchdog
+
+    async with owner(db) as engine:
+        dsn = await ensure_module_role(engine, "hoarder", ModulePermissions())
+        conn = await connect(dsn)
+        try:
+            await conn.execute("CREATE TABLE blobs (body text)")  # incompressible text: 3 MB of random hex
+            await conn.execute("ALTER TABLE blobs ALTER COLUMN body SET STORAGE EXTERNAL")
+            await conn.execute("INSERT INTO blobs SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 100000)")
+            async with conn.transaction():
+                oid = await conn.fetchval("SELECT lo_from_bytea(0, decode(repeat('ab', 1048576), 'hex'))")  # 1 MB
+        finally:
+            await conn.close()
+        limits = {role_name("hoarder"): ("hoarder", 30.0, 60.0)}
+        sizes = await DatabaseReaper(engine, lambda: limits).sizes()
+        assert sizes["hoarder"] >= 4 * 1024 * 1024, sizes
+        async with engine.connect() as owner_conn:
+            large = await owner_conn.scalar(
+                text("SELECT sum(octet_length(data)) FROM pg_largeobject WHERE loid = :oid"), {"oid": oid}
+            )
+        assert large == 1024 * 1024
+
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        reasons: list[str] = []
+        watchdog = ResourceWatchdog()
+        data = tmp_path / "data"
+        data.mkdir()
+        watchdog.watch("hoarder", process.pid, 512, 30, reasons.append, disk_paths=[data], disk_mb=2)
+        watchdog.sample()
+        assert reasons == []  # its folders are empty
+        watchdog.set_database_bytes(sizes)
+        watchdog.sample()
+        assert len(reasons) == 1 and "over the 2 MB limit" in reasons[0], reasons
+        assert "MB in its database schema and large objects" in reasons[0], reasons
+    finally:
+        process.kill()
+        process.wait()

@@ -141,6 +141,7 @@ async def worker(
         config=RuntimeConfig(update_timeout=5.0),
         services=services,
         zygote=zygote,
+        sandbox=False,  # a test of shared state between workers, not of the sandbox
     )
     try:
         async with runtime as rt:

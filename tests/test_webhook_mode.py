@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -121,6 +122,11 @@ async def test_a_wrong_or_missing_secret_is_refused_and_logged_once_per_source(
     assert [m for m in webhook_bot.api.world.messages[user.id].values() if m.sender.is_bot] == []
     # The right secret through the real delivery is served.
     await send(user, "/start", "Добро пожаловать")
+    async with aiohttp.ClientSession() as session, session.get(f"{webhook_bot.host.web_url}/metrics") as response:
+        exposition = await response.text()
+    assert re.search(r"^solobot_webhook_refused_total ([3-9]|\d\d+)\.0$", exposition, re.MULTILINE), exposition
+    assert "solobot_webhook_accepting 1.0" in exposition
+    assert re.search(r"^solobot_webhook_updates_in_flight [01]\.0$", exposition, re.MULTILINE)  # the /start may still be
 
 
 async def test_a_bot_switched_back_to_polling_deletes_the_webhook(

@@ -4,7 +4,8 @@
   header checked, each update handled as an owned, counted task;
 * ``updates_in_flight``: the one place that knows which updates are being handled (a drain waits on it);
 * ``refusal_log``: requests without the right secret, logged once per source;
-* ``registration``: ``setWebhook`` at start.
+* ``registration``: ``setWebhook`` at start;
+* ``metrics``: updates in flight, accepting, refused requests on ``/metrics``.
 """
 
 from .registration import register_webhook

@@ -65,13 +65,14 @@ class TelegramWebhookHandler(SimpleRequestHandler):
         if not self.verify_secret(supplied or "", self.bot):
             self.refusals.refuse(request, "no secret token header" if supplied is None else "wrong secret token")
             return web.Response(status=401, text="Unauthorized")
-        if not self.in_flight.accepting:
-            return web.Response(status=503, text="draining", headers={"Retry-After": DRAINING_RETRY_AFTER})
         try:
             update = Update.model_validate(await request.json(loads=self.bot.session.json_loads), context={"bot": self.bot})
         except (ValueError, ValidationError) as exc:
             log.warning("Telegram webhook: the body is not an Update (%s); answered 400", type(exc).__name__)
             return web.Response(status=400, text="not an Update")
+        # Checked after reading the body, with no await before the spawn: a drain that began meanwhile is seen.
+        if not self.in_flight.accepting:
+            return web.Response(status=503, text="draining", headers={"Retry-After": DRAINING_RETRY_AFTER})
         answer: asyncio.Future[TelegramMethod[Any] | None] = asyncio.get_running_loop().create_future()
         self.in_flight.spawn(self._handle_update(update, answer), update.update_id)
         try:

@@ -57,4 +57,5 @@ def describe_host_layers(
     elif permissions.network and not permissions.tcp_ports and not permissions.destinations:
         layers.append("network: any address and port (network = true)")
     layers.append(f"updates in flight: at most {permissions.max_updates_in_flight}, more answered unavailable")
+    layers.append("references users(tg_id): " + ("granted" if permissions.references_users else "not granted"))
     return layers

@@ -10,7 +10,6 @@ exception class.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -29,11 +28,12 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.methods import Response, TelegramMethod
+from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import InputFile
 
 from ipc import Peer, Ref
+from runtime.aiogram_bridge.response_types import response_type
 
 from .update_in_hand import HANDLING_UPDATE
 
@@ -87,17 +87,6 @@ class HostBotSession(BaseSession):
 
     async def close(self) -> None:
         return None
-
-
-@functools.cache
-def response_type(returning: Any) -> type[Response[Any]]:
-    """``Response[returning]``, built once per process.
-
-    pydantic caches a parametrized model only weakly: the garbage collector drops it between two
-    calls and the next call builds it again (milliseconds of schema building, in a handler's
-    path). The few result types a module's bot sees are kept here for the life of the process.
-    """
-    return Response[returning]
 
 
 def _holds_a_file(value: Any) -> bool:

@@ -34,10 +34,20 @@ async def kill_and_reap(pid: int, timeout: float) -> bool:
         while True:
             try:
                 reaped, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:  # still the zygote's grandchild: adopted in a moment
-                reaped = 0
+            except ChildProcessError:  # still the zygote's grandchild (adopted in a moment), or reaped elsewhere
+                reaped = 0 if _exists(pid) else pid
             if reaped:
                 return True
             await anyio.sleep(REAP_POLL)
     log.warning("[zygote] could not reap pid %s, forked for a request whose caller gave up", pid)
     return False
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

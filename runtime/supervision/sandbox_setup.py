@@ -99,7 +99,11 @@ class ModuleSandboxes:
         self._role_passwords = role_passwords or self._own_password
         self._workers = workers
         self._db_limits: dict[str, tuple[str, float, float]] = {}  # role → (module, statement s, idle s)
-        self.db_reaper = DatabaseReaper(owner_engine, lambda: self._db_limits) if owner_engine is not None else None
+        self.db_reaper = (
+            DatabaseReaper(owner_engine, lambda: self._db_limits, on_sizes=self.watchdog.set_database_bytes)
+            if owner_engine is not None
+            else None
+        )
         self._mount_views_refused = OnceInThread(probe_mount_views)  # why mount views are refused, or None
 
     async def prepare(self, module: str, site_packages: Path | None = None) -> LaunchPlan:

@@ -146,7 +146,7 @@ def _become_module_process(request: dict, channel_fd: int, host_pid: int, handov
         process_flags.set_parent_death_signal(signal.SIGKILL)
         if os.getppid() != host_pid:  # host gone (or not a subreaper): never run orphaned
             os._exit(1)
-        keep = sorted({channel_fd, handover_fd} - {None})
+        keep = sorted(fd for fd in (channel_fd, handover_fd) if fd is not None)
         for low, high in zip([2, *keep], [*keep, 65536], strict=True):
             os.closerange(low + 1, high)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -178,6 +178,10 @@ def _capture_output() -> int:
     return read_end
 
 
+# The one layer of a module whose runtime was told sandbox=False (ModuleRuntime: secure by default).
+UNSANDBOXED_LAYER = "NOT sandboxed: the runtime was started with sandbox=False (module code runs as the bot's own user)"
+
+
 def _apply_sandbox(spec: dict | None, host_pid: int, handover_fd: int | None = None) -> list[str]:
     """Confine this process (limits, uid, Landlock…) before any module code exists in it.
 
@@ -187,7 +191,7 @@ def _apply_sandbox(spec: dict | None, host_pid: int, handover_fd: int | None = N
     if not spec:
         if handover_fd is not None:
             os.close(handover_fd)
-        return ["NOT sandboxed: the host sent no sandbox (bare runtime)"]
+        return [UNSANDBOXED_LAYER]
     from sandbox.apply import SandboxError, SandboxSpec, apply_sandbox
 
     try:

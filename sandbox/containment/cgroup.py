@@ -28,13 +28,20 @@ class CgroupLimits:
     cpu_cores: float
 
 
+LEFTOVER = CgroupLimits(0, 0, 0)  # a swept cgroup's limits are not known (nor needed)
+
+
 class ModuleCgroup(Protocol):
     """One module process incarnation's cgroup (in one or several hierarchies)."""
 
     module: str
     limits: CgroupLimits
     layer: str  # the status line: backend, limits, where
-    memory_limited: bool  # a memory controller charges memfds, tmpfs and shared memory to it
+
+    @property
+    def memory_limited(self) -> bool:
+        """A memory controller charges memfds, tmpfs and shared memory to it."""
+        ...
 
     @property
     def procs_files(self) -> tuple[str, ...]:
@@ -102,6 +109,18 @@ def _reap(pids: set[int]) -> None:
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             pass  # not ours (the module process itself is reaped by its ModuleProcess)
+
+
+def read_counter(path: Path, key: str) -> int:
+    """The value of ``key`` in a flat-keyed control file (``memory.events``, ``memory.oom_control``); 0 if absent."""
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def read_pids(procs_file: Path) -> list[int]:

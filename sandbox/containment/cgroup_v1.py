@@ -18,14 +18,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cgroup import MB, CgroupLimits, kill_and_remove, kill_pids, read_pids, remove_tree, write
+from .cgroup import LEFTOVER, MB, CgroupLimits, kill_and_remove, kill_pids, read_counter, read_pids, remove_tree, write
 from .host_folder import FOLDER, leftover_folders, new_host_folder_name
 from .mounts import cgroup_mounts, folder_of, own_cgroups
 
 CONTROLLERS = ("memory", "pids", "cpu", "freezer")
 FREEZE_WAIT = 1.0  # seconds for FREEZING to become FROZEN (milliseconds in practice)
 KILL_ROUNDS = 20  # without a freezer: kill what the cgroup lists, again, until it is empty
-LEFTOVER = CgroupLimits(0, 0, 0)  # a swept cgroup's limits are not known (nor needed)
 
 
 def writable_hierarchies() -> dict[str, Path]:
@@ -88,16 +87,7 @@ class CgroupV1:
 
     def oom_kills(self) -> int:
         memory = self.dirs.get("memory")
-        if memory is None:
-            return 0
-        try:
-            for line in (memory / "memory.oom_control").read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "oom_kill":
-                    return int(value)
-        except (OSError, ValueError):
-            pass
-        return 0
+        return read_counter(memory / "memory.oom_control", "oom_kill") if memory is not None else 0
 
     def remove(self) -> bool:
         return all([remove_tree(folder) for folder in self.dirs.values()])

@@ -17,13 +17,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cgroup import MB, CgroupLimits, kill_and_remove, kill_pids, read_pids, remove_tree, write
+from .cgroup import LEFTOVER, MB, CgroupLimits, kill_and_remove, kill_pids, read_counter, read_pids, remove_tree, write
 from .host_folder import FOLDER, leftover_folders, new_host_folder_name
 from .mounts import cgroup_mounts, folder_of, own_cgroups
 
 LIMIT_CONTROLLERS = ("memory", "pids", "cpu")
 CPU_PERIOD_US = 100_000
-LEFTOVER = CgroupLimits(0, 0, 0)  # a swept cgroup's limits are not known (nor needed)
 
 
 def delegated_folder(configured: str | None) -> tuple[Path | None, str]:
@@ -80,14 +79,7 @@ class CgroupV2:
         return pids
 
     def oom_kills(self) -> int:
-        try:
-            for line in (self.folder / "memory.events").read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "oom_kill":
-                    return int(value)
-        except (OSError, ValueError):
-            pass
-        return 0
+        return read_counter(self.folder / "memory.events", "oom_kill")
 
     def remove(self) -> bool:
         return remove_tree(self.folder)

@@ -90,7 +90,7 @@ def resolve_host(name: str, port: int) -> list[IPAddress]:
         infos = socket.getaddrinfo(name, port, proto=socket.IPPROTO_TCP)
     except OSError:
         return []
-    return sorted({ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}, key=lambda a: (a.version, int(a)))
+    return sorted({ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}, key=lambda a: (a.version, int(a)))
 
 
 def system_resolvers(path: str = "/etc/resolv.conf") -> list[IPAddress]:

@@ -277,7 +277,7 @@ class NetworkSupervisor:
             return syscalls.sendto_raw(
                 sock.fileno(), syscalls.read_memory(notif.pid, buf, self._size(sock, int(length))), flags, None
             )
-        address = self._address(notif, sock, pointer, int(size), "sendto")
+        address: bytes | None = self._address(notif, sock, pointer, int(size), "sendto")
         data = syscalls.read_memory(notif.pid, buf, self._size(sock, int(length)))
         if sock.type == socket.SOCK_STREAM:
             address = None  # TCP ignores a send's address (Fast Open is refused by the filter)

@@ -654,6 +654,22 @@ async def db_stall(args):
     return result
 
 
+@attack
+async def db_references(args):
+    """A foreign key to the core's users without the grant: it would reveal who is a user and block deletes."""
+    from sqlalchemy import text
+
+    from database import async_session_maker
+
+    try:
+        async with async_session_maker() as session:
+            await session.execute(text("CREATE TABLE probe_users (tg_id bigint REFERENCES users (tg_id))"))
+            await session.commit()
+        return {"create_fk": "ok"}
+    except Exception as exc:
+        return {"create_fk": f"{type(exc).__name__}: {exc}"[:300]}
+
+
 # --- 9. resources ------------------------------------------------------------------------------------
 
 
