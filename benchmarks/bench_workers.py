@@ -11,7 +11,8 @@ single-process bot in webhook mode.
 * **updates/s**: per round and configuration, on a freshly started bot: 40 users warm it up,
   then ``USERS`` users each send ``/who`` at once (one message each: the shared throttling allows
   one per user per 0.5 s), answered by the ``probe`` module's process; the clock stops at the last
-  reply. Webhook deliveries go up to ``max_connections`` (40) at once. The configurations
+  reply. Webhook deliveries go up to ``max_connections`` (40) at once; ``probe``'s per-module
+  limits are lifted (``bot_api_rate``, ``max_updates_in_flight``: the defaults would be the cap). The configurations
   alternate (the order flips every round), so both see the same machine load.
 * **leader failover**: with 2 workers, SIGKILL the worker holding the leader lease, then poll the
   lease (every 20 ms) until the other worker holds it; the arbiter restarts the killed worker and
@@ -23,6 +24,7 @@ the numbers compare the configurations, they are not Telegram's.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import signal
@@ -30,6 +32,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from _common import machine_info, print_header, print_table, summarize, write_results
 from sqlalchemy import text
@@ -86,49 +89,49 @@ async def handover(cluster: Cluster, sig: signal.Signals) -> float:
     return time.perf_counter() - started
 
 
-async def main() -> None:
+async def main(only: str | None) -> None:
     info = machine_info()
     print_header("bench_workers", info)
     rates: dict[int, list[float]] = {n: [] for n in CONFIGURATIONS}
     kills: list[float] = []
     stops: list[float] = []
+    plan = [(r, n) for r in range(ROUNDS) for n in (CONFIGURATIONS if r % 2 == 0 else CONFIGURATIONS[::-1])]
+    if only == "failover":
+        plan = [(ROUNDS - 1, 2)]
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as folder:
         with EmbeddedPostgres(Path(folder) / "pg") as pg, RedisServer(Path(folder) / "redis") as redis:
-            starts = 0
-            for round_no in range(ROUNDS):
-                for workers in CONFIGURATIONS if round_no % 2 == 0 else reversed(CONFIGURATIONS):
-                    starts += 1
-                    database = await fresh_database(pg.url, f"bench_{starts}")
-                    async with running_cluster(database, redis.url(starts), workers, notification_time=3600) as cluster:
-                        await serving(cluster, workers)
+            for start, (round_no, workers) in enumerate(plan, start=1):
+                database = await fresh_database(pg.url, f"bench_{start}")
+                async with running_cluster(database, redis.url(start), workers, notification_time=3600, load=True) as cluster:
+                    await serving(cluster, workers)
+                    if only != "failover":
                         rates[workers].append(await throughput(cluster))
                         print(f"   round {round_no + 1}: {workers} worker(s): {rates[workers][-1]:.1f} updates/s", flush=True)
-                        if workers == 2 and round_no == ROUNDS - 1:
-                            for _ in range(KILLS):
-                                kills.append(await handover(cluster, signal.SIGKILL))
-                            for _ in range(STOPS):
-                                stops.append(await handover(cluster, signal.SIGTERM))
-                        cluster.arbiter.send_signal(signal.SIGTERM)
-    results = {
-        "updates_per_s": {str(n): {"per_round": rates[n], "median": statistics.median(rates[n])} for n in CONFIGURATIONS},
-        "ratio_2_vs_1_median_of_rounds": statistics.median(two / one for one, two in zip(rates[1], rates[2], strict=True)),
-        "failover_after_sigkill_s": summarize(kills),
-        "handover_after_sigterm_s": summarize(stops),
-    }
-    print_table(
-        ["workers", "rounds", "updates/s (median)", "min", "max"],
-        [[n, len(rates[n]), results["updates_per_s"][str(n)]["median"], min(rates[n]), max(rates[n])] for n in CONFIGURATIONS],
-    )
-    print_table(["ratio", "2 workers / 1"], [["updates/s (median of pairs)", results["ratio_2_vs_1_median_of_rounds"]]])
-    print_table(
-        ["leader moves after", "n", "p50 s", "min", "max"],
-        [
-            ["SIGKILL of the leader", len(kills), results["failover_after_sigkill_s"]["p50"], min(kills), max(kills)],
-            ["SIGTERM of the leader", len(stops), results["handover_after_sigterm_s"]["p50"], min(stops), max(stops)],
-        ],
-    )
-    write_results("bench_workers", {"machine": info, "results": results})
+                    if workers == 2 and round_no == ROUNDS - 1 and only != "throughput":
+                        kills += [await handover(cluster, signal.SIGKILL) for _ in range(KILLS)]
+                        stops += [await handover(cluster, signal.SIGTERM) for _ in range(STOPS)]
+                    cluster.arbiter.send_signal(signal.SIGTERM)
+    results: dict[str, Any] = {}
+    if only != "failover":
+        results["updates_per_s"] = {str(n): {"per_round": xs, "median": statistics.median(xs)} for n, xs in rates.items()}
+        pairs = zip(rates[1], rates[2], strict=True)
+        results["ratio_2_vs_1_median_of_rounds"] = statistics.median(two / one for one, two in pairs)
+        print_table(
+            ["workers", "rounds", "updates/s (median)", "min", "max"],
+            [[n, len(rates[n]), statistics.median(rates[n]), min(rates[n]), max(rates[n])] for n in CONFIGURATIONS],
+        )
+        print_table(["ratio", "2 workers / 1"], [["updates/s (median of pairs)", results["ratio_2_vs_1_median_of_rounds"]]])
+    if only != "throughput":
+        results["failover_after_sigkill_s"] = {"samples": kills, **summarize(kills)}
+        results["handover_after_sigterm_s"] = {"samples": stops, **summarize(stops)}
+        print_table(
+            ["leader moves after", "n", "p50 s", "min", "max"],
+            [[what, len(xs), statistics.median(xs), min(xs), max(xs)] for what, xs in (("SIGKILL", kills), ("SIGTERM", stops))],
+        )
+    write_results("bench_workers", {"machine": info, "only": only, "results": results}, tag=only)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("throughput", "failover"), help="measure one of the two")
+    asyncio.run(main(parser.parse_args().only))

@@ -157,6 +157,8 @@ def describe_pending(requests: ModuleRequests, granted: ModulePermissions) -> li
             "db_write",
             db_write=tuple(sorted({*granted.db_write, *missing_write})),
         )
+    if asked.get("references_users") and not granted.references_users:
+        add("a foreign key to users(tg_id)", "references_users", references_users=True)
     missing_methods = [m for m in asked.get("bot_api", ()) if m not in DEFAULT_ALLOWED and m not in granted.bot_api]
     if missing_methods:
         add(f"Bot API {', '.join(missing_methods)}", "bot_api", bot_api=tuple(sorted({*granted.bot_api, *missing_methods})))

@@ -41,13 +41,12 @@ async def worker() -> None:
 
 
 async def arbiter(count: int) -> None:
-    from config import Settings
     from workers.arbiter import Arbiter, open_listener
 
     listener = open_listener("127.0.0.1", 0)
     print("port", listener.getsockname()[1], flush=True)
     command = (sys.executable, "-m", "tests.arbiter_programs", "worker")
-    await Arbiter(Settings(), count, "postgresql+asyncpg://unused@/x", listener, command=command).run()
+    await Arbiter(count, "postgresql+asyncpg://unused@/x", listener, command=command).run()
 
 
 if __name__ == "__main__":

@@ -131,6 +131,36 @@ async def test_hook_exception_is_logged_with_module_and_child_traceback(
         assert rt.module_status("broken")["state"] == "running"  # an exception is not a crash
 
 
+async def test_thousands_of_failing_hook_functions_cost_a_few_log_lines(
+    modules: ModuleFolder, make_runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    modules.add(
+        "many",
+        """
+        from aiogram import Router
+        from hooks.hooks import register_hook
+        router = Router()
+
+        def failing(i):
+            def hook(**kwargs):
+                raise ValueError(f"failure {i}")
+            hook.__name__ = f"hook_{i}"
+            return hook
+
+        for i in range(3000):
+            register_hook("profile_menu", failing(i))
+        """,
+    )
+    modules.add_button_module("healthy")
+    async with make_runtime(modules) as rt:
+        with caplog.at_level(logging.ERROR, logger="solobot.hooks"):
+            results = await rt.run_hooks("profile_menu", chat_id=5)
+        assert results.sources == ["healthy"]
+        lines = [r.getMessage() for r in caplog.records if "[module many]" in r.getMessage()]
+        assert len(lines) == 6, [line[:80] for line in lines]  # five in full, then one count
+        assert "failure 0" in lines[0] and "2995 more failure report(s) not shown" in lines[-1]
+
+
 async def test_hook_that_never_returns_times_out_and_is_cancelled_in_the_child(
     modules: ModuleFolder, make_runtime, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

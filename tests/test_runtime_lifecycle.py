@@ -316,41 +316,37 @@ async def test_a_stopped_or_crashed_sandboxed_module_is_no_longer_watched(tmp_pa
             await wait_until(lambda: sandboxes.watchdog.watched == [])
 
 
+@pytest.mark.slow  # its own zygote, on this test's loop, so the cancellation lands between request and answer
 async def test_a_process_forked_for_a_request_whose_caller_gave_up_is_killed_and_reaped(
-    tmp_path: Path, shared_zygote: ThreadedZygote
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A runtime closing while a module restarts cancels the fork it waits for; the zygote forks all
     # the same. That process must not wait forever for an init nobody sends, nor linger as a zombie.
     import asyncio
+    import logging
+    import re
     import socket
 
+    from runtime.supervision.zygote_client import Zygote
     from sandbox import process_flags
 
+    caplog.set_level(logging.INFO, logger="solobot")
     process_flags.set_child_subreaper()  # as a runtime does: the forked process becomes ours to reap
-    me = psutil.Process()
-    zygote_pid = shared_zygote.pid
-    before = {p.pid for p in me.children(recursive=True)}
-
-    def forked() -> list[int]:
-        found = []
-        for p in me.children(recursive=True):
-            try:
-                if p.pid not in before and p.pid != zygote_pid and p.ppid() != zygote_pid:  # not the intermediate
-                    found.append(p.pid)
-            except psutil.NoSuchProcess:
-                pass
-        return found
-
-    host_end, child_end = socket.socketpair()
+    zygote = Zygote()
+    await zygote.start()
+    host_end, child_end = socket.socketpair()  # our end stays open: left alone, the process would wait for init
     try:
-        fork = asyncio.ensure_future(shared_zygote.fork("abandoned", str(tmp_path), child_end, None))
-        (pid,) = await wait_until(forked, timeout=10)  # the request is out and the process made
+        fork = asyncio.create_task(zygote.fork("abandoned", str(tmp_path), child_end, None))
+        await asyncio.sleep(0)  # one turn: the fork's first step writes the request (its answer takes a fork)
         fork.cancel()
         with pytest.raises(asyncio.CancelledError):
             await fork
-        # Our end of its channel stays open: left alone, the process would wait for init forever.
-        await wait_until(lambda: not psutil.pid_exists(pid), timeout=10)
-        assert forked() == []
+        # The process was killed and reaped before the cancellation reached us.
+        killed = re.search(r"killing pid (\d+): it was forked for a request whose caller gave up", caplog.text)
+        assert killed, "the process forked for the abandoned request was left running"
+        assert not psutil.pid_exists(int(killed.group(1)))
+        assert "could not reap" not in caplog.text
     finally:
         host_end.close()
         child_end.close()
+        await zygote.aclose()

@@ -180,6 +180,7 @@ def test_module_requests_and_pending_lines(tmp_path: Path) -> None:
         reason.network = "calls the payment provider's API"
         db_read = ["payments"]
         reason.db_read = "top referrers counts payments"
+        references_users = true
         bot_api = ["setMyCommands", "sendMessage"]
         memory_mb = 512
         """,
@@ -196,12 +197,16 @@ def test_module_requests_and_pending_lines(tmp_path: Path) -> None:
         "grant in modules.toml [modules.quick_pay] network = true, tcp_ports = [443]",
         "module quick_pay requests SELECT on payments: top referrers counts payments — "
         'grant in modules.toml [modules.quick_pay] db_read = ["payments"]',
+        "module quick_pay requests a foreign key to users(tg_id): (no reason given) — "
+        "grant in modules.toml [modules.quick_pay] references_users = true",
         "module quick_pay requests Bot API setMyCommands: (no reason given) — "
         'grant in modules.toml [modules.quick_pay] bot_api = ["setMyCommands"]',
         "module quick_pay requests memory_mb = 512 (granted 256): (no reason given) — "
         "grant in modules.toml [modules.quick_pay] memory_mb = 512",
     ]
-    granted = ModulePermissions(network=True, tcp_ports=(443,), db_write=("payments",), bot_api=("setMyCommands",), memory_mb=512)
+    granted = ModulePermissions(
+        network=True, tcp_ports=(443,), db_write=("payments",), bot_api=("setMyCommands",), memory_mb=512, references_users=True
+    )
     assert describe_pending(requests, granted) == []
     partly = ModulePermissions(network=True, tcp_ports=(80,), db_read=("users",))
     lines = describe_pending(requests, partly)

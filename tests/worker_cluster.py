@@ -122,7 +122,8 @@ class Cluster:
         """Wait until ``count`` workers run ``probe``; their module states."""
 
         async def ready() -> dict[str, dict[str, Any]] | None:
-            live = await self.workers()
+            # A worker killed a moment ago still has fresh heartbeats: count running processes only.
+            live = {i: m for i, m in (await self.workers()).items() if process_alive(pid_of(i))}
             running = {i: m for i, m in live.items() if m.get("probe", ("",))[0] == "running"}
             return running if len(running) == count and len(live) == count else None
 
@@ -190,11 +191,22 @@ def pid_of(instance: str) -> int:
     return int(instance.rsplit("/", 1)[1])
 
 
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @asynccontextmanager
 async def running_cluster(
-    database_url: str, redis_url: str, workers: int = 2, notification_time: int = 1
+    database_url: str, redis_url: str, workers: int = 2, notification_time: int = 1, *, load: bool = False
 ) -> AsyncIterator[Cluster]:
-    """``solobot run --workers N`` over ``probe`` and ``idle``, the local Bot API delivering to its webhook."""
+    """``solobot run --workers N`` over ``probe`` and ``idle``, the local Bot API delivering to its webhook.
+
+    ``load``: lift ``probe``'s per-module limits for a throughput benchmark (the defaults — 30 Bot API
+    calls/s shared by the workers, 32 updates in hand per worker — would be what it measures)."""
     port = free_port()
     with traversable_dir("solobot-workers-") as folder:
         modules = ModuleFolder(folder / "modules")  # reachable by the module processes' own uids
@@ -203,6 +215,7 @@ async def running_cluster(
         modules_dir = modules.root
         (folder / "modules.toml").write_text(
             f'[modules.probe]\ndb_read = ["keys"]  # periodic_notifications reads them\nsend_to_chats = [{ADMIN}]\n'
+            + ("bot_api_rate = 1000\nmax_updates_in_flight = 1000\n" if load else "")
         )
         async with LocalBotAPI(token="123456:TEST") as api:
             env = {

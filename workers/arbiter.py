@@ -35,8 +35,9 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from config import ConfigError, Settings
 
@@ -94,11 +95,10 @@ class WorkerProcess:
 
 
 class Arbiter:
-    """``await Arbiter(settings, 2, database_url).run()`` until SIGTERM/SIGINT (or ``stop()``)."""
+    """``await Arbiter(2, database_url, listener).run()`` until SIGTERM/SIGINT (or ``stop()``)."""
 
     def __init__(
         self,
-        settings: Settings,
         workers: int,
         database_url: str,
         listener: socket.socket,
@@ -106,7 +106,6 @@ class Arbiter:
         command: Sequence[str] = WORKER_COMMAND,
         env: dict[str, str] | None = None,
     ) -> None:
-        self.settings = settings
         self.count = workers
         self.database_url = database_url
         self.listener = listener
@@ -117,7 +116,7 @@ class Arbiter:
         self._rolling = asyncio.Lock()
         self._retiring: set[WorkerProcess] = set()
         self._spawned: list[WorkerProcess] = []  # every worker started, until the arbiter sees it exit
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -256,12 +255,12 @@ class Arbiter:
         everyone = {*self.slots.values(), *self._retiring, *self._spawned}  # a roll's successor included
         await asyncio.gather(*(self._retire(worker) for worker in everyone))
 
-    def _spawn_task(self, coro: object) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn_task(self, coro: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Task[object]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("arbiter: %s failed", task.get_coro(), exc_info=task.exception())
@@ -301,7 +300,7 @@ async def run_workers(settings: Settings, workers: int) -> None:
         url, close_database = await resolve_database_url(settings)
         try:
             await _create_core_tables(url)
-            await Arbiter(settings, workers, url, listener).run()
+            await Arbiter(workers, url, listener).run()
         finally:
             await close_database()
     finally:

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiogram.types import TelegramObject
 
+from runtime.calls.caller_session import release_if_read_only
 from runtime.calls.hook_arguments import kwargs_to_wire
 from runtime.calls.module_call import Answered, ModuleFailed, ProcessGone, ask, log_failure
 from runtime.calls.module_hook_calls import update_context
@@ -53,6 +54,8 @@ def _proxy(runtime: ModuleRuntime, supervisor: ModuleSupervisor) -> FastFlowHand
         lent = gateway.lend_state_of(kwargs, [supervisor.name]) if gateway is not None else contextlib.nullcontext()
         bot = runtime.services.bot
         context = update_context(callback_or_message, kwargs.get("admin"), bot.id if bot is not None else None)
+        # The pay screen's read-only transaction ends first: no pooled connection waits on the module.
+        await release_if_read_only({"session": session})
         with lent, runtime.updates_in_flight.track(supervisor.name, token, context):
             outcome = await ask(supervisor, "fast_flow", params, runtime.config.update_timeout)
         if isinstance(outcome, Answered):

@@ -1,4 +1,5 @@
-"""The caller's database session while a hook is fanned out to module processes.
+"""The caller's database session while a hook is fanned out to module processes (or a module's
+fast-flow payment handler runs: ``aiogram_bridge.fast_flows``).
 
 Core code passes its handler's ``session`` to ``run_hooks`` (upstream's signature). If that
 session is inside a transaction it holds one of the host's pooled connections, and would hold it

@@ -100,7 +100,9 @@ def _collect(results: HookResults, hook: str, supervisor: ModuleSupervisor, answ
         return True
     for function, kind, message, tb in reply.failures:
         log.error("[module %s] hook %s: %s raised %s: %s\n%s", name, hook, function, kind, message, tb)
-    if reply.failures and not reply.results:
+    if reply.more_failures:
+        log.error("[module %s] hook %s: %d more failure report(s) not shown", name, hook, reply.more_failures)
+    if (reply.failures or reply.more_failures) and not reply.results:
         supervisor.hook_failed(answer.seconds)
     else:
         supervisor.hook_succeeded(answer.seconds)

@@ -169,8 +169,20 @@ class Zygote:
             await kill_and_reap(pid, FORK_TIMEOUT)
 
     async def _receive(self) -> dict:
-        assert self._control is not None
-        data = await asyncio.get_running_loop().sock_recv(self._control, 65536)
+        """The zygote's next message.
+
+        It waits for the socket to be readable and only then reads, so a caller cancelled while
+        it waits has consumed nothing: the answer stays for the next read (``sock_recv`` could
+        take it off the socket and lose it with the cancellation, and with it the pid to kill).
+        """
+        control = self._control
+        assert control is not None
+        while True:
+            try:
+                data = control.recv(65536)
+                break
+            except BlockingIOError:
+                await _readable(control)
         if not data:
             raise ZygoteError("the zygote exited")
         return msgpack.unpackb(data)
@@ -211,6 +223,21 @@ class Zygote:
                     self._proc.kill()
                     await anyio.to_thread.run_sync(self._proc.wait)
                 self._proc = None
+
+
+async def _readable(sock: socket.socket) -> None:
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(sock.fileno(), wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(sock.fileno())
 
 
 def _stale(reply: dict, expected_id: int) -> bool:
