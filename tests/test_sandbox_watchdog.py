@@ -49,8 +49,12 @@ def prioritise(pid: int) -> None:
 def spawn() -> Iterator[object]:
     started: list[subprocess.Popen[bytes]] = []
 
-    def run(code: str, *, prioritised: bool = True) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    def run(code: str, *, prioritised: bool = True, held: bool = False) -> subprocess.Popen[bytes]:
+        """``held``: the code starts once a line arrives on the process's stdin."""
+        if held:
+            code = "import sys; sys.stdin.readline()\n" + code
+        stdin = subprocess.PIPE if held else None
+        process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdin=stdin)
         started.append(process)
         if prioritised:
             prioritise(process.pid)
@@ -63,6 +67,8 @@ def spawn() -> Iterator[object]:
         except ProcessLookupError:
             pass
         process.wait()
+        if process.stdin is not None:
+            process.stdin.close()
 
 
 async def test_memory_over_the_limit_is_reported_once(spawn) -> None:  # type: ignore[no-untyped-def]
@@ -175,9 +181,15 @@ async def test_without_uss_rss_growth_counts_not_what_is_shared(spawn, monkeypat
 
     # An idle interpreter's RSS alone is over 4 MB: an RSS limit would kill the idle one at once.
     assert await asyncio.wait_for(started(idle.pid), 20) > 4 * 2**20
-    hog = spawn(ALLOCATE_IN_CHILD)  # watched from its start: its baseline is a bare interpreter
+    # Its baseline is an interpreter that has not allocated yet: it waits for the first sample. (Let
+    # go at once, the prioritised hog could allocate before a busy test process sampled it.)
+    hog = spawn(ALLOCATE_IN_CHILD, held=True)
     watchdog.watch("idle", idle.pid, memory_mb=4, cpu_seconds=30, on_violation=reasons["idle"].append)
     watchdog.watch("hog", hog.pid, memory_mb=64, cpu_seconds=30, on_violation=reasons["hog"].append)
+    watchdog.sample()
+    assert hog.stdin is not None
+    hog.stdin.write(b"go\n")
+    hog.stdin.flush()
     task = asyncio.create_task(watchdog.run())
     try:
         await wait_until(lambda: reasons["hog"], timeout=20)
