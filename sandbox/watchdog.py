@@ -9,7 +9,11 @@ watched module's process tree (the module process and all its descendants):
   own uid refuses ``smaps`` to the host), the growth of the tree's summed RSS over the first
   sample after :meth:`ResourceWatchdog.watch` — RSS counts the ~180 MB shared with the zygote,
   which must not kill an idle module with a small budget (``metric="rss"`` forces plain RSS);
-* CPU = how long the tree has used at least ``PINNED_SHARE`` of a core without a break;
+* CPU = how long the tree has used at least ``PINNED_SHARE`` of a core, or wanted at least
+  ``RUNNABLE_SHARE`` of one (time running plus time runnable but waiting for a core, from
+  ``/proc/<pid>/task/<tid>/schedstat``), without a break. On a busy server a spinning thread
+  gets only its fair share of a core (a quarter with four spinners per core) but is runnable
+  all the time: judging what it got alone would let it spin forever exactly when CPU is scarce;
 * disk (when ``disk_paths`` and ``disk_mb`` are given) = the space taken by everything under
   those folders (``st_blocks`` * 512, symlinks not followed, like ``du``), re-measured at most
   every ``disk_interval`` seconds: ``max_file_size_mb`` bounds one file, this bounds them all;
@@ -39,9 +43,14 @@ from .containment.hidden_files import hidden_files
 
 log = logging.getLogger("solobot.sandbox")
 
-# Of one core. Not 0.9: on a busy machine a process spinning forever gets only its fair share
-# of a core (measured: ~0.5 with four runnable processes on two cores), and must still be caught.
+# Of one core, used. Not 0.9: where schedstat is missing (kernels without CONFIG_SCHED_INFO) this
+# is the only measure, and a spinner on a busy machine gets only its fair share of a core.
 PINNED_SHARE = 0.45
+# Of one core, running or waiting to run (schedstat): what a spinning thread shows however busy
+# the machine is. A module that only works in bursts is runnable far less; on a machine so
+# oversubscribed that a merely busy module waits most of the time, it may count as pinned too —
+# its ``cpu_seconds`` allowance still has to run out first.
+RUNNABLE_SHARE = 0.9
 MB = 1024 * 1024
 # Walking a module's folders costs a stat per entry: at most this often per module.
 DISK_INTERVAL = 5.0
@@ -58,6 +67,7 @@ class _Watched:
     cpu_seconds: float
     on_violation: Callable[[str], None]
     cpu: dict[tuple[int, float], float] = field(default_factory=dict)  # (pid, create time) → CPU s at last sample
+    runnable: dict[tuple[int, float, int], int] = field(default_factory=dict)  # (pid, create time, tid) → ns run+waited
     sampled_at: float | None = None
     pinned_for: float = 0.0
     fired: bool = False
@@ -77,6 +87,7 @@ class Usage:
     cpu_share: float  # cores used since the previous sample (1.0 = one full core)
     pinned_for: float  # seconds pinned in a row
     disk_bytes: int = 0  # under the watched disk paths, as of the last measurement
+    runnable_share: float = 0.0  # cores running or waiting to run since the previous sample (schedstat)
 
 
 class ResourceWatchdog:
@@ -192,6 +203,7 @@ class ResourceWatchdog:
             pass
         uss, rss, unreadable = 0, 0, False
         cpu_now: dict[tuple[int, float], float] = {}
+        runnable_now: dict[tuple[int, float, int], int] = {}
         for process in tree:
             try:
                 with process.oneshot():
@@ -202,18 +214,24 @@ class ResourceWatchdog:
                     else:
                         uss += process_uss
                     times = process.cpu_times()
-                    cpu_now[(process.pid, process.create_time())] = times.user + times.system
+                    created = process.create_time()
+                    cpu_now[(process.pid, created)] = times.user + times.system
+                    for tid, nanoseconds in _runnable_ns(process.pid).items():
+                        runnable_now[(process.pid, created, tid)] = nanoseconds
             except psutil.NoSuchProcess:
                 if process is root:
                     raise
-        share = 0.0
+        share = wanted = 0.0
         if watched.sampled_at is not None and now > watched.sampled_at:
             # A process new since the last sample counts all its CPU time; one that exited drops out.
             used = sum(total - watched.cpu.get(key, 0.0) for key, total in cpu_now.items())
             elapsed = now - watched.sampled_at
             share = max(0.0, used) / elapsed
-            watched.pinned_for = watched.pinned_for + elapsed if share >= PINNED_SHARE else 0.0
+            wanted = sum(total - watched.runnable.get(key, 0) for key, total in runnable_now.items()) / 1e9 / elapsed
+            pinned = share >= PINNED_SHARE or wanted >= RUNNABLE_SHARE
+            watched.pinned_for = watched.pinned_for + elapsed if pinned else 0.0
         watched.cpu = cpu_now
+        watched.runnable = runnable_now
         watched.sampled_at = now
         note = ""
         if self.metric == "rss":
@@ -246,7 +264,7 @@ class ResourceWatchdog:
                 watched.disk_bytes = disk_usage(watched.disk_paths, name)
                 watched.disk_measured_at = now
         disk = watched.disk_bytes + watched.hidden_disk_bytes + watched.database_bytes
-        self.usage[name] = Usage(memory, share, watched.pinned_for, disk)
+        self.usage[name] = Usage(memory, share, watched.pinned_for, disk, wanted)
 
         limit = watched.memory_mb * MB
         if memory > limit:
@@ -276,6 +294,27 @@ class ResourceWatchdog:
             except (psutil.AccessDenied, AttributeError):
                 pass
         return uss, int(process.memory_info().rss)
+
+
+def _runnable_ns(pid: int) -> dict[int, int]:
+    """Per thread of ``pid``: nanoseconds spent on a CPU plus waiting on a run queue (schedstat).
+
+    Empty where schedstat is missing or the process is gone (the CPU-time rule still applies);
+    a thread that exits between the listing and the read is skipped.
+    """
+    found: dict[int, int] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as file:
+                running, waiting, *_ = file.read().split()
+        except (OSError, ValueError):
+            continue
+        found[int(tid)] = int(running) + int(waiting)
+    return found
 
 
 def disk_usage(paths: Iterable[Path], module: str = "?", max_entries: int = MAX_DISK_ENTRIES) -> int:

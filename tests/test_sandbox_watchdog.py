@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.watchdog import ResourceWatchdog, disk_usage
+from sandbox.watchdog import PINNED_SHARE, RUNNABLE_SHARE, ResourceWatchdog, disk_usage
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -49,10 +49,11 @@ def prioritise(pid: int) -> None:
 def spawn() -> Iterator[object]:
     started: list[subprocess.Popen[bytes]] = []
 
-    def run(code: str) -> subprocess.Popen[bytes]:
+    def run(code: str, *, prioritised: bool = True) -> subprocess.Popen[bytes]:
         process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
         started.append(process)
-        prioritise(process.pid)
+        if prioritised:
+            prioritise(process.pid)
         return process
 
     yield run
@@ -102,6 +103,27 @@ async def test_pinned_cpu_is_reported_after_the_allowance(spawn) -> None:  # typ
     assert float(reason.split()[3]) >= 1.0
     assert reasons["idle"] == []
     assert watchdog.usage["idle"].cpu_share < 0.5 and watchdog.usage["idle"].pinned_for == 0
+
+
+async def test_a_spinner_starved_of_cpu_is_still_pinned(spawn) -> None:  # type: ignore[no-untyped-def]
+    """Four spinners on one core each get about a quarter of it (the old rule, "used at least
+    PINNED_SHARE", never fired on a busy server); each is runnable all the time, and that is what counts."""
+    spinners = [spawn(SPIN, prioritised=False) for _ in range(4)]
+    core = min(os.sched_getaffinity(0))
+    for spinner in spinners:
+        os.sched_setaffinity(spinner.pid, {core})
+    reasons: list[str] = []
+    watchdog = ResourceWatchdog(interval=0.2)
+    watchdog.watch("starved", spinners[0].pid, memory_mb=512, cpu_seconds=1, on_violation=reasons.append)
+    task = asyncio.create_task(watchdog.run())
+    try:
+        await wait_until(lambda: reasons, timeout=20)
+    finally:
+        task.cancel()
+    usage = watchdog.usage["starved"]
+    assert usage.cpu_share < PINNED_SHARE, f"not starved, the test proves nothing: {usage}"
+    assert usage.runnable_share >= RUNNABLE_SHARE, usage
+    assert reasons[0].startswith("CPU pinned for ") and reasons[0].endswith(" s (allowance 1 s)"), reasons
 
 
 async def test_unwatch_rewatch_and_exited_processes(spawn) -> None:  # type: ignore[no-untyped-def]
