@@ -59,7 +59,7 @@ async def test_one_worker_leads_and_a_clean_stop_hands_over(db: str) -> None:
             assert len(runs) == 1 and [first.is_leader, second.is_leader].count(True) == 1
             leading, waiting = (first, second) if first.is_leader else (second, first)
             await leading.aclose()  # gives the lease up: the other takes over at its next renewal
-            await wait_until(lambda: waiting.is_leader)
+            await wait_until(lambda: waiting.is_leader and len(runs) == 2)  # leading, then its duty task started
             assert runs == [leading.instance, waiting.instance]
 
 
@@ -73,7 +73,7 @@ async def test_a_dead_leaders_lease_is_taken_over_when_it_expires(db: str) -> No
             )
         async with leader(engine, "b/2", runs) as survivor:
             assert not survivor.is_leader
-            await wait_until(lambda: survivor.is_leader)
+            await wait_until(lambda: survivor.is_leader and runs)
             assert runs == ["b/2"]
 
 
@@ -102,7 +102,7 @@ async def test_a_module_role_cannot_stall_or_steal_leadership(db: str) -> None:
                     await module.execute(f"SAVEPOINT s; {statement}")
                 await module.execute("ROLLBACK TO SAVEPOINT s")
             async with leader(engine, "a/1", runs) as elected:
-                await wait_until(lambda: elected.is_leader)
+                await wait_until(lambda: elected.is_leader and runs)
             assert runs == ["a/1"]
         finally:
             await module.close()
