@@ -13,12 +13,14 @@ that started it exits, not the process.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import socket
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from runtime.supervision.zygote_client import Zygote
+from runtime.supervision.abandoned_fork import kill_and_reap
+from runtime.supervision.zygote_client import FORK_TIMEOUT, Zygote
 
 T = TypeVar("T")
 
@@ -48,10 +50,32 @@ class ThreadedZygote:
         sandbox: dict | None = None,
         network_handover: socket.socket | None = None,
     ) -> int:
-        request = asyncio.run_coroutine_threadsafe(
-            self._zygote.fork(module, modules_dir, channel, sandbox, network_handover), self._loop
-        )
-        return await asyncio.wrap_future(request)
+        """:meth:`Zygote.fork` on the zygote's loop; a caller that gives up waits for it to give up too.
+
+        The cancellation is handed to the fork's task there, where :meth:`Zygote.fork` kills the
+        process it asked for before it ends. Cancelling the cross-thread future instead (what
+        ``asyncio.wrap_future`` does) drops a pid whose answer had just come in: that process
+        waited for an ``init`` nobody sends, and lived on after the test.
+        """
+        outcome: concurrent.futures.Future[int] = concurrent.futures.Future()
+        forks: list[asyncio.Task[int]] = []
+
+        def begin() -> None:  # on the zygote's loop
+            fork = self._loop.create_task(self._zygote.fork(module, modules_dir, channel, sandbox, network_handover))
+            fork.add_done_callback(lambda done: _settle(done, outcome))
+            forks.append(fork)
+
+        self._loop.call_soon_threadsafe(begin)
+        try:
+            return await asyncio.shield(asyncio.wrap_future(outcome))
+        except asyncio.CancelledError:
+            self._loop.call_soon_threadsafe(lambda: forks[0].cancel())  # after begin: callbacks run in order
+            try:
+                pid = await asyncio.shield(asyncio.wrap_future(outcome))
+            except BaseException:  # cancelled there (the process is reaped) or failed: nothing to kill
+                raise asyncio.CancelledError from None
+            await kill_and_reap(pid, FORK_TIMEOUT)  # the answer came before the cancellation got there
+            raise
 
     def close(self) -> None:
         try:
@@ -63,3 +87,12 @@ class ThreadedZygote:
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+
+def _settle(fork: asyncio.Task[int], outcome: concurrent.futures.Future[int]) -> None:
+    if fork.cancelled():
+        outcome.cancel()
+    elif (error := fork.exception()) is not None:
+        outcome.set_exception(error)
+    else:
+        outcome.set_result(fork.result())

@@ -468,6 +468,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow  # starts a whole host, kills it and waits for the sweep (about a minute loaded)
 def test_a_killed_hosts_module_processes_are_swept_without_cgroups() -> None:
     """No cgroup, and the host is SIGKILLed: the module process dies with it, its double fork does not — until the next start."""
     with traversable_dir("solobot-orphans-") as root:

@@ -29,6 +29,7 @@ MAX_RATIO = 3.0
 
 
 @pytest.mark.anyio
+@pytest.mark.slow  # a whole bot under a flood of updates from misbehaving modules (minutes loaded): scheduled first under -n
 async def test_bad_modules_do_not_slow_or_lose_others_updates(db: str, tmp_path: Path, shared_zygote: ThreadedZygote) -> None:
     report = await run_load(tmp_path, zygote=shared_zygote)
     summary = describe(report)

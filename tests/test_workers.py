@@ -24,7 +24,8 @@ from local_bot_api import SimulatedUser
 from tests.conftest import fresh_database
 from tests.worker_cluster import ADMIN, Cluster, answer, pid_of, poll, running_cluster
 
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(600)]  # worker starts took 40-70 s each on the loaded 2-core VM
+# Worker starts took 40-70 s each on the loaded 2-core VM; `slow` schedules the file first under -n.
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(600), pytest.mark.slow]
 
 
 @pytest.fixture
