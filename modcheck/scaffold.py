@@ -51,6 +51,7 @@ def render(name: str, with_db: bool = False) -> dict[str, str]:
     if with_db:
         files["models.py"] = fill(templates.MODELS)
         files["db.py"] = fill(templates.DB)
+        files["module.toml"] = templates.MODULE_TOML_DB
     return files
 
 

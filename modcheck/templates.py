@@ -132,6 +132,13 @@ class ${class_name}Visit(Base):
     first_seen_at = Column(DateTime, default=utcnow, nullable=False)
 '''
 
+# The visits table's foreign key to users(tg_id) needs the operator's grant (secure by default).
+MODULE_TOML_DB = """\
+[request]
+references_users = true
+reason.references_users = "таблица модуля ссылается на пользователя (ForeignKey users.tg_id)"
+"""
+
 DB = '''\
 from datetime import datetime
 

@@ -32,6 +32,11 @@ def anyio_backend() -> str:
 SLOW_TEST_WEIGHT = 50  # a `slow` test costs about as much as this many ordinary ones
 
 
+# tryfirst: xdist's worker turns ``xdist_group`` markers into nodeid suffixes in this same hook, and
+# tests/conftest.py is registered before xdist's plugin (so, without it, called after): the file
+# groups added here were never seen, and a file's tests were spread over both workers, each setting
+# up the file's module-scoped fixtures anew (tests that build on the previous one then failed).
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under ``-n`` (``--dist loadgroup``) a test file is one unit of work, so its module- and
     session-scoped fixtures (a PostgreSQL database, a running bot) are set up once, on one worker.

@@ -43,7 +43,12 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 
 MODULE = "paid_notes"
 DEVELOPER = 4401
-REQUEST = '[request]\ndb_read = ["users"]\nreason.db_read = "показывает имя пользователя в заметках"\n'
+# The skeleton's table has a foreign key to users(tg_id): it asks for that too (granted with the install).
+REQUEST = (
+    '[request]\ndb_read = ["users"]\nreferences_users = true\n'
+    'reason.db_read = "показывает имя пользователя в заметках"\n'
+    'reason.references_users = "заметки ссылаются на пользователя"\n'
+)
 BROKEN_INIT = (
     '__all__ = ("router",)\nfrom .router import router\nfrom . import models\n\nraise RuntimeError("1.2.0 сломан при импорте")\n'
 )

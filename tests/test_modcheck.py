@@ -576,7 +576,8 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
 def test_scaffold_passes_the_checker(tmp_path: Path, with_db: bool) -> None:
     folder = create_module("my_module", tmp_path / "modules", with_db=with_db)
     assert folder == tmp_path / "modules" / "my_module"
-    expected = {"__init__.py", "router.py", "texts.py", "settings.py", "VERSION"} | ({"models.py", "db.py"} if with_db else set())
+    with_db_files = {"models.py", "db.py", "module.toml"} if with_db else set()
+    expected = {"__init__.py", "router.py", "texts.py", "settings.py", "VERSION"} | with_db_files
     assert {p.name for p in folder.iterdir()} == expected
     assert (folder / "VERSION").read_text().strip() == "0.1.0"
     router = (folder / "router.py").read_text()
@@ -587,6 +588,7 @@ def test_scaffold_passes_the_checker(tmp_path: Path, with_db: bool) -> None:
         assert 'ForeignKey("users.tg_id"' in (folder / "models.py").read_text()
         assert "on_conflict_do_nothing" in (folder / "db.py").read_text()
         assert "from . import models" in (folder / "__init__.py").read_text()
+        assert "references_users = true" in (folder / "module.toml").read_text()  # its foreign key needs the grant
     assert check_module(folder) == []
     for name, text in render("my_module", with_db).items():
         if name.endswith(".py"):

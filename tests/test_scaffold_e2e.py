@@ -15,12 +15,16 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 @pytest.mark.parametrize("with_db", [False, True], ids=["plain", "with-db"])
 async def test_a_scaffolded_module_passes_the_checker_and_its_button_works(
-    pg_url: str, with_db: bool, shared_zygote: ThreadedZygote
+    pg_url: str, with_db: bool, shared_zygote: ThreadedZygote, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with traversable_dir() as root:
         modules_dir = root / "modules"
         module = create_module("fresh_start", modules_dir, with_db=with_db)
         assert check_module(module) == []
+        # The operator grants what the module asks for (--with-db: a foreign key to users).
+        config = root / "modules.toml"
+        config.write_text("[modules.fresh_start]\n" + ("references_users = true\n" if with_db else ""), encoding="utf-8")
+        monkeypatch.setenv("MODULES_CONFIG", str(config))
         async with fresh_database(pg_url) as url, running_solobot(url, modules_dir, root, zygote=shared_zygote) as bot:
             status = bot.host.runtime.module_status("fresh_start")
             assert status["state"] == "running", status["last_error"]
