@@ -31,7 +31,8 @@ MAX_RATIO = 3.0
 @pytest.mark.anyio
 @pytest.mark.slow  # a whole bot under a flood of updates from misbehaving modules (minutes loaded): scheduled first under -n
 async def test_bad_modules_do_not_slow_or_lose_others_updates(db: str, tmp_path: Path, shared_zygote: ThreadedZygote) -> None:
-    report = await run_load(tmp_path, zygote=shared_zygote)
+    # 3 rounds of 5 s phases: ~35 s of load (the benchmark, bench_load_isolation.py, runs the longer default)
+    report = await run_load(tmp_path, zygote=shared_zygote, rounds=3, phase_seconds=5.0, warmup_seconds=3.0)
     summary = describe(report)
     print(summary)
     assert report.unanswered == 0, summary
