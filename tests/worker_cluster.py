@@ -29,6 +29,7 @@ from cli.control_address import abstract_socket_name
 from local_bot_api import LocalBotAPI, SimulatedUser
 from tests.conftest import ModuleFolder
 from tests.solobot_harness import traversable_dir
+from workers.heartbeat import workers_status
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = 1
@@ -98,25 +99,16 @@ class Cluster:
         return self.api.user(next(self.users))
 
     async def workers(self) -> dict[str, dict[str, Any]]:
-        """Live workers (heartbeat within 6 s): instance → {module: (state, pid)}."""
+        """Live (not stale) workers, as ``solobot modules status`` reads them: instance → {module: (state, pid)}."""
         try:
-            async with self.engine.connect() as conn:
-                rows = (
-                    await conn.execute(
-                        text(
-                            "SELECT w.instance, m.module, m.state, m.pid FROM solobot_workers w LEFT JOIN "
-                            "solobot_worker_modules m USING (instance) WHERE w.seen_at > now() - interval '6 seconds'"
-                        )
-                    )
-                ).all()
+            status = await workers_status(self.engine)
         except ProgrammingError:  # no table yet: the first worker has not created them
             return {}
-        live: dict[str, dict[str, Any]] = {}
-        for instance, module, state, pid in rows:
-            live.setdefault(instance, {})
-            if module is not None:
-                live[instance][module] = (state, pid)
-        return live
+        return {
+            worker["instance"]: {name: (module["state"], module["pid"]) for name, module in worker["modules"].items()}
+            for worker in status
+            if not worker["stale"]
+        }
 
     async def serving(self, count: int = 2) -> dict[str, dict[str, Any]]:
         """Wait until ``count`` workers run ``probe``; their module states."""
