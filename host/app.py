@@ -238,7 +238,6 @@ class SolobotHost:
         modules_loader.use_runtime(runtime)
         self._stack.callback(modules_loader.use_runtime, None)
 
-        dispatcher["module_runtime"] = runtime  # the admin modules panel operates on it
         _assemble(dispatcher, runtime, settings, self.throttle_rate, shared)
         self._stack.push_async_callback(self._tasks.aclose)
         if settings.catalog_enabled:
