@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from aiogram import Bot, Dispatcher, Router
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.memory import MemoryStorage
 
@@ -34,6 +33,7 @@ from ipc import peer as ipc_peer
 from ipc.messages import Cancel, Error, Notify, Request, Response
 from local_bot_api import LocalBotAPI
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
+from runtime.aiogram_bridge.response_types import ResponseTypesKept
 
 # ------------------------------------------------------------------------------ modules
 
@@ -145,7 +145,8 @@ async def open_stack(
     default per-module Bot API rate limit (calls/s) of the host's ``BotApiPolicy``.
     """
     async with LocalBotAPI() as api:
-        bot = Bot(api.token, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url)))
+        # The session the host itself builds its bot with (host/app.py), for every stack alike.
+        bot = Bot(api.token, session=ResponseTypesKept(api=TelegramAPIServer.from_base(api.base_url)))
         storage = MemoryStorage()
         dp = Dispatcher(storage=storage)
         try:

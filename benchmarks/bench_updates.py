@@ -30,7 +30,12 @@ process, each stack with its own local Bot API server, bot and polling dispatche
   * ``module, 20 loaded``: a runtime with 20 modules, the handler in the last one (``m019``);
   * ``in-process router, 20 loaded``: the core router's handler on the 20-module stack.
   The host's per-module Bot API rate limit (30 calls/s by default) is raised to BOT_API_RATE so
-  that the transport is measured, not the limiter.
+  that the transport is measured, not the limiter. Every stack is built as ``solobot run``
+  builds the host: its bot's HTTP session keeps aiogram's ``Response[T]`` models
+  (``ResponseTypesKept``), and the heap is frozen once the stacks have started
+  (``host.heap.freeze_startup_heap``). Before §19 neither was done here, which cost every stack
+  garbage-collector passes over the start-up heap and ``Response[T]`` rebuilds (~5 ms each),
+  the module stacks more often (more allocations per update).
   In every round and case: a throughput run (CONCURRENCY users, each pressing again as soon as
   its previous press was answered, until UPDATES_PER_RUN are done) and a latency run (one user,
   one update in flight, LATENCY_PER_RUN updates). The case order rotates every round.
@@ -57,6 +62,7 @@ from aiogram.filters import CommandStart
 from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 
+from host.heap import freeze_startup_heap
 from runtime import HostServices, ModuleRuntime, RuntimeConfig
 from runtime.aiogram_bridge.update_forwarding import UpdateForwarder, modules_router
 
@@ -140,6 +146,7 @@ async def part_a(tmp: str, meter: IpcMeter) -> dict[str, Any]:
         folder, state_file=Path(tmp, "a_state.json"), config=RuntimeConfig(), services=services, sandbox=False
     ) as rt:
         startup = time.perf_counter() - started
+        freeze_startup_heap()  # as the host does once it has started (host/app.py)
         states = [s["state"] for s in rt.status()]
         if states != ["running"] * MODULES:
             raise SystemExit(f"part A: modules not running: {states}")
@@ -310,6 +317,7 @@ async def part_b(tmp: str, meter: IpcMeter, concurrency: int, database_url: str 
             ),
         )
         startup = time.perf_counter() - t0
+        freeze_startup_heap()  # as the host does once it has started (host/app.py)
         for s, n in ((s1, 1), (s20, MODULES)):
             assert s.runtime is not None
             states = [x["state"] for x in s.runtime.status()]

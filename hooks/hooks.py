@@ -14,7 +14,6 @@ is decides what ``run_hooks`` does:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import traceback
 from collections.abc import Awaitable, Callable
@@ -138,11 +137,11 @@ async def call_registered(
     failures: list[HookFailure] = []
     for func in list(_hooks.get(name, ())):
         try:
-            # No deadline of our own when the caller bounds the call (a module process: the host cancels it).
-            async with asyncio.timeout(timeout) if timeout is not None else contextlib.nullcontext():
-                value = func(**kwargs)
-                if inspect.isawaitable(value):
-                    value = await value
+            if timeout is None:  # the caller bounds the call (a module process: the host cancels it)
+                value = await _result_of(func, kwargs)
+            else:
+                async with asyncio.timeout(timeout):
+                    value = await _result_of(func, kwargs)
         except TimeoutError:
             failures.append(HookFailure(_func_name(func), "TimeoutError", f"no result within {timeout} s", ""))
             continue
@@ -152,6 +151,12 @@ async def call_registered(
         if value:
             results.append(value)
     return results, failures
+
+
+async def _result_of(func: HookFunc, kwargs: dict[str, Any]) -> Any:
+    """What ``func`` returns, awaited if it is awaitable (upstream allows plain functions too)."""
+    value = func(**kwargs)
+    return await value if inspect.isawaitable(value) else value
 
 
 def _func_name(func: HookFunc) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -35,6 +36,9 @@ EXT_REF = 6  # Ref(kind, data): each side decides what a kind means; the codec o
 # An extension payload may nest further extension values (a Ref holding a Telegram object);
 # bound the nesting against hostile input.
 MAX_EXT_DEPTH = 4
+# Types whose converter the encoder remembers (a process has few; the bound is against one that
+# makes classes at run time).
+MAX_REMEMBERED_TYPES = 256
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,8 @@ class Extension(Protocol):
     code: int
 
     def owns(self, value: Any) -> bool:
-        """Whether ``value`` is this extension's to encode (checked before the built-in types fail)."""
+        """Whether ``value`` is this extension's to encode, decided by its type alone: the codec
+        remembers the answer for the type."""
 
     def pack(self, value: Any, codec: Codec) -> bytes:
         """The payload for ``value`` (``codec.pack_nested`` for structured payloads)."""
@@ -81,6 +86,13 @@ class Codec:
         # One packer for whole frames (built once: building one costs more than packing a small
         # frame); extension payloads, packed while it is busy, get their own (``pack_nested``).
         self._frame_packer = self._packer()
+        self._converters: dict[type, Callable[[Any], Any]] = {}  # how a type msgpack lacks is packed
+        # unpackb's arguments for an uncounted frame, per extension depth (built once: they cost
+        # about as much as decoding a small frame).
+        self._uncounted = [
+            {"ext_hook": functools.partial(self._ext_hook, depth=depth, budget=None), **_UNPACK_OPTIONS}
+            for depth in range(MAX_EXT_DEPTH + 1)
+        ]
         reserved = {EXT_DATETIME, EXT_DATE, EXT_DECIMAL, EXT_REF}
         if len(self._by_code) != len(self.extensions) or reserved & set(self._by_code):
             raise ValueError("extension codes must be unique and not those of the built-in types")
@@ -103,25 +115,43 @@ class Codec:
         return msgpack.Packer(default=self._default, use_bin_type=True, datetime=False)
 
     def _default(self, value: Any) -> Any:
-        if isinstance(value, _dt.datetime):
-            return msgpack.ExtType(EXT_DATETIME, value.isoformat().encode())
+        """msgpack's hook for a value it cannot pack itself: the converter for its type, found once."""
+        convert = self._converters.get(type(value))
+        if convert is None:
+            convert = self._converter_for(value)  # TypeError: nothing carries it
+            if len(self._converters) < MAX_REMEMBERED_TYPES:
+                self._converters[type(value)] = convert
+        return convert(value)
+
+    def _converter_for(self, value: Any) -> Callable[[Any], Any]:
+        if isinstance(value, _dt.datetime):  # before date: a datetime is a date
+            return _pack_datetime
         if isinstance(value, _dt.date):
-            return msgpack.ExtType(EXT_DATE, value.isoformat().encode())
+            return _pack_date
         if isinstance(value, Decimal):
-            return msgpack.ExtType(EXT_DECIMAL, str(value).encode())
+            return _pack_decimal
         if isinstance(value, enum.Enum):
-            # msgpack does not call ``default`` again on what it returns: convert the value here.
-            inner = value.value
-            try:
-                return self._default(inner)  # a date, a Decimal, an extension's type...
-            except TypeError:
-                return inner  # a type msgpack packs itself
+            return self._pack_enum
         if isinstance(value, Ref):
-            return msgpack.ExtType(EXT_REF, self.pack_nested([value.kind, value.data]))
+            return self._pack_ref
         for ext in self.extensions:
             if ext.owns(value):
-                return msgpack.ExtType(ext.code, ext.pack(value, self))
+                return functools.partial(self._pack_extension, ext)
         raise TypeError(type(value))
+
+    def _pack_enum(self, value: enum.Enum) -> Any:
+        # msgpack does not call ``default`` again on what it returns: convert the value here.
+        inner = value.value
+        try:
+            return self._default(inner)  # a date, a Decimal, an extension's type...
+        except TypeError:
+            return inner  # a type msgpack packs itself
+
+    def _pack_ref(self, value: Ref) -> msgpack.ExtType:
+        return msgpack.ExtType(EXT_REF, self.pack_nested([value.kind, value.data]))
+
+    def _pack_extension(self, ext: Extension, value: Any) -> msgpack.ExtType:
+        return msgpack.ExtType(ext.code, ext.pack(value, self))
 
     def describe_unsupported(self, value: Any, root: str) -> str | None:
         """A sentence naming the first value inside ``value`` the codec cannot send, if any.
@@ -168,7 +198,7 @@ class Codec:
 
     # ------------------------------------------------------------------ decoding
 
-    def decode(self, data: bytes) -> Any:
+    def decode(self, data: bytes | memoryview) -> Any:
         """Deserialize one frame. Any malformed input, or one over the bounds below, raises ``CodecError``."""
         if len(data) <= UNCOUNTED_FRAME:
             try:
@@ -186,31 +216,28 @@ class Codec:
         except Exception as exc:  # msgpack raises several types for corrupt input
             raise CodecError(f"malformed msgpack: {type(exc).__name__}: {exc}") from None
 
-    def _unpack(self, data: bytes, depth: int, budget: _Budget | None) -> Any:
+    def _unpack(self, data: bytes | memoryview, depth: int, budget: _Budget | None) -> Any:
         """Decode ``data``; ``budget`` None: uncounted, for a frame too small to exceed it (``UNCOUNTED_FRAME``)."""
         if depth > MAX_EXT_DEPTH:
             raise CodecError("extension values nested too deep")
-        counting: dict[str, Any] = {}
-        if budget is not None:  # a Python call per container, only where the count can matter
+        if budget is None:
+            return msgpack.unpackb(data, **self._uncounted[depth])
+        # A Python call per container, only where the count can matter.
 
-            def array(items: list[Any]) -> list[Any]:
-                budget.spend(1 + len(items))
-                return items
+        def array(items: list[Any]) -> list[Any]:
+            budget.spend(1 + len(items))
+            return items
 
-            def mapping(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
-                budget.spend(1 + 2 * len(pairs))
-                return _map(pairs)
+        def mapping(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+            budget.spend(1 + 2 * len(pairs))
+            return _map(pairs)
 
-            counting = {"list_hook": array, "object_pairs_hook": mapping}
         return msgpack.unpackb(
             data,
-            raw=False,
-            strict_map_key=False,
-            use_list=True,
             ext_hook=lambda code, payload: self._ext_hook(code, payload, depth, budget),
-            max_array_len=MAX_CONTAINER_LEN,
-            max_map_len=MAX_CONTAINER_LEN,
-            **counting,
+            list_hook=array,
+            object_pairs_hook=mapping,
+            **_UNPACK_OPTIONS,
         )
 
     def _ext_hook(self, code: int, payload: bytes, depth: int, budget: _Budget | None) -> Any:
@@ -272,6 +299,27 @@ def _hashable(key: Any) -> Any:
     if isinstance(key, dict):
         raise CodecError("a map cannot be a map key")
     return key
+
+
+_UNPACK_OPTIONS: dict[str, Any] = {
+    "raw": False,
+    "strict_map_key": False,
+    "use_list": True,
+    "max_array_len": MAX_CONTAINER_LEN,
+    "max_map_len": MAX_CONTAINER_LEN,
+}
+
+
+def _pack_datetime(value: _dt.datetime) -> msgpack.ExtType:
+    return msgpack.ExtType(EXT_DATETIME, value.isoformat().encode())
+
+
+def _pack_date(value: _dt.date) -> msgpack.ExtType:
+    return msgpack.ExtType(EXT_DATE, value.isoformat().encode())
+
+
+def _pack_decimal(value: Decimal) -> msgpack.ExtType:
+    return msgpack.ExtType(EXT_DECIMAL, str(value).encode())
 
 
 # The codec without extensions: what ``ipc`` alone can carry.

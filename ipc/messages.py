@@ -14,8 +14,7 @@ directions never collide and each side can tell a late answer from a forged one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ProtocolError
 
@@ -35,35 +34,34 @@ MAX_TRACEBACK = 32_000
 MAX_METHOD = 100
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+# NamedTuples rather than frozen dataclasses: as immutable, and built several times faster
+# (every request and answer makes one on each side).
+
+
+class Request(NamedTuple):
     id: int
     method: str
     params: Any
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
+class Response(NamedTuple):
     id: int
     result: Any
 
 
-@dataclass(frozen=True, slots=True)
-class Error:
+class Error(NamedTuple):
     id: int
     kind: str
     message: str
     traceback: str
 
 
-@dataclass(frozen=True, slots=True)
-class Notify:
+class Notify(NamedTuple):
     method: str
     params: Any
 
 
-@dataclass(frozen=True, slots=True)
-class Cancel:
+class Cancel(NamedTuple):
     id: int
 
 
@@ -72,29 +70,25 @@ Message = Request | Response | Error | Notify | Cancel
 
 def to_wire(msg: Message) -> list[Any]:
     """The msgpack array for ``msg``."""
-    match msg:
-        case Request(id, method, params):
-            return [REQUEST, id, method, params]
-        case Response(id, result):
-            return [RESPONSE, id, result]
-        case Error(id, kind, message, traceback):
-            return [ERROR, id, kind, message, traceback]
-        case Notify(method, params):
-            return [NOTIFY, method, params]
-        case Cancel(id):
-            return [CANCEL, id]
-    raise TypeError(f"not a message: {msg!r}")
+    kind = _KIND_OF.get(type(msg))
+    if kind is None:
+        raise TypeError(f"not a message: {msg!r}")
+    return [kind, *msg]
+
+
+_KIND_OF: dict[type, int] = {Request: REQUEST, Response: RESPONSE, Error: ERROR, Notify: NOTIFY, Cancel: CANCEL}
 
 
 def from_wire(raw: Any) -> Message:
     """Validate a decoded frame; anything off-shape is a ``ProtocolError``."""
     if not isinstance(raw, list) or not raw or type(raw[0]) is not int:
         raise ProtocolError(f"a message must be an array starting with its kind, got {_brief(raw)}")
-    kind, args = raw[0], raw[1:]
-    if kind == REQUEST and len(args) == 3:
-        return Request(_id(args[0]), _method(args[1]), args[2])
-    if kind == RESPONSE and len(args) == 2:
-        return Response(_id(args[0]), args[1])
+    kind, size = raw[0], len(raw)
+    if kind == RESPONSE and size == 3:  # the commonest first
+        return Response(_id(raw[1]), raw[2])
+    if kind == REQUEST and size == 4:
+        return Request(_id(raw[1]), _method(raw[2]), raw[3])
+    args = raw[1:]
     if kind == ERROR and len(args) == 4:
         return Error(
             _id(args[0]),
@@ -106,7 +100,7 @@ def from_wire(raw: Any) -> Message:
         return Notify(_method(args[0]), args[1])
     if kind == CANCEL and len(args) == 1:
         return Cancel(_id(args[0]))
-    raise ProtocolError(f"unknown message kind {kind} with {len(args)} fields")
+    raise ProtocolError(f"unknown message kind {kind} with {size - 1} fields")
 
 
 def _id(value: Any) -> int:

@@ -204,6 +204,13 @@ class Peer(asyncio.Protocol):
         return False
 
     def data_received(self, data: bytes) -> None:
+        if not self._buffer and not self._frames_scheduled and self._close_reason is None:
+            # The common case, one whole frame in one read: decode it from ``data`` itself
+            # instead of copying it into the buffer and out again.
+            size = len(data) - 4
+            if size >= 0 and _HEADER.unpack_from(data)[0] == size and size <= self.max_frame:
+                self._receive(memoryview(data)[4:])
+                return
         self._buffer += data
         self._read_frames()
 
@@ -231,17 +238,23 @@ class Peer(asyncio.Protocol):
                 payload = bytes(buffer[start + 4 : start + 4 + size])
                 start += 4 + size
                 handled += 1
-                try:
-                    msg = messages.from_wire(self.codec.decode(payload))
-                except (CodecError, ProtocolError) as exc:
-                    self._protocol_error(str(exc))
+                if not self._receive(payload):
                     return
-                self._dispatch(msg)
         finally:
             del buffer[:start]  # once per turn, not once per frame
         if self._reading_paused and self._transport is not None and self._close_reason is None:
             self._reading_paused = False
             self._transport.resume_reading()
+
+    def _receive(self, payload: bytes | memoryview) -> bool:
+        """Decode and dispatch one frame's payload; False when it broke the protocol (now closed)."""
+        try:
+            msg = messages.from_wire(self.codec.decode(payload))
+        except (CodecError, ProtocolError) as exc:
+            self._protocol_error(str(exc))
+            return False
+        self._dispatch(msg)
+        return True
 
     def _pause_for_a_turn(self) -> None:
         if not self._reading_paused and self._transport is not None:

@@ -31,7 +31,7 @@ from runtime.aiogram_bridge.host_layers import describe_host_layers
 from runtime.aiogram_bridge.host_services import HostServices
 from runtime.aiogram_bridge.routing_declaration import declaration_collisions, load_routing_declaration
 from runtime.calls.caller_session import release_if_read_only
-from runtime.calls.fanout import FanoutObserver, fan_out
+from runtime.calls.fanout import FanoutObserver, Subscriber, fan_out, subscribers_of
 from runtime.calls.hook_arguments import kwargs_to_wire
 from runtime.calls.module_hook_calls import HookCallRefused, UpdatesInFlight, check_hook_allowed, vouched_kwargs
 from runtime.supervision.module_logs import ModuleLogSink
@@ -194,20 +194,26 @@ class ModuleRuntime:
     async def run_hooks(self, hook: str, /, **kwargs: Any) -> HookResults:
         """Call ``hook`` in every running module subscribed to it; results in load order."""
         timeout = self.config.timeout_for(hook)
-        supervisors = list(self._supervisors.values())
-        if any(sup.serves(hook) is not None for sup in supervisors):
+        subscribers = subscribers_of(hook, self._supervisors.values())
+        if subscribers and kwargs.get("session") is not None:
             await release_if_read_only(kwargs)  # no pooled connection held while modules answer
-        gateway = self.services.fsm_gateway
-        lent = gateway.lend_state_of(kwargs, self._supervisors) if gateway is not None else contextlib.nullcontext()
         if not hook_registry.has_registered(hook):
-            with lent:
-                return await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout, self.fanout_observer)
+            with self._lend_state(kwargs, subscribers):
+                return await fan_out(hook, kwargs_to_wire(kwargs), subscribers, timeout, self.fanout_observer)
         # In-process (core) hooks run and come first, as they were registered before any module.
         local, failures = await hook_registry.call_registered(hook, kwargs, timeout)
         hook_registry.log_failures(hook, failures)
-        with lent:
-            remote = await fan_out(hook, kwargs_to_wire(kwargs), supervisors, timeout, self.fanout_observer)
+        subscribers = subscribers_of(hook, self._supervisors.values())  # as they are after the core's turn
+        with self._lend_state(kwargs, subscribers):
+            remote = await fan_out(hook, kwargs_to_wire(kwargs), subscribers, timeout, self.fanout_observer)
         return HookResults(hook, [(CORE_SOURCE, v) for v in local] + list(zip(remote.sources, remote, strict=True)))
+
+    def _lend_state(self, kwargs: dict[str, Any], subscribers: list[Subscriber]) -> contextlib.AbstractContextManager[None]:
+        """The caller's FSM state (``state=``), lent to the modules called for as long as they run."""
+        gateway = self.services.fsm_gateway
+        if gateway is None or not subscribers or kwargs.get("state") is None:
+            return contextlib.nullcontext()
+        return gateway.lend_state_of(kwargs, self._supervisors)
 
     async def _dispatch(self, hook: str, kwargs: dict[str, Any]) -> HookResults:
         return await self.run_hooks(hook, **kwargs)

@@ -785,3 +785,31 @@ def test_a_small_frame_decodes_exactly_as_the_counted_decoder_does() -> None:
     value = {"a": [1, 2.5, None, True, "x", b"y"], (1, 2): {"n": [[], {}]}, 3: dt.date(2024, 1, 2)}
     data = encode(value)
     assert decode(data) == codec.GENERIC._unpack(data, 0, _Budget()) == {**value, (1, 2): {"n": [[], {}]}}
+
+
+def test_a_keyboard_builder_crosses_as_the_markup_it_builds() -> None:
+    """Hooks often return an ``InlineKeyboardBuilder``; it arrives as its ``InlineKeyboardMarkup``, nested too."""
+    from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+    builder = InlineKeyboardBuilder()
+    builder.button(text="a", callback_data="x|1")
+    builder.button(text="b", url="https://example.org")
+    got = HOST_CODEC.decode(HOST_CODEC.encode({"results": [builder, {"card": builder}]}))
+    expected = builder.as_markup()
+    assert got == {"results": [expected, {"card": expected}]}
+    assert type(got["results"][0]) is InlineKeyboardMarkup
+
+
+def test_the_encoder_remembers_converters_per_type_and_still_refuses_what_it_cannot_carry() -> None:
+    """The converter found for a type is reused (also for a subclass's own entry), and an unsupported
+    type is refused every time, naming the path, however often it was tried."""
+    wire = codec.Codec()
+
+    class Day(dt.date):
+        pass
+
+    for _ in range(3):
+        assert wire.decode(wire.encode([Day(2026, 1, 2), dt.date(2026, 1, 3)])) == [dt.date(2026, 1, 2), dt.date(2026, 1, 3)]
+        with pytest.raises(CodecError, match=r"value\[1\]"):
+            wire.encode([1, object()])
+    assert set(wire._converters) == {Day, dt.date}

@@ -7,7 +7,8 @@ with ``model_validate``. An ``Update`` (what a module's dispatcher is fed) is re
 bound to the receiving process's bot with everything in it, as aiogram's polling does, so
 ``message.answer()`` works without another copy; other objects arrive unbound and are bound
 where a handler receives them (``runtime.child.call_scope``): a button another module returned
-must stay a plain value (deep-copying a bound one would copy the bot). Only classes exported by
+must stay a plain value (deep-copying a bound one would copy the bot). An ``InlineKeyboardBuilder``
+(what hooks often return) crosses as the ``InlineKeyboardMarkup`` it builds. Only classes exported by
 ``aiogram.types`` are rebuilt by name (anything else is a ``CodecError``): the name comes from
 an untrusted process.
 
@@ -24,6 +25,7 @@ import aiogram.types as _tg_types
 from aiogram import Bot
 from aiogram.client.default import Default
 from aiogram.types import TelegramObject
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from ipc.codec import Codec
 from ipc.errors import CodecError
@@ -45,9 +47,11 @@ class TelegramObjects:
         self._bot = bot
 
     def owns(self, value: Any) -> bool:
-        return isinstance(value, TelegramObject)
+        return isinstance(value, (TelegramObject, InlineKeyboardBuilder))
 
-    def pack(self, value: TelegramObject, codec: Codec) -> bytes:
+    def pack(self, value: TelegramObject | InlineKeyboardBuilder, codec: Codec) -> bytes:
+        if isinstance(value, InlineKeyboardBuilder):  # a hook may return the builder: it crosses as its keyboard
+            value = value.as_markup()
         if not _is_exported(type(value)):
             raise TypeError(type(value))
         return codec.pack_nested([type(value).__name__, value.model_dump(exclude_none=True)])
@@ -61,7 +65,9 @@ class TelegramObjects:
         bot = self._bot() if self._bot is not None and name in BOUND_ON_ARRIVAL else None
         return cls.model_validate(fields, context={"bot": bot} if bot is not None else None)
 
-    def problem(self, value: TelegramObject, path: str, codec: Codec) -> tuple[str | None, Any]:
+    def problem(self, value: TelegramObject | InlineKeyboardBuilder, path: str, codec: Codec) -> tuple[str | None, Any]:
+        if isinstance(value, InlineKeyboardBuilder):
+            value = value.as_markup()
         if not _is_exported(type(value)):
             return path, value
         return codec.find_unsupported(value.model_dump(exclude_none=True), f"{path}<{type(value).__name__}>")
@@ -92,16 +98,23 @@ def telegram_codec(bot: Callable[[], Bot | None] | None = None) -> Codec:
 
 def telegram_type(name: str) -> type[TelegramObject]:
     """The ``aiogram.types`` class called ``name``; anything else is a ``CodecError``."""
-    cls = getattr(_tg_types, name, None) if name.isidentifier() else None
-    if not (isinstance(cls, type) and issubclass(cls, TelegramObject)):
-        raise CodecError(f"{name!r} is not an aiogram.types TelegramObject")
+    cls = _TYPES_BY_NAME.get(name)
+    if cls is None:
+        raise CodecError(f"{name[:100]!r} is not an aiogram.types TelegramObject")
     return cls
 
 
 def _is_exported(cls: type) -> bool:
     """Only classes the other side can rebuild by name: those ``aiogram.types`` exports."""
-    return getattr(_tg_types, cls.__name__, None) is cls
+    return _TYPES_BY_NAME.get(cls.__name__) is cls
 
+
+# What a name from the other side may rebuild (looked up per object, so a table, not getattr).
+_TYPES_BY_NAME: dict[str, type[TelegramObject]] = {
+    name: cls
+    for name, cls in vars(_tg_types).items()
+    if name.isidentifier() and isinstance(cls, type) and issubclass(cls, TelegramObject)
+}
 
 # The host's side of every channel: objects arriving from modules are not bound to the real bot
 # (the host never runs a module's shortcuts).

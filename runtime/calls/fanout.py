@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from hooks.results import HookResults
 from ipc import CodecError
@@ -27,28 +27,43 @@ from runtime.supervision.supervisor import ModuleSupervisor
 from .hook_reply import HookReply
 from .module_call import Answered, ModuleCall, ModuleFailed, Outcome, TimedOut, log_failure
 
+if TYPE_CHECKING:
+    from runtime.supervision.process import ModuleProcess
+
 log = logging.getLogger("solobot.hooks")
 
 # (hook, seconds for the whole fan-out, [(module, its seconds)] of the calls that completed)
 FanoutObserver = Callable[[str, float, list[tuple[str, float]]], None]
 
 
+Subscriber = tuple[ModuleSupervisor, "ModuleProcess"]  # a running module subscribed to the hook, and its process
+
+
+def subscribers_of(hook: str, supervisors: Iterable[ModuleSupervisor]) -> list[Subscriber]:
+    """The running modules subscribed to ``hook``, in load order, with the process to call."""
+    found = []
+    for supervisor in supervisors:
+        process = supervisor.serves(hook)
+        if process is not None:
+            found.append((supervisor, process))
+    return found
+
+
 async def fan_out(
     hook: str,
     kwargs: dict[str, Any],
-    supervisors: list[ModuleSupervisor],
+    subscribers: list[Subscriber],
     timeout: float,
     observer: FanoutObserver | None = None,
 ) -> HookResults:
     results = HookResults(hook)
+    if not subscribers:
+        return results
     calls: list[tuple[ModuleSupervisor, ModuleCall]] = []
     params = {"hook": hook, "kwargs": kwargs}
     started = time.perf_counter()
     try:
-        for supervisor in supervisors:
-            process = supervisor.serves(hook)
-            if process is None:
-                continue
+        for supervisor, process in subscribers:
             try:
                 sent = ModuleCall.to_process(supervisor.name, process, "call_hook", params)
             except CodecError:
@@ -70,12 +85,11 @@ async def fan_out(
     observed: list[tuple[str, float]] = []
     for supervisor, call in calls:
         outcome = single if single is not None else call.outcome(timeout)
-        what = f"hook {hook}"
         if isinstance(outcome, Answered):
             if _collect(results, hook, supervisor, outcome):
                 observed.append((supervisor.name, outcome.seconds))
             continue
-        log_failure(supervisor.name, what, outcome)
+        log_failure(supervisor.name, f"hook {hook}", outcome)
         if isinstance(outcome, ModuleFailed):
             supervisor.hook_failed(outcome.seconds)
             observed.append((supervisor.name, outcome.seconds))

@@ -8,17 +8,15 @@ costs the host a few log lines, not thousands.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 MAX_NAME = 100
 MAX_TEXT = 2_000
 MAX_FAILURES = 5  # failures kept (and logged in full) per reply; the rest are counted
 
 
-@dataclass(frozen=True)
-class HookReply:
-    """A module's answer to ``call_hook``: truthy results and per-function failures."""
+class HookReply(NamedTuple):
+    """A module's answer to ``call_hook``: truthy results and per-function failures (a NamedTuple: one per call)."""
 
     results: list[Any]
     failures: list[tuple[str, str, str, str]]
@@ -28,9 +26,11 @@ class HookReply:
     def from_wire(cls, raw: Any) -> HookReply:
         if not (isinstance(raw, dict) and isinstance(raw.get("results"), list)):
             raise ValueError(f"a hook reply must be a map with a 'results' list, got {type(raw).__name__}")
+        listed = raw.get("failures")
+        if not listed:  # the common case
+            return cls(raw["results"], [])
         failures: list[tuple[str, str, str, str]] = []
         more = 0
-        listed = raw.get("failures") or []
         for item in listed if isinstance(listed, list) else []:
             if (
                 len(failures) < MAX_FAILURES

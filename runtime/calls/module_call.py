@@ -21,8 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ipc import OutgoingCall, PeerClosed, RemoteError
 
@@ -33,28 +32,27 @@ if TYPE_CHECKING:
 log = logging.getLogger("solobot.runtime")
 
 
-@dataclass(frozen=True, slots=True)
-class Answered:
+# NamedTuples: immutable like frozen dataclasses, and several times cheaper to build (one per call).
+
+
+class Answered(NamedTuple):
     value: Any
     seconds: float  # request written → reply in
 
 
-@dataclass(frozen=True, slots=True)
-class ModuleFailed:
+class ModuleFailed(NamedTuple):
     kind: str
     message: str
     traceback: str
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessGone:
+class ProcessGone(NamedTuple):
     reason: str
     asked: bool = True  # False: the module was not running, so nothing was asked of it
 
 
-@dataclass(frozen=True, slots=True)
-class TimedOut:
+class TimedOut(NamedTuple):
     timeout: float
 
 
@@ -122,7 +120,7 @@ class ModuleCall:
         """
         future = self._call.future
         if not future.done():
-            deadline = asyncio.get_running_loop().call_later(timeout, self._expire)
+            deadline = future.get_loop().call_later(timeout, self._expire)  # not get_running_loop(): a getpid() each
             try:
                 await future
             except asyncio.CancelledError:

@@ -33,8 +33,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 import anyio
-from aiogram.types import InlineKeyboardMarkup, TelegramObject, Update
-from aiogram.utils.keyboard import InlineKeyboardBuilder
+from aiogram.types import TelegramObject, Update
 
 from hooks import hooks as hook_registry
 from hooks.results import HookResults
@@ -128,10 +127,8 @@ class ModuleService:
             # The host enforces the timeout and cancels this task when it expires.
             results, failures = await hook_registry.call_registered(name, kwargs, timeout=None)
             scope.failed = bool(failures)
-        return {
-            "results": [_wire_safe(value) for value in results],
-            "failures": [[f.function, f.kind, f.message, f.traceback] for f in failures],
-        }
+        # An InlineKeyboardBuilder among the results crosses as its markup (the codec converts it).
+        return {"results": results, "failures": [[f.function, f.kind, f.message, f.traceback] for f in failures]}
 
     async def feed_update(self, params: dict[str, Any]) -> dict[str, Any]:
         if self.dispatcher is None:
@@ -215,17 +212,6 @@ def _metadata_tables() -> dict[str, Any]:
     from database.models import Base
 
     return dict(Base.metadata.tables)
-
-
-def _wire_safe(value: Any) -> Any:
-    """Convert what module code commonly returns but cannot cross the wire as-is."""
-    if isinstance(value, InlineKeyboardBuilder):
-        return InlineKeyboardMarkup(inline_keyboard=value.export())
-    if isinstance(value, (list, tuple)):
-        return [_wire_safe(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _wire_safe(v) for k, v in value.items()}
-    return value
 
 
 async def serve(
