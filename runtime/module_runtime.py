@@ -194,18 +194,19 @@ class ModuleRuntime:
     async def run_hooks(self, hook: str, /, **kwargs: Any) -> HookResults:
         """Call ``hook`` in every running module subscribed to it; results in load order."""
         timeout = self.config.timeout_for(hook)
-        subscribers = subscribers_of(hook, self._supervisors.values())
-        if subscribers and kwargs.get("session") is not None:
+        if kwargs.get("session") is not None and subscribers_of(hook, self._supervisors.values()):
             await release_if_read_only(kwargs)  # no pooled connection held while modules answer
-        if not hook_registry.has_registered(hook):
-            with self._lend_state(kwargs, subscribers):
-                return await fan_out(hook, kwargs_to_wire(kwargs), subscribers, timeout, self.fanout_observer)
-        # In-process (core) hooks run and come first, as they were registered before any module.
-        local, failures = await hook_registry.call_registered(hook, kwargs, timeout)
-        hook_registry.log_failures(hook, failures)
-        subscribers = subscribers_of(hook, self._supervisors.values())  # as they are after the core's turn
+        local: list[Any] = []
+        if hook_registry.has_registered(hook):
+            # In-process (core) hooks run and come first, as they were registered before any module.
+            local, failures = await hook_registry.call_registered(hook, kwargs, timeout)
+            hook_registry.log_failures(hook, failures)
+        # The modules serving now, after any wait above (one may have started or stopped meanwhile).
+        subscribers = subscribers_of(hook, self._supervisors.values())
         with self._lend_state(kwargs, subscribers):
             remote = await fan_out(hook, kwargs_to_wire(kwargs), subscribers, timeout, self.fanout_observer)
+        if not local:
+            return remote
         return HookResults(hook, [(CORE_SOURCE, v) for v in local] + list(zip(remote.sources, remote, strict=True)))
 
     def _lend_state(self, kwargs: dict[str, Any], subscribers: list[Subscriber]) -> contextlib.AbstractContextManager[None]:

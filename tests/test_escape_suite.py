@@ -334,7 +334,7 @@ def test_environment_and_config_hold_no_secret(run: Run) -> None:
 def test_memory_inherited_from_the_zygote_holds_no_secret(run: Run) -> None:
     outcome = run.outcome("env_memory")
     assert outcome["bytes_read"] > 50 * 1024 * 1024, f"[{run.mode}] the memory scan read too little to mean anything: {outcome}"
-    # The scanner works: it finds the module's own DSN (the one secret it is entitled to).
+    # The scanner works: it finds the module's own DSN (the one secret it is entitled to; the attack writes it out).
     assert any("mod_attacker:" in c for c in outcome["candidates"]), f"[{run.mode}] scanner found nothing: {outcome}"
     _assert_no_secret(run, "memory the module process inherited from the zygote", outcome["candidates"])
 

@@ -186,7 +186,16 @@ async def env_memory(args):
     The sweep takes seconds of CPU: it runs in a thread so the module keeps answering the host's
     heartbeats meanwhile (on a busy machine a blocked loop misses them and the module is killed).
     """
-    return await asyncio.to_thread(_sweep_own_memory)
+    # The one secret this module is entitled to, written out as a DSN, so the sweep has something
+    # it must find (the check that the scanner works: earlier it relied on copies of the init
+    # message that the channel happened to leave behind).
+    from database import db
+
+    own = db.engine.url.render_as_string(hide_password=False).encode() if db.engine is not None else b""
+    try:
+        return await asyncio.to_thread(_sweep_own_memory)
+    finally:
+        del own
 
 
 def _sweep_own_memory():
