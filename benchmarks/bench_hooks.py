@@ -14,7 +14,14 @@ Measured side by side in one run, in interleaved rounds (the order rotates every
   in-process way, no runtime involved; registered under another hook name so the runtimes
   above do not also run them as "core" hooks);
 * ``bare msgpack ping-pong`` a reference floor: one length-prefixed msgpack request/reply of a
-  similar shape over a socketpair between this process and a forked child, both asyncio.
+  similar shape over a socketpair between this process and a forked child, both asyncio;
+* ``host validates the button`` what the host must do with the module's answer however lean the
+  runtime: rebuild the ``InlineKeyboardButton`` from untrusted fields (``model_validate``).
+
+"Floor" = ping-pong + the hook's own work (in-process, 1 fn) + the host's validation of its
+button, each measured here: what a module-process hook call costs with no runtime machinery at
+all (no task, framing, typed outcome or latency record on either side). ``floor / ping-pong``
+is the best ratio this process model can reach on this machine.
 
 Targets (not assertions): 1 module p50 <= 1.3x the bare ping-pong's p50 measured in the same run
 (and <= 300 us), 10 modules p50 <= 450 us. "CPU/call" is the CPU time (user + system) of every
@@ -40,6 +47,7 @@ import msgpack
 import psutil
 from _common import machine_info, print_header, print_table, quiet_runtime_logs, summarize, write_results
 from _modules import load_hook_functions, write_modules
+from aiogram.types import InlineKeyboardButton
 
 from hooks.constants import DEFAULT_HOOK_TIMEOUT
 from hooks.hooks import call_registered, register_hook
@@ -53,6 +61,7 @@ PER_ROUND = {  # calls per case per round; ROUNDS * this = measured calls
     "in-process, 1 fn": 150,
     "in-process, 10 fns": 150,
     "bare msgpack ping-pong": 150,
+    "host validates the button": 150,
 }
 TARGETS_US = {"runtime, 1 module": 300.0, "runtime, 10 modules": 450.0}
 KWARGS = {"chat_id": 1, "admin": False}
@@ -161,11 +170,13 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
 
 async def measure(
     cases: dict[str, Callable[[], Awaitable[Any]]], involved: dict[str, list[psutil.Process]]
-) -> tuple[dict[str, list[float]], dict[str, float]]:
-    """Wall time per call, and CPU seconds per call of every process a case involves (this one and
-    its module processes or echo child): CPU time barely depends on what else the machine runs."""
+) -> tuple[dict[str, list[float]], dict[str, float], dict[str, float]]:
+    """Wall time per call; CPU seconds per call of every process a case involves (this one and its
+    module processes or echo child: CPU time barely depends on what else the machine runs); and
+    of this process alone (the host's share)."""
     samples: dict[str, list[float]] = {name: [] for name in cases}
     cpu: dict[str, float] = dict.fromkeys(cases, 0.0)
+    own: dict[str, float] = dict.fromkeys(cases, 0.0)
     names = list(cases)
     for name in names:  # warm-up
         for _ in range(WARMUP):
@@ -175,13 +186,22 @@ async def measure(
         order = names[round_no % len(names) :] + names[: round_no % len(names)]
         for name in order:
             fn, out = cases[name], samples[name]
-            before = cpu_seconds(involved[name])
+            before, own_before = cpu_seconds(involved[name]), time.process_time()
             for _ in range(PER_ROUND[name]):
                 t0 = clock()
                 await fn()
                 out.append(clock() - t0)
+            own[name] += time.process_time() - own_before
             cpu[name] += cpu_seconds(involved[name]) - before
-    return samples, {name: cpu[name] / len(samples[name]) for name in names}
+    per_call = {name: len(samples[name]) for name in names}
+    return samples, {name: cpu[name] / per_call[name] for name in names}, {name: own[name] / per_call[name] for name in names}
+
+
+_BUTTON_FIELDS = {"text": "m0", "callback_data": "m0"}
+
+
+async def _validate_button() -> InlineKeyboardButton:
+    return InlineKeyboardButton.model_validate(_BUTTON_FIELDS)
 
 
 def check_results(label: str, results: Any, expected: int) -> None:
@@ -228,6 +248,7 @@ async def run(echo_sock: socket.socket, echo_pid: int) -> dict[str, Any]:
                 "in-process, 1 fn": lambda: call_registered("bench_inprocess_1", KWARGS, DEFAULT_HOOK_TIMEOUT),
                 "in-process, 10 fns": lambda: call_registered("bench_inprocess_10", KWARGS, DEFAULT_HOOK_TIMEOUT),
                 "bare msgpack ping-pong": pingpong.call,
+                "host validates the button": _validate_button,
             }
             module_processes = [[psutil.Process(s["pid"]) for s in rt.status()] for rt in (rt1, rt10)]
             involved = {
@@ -236,9 +257,10 @@ async def run(echo_sock: socket.socket, echo_pid: int) -> dict[str, Any]:
                 "in-process, 1 fn": [],
                 "in-process, 10 fns": [],
                 "bare msgpack ping-pong": [psutil.Process(echo_pid)],
+                "host validates the button": [],
             }
             measure_started = time.perf_counter()
-            samples, cpu_per_call = await measure(cases, involved)
+            samples, cpu_per_call, host_cpu_per_call = await measure(cases, involved)
             measure_seconds = time.perf_counter() - measure_started
 
             check_results("runtime 1 (after)", await rt1.run_hooks("profile_menu", **KWARGS), 1)
@@ -247,12 +269,15 @@ async def run(echo_sock: socket.socket, echo_pid: int) -> dict[str, Any]:
         pingpong.close()
 
     stats = {name: summarize(values, 1e6) for name, values in samples.items()}  # microseconds
+    floor = sum(stats[name]["p50"] for name in ("bare msgpack ping-pong", "in-process, 1 fn", "host validates the button"))
     ratios = {
         "runtime_1 / in-process_1 (p50)": stats["runtime, 1 module"]["p50"] / stats["in-process, 1 fn"]["p50"],
         "runtime_10 / in-process_10 (p50)": stats["runtime, 10 modules"]["p50"] / stats["in-process, 10 fns"]["p50"],
         "runtime_1 / bare ping-pong (p50)": stats["runtime, 1 module"]["p50"] / stats["bare msgpack ping-pong"]["p50"],
         "runtime_10 / runtime_1 (p50)": stats["runtime, 10 modules"]["p50"] / stats["runtime, 1 module"]["p50"],
         "runtime_1 / bare ping-pong (CPU per call)": cpu_per_call["runtime, 1 module"] / cpu_per_call["bare msgpack ping-pong"],
+        "floor / bare ping-pong (p50)": floor / stats["bare msgpack ping-pong"]["p50"],
+        "runtime_1 / floor (p50)": stats["runtime, 1 module"]["p50"] / floor,
     }
     targets = {
         name: {"target_p50_us": target, "p50_us": stats[name]["p50"], "met": stats[name]["p50"] <= target}
@@ -267,7 +292,9 @@ async def run(echo_sock: socket.socket, echo_pid: int) -> dict[str, Any]:
         "measure_seconds": measure_seconds,
         "module_restarts_during_run": restarts,
         "stats": stats,
+        "floor_p50_us": floor,
         "cpu_us_per_call": {name: seconds * 1e6 for name, seconds in cpu_per_call.items()},
+        "this_process_cpu_us_per_call": {name: seconds * 1e6 for name, seconds in host_cpu_per_call.items()},
         "ratios": ratios,
         "targets": targets,
         "runtime_log_records_warning_or_worse": log_counter.counts,
@@ -293,8 +320,10 @@ def main() -> None:
         target = TARGETS_US.get(name)
         verdict = "-" if target is None else f"<= {target:g} {'met' if s['p50'] <= target else 'MISSED'}"
         cpu = result["cpu_us_per_call"][name]
-        rows.append([name, s["n"], s["p50"], s["p90"], s["p99"], s["mean"], cpu, verdict])
-    print_table(["case (us per call)", "n", "p50", "p90", "p99", "mean", "CPU/call", "target p50"], rows)
+        own = result["this_process_cpu_us_per_call"][name]
+        rows.append([name, s["n"], s["p50"], s["p90"], s["p99"], s["mean"], cpu, own, verdict])
+    print_table(["case (us per call)", "n", "p50", "p90", "p99", "mean", "CPU/call", "host CPU", "target p50"], rows)
+    print(f"   floor (ping-pong + the hook in-process + validating its button): {result['floor_p50_us']:.1f} us")
     for name, ratio in result["ratios"].items():
         print(f"   {name:<42} {ratio:.2f}x")
     print(

@@ -19,8 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ipc import Ref
 from runtime.aiogram_bridge.fsm_keys import key_to_wire
 
+_PLAIN = frozenset({int, str, bool, float, type(None)})  # most hook arguments: they cross as they are
+
 
 def to_wire(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, AsyncSession):
         return Ref("session")
     if isinstance(value, Bot):
