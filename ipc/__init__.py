@@ -1,6 +1,6 @@
 """msgpack RPC over a stream socket: framing, the five message kinds, the codec, the peer."""
 
-from .codec import Codec, Extension, Ref, decode, encode
+from .codec import Codec, Encoded, Extension, Ref, decode, encode
 from .errors import CodecError, IPCError, PeerClosed, ProtocolError, RemoteError
 from .messages import PROTOCOL_VERSION
 from .peer import DEFAULT_MAX_FRAME, OutgoingCall, Peer
@@ -10,6 +10,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Codec",
     "CodecError",
+    "Encoded",
     "Extension",
     "IPCError",
     "OutgoingCall",

@@ -55,6 +55,18 @@ class Ref:
     data: Any = None
 
 
+@dataclass(frozen=True)
+class Encoded:
+    """Request parameters already encoded with the channel's codec (``Codec.encode``).
+
+    A hook fanned out to ten modules sends the same parameters ten times: encoded once (a
+    Telegram object among them costs a ``model_dump``), each request only adds its own id.
+    Only ``Peer.call`` takes it, as ``params``.
+    """
+
+    data: bytes
+
+
 class Extension(Protocol):
     """One more type the codec can carry, as msgpack extension ``code``."""
 

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import messages
-from .codec import GENERIC, Codec
+from .codec import GENERIC, Codec, Encoded
 from .errors import CodecError, PeerClosed, ProtocolError, RemoteError
 from .first_step import run_first_step
 from .messages import Cancel, Error, Notify, Request, Response
@@ -134,8 +134,8 @@ class Peer(asyncio.Protocol):
     def call(self, method: str, params: Any = None) -> OutgoingCall:
         """Send a request now; the returned call's future gets the answer.
 
-        Raises ``PeerClosed`` if the channel is closed and ``CodecError`` if ``params`` cannot
-        be encoded (nothing is sent then).
+        ``params`` may be ``Encoded`` (by this channel's codec). Raises ``PeerClosed`` if the
+        channel is closed and ``CodecError`` if ``params`` cannot be encoded (nothing is sent then).
         """
         if self._close_reason is not None:
             raise PeerClosed(self._close_reason)
@@ -161,7 +161,11 @@ class Peer(asyncio.Protocol):
             self._send(Notify(method, params))
 
     def _send(self, msg: messages.Message) -> None:
-        payload = self.codec.encode(messages.to_wire(msg))
+        if type(msg) is Request and type(msg.params) is Encoded:
+            # The array's last element packed as nil (one byte), replaced by the encoded parameters.
+            payload = self.codec.encode([messages.REQUEST, msg.id, msg.method, None])[:-1] + msg.params.data
+        else:
+            payload = self.codec.encode(messages.to_wire(msg))
         if len(payload) > self.max_frame:
             raise CodecError(f"message of {len(payload)} bytes exceeds the {self.max_frame}-byte frame cap")
         assert self._transport is not None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import datetime as dt
 import logging
 import os
 import random
@@ -26,7 +27,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from ipc import DEFAULT_MAX_FRAME, CodecError, Peer, PeerClosed, RemoteError, encode
+from ipc import DEFAULT_MAX_FRAME, CodecError, Encoded, Peer, PeerClosed, RemoteError, encode
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
 
@@ -193,6 +194,22 @@ async def test_request_without_params_sends_none() -> None:
     async with peer_pair(on_request_b=handler) as (a, _):
         assert await a.request("ping", timeout=2) == "ok"
         assert seen == [("ping", None)]
+
+
+async def test_parameters_encoded_once_arrive_as_if_sent_plain_on_every_channel() -> None:
+    """``Encoded`` params (what a fan-out sends every module) decode exactly like plain ones, each
+    request with its own id; a frame over the cap is still refused locally."""
+    params = {"hook": "h", "kwargs": {"n": 1, "when": dt.date(2026, 1, 2), "nested": [None, "x" * 300]}}
+    encoded = Encoded(encode(params))
+    async with peer_pair(on_request_b=echo) as (a, _), peer_pair(on_request_b=echo) as (c, _):
+        for sender in (a, c):
+            first, second = sender.call("m", encoded), sender.call("m", encoded)
+            assert (await first.future, await second.future) == (params, params)
+            assert second.id == first.id + 1
+    async with peer_pair(on_request_b=echo, max_frame_a=64) as (small, _):
+        with pytest.raises(CodecError, match="frame cap"):
+            small.call("m", encoded)
+        assert not small.is_closed
 
 
 async def test_call_returns_outgoing_call_with_increasing_ids() -> None:

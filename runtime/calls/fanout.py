@@ -1,7 +1,8 @@
 """One hook call fanned out to every subscribed module process at once.
 
-All requests are written first, then awaited together under one deadline: ten modules cost
-one timeout, not ten, and no task is created per module. Results come back in module load
+The parameters are encoded once, then all requests are written, then awaited together under
+one deadline: ten modules cost one encoding and one timeout, not ten, and no task is created per
+module. Results come back in module load
 order; a failure (``module_call``'s outcomes) is logged with the module and the hook, and only
 that module's result is missing. A module that dies mid-call fails at once (its channel
 closes), not after the timeout.
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from hooks.results import HookResults
-from ipc import CodecError
+from ipc import CodecError, Encoded
 from runtime.aiogram_bridge.telegram_codec import HOST_CODEC
 from runtime.supervision.supervisor import ModuleSupervisor
 
@@ -60,14 +61,14 @@ async def fan_out(
     if not subscribers:
         return results
     calls: list[tuple[ModuleSupervisor, ModuleCall]] = []
-    params = {"hook": hook, "kwargs": kwargs}
+    try:  # encoded once for every module (every channel of the host speaks HOST_CODEC)
+        params = Encoded(HOST_CODEC.encode({"hook": hook, "kwargs": kwargs}))
+    except CodecError:
+        raise CodecError(f"run_hooks({hook!r}): {HOST_CODEC.describe_unsupported(kwargs, 'argument')}") from None
     started = time.perf_counter()
     try:
         for supervisor, process in subscribers:
-            try:
-                sent = ModuleCall.to_process(supervisor.name, process, "call_hook", params)
-            except CodecError:
-                raise CodecError(f"run_hooks({hook!r}): {HOST_CODEC.describe_unsupported(kwargs, 'argument')}") from None
+            sent = ModuleCall.to_process(supervisor.name, process, "call_hook", params)
             if isinstance(sent, ModuleCall):
                 calls.append((supervisor, sent))
         if not calls:
