@@ -231,6 +231,7 @@ class SolobotHost:
             zygote=zygote,
             state_store=store,
             record_operation=self.coordination.record_operation if self.coordination is not None else None,
+            record_removal=self.coordination.record_removal if self.coordination is not None else None,
         )
         await self._stack.enter_async_context(runtime)
         if self.coordination is not None:

@@ -51,6 +51,7 @@ from .operations import Operation, OperationResult, operate
 log = logging.getLogger("solobot.runtime")
 
 OperationRecorder = Callable[[str, Operation], Awaitable[object]]  # tells other workers (``workers.operations_journal``)
+RemovalRecorder = Callable[[str], Awaitable[object]]  # tells other workers a module was removed from the folder
 MAX_WARNED = 10_000  # distinct (module, kind) refusal lines kept to log each once
 CORE_SOURCE = "core"  # results of hooks registered in the host process itself
 
@@ -76,6 +77,7 @@ class ModuleRuntime:
         zygote: ForkServer | None = None,
         state_store: StateStore | None = None,
         record_operation: OperationRecorder | None = None,
+        record_removal: RemovalRecorder | None = None,
     ) -> None:
         """Secure by default: every module runs sandboxed with ``modules.toml``'s permissions (defaults
         without an entry), its private folders under ``data_dir`` (default: ``storage``, the bot's
@@ -87,7 +89,7 @@ class ModuleRuntime:
         ``zygote``: one the caller owns (the host starts its own while PostgreSQL starts; tests share one).
         ``state_store``: which modules the operator stopped, when not ``state_file`` (a worker mirrors
         the shared database's); ``record_operation``: called after each ``operate`` so the other
-        workers run it too.
+        workers run it too; ``record_removal``: after each ``forget``, so they drop the module too.
         """
         self.modules_dir = Path(modules_dir).resolve()
         # <DATA_DIR>/module-packages: each module's own site folder (``solobot modules deps``); without
@@ -104,6 +106,7 @@ class ModuleRuntime:
         self.fanout_observer = fanout_observer  # told about every hook fan-out (the host's metrics)
         self._store = state_store if state_store is not None else StateStore(state_file)
         self._record_operation = record_operation
+        self._record_removal = record_removal
         self._tasks = TaskOwner("runtime")
         # Without ``zygote`` the runtime starts, replaces and stops its own; one passed in is the
         # caller's to start and stop (the test suite shares one between runtimes).
@@ -257,7 +260,20 @@ class ModuleRuntime:
         return await operate(self._supervisor(name), Operation(operation))
 
     async def forget(self, name: str) -> None:
-        """Stop ``name`` and drop it from the runtime (its folder is gone: removed by the installer)."""
+        """Stop ``name`` and drop it from the runtime (its folder is being removed, by the installer).
+
+        With several workers the removal is then recorded, so every worker drops the module; if the
+        database is away only this worker did (logged: the others keep it until they restart).
+        """
+        await self.forget_here(name)
+        if self._record_removal is not None:
+            try:
+                await self._record_removal(name)
+            except Exception:
+                log.exception("[modules] %s: removed here but not recorded for the other workers", name)
+
+    async def forget_here(self, name: str) -> None:
+        """``forget`` on this process's runtime only (another worker's removal, applied here)."""
         supervisor = self._supervisors.get(name)
         if supervisor is None:
             return

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -16,10 +16,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from runtime import ModuleRuntime
 from runtime.operations import Operation
 from sandbox.db_roles import ADVISORY_LOCK, ensure_module_role
 from sandbox.permissions import ModulePermissions
-from tests.conftest import wait_until
+from tests.conftest import ModuleFolder, wait_until
+from tests.shared_zygote import ThreadedZygote
 from workers.coordination import WorkerCoordination
 from workers.heartbeat import WorkerHeartbeat, workers_status
 from workers.identity import WorkerIdentity
@@ -149,6 +151,46 @@ async def test_operations_reach_the_other_worker_once_even_across_a_lost_connect
         rows = {row.module: row for row in await journals["a/1"].read()}
     assert applied == {"a/1": [("other", Operation.START)], "b/2": [("hello", Operation.STOP), ("hello", Operation.RESTART)]}
     assert (rows["hello"].enabled, rows["hello"].generation, rows["other"].requested_by) == (True, 2, "b/2")
+
+
+async def test_a_module_removed_on_one_worker_is_dropped_by_the_others(
+    db: str, tmp_path: Path, modules: ModuleFolder, shared_zygote: ThreadedZygote
+) -> None:
+    """The catalog removes a module through one worker (``forget``): every worker stops and drops it,
+    instead of keeping a process of code that is gone; the other modules serve on."""
+    modules.add_button_module("hello")
+    modules.add_button_module("other")
+    async with owner_engine(db) as engine, AsyncExitStack() as stack:
+        workers: list[tuple[WorkerCoordination, ModuleRuntime]] = []
+        for index in (0, 1):
+            coordination = WorkerCoordination(WorkerIdentity(index, "m"), engine, db)
+            runtime = await stack.enter_async_context(
+                ModuleRuntime(
+                    modules.root,
+                    state_store=await coordination.state_store(tmp_path / f"state{index}.json"),
+                    zygote=shared_zygote,
+                    sandbox=False,
+                    record_operation=coordination.record_operation,
+                    record_removal=coordination.record_removal,
+                )
+            )
+            coordination.attach(runtime)
+            stack.push_async_callback(coordination.aclose)  # before its runtime stops
+            assert coordination.listener is not None
+            await coordination.listener.wait_connected()
+            workers.append((coordination, runtime))
+        (first_coordination, first), (_, second) = workers
+
+        def serving(runtime: ModuleRuntime) -> dict[str, str]:
+            return {s["name"]: s["state"] for s in runtime.status()}
+
+        assert serving(first) == serving(second) == {"hello": "running", "other": "running"}
+        await first.forget("hello")
+        assert serving(first) == {"other": "running"}
+        await wait_until(lambda: serving(second) == {"other": "running"})
+        assert len(await second.run_hooks("profile_menu")) == 1  # "other" still answers there
+        row = {row.module: row for row in await first_coordination.journal.read()}["hello"]
+        assert (row.removed, row.enabled) == (True, False)
 
 
 async def test_stopped_modules_come_from_the_table_seeded_once_from_the_state_file(db: str, tmp_path: Path) -> None:

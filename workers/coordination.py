@@ -57,6 +57,9 @@ class WorkerCoordination:
     async def record_operation(self, module: str, operation: Operation) -> None:
         await self.journal.record(module, operation)
 
+    async def record_removal(self, module: str) -> None:
+        await self.journal.record_removal(module)
+
     def attach(self, runtime: ModuleRuntime) -> None:
         self._runtime = runtime
         self.listener = OperationsListener(self.journal, self.database_url, self._apply, self._known)
@@ -73,6 +76,9 @@ class WorkerCoordination:
 
     async def _apply(self, row: OperationRow) -> None:
         assert self._runtime is not None
+        if row.removed:  # its folder is gone (or going): drop it here too
+            await self._runtime.forget_here(row.module)
+            return
         try:
             result = await self._runtime.operate_here(row.module, row.operation)
         except UnknownModuleError:

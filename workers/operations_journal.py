@@ -11,6 +11,11 @@ The notification carries nothing the workers trust: any database role can ``NOTI
 channel (a module's included), so a notification only means "read the table again", and the
 table is written by the core's owner role only. A burst of notifications costs one read.
 
+A module removed from the modules folder (the catalog's remove, or a failed fresh install rolled
+back: ``ModuleRuntime.forget``) is recorded the same way, as operation ``remove``
+(:meth:`OperationsJournal.record_removal`): the other workers drop it too instead of keeping a
+process of code that is gone. It is not an ``Operation`` — no operator screen offers it.
+
 Notifications sent while a listener's connection is down are lost, so after every (re)connect
 the listener reads the whole table and applies what it missed. At start the table says which
 modules the operator stopped (the truth with several workers: ``MODULES_STATE_FILE`` is per
@@ -49,13 +54,17 @@ _RECORD = text(
 _READ = text("SELECT module, enabled, operation, generation, requested_by FROM solobot_module_operations")
 
 
+REMOVED = "remove"  # the ``operation`` of a module removed from the folder (not an operator ``Operation``)
+
+
 @dataclass(frozen=True)
 class OperationRow:
     module: str
     enabled: bool
-    operation: Operation
+    operation: Operation  # STOP for a removed module (what it leaves wanted)
     generation: int
     requested_by: str
+    removed: bool = False  # the module was removed from the modules folder: forget it
 
 
 class OperationsJournal:
@@ -67,28 +76,25 @@ class OperationsJournal:
 
     async def record(self, module: str, operation: Operation) -> int:
         """Write the operation (and the wanted state it leaves) and tell every worker; the new generation."""
+        return await self._write(module, operation.value, enabled=operation is not Operation.STOP)
+
+    async def record_removal(self, module: str) -> int:
+        """Write that ``module`` was removed from the modules folder and tell every worker; the new generation."""
+        return await self._write(module, REMOVED, enabled=False)
+
+    async def _write(self, module: str, operation: str, *, enabled: bool) -> int:
         async with self.engine.begin() as conn:
             generation = int(
-                await conn.scalar(
-                    _RECORD,
-                    {
-                        "module": module,
-                        "enabled": operation is not Operation.STOP,
-                        "operation": operation.value,
-                        "me": self.instance,
-                    },
-                )
+                await conn.scalar(_RECORD, {"module": module, "enabled": enabled, "operation": operation, "me": self.instance})
             )
             await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
-        log.info(
-            "[workers] %s: %s %s recorded for every worker (generation %d)", self.instance, operation.value, module, generation
-        )
+        log.info("[workers] %s: %s %s recorded for every worker (generation %d)", self.instance, operation, module, generation)
         return generation
 
     async def read(self) -> list[OperationRow]:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(_READ)).all()
-        return [OperationRow(r.module, r.enabled, Operation(r.operation), int(r.generation), r.requested_by) for r in rows]
+        return [_row(r.module, r.enabled, r.operation, int(r.generation), r.requested_by) for r in rows]
 
     async def stopped_modules(self, imported_from_file: set[str]) -> set[str]:
         """The modules the operator stopped; an empty table first takes ``imported_from_file`` (the single bot's file)."""
@@ -106,6 +112,12 @@ class OperationsJournal:
             log.info("[workers] stopped modules imported from the state file: %s", ", ".join(sorted(imported_from_file)))
             rows = await self.read()
         return {row.module for row in rows if not row.enabled}
+
+
+def _row(module: str, enabled: bool, operation: str, generation: int, requested_by: str) -> OperationRow:
+    if operation == REMOVED:
+        return OperationRow(module, False, Operation.STOP, generation, requested_by, removed=True)
+    return OperationRow(module, enabled, Operation(operation), generation, requested_by)
 
 
 Apply = Callable[[OperationRow], Awaitable[Any]]
@@ -179,9 +191,8 @@ class OperationsListener:
             self.applied[row.module] = row.generation
             if row.requested_by == self.journal.instance:
                 continue  # ours: this worker ran it before recording it
-            log.info(
-                "[workers] %s: applying %s %s from %s", self.journal.instance, row.operation.value, row.module, row.requested_by
-            )
+            what = REMOVED if row.removed else row.operation.value
+            log.info("[workers] %s: applying %s %s from %s", self.journal.instance, what, row.module, row.requested_by)
             try:
                 await self.apply(row)
             except Exception:
