@@ -16,6 +16,10 @@ class RuntimeConfig:
     # send many messages: upstream's 4 s would cut it short on a large installation.
     hook_timeouts: dict[str, float] = field(default_factory=lambda: {"periodic_notifications": 120.0})
     timeouts_before_restart: int = 3  # consecutive hook timeouts that restart a module
+    # After a module's call of a hook times out, that hook is not asked of the module again for this
+    # long: users' menus do not wait out the timeout once more per call (its buttons are missing
+    # meanwhile). The first call after the rest goes through; 0 turns resting off.
+    hook_rest_after_timeout: float = 10.0
 
     # Updates, webhooks and fast flows handled by modules
     update_timeout: float = 30.0  # a module handler that takes longer is abandoned; the user is told

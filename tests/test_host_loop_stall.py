@@ -144,7 +144,13 @@ async def test_the_host_loop_never_stalls_while_modules_misbehave(modules: Modul
         (crowded / f"f{i}").write_bytes(b"x")
     watchdog = ResourceWatchdog(interval=0.05, disk_interval=0.0)
 
-    config = {"hook_timeouts": {"profile_menu": 0.3}, "backoff_initial": 0.05, "backoff_max": 0.5, "crash_loop_max": 1000}
+    config = {
+        "hook_timeouts": {"profile_menu": 0.3},
+        "hook_rest_after_timeout": 0,  # the hanger is asked on every round: it keeps timing out
+        "backoff_initial": 0.05,
+        "backoff_max": 0.5,
+        "crash_loop_max": 1000,
+    }
     async with make_runtime(modules, **config) as rt:
         for status in rt.status():
             assert status["state"] == "running", status

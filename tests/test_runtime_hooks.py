@@ -214,13 +214,47 @@ async def test_three_timeouts_in_a_row_restart_the_module(modules: ModuleFolder,
             await asyncio.sleep(3600)
         """,
     )
-    async with make_runtime(modules, hook_timeout=0.1) as rt:
+    async with make_runtime(modules, hook_timeout=0.1, hook_rest_after_timeout=0) as rt:  # no rest: every call asks
         first_pid = pids(rt)["sluggish"]
         for _ in range(3):
             await rt.run_hooks("profile_menu")
         status = await wait_until(lambda: (s := rt.module_status("sluggish"))["pid"] not in (None, first_pid) and s)
         assert status["state"] == "running" and status["restarts"] == 1
         assert "3 hook timeouts in a row" in status["last_error"]
+
+
+async def test_a_hook_that_timed_out_rests_so_menus_do_not_wait_for_it_again(
+    modules: ModuleFolder, make_runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a timeout the module is not asked that hook for ``hook_rest_after_timeout``: the calls
+    meanwhile do not wait (its timeouts do not grow), the other modules answer; then it is asked again."""
+    modules.add(
+        "sluggish",
+        """
+        import asyncio
+        from aiogram import Router
+        from hooks.hooks import register_hook
+        router = Router()
+
+        @register_hook("profile_menu")
+        async def hang(**kwargs):
+            await asyncio.sleep(3600)
+        """,
+    )
+    modules.add_button_module("healthy")
+    async with make_runtime(modules, hook_timeout=0.2, hook_rest_after_timeout=1.0) as rt:
+        pid = pids(rt)["sluggish"]
+        with caplog.at_level(logging.WARNING, logger="solobot.runtime"):
+            assert (await rt.run_hooks("profile_menu")).sources == ["healthy"]
+        assert any("[module sluggish] hook profile_menu timed out: not asked again" in r.getMessage() for r in caplog.records)
+        assert rt.module_status("sluggish")["hooks_resting"] == ["profile_menu"]
+        for _ in range(5):
+            assert (await rt.run_hooks("profile_menu")).sources == ["healthy"]
+        assert rt.module_status("sluggish")["hook_timeouts"] == 1  # not asked while resting
+        await wait_until(lambda: not rt.module_status("sluggish")["hooks_resting"], timeout=5)
+        assert (await rt.run_hooks("profile_menu")).sources == ["healthy"]  # asked again: a second timeout
+        status = rt.module_status("sluggish")
+        assert (status["hook_timeouts"], status["pid"]) == (2, pid)  # two in a row: not yet restarted
 
 
 async def test_garbage_operations_are_dropped_and_the_keyboard_stays_intact(

@@ -66,6 +66,7 @@ class ModuleSupervisor:
         self.latency = LatencyWindow()
         self._crashes: deque[float] = deque()
         self._consecutive_timeouts = 0
+        self._resting: dict[str, float] = {}  # hook → time.monotonic() until which it is not asked (it timed out)
         self._lock = asyncio.Lock()
         self._psutil: psutil.Process | None = None
 
@@ -134,9 +135,18 @@ class ModuleSupervisor:
         return process if process is not None and self.state is ModuleState.RUNNING else None
 
     def serves(self, hook: str) -> ModuleProcess | None:
-        """The process to call for ``hook``, if this module is running and subscribed."""
+        """The process to call for ``hook``, if this module is running, subscribed, and not resting
+        that hook after a timeout (``RuntimeConfig.hook_rest_after_timeout``)."""
         process = self.running_process
-        return process if process is not None and process.manifest and hook in process.manifest.hooks else None
+        if process is None or not process.manifest or hook not in process.manifest.hooks:
+            return None
+        if self._resting:
+            until = self._resting.get(hook)
+            if until is not None:
+                if time.monotonic() < until:
+                    return None
+                del self._resting[hook]  # rested: the next call goes through
+        return process
 
     def hook_succeeded(self, seconds: float) -> None:
         self._consecutive_timeouts = 0
@@ -153,6 +163,13 @@ class ModuleSupervisor:
         if self._consecutive_timeouts >= self.config.timeouts_before_restart and process is self.process:
             self._consecutive_timeouts = 0
             process.kill(f"{self.config.timeouts_before_restart} hook timeouts in a row (last: {hook})")
+            return  # the new process starts without rests
+        rest = self.config.hook_rest_after_timeout
+        if rest > 0 and process is self.process and hook not in self._resting:
+            self._resting[hook] = time.monotonic() + rest
+            log.warning(
+                "[module %s] hook %s timed out: not asked again for %.3g s (menus do not wait for it)", self.name, hook, rest
+            )
 
     # -------------------------------------------------------------- internals
 
@@ -182,6 +199,7 @@ class ModuleSupervisor:
         if why != RESTARTED_AFTER_CRASH:
             self.last_error = None  # the operator started or reloaded it and it came up: old errors are history
         self._consecutive_timeouts = 0
+        self._resting = {}
         self._psutil = None
         self._transition(ModuleState.RUNNING, f"{why}, pid {process.pid}")
         log.info("[modules] %s: sandbox: %s", self.name, "; ".join(process.sandbox_layers) or "none reported")
@@ -271,6 +289,7 @@ class ModuleSupervisor:
             "hook_calls": self.latency.calls,
             "hook_errors": self.latency.errors,
             "hook_timeouts": self.latency.timeouts,
+            "hooks_resting": sorted(h for h, until in self._resting.items() if until > time.monotonic()),
             "hook_p50": self.latency.percentile(0.5),
             "hook_p99": self.latency.percentile(0.99),
         }
