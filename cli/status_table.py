@@ -111,6 +111,8 @@ def details(status: dict[str, Any]) -> str:
         f"hook calls: {status.get('hook_calls', 0)}, errors: {status.get('hook_errors', 0)}, "
         f"timeouts: {status.get('hook_timeouts', 0)}",
     ]
+    if status.get("hooks_resting"):
+        lines.append("resting after a timeout (not asked for now): " + ", ".join(status["hooks_resting"]))
     source = status.get("source")
     if source:
         previous = (source.get("previous") or {}).get("version")

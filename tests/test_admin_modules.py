@@ -211,6 +211,12 @@ def test_the_card_escapes_and_trims_the_last_error_and_shows_the_sandbox() -> No
     assert len(trim(error, 500)) <= 500
 
 
+def test_the_card_names_the_hooks_resting_after_a_timeout() -> None:
+    text, _ = module_card(_status("m", "running", hooks_resting=["profile_menu", "start_menu"]), 1)
+    assert "Не вызываются после тайм-аута (пауза): profile_menu, start_menu" in text
+    assert "пауза" not in module_card(_status("m", "running"), 1)[0]
+
+
 async def test_without_catalog_settings_the_catalog_is_hidden(solobot: Solobot, capsys: pytest.CaptureFixture[str]) -> None:
     import asyncio
 

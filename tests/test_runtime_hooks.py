@@ -13,6 +13,7 @@ import pytest
 from aiogram.types import InlineKeyboardButton
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from cli.status_table import details
 from hooks.hook_buttons import insert_hook_buttons
 from hooks.hooks import run_hooks
 
@@ -248,6 +249,7 @@ async def test_a_hook_that_timed_out_rests_so_menus_do_not_wait_for_it_again(
             assert (await rt.run_hooks("profile_menu")).sources == ["healthy"]
         assert any("[module sluggish] hook profile_menu timed out: not asked again" in r.getMessage() for r in caplog.records)
         assert rt.module_status("sluggish")["hooks_resting"] == ["profile_menu"]
+        assert "resting after a timeout (not asked for now): profile_menu" in details(rt.module_status("sluggish"))
         for _ in range(5):
             assert (await rt.run_hooks("profile_menu")).sources == ["healthy"]
         assert rt.module_status("sluggish")["hook_timeouts"] == 1  # not asked while resting

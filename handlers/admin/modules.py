@@ -172,6 +172,8 @@ def module_card(status: dict[str, Any], page: int) -> tuple[str, InlineKeyboardM
         p50=format_ms(status.get("hook_p50")),
         p99=format_ms(status.get("hook_p99")),
     )
+    if status.get("hooks_resting"):
+        text += t.CARD_RESTING.format(hooks=_escape(", ".join(status["hooks_resting"])))
     sandbox = status.get("sandbox")
     cgroup = cgroup_line(sandbox)
     if cgroup:  # its own line: the sandbox line below is trimmed, and where its processes live matters

@@ -48,6 +48,7 @@ CARD = (
     "Задержка хуков: p50 {p50} · p99 {p99}"
 )
 CARD_CGROUP = "\nПроцессы модуля: {layer}"
+CARD_RESTING = "\n⏸ Не вызываются после тайм-аута (пауза): {hooks}"
 CARD_SANDBOX = "\nПесочница: {layers}"
 CARD_LAST_ERROR = "\n\n<b>Последняя ошибка:</b>\n<pre>{error}</pre>"
 DASH = "—"
