@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
 import textwrap
@@ -99,6 +100,26 @@ async def test_init_db_is_idempotent_and_seeds_once(db: str) -> None:
     async with async_session_maker() as session:
         assert len(await database.get_tariffs(session)) == 1
         assert sum(len(s) for s in (await database.get_servers(session)).values()) == 1
+
+
+async def test_init_db_adds_the_columns_an_older_database_lacks(db: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A coupons table from before the percent/limit columns (an older upstream release): init_db adds
+    them, existing rows keep their data and get the server default (or NULL), and the log says so."""
+    async with database.db.engine.begin() as conn:
+        await conn.execute(
+            text("ALTER TABLE coupons DROP COLUMN percent, DROP COLUMN new_users_only, DROP COLUMN min_order_amount")
+        )
+        await conn.execute(text("INSERT INTO coupons (code, amount, usage_limit) VALUES ('OLD', 50, 3)"))
+    with caplog.at_level(logging.WARNING, logger="solobot.database"):
+        await init_db()
+    assert "coupons.percent" in caplog.text and "coupons.new_users_only" in caplog.text
+    async with database.db.engine.connect() as conn:
+        row = (await conn.execute(text("SELECT code, amount, percent, new_users_only, min_order_amount FROM coupons"))).one()
+    assert tuple(row) == ("OLD", 50, None, False, None)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="solobot.database"):
+        await init_db()  # nothing missing any more: nothing said
+    assert "added columns" not in caplog.text
 
 
 async def test_rows_read_like_dicts(db: str) -> None:
