@@ -247,8 +247,11 @@ async def _killed_mid_update(pg_url: str, tmp_path: Path, shared_zygote: Threade
         os.kill(killed, signal.SIGKILL)
         answer = await user.wait_until(lambda u: u.world.callback_queries[query_id].answer)
         assert answer["text"] == user_texts.MODULE_UNAVAILABLE
-        # "Once the module is back": a new process, serving (the old one may still look running for a moment).
-        await wait_until(lambda: (s := runtime.module_status("slow"))["state"] == "running" and s["pid"] != killed, 20)
+        # "Once the module is back": a new process, serving. Between the old process's exit and the
+        # supervisor noticing it, the status still says "running" with no pid: that is not "back".
+        await wait_until(
+            lambda: (s := runtime.module_status("slow"))["state"] == "running" and s["pid"] not in (None, killed), 20
+        )
         marker_file.unlink()
         # The other module never noticed; the restarted one serves again.
         await open_profile(user)
