@@ -50,8 +50,7 @@ class TelegramObjects:
         return isinstance(value, (TelegramObject, InlineKeyboardBuilder))
 
     def pack(self, value: TelegramObject | InlineKeyboardBuilder, codec: Codec) -> bytes:
-        if isinstance(value, InlineKeyboardBuilder):  # a hook may return the builder: it crosses as its keyboard
-            value = value.as_markup()
+        value = _as_sent(value)
         if not _is_exported(type(value)):
             raise TypeError(type(value))
         return codec.pack_nested([type(value).__name__, value.model_dump(exclude_none=True)])
@@ -66,8 +65,7 @@ class TelegramObjects:
         return cls.model_validate(fields, context={"bot": bot} if bot is not None else None)
 
     def problem(self, value: TelegramObject | InlineKeyboardBuilder, path: str, codec: Codec) -> tuple[str | None, Any]:
-        if isinstance(value, InlineKeyboardBuilder):
-            value = value.as_markup()
+        value = _as_sent(value)
         if not _is_exported(type(value)):
             return path, value
         return codec.find_unsupported(value.model_dump(exclude_none=True), f"{path}<{type(value).__name__}>")
@@ -102,6 +100,11 @@ def telegram_type(name: str) -> type[TelegramObject]:
     if cls is None:
         raise CodecError(f"{name[:100]!r} is not an aiogram.types TelegramObject")
     return cls
+
+
+def _as_sent(value: TelegramObject | InlineKeyboardBuilder) -> TelegramObject:
+    """The object that crosses for ``value``: a hook may return a builder, and its keyboard crosses."""
+    return value.as_markup() if isinstance(value, InlineKeyboardBuilder) else value
 
 
 def _is_exported(cls: type) -> bool:

@@ -2,10 +2,9 @@
 
 The parameters are encoded once, then all requests are written, then awaited together under
 one deadline: ten modules cost one encoding and one timeout, not ten, and no task is created per
-module. Results come back in module load
-order; a failure (``module_call``'s outcomes) is logged with the module and the hook, and only
-that module's result is missing. A module that dies mid-call fails at once (its channel
-closes), not after the timeout.
+module. Results come back in module load order; a failure (``module_call``'s outcomes) is logged
+with the module and the hook, and only that module's result is missing. A module that dies
+mid-call fails at once (its channel closes), not after the timeout.
 
 Each module's latency is its own (request written → reply in), not the whole fan-out's, so a
 slow module does not inflate a fast one's p50. The runtime's observer (the host's metrics,

@@ -140,12 +140,11 @@ class ModuleSupervisor:
         process = self.running_process
         if process is None or not process.manifest or hook not in process.manifest.hooks:
             return None
-        if self._resting:
-            until = self._resting.get(hook)
-            if until is not None:
-                if time.monotonic() < until:
-                    return None
-                del self._resting[hook]  # rested: the next call goes through
+        until = self._resting.get(hook)
+        if until is not None:
+            if time.monotonic() < until:
+                return None
+            del self._resting[hook]  # rested: the next call goes through
         return process
 
     def hook_succeeded(self, seconds: float) -> None:
