@@ -97,6 +97,22 @@ class ModuleFolder:
             """,
         )
 
+    def add_hanging_module(self, name: str, hook: str = "profile_menu") -> Path:
+        """A module whose ``hook`` never returns (an hour's sleep): the host's timeout must cut it."""
+        return self.add(
+            name,
+            f"""
+            import asyncio
+            from aiogram import Router
+            from hooks.hooks import register_hook
+            router = Router()
+
+            @register_hook({hook!r})
+            async def hang(**kwargs):
+                await asyncio.sleep(3600)
+            """,
+        )
+
 
 @pytest.fixture
 def modules(tmp_path: Path) -> ModuleFolder:

@@ -35,19 +35,7 @@ MISBEHAVE_FOR = 8.0  # seconds of hook calls, restarts and reloads
 
 
 def add_misbehaving_modules(modules: ModuleFolder) -> None:
-    modules.add(
-        "hanger",
-        """
-        import asyncio
-        from aiogram import Router
-        from hooks.hooks import register_hook
-        router = Router()
-
-        @register_hook("profile_menu")
-        async def hang(**kwargs):
-            await asyncio.sleep(3600)
-        """,
-    )
+    modules.add_hanging_module("hanger")
     modules.add(
         "crasher",
         """

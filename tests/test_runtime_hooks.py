@@ -202,19 +202,7 @@ async def test_hook_that_never_returns_times_out_and_is_cancelled_in_the_child(
 
 
 async def test_three_timeouts_in_a_row_restart_the_module(modules: ModuleFolder, make_runtime) -> None:
-    modules.add(
-        "sluggish",
-        """
-        import asyncio
-        from aiogram import Router
-        from hooks.hooks import register_hook
-        router = Router()
-
-        @register_hook("profile_menu")
-        async def hang(**kwargs):
-            await asyncio.sleep(3600)
-        """,
-    )
+    modules.add_hanging_module("sluggish")
     async with make_runtime(modules, hook_timeout=0.1, hook_rest_after_timeout=0) as rt:  # no rest: every call asks
         first_pid = pids(rt)["sluggish"]
         for _ in range(3):
@@ -229,19 +217,7 @@ async def test_a_hook_that_timed_out_rests_so_menus_do_not_wait_for_it_again(
 ) -> None:
     """After a timeout the module is not asked that hook for ``hook_rest_after_timeout``: the calls
     meanwhile do not wait (its timeouts do not grow), the other modules answer; then it is asked again."""
-    modules.add(
-        "sluggish",
-        """
-        import asyncio
-        from aiogram import Router
-        from hooks.hooks import register_hook
-        router = Router()
-
-        @register_hook("profile_menu")
-        async def hang(**kwargs):
-            await asyncio.sleep(3600)
-        """,
-    )
+    modules.add_hanging_module("sluggish")
     modules.add_button_module("healthy")
     async with make_runtime(modules, hook_timeout=0.2, hook_rest_after_timeout=1.0) as rt:
         pid = pids(rt)["sluggish"]
