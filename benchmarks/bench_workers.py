@@ -11,9 +11,10 @@ single-process bot in webhook mode.
 * **updates/s**: per round and configuration, on a freshly started bot: 40 users warm it up,
   then ``USERS`` users each send ``/who`` at once (one message each: the shared throttling allows
   one per user per 0.5 s), answered by the ``probe`` module's process; the clock stops at the last
-  reply. Webhook deliveries go up to ``max_connections`` (40) at once; ``probe``'s per-module
-  limits are lifted (``bot_api_rate``, ``max_updates_in_flight``: the defaults would be the cap). The configurations
-  alternate (the order flips every round), so both see the same machine load.
+  reply. With 2 workers, also how many of the updates each answered (the reply names its module
+  process). Webhook deliveries go up to ``max_connections`` (40) at once; ``probe``'s per-module
+  limits are lifted (``bot_api_rate``, ``max_updates_in_flight``: the defaults would be the cap).
+  The configurations alternate (the order flips every round), so both see the same machine load.
 * **leader failover**: with 2 workers, SIGKILL the worker holding the leader lease, then poll the
   lease (every 20 ms) until the other worker holds it; the arbiter restarts the killed worker and
   the next kill waits for it. Also the clean hand-over: SIGTERM to the leader (it gives the lease
@@ -31,6 +32,7 @@ import signal
 import statistics
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +68,15 @@ async def serving(cluster: Cluster, workers: int) -> None:
     await answer(cluster.user(), "/who", "who", timeout=120)
 
 
-async def throughput(cluster: Cluster) -> float:
+async def throughput(cluster: Cluster) -> tuple[float, list[int]]:
+    """(updates/s, how many of them each worker answered, largest first)."""
     await asyncio.gather(*(answer(cluster.user(), "/who", "who", timeout=60) for _ in range(WARM_USERS)))
     users = [cluster.user() for _ in range(USERS)]
     started = time.perf_counter()
-    await asyncio.gather(*(answer(user, "/who", "who", timeout=120) for user in users))
-    return USERS / (time.perf_counter() - started)
+    replies = await asyncio.gather(*(answer(user, "/who", "who", timeout=120) for user in users))
+    rate = USERS / (time.perf_counter() - started)
+    module_pids = Counter(int(words[1]) for words in replies)  # the answering probe process: one per worker
+    return rate, sorted(module_pids.values(), reverse=True)
 
 
 async def handover(cluster: Cluster, sig: signal.Signals) -> float:
@@ -93,6 +98,7 @@ async def main(only: str | None) -> None:
     info = machine_info()
     print_header("bench_workers", info)
     rates: dict[int, list[float]] = {n: [] for n in CONFIGURATIONS}
+    splits: list[list[int]] = []  # 2 workers: updates answered per worker, per round
     kills: list[float] = []
     stops: list[float] = []
     plan = [(r, n) for r in range(ROUNDS) for n in (CONFIGURATIONS if r % 2 == 0 else CONFIGURATIONS[::-1])]
@@ -105,8 +111,11 @@ async def main(only: str | None) -> None:
                 async with running_cluster(database, redis.url(start), workers, notification_time=3600, load=True) as cluster:
                     await serving(cluster, workers)
                     if only != "failover":
-                        rates[workers].append(await throughput(cluster))
-                        print(f"   round {round_no + 1}: {workers} worker(s): {rates[workers][-1]:.1f} updates/s", flush=True)
+                        rate, split = await throughput(cluster)
+                        rates[workers].append(rate)
+                        if workers == 2:
+                            splits.append(split)
+                        print(f"   round {round_no + 1}: {workers} worker(s): {rate:.1f} updates/s, per worker {split}")
                     if workers == 2 and round_no == ROUNDS - 1 and only != "throughput":
                         kills += [await handover(cluster, signal.SIGKILL) for _ in range(KILLS)]
                         stops += [await handover(cluster, signal.SIGTERM) for _ in range(STOPS)]
@@ -116,6 +125,7 @@ async def main(only: str | None) -> None:
         results["updates_per_s"] = {str(n): {"per_round": xs, "median": statistics.median(xs)} for n, xs in rates.items()}
         pairs = zip(rates[1], rates[2], strict=True)
         results["ratio_2_vs_1_median_of_rounds"] = statistics.median(two / one for one, two in pairs)
+        results["two_workers_updates_per_worker"] = splits
         print_table(
             ["workers", "rounds", "updates/s (median)", "min", "max"],
             [[n, len(rates[n]), statistics.median(rates[n]), min(rates[n]), max(rates[n])] for n in CONFIGURATIONS],

@@ -53,6 +53,7 @@ from runtime.supervision.zygote_client import ForkServer, Zygote
 from sandbox.bot_api_policy import BotApiPolicy
 from sandbox.process_flags import set_dumpable
 from utils import modules_loader
+from workers.connection_handoff import HandedConnectionsSite
 from workers.coordination import WorkerCoordination
 from workers.identity import WorkerIdentity
 from workers.leadership import Duty, Leadership
@@ -92,13 +93,14 @@ class SolobotHost:
         operator_tools: bool = True,
         zygote: ForkServer | None = None,
         worker: WorkerIdentity | None = None,
-        listen_socket: socket.socket | None = None,
+        handed_connections: socket.socket | None = None,
     ) -> None:
         """``worker``: which worker this host is (``workers``): it then coordinates with the others
         through the database — leader duties, module operations, heartbeats. Given by the arbiter;
         in webhook mode without it: ``SOLOBOT_WORKER_INDEX``, else index 0 (``<hostname>-0``, as
-        one bot per machine or container is). ``listen_socket``: the web server's listening
-        socket, opened by the arbiter and shared by its workers (else it binds WEB_HOST:WEB_PORT)."""
+        one bot per machine or container is). ``handed_connections``: the socket the arbiter hands
+        this worker the web server's connections over (``workers.connection_handoff``; without
+        it the web server binds WEB_HOST:WEB_PORT itself)."""
         self.settings = settings
         self.runtime_config = runtime_config
         self.state_file = state_file
@@ -115,8 +117,8 @@ class SolobotHost:
         if worker is None and settings.webhook_url:
             worker = WorkerIdentity.from_environment() or WorkerIdentity(0)
         self.worker = worker
-        self.listen_socket = listen_socket
-        self.shares_data_dir = listen_socket is not None  # the arbiter's workers: one DATA_DIR, one control address
+        self.handed_connections = handed_connections
+        self.shares_data_dir = handed_connections is not None  # the arbiter's workers: one DATA_DIR, one control address
         self.coordination: WorkerCoordination | None = None
         self._duties: dict[str, Duty] = {}  # exactly-once work: here, or on the leader worker
         self._leadership: Leadership | None = None
@@ -305,10 +307,10 @@ class SolobotHost:
         self._stack.push_async_callback(runner.cleanup)
         if self.updates_in_flight is not None:
             self._stack.push_async_callback(self._stop_webhook, self.updates_in_flight)
-        if self.listen_socket is not None:
-            # The arbiter's socket: closing our copy leaves connections queued on it to the other
-            # workers (what closing a per-worker SO_REUSEPORT socket would reset).
-            site: web.BaseSite = web.SockSite(runner, self.listen_socket)
+        if self.handed_connections is not None:
+            # The arbiter accepts and deals; it stops dealing to us before it tells us to stop, and
+            # the connections it dealt just before are served, not reset.
+            site: web.BaseSite = HandedConnectionsSite(runner, self.handed_connections)
         else:
             site = web.TCPSite(runner, self.settings.web_host, self.settings.web_port)
         await site.start()

@@ -2,9 +2,11 @@
 
 ``python -m tests.arbiter_programs arbiter N`` runs ``workers.arbiter.Arbiter`` with N workers of
 ``python -m tests.arbiter_programs worker`` on a free port (printed as ``port N``). The stand-in
-keeps the worker contract (``workers.worker``: the inherited socket, the ready byte, SIGTERM =
-drain) and answers every request with its pid after ``?delay=`` seconds, so a test can watch the
-arbiter spread, restart and roll workers without starting whole bots.
+keeps the worker contract (``workers.worker``: connections handed over by the arbiter, the ready
+byte, SIGTERM = drain) and answers every request with its pid after ``?delay=`` seconds, so a test can watch the
+arbiter spread, restart and roll workers without starting whole bots. Given ``SOLOBOT_LISTEN_FD``
+instead, it accepts on that shared socket itself (the baseline ``benchmarks/bench_arbiter.py``
+compares with).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from aiohttp import web
 
 
 async def worker() -> None:
-    listen = socket.socket(fileno=int(os.environ["SOLOBOT_LISTEN_FD"]))
+    from workers.connection_handoff import HandedConnectionsSite
+
     ready = int(os.environ["SOLOBOT_READY_FD"])
 
     async def answer(request: web.Request) -> web.Response:
@@ -30,7 +33,11 @@ async def worker() -> None:
     app.router.add_get("/", answer)
     runner = web.AppRunner(app, shutdown_timeout=10)
     await runner.setup()
-    await web.SockSite(runner, listen).start()
+    if "SOLOBOT_LISTEN_FD" in os.environ:  # benchmarks/bench_arbiter.py's baseline: accept on a shared socket
+        site: web.BaseSite = web.SockSite(runner, socket.socket(fileno=int(os.environ["SOLOBOT_LISTEN_FD"])))
+    else:
+        site = HandedConnectionsSite(runner, socket.socket(fileno=int(os.environ["SOLOBOT_CONNECTIONS_FD"])))
+    await site.start()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)

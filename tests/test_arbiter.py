@@ -1,7 +1,7 @@
 """The arbiter (``workers.arbiter``) as a real process over real worker processes sharing one port.
 
 The workers are small stand-ins keeping the worker contract (``tests.arbiter_programs``): this
-is about the arbiter — spreading connections, restarting a dead worker, SIGHUP's rolling restart
+is about the arbiter — dealing connections evenly, restarting a dead worker, SIGHUP's rolling restart
 losing no request, SIGTERM stopping everyone. ``test_workers`` runs it over whole bots.
 """
 
@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,19 @@ async def test_connections_spread_and_a_killed_worker_is_replaced(
     await wait_until(lambda: not alive(first[0]))
     replaced = await serving(arbiter, session)
     assert replaced[0] != first[0] and replaced[1] == first[1]
+
+
+async def test_kept_alive_connections_are_split_evenly(arbiter: RunningArbiter, session: aiohttp.ClientSession) -> None:
+    # A webhook sender keeps its connections open and reuses them: how the first burst of them is
+    # split decides the split of every later request. The arbiter deals each to the worker with
+    # the fewest open, so eight opened at once go four and four, and stay there.
+    await serving(arbiter, session)
+    await asyncio.sleep(1.5)  # the warm-up's closed connections reported (each worker reports within 0.1 s)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8)) as kept:
+        for _ in range(3):
+            answers = await asyncio.gather(*(arbiter.ask(kept, delay=0.3) for _ in range(8)))
+            per_worker = Counter(index for _, index in answers)
+            assert sorted(per_worker.values()) == [4, 4], per_worker
 
 
 async def test_a_rolling_restart_loses_no_request_and_sigterm_stops_everyone(

@@ -3,12 +3,14 @@
 The arbiter is a small parent, like gunicorn's: it serves no update and runs no module; it only
 owns the workers' lifecycle —
 
-* it opens the web server's listening socket **once** (``WEB_HOST:WEB_PORT``) and every worker
-  inherits it (``SOLOBOT_LISTEN_FD``); the kernel hands each new connection to whichever worker
-  accepts first. Chosen over one ``SO_REUSEPORT`` socket per worker: with those, the kernel
-  assigns each connection to one worker's socket as it arrives, and connections still queued on
-  a socket when its worker closes it (a stop, a rolling restart) are reset — lost webhook
-  deliveries. With one shared queue, a worker that stops accepting leaves the queue to the others;
+* it opens the web server's listening socket **once** (``WEB_HOST:WEB_PORT``), accepts, and hands
+  each connection to the serving worker with the fewest open ones (``connection_handoff``: over a
+  socket pair per worker, ``SOLOBOT_CONNECTIONS_FD``). Chosen over one ``SO_REUSEPORT`` socket per
+  worker: with those, connections still queued on a socket when its worker closes it (a stop, a
+  rolling restart) are reset — lost webhook deliveries; and over every worker accepting on the
+  shared socket: kept-alive connections stay where a burst of accepts put them, often all on one
+  worker. A stopping worker is withdrawn first; connections wait in the kernel's queue while no
+  worker serves;
 * it starts the embedded PostgreSQL once when there is no ``DATABASE_URL`` and gives workers its
   URL (each worker would otherwise start its own server on the shared data folder);
 * it spawns each worker (``python -m workers.worker``), waits for its "ready" byte, reaps it when
@@ -41,8 +43,9 @@ from typing import Any
 
 from config import ConfigError, Settings
 
+from .connection_handoff import ConnectionDealer, channel_pair
 from .identity import INDEX_ENV
-from .worker import LISTEN_FD_ENV, READY_FD_ENV
+from .worker import CONNECTIONS_FD_ENV, READY_FD_ENV
 
 log = logging.getLogger("solobot.arbiter")
 
@@ -72,13 +75,12 @@ def check_settings(settings: Settings, workers: int) -> None:
 
 
 def open_listener(host: str, port: int) -> socket.socket:
-    """The one listening socket every worker inherits."""
+    """The one listening socket: the arbiter accepts on it and hands the connections to its workers."""
     try:
         sock = socket.create_server((host, port), backlog=LISTEN_BACKLOG, reuse_port=False)
     except OSError as exc:
         problem = f"cannot listen on WEB_HOST:WEB_PORT {host}:{port}: {exc.strerror}"
         raise ConfigError(f"{problem}; free the port or set WEB_PORT") from None
-    sock.set_inheritable(True)
     return sock
 
 
@@ -87,6 +89,7 @@ class WorkerProcess:
     index: int
     process: asyncio.subprocess.Process
     ready: asyncio.Future[bool]
+    connections: socket.socket  # the arbiter's end of the pair it hands connections over
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -109,6 +112,7 @@ class Arbiter:
         self.count = workers
         self.database_url = database_url
         self.listener = listener
+        self.dealer = ConnectionDealer(listener)
         self.command = tuple(command)
         self.env = dict(os.environ if env is None else env)
         self.slots: dict[int, WorkerProcess] = {}
@@ -131,6 +135,7 @@ class Arbiter:
         try:
             host, port = self.address
             log.info("arbiter (pid %d): %d workers on %s:%d", os.getpid(), self.count, host, port)
+            self._spawn_task(self.dealer.run())
             first = await asyncio.gather(*(self._start(index) for index in range(self.count)))
             for worker in first:
                 self._spawn_task(self._keep(worker.index))
@@ -168,19 +173,25 @@ class Arbiter:
 
     async def _start(self, index: int) -> WorkerProcess:
         read_end, write_end = os.pipe()
+        ours, theirs = channel_pair()
         env = {
             **self.env,
             INDEX_ENV: str(index),
-            LISTEN_FD_ENV: str(self.listener.fileno()),
+            CONNECTIONS_FD_ENV: str(theirs.fileno()),
             READY_FD_ENV: str(write_end),
             "DATABASE_URL": self.database_url,
+            "WEB_PORT": str(self.address[1]),  # the port bound (WEB_PORT=0 picks one): the worker's web URL
             "WORKERS": str(self.count),  # what a worker sizes shared things by (module roles' connection limits)
         }
         try:
-            process = await asyncio.create_subprocess_exec(*self.command, env=env, pass_fds=(self.listener.fileno(), write_end))
+            process = await asyncio.create_subprocess_exec(*self.command, env=env, pass_fds=(theirs.fileno(), write_end))
+        except BaseException:
+            ours.close()
+            raise
         finally:
             os.close(write_end)
-        worker = WorkerProcess(index, process, asyncio.get_running_loop().create_future())
+            theirs.close()
+        worker = WorkerProcess(index, process, asyncio.get_running_loop().create_future(), ours)
         self.slots.setdefault(index, worker)
         self._spawned = [w for w in self._spawned if w.process.returncode is None] + [worker]
         self._spawn_task(self._await_ready(worker, read_end))
@@ -201,8 +212,11 @@ class Arbiter:
             ready = False
         finally:
             transport.close()
-        if ready:
+        if ready and worker.process.returncode is None and not self._stopping.is_set():
             log.info("arbiter: worker %d (pid %d) serves", worker.index, worker.pid)
+            self.dealer.admit(worker, worker.connections, f"worker {worker.index} (pid {worker.pid})")
+        else:
+            worker.connections.close()
         worker.ready.set_result(ready)
 
     async def _keep(self, index: int) -> None:
@@ -211,6 +225,7 @@ class Arbiter:
         while not self._stopping.is_set():
             worker = self.slots[index]
             code = await worker.process.wait()
+            self.dealer.withdraw(worker)
             if self._stopping.is_set():
                 return
             if self.slots[index] is not worker:
@@ -232,6 +247,7 @@ class Arbiter:
     async def _retire(self, worker: WorkerProcess) -> None:
         """SIGTERM (the worker drains), then SIGKILL if it outstays ``STOP_SECONDS``."""
         self._retiring.add(worker)
+        self.dealer.withdraw(worker)  # before the signal: nothing new reaches a draining worker
         try:
             if worker.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):

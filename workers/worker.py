@@ -1,9 +1,10 @@
 """One worker process, as the arbiter starts it: ``python -m workers.worker`` (not run by hand).
 
-The arbiter passes, in the environment: ``SOLOBOT_WORKER_INDEX`` (the slot), ``SOLOBOT_LISTEN_FD``
-(the web server's listening socket, inherited), ``SOLOBOT_READY_FD`` (a pipe: one byte once this
+The arbiter passes, in the environment: ``SOLOBOT_WORKER_INDEX`` (the slot), ``SOLOBOT_CONNECTIONS_FD``
+(this worker's end of the socket pair the arbiter hands the web server's connections over,
+``connection_handoff``), ``SOLOBOT_READY_FD`` (a pipe: one byte once this
 worker serves) and ``DATABASE_URL`` (the shared database; the arbiter's embedded one without it).
-SIGTERM or SIGINT: drain (the web server stops accepting and finishes the requests in flight),
+SIGTERM or SIGINT: drain (the web server stops taking connections and finishes the requests in flight),
 stop the modules, exit 0.
 """
 
@@ -22,7 +23,7 @@ from sandbox.process_flags import set_parent_death_signal
 
 from .identity import WorkerIdentity, WorkerLogFilter
 
-LISTEN_FD_ENV = "SOLOBOT_LISTEN_FD"
+CONNECTIONS_FD_ENV = "SOLOBOT_CONNECTIONS_FD"
 READY_FD_ENV = "SOLOBOT_READY_FD"
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(worker)s] %(name)s: %(message)s"
 EXIT_CONFIG = 2
@@ -43,7 +44,7 @@ def main() -> int:
         return EXIT_CONFIG
     try:
         settings = load_settings()
-        listen_fd, ready_fd = _fd(LISTEN_FD_ENV), _fd(READY_FD_ENV)
+        connections_fd, ready_fd = _fd(CONNECTIONS_FD_ENV), _fd(READY_FD_ENV)
     except ConfigError as exc:
         print(f"solobot worker {identity.slot}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -53,9 +54,10 @@ def main() -> int:
     if os.getppid() == 1:  # it died before the line above
         print(f"solobot worker {identity.slot}: the arbiter is gone; not starting", file=sys.stderr)
         return EXIT_CONFIG
-    listen = socket.socket(fileno=listen_fd)
+    connections = socket.socket(fileno=connections_fd)
+    connections.set_inheritable(False)  # ours alone: never passed on to the zygote and its module processes
     try:
-        asyncio.run(serve(settings, identity, listen, ready_fd))
+        asyncio.run(serve(settings, identity, connections, ready_fd))
     except ConfigError as exc:
         print(f"solobot worker {identity.slot}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -68,7 +70,7 @@ def main() -> int:
     os._exit(0)
 
 
-async def serve(settings: Settings, identity: WorkerIdentity, listen: socket.socket, ready_fd: int) -> None:
+async def serve(settings: Settings, identity: WorkerIdentity, connections: socket.socket, ready_fd: int) -> None:
     from host.app import SolobotHost
 
     stop = asyncio.Event()
@@ -76,7 +78,7 @@ async def serve(settings: Settings, identity: WorkerIdentity, listen: socket.soc
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    async with SolobotHost(settings, worker=identity, listen_socket=listen, polling=False):
+    async with SolobotHost(settings, worker=identity, handed_connections=connections, polling=False):
         logging.getLogger("solobot").info("worker %s (pid %d) serves", identity.slot, identity.pid)
         with contextlib.suppress(BrokenPipeError):  # the arbiter no longer waits: it is stopping us
             os.write(ready_fd, b"1")
