@@ -84,7 +84,8 @@ async def test_a_synchronous_500_kb_print_does_not_hang_the_module(modules: Modu
             return [r.getMessage() for r in caplog.records if r.name == "solobot.module.noisy"]
 
         await wait_until(lambda: any("lines of output dropped" in line for line in lines()))
-        assert any(line.startswith("[module noisy] stdout: big 00000 ") for line in lines())
+        # The notice is logged first and the lines kept follow it (log_forwarding): wait for the first of them.
+        await wait_until(lambda: any(line.startswith("[module noisy] stdout: big 00000 ") for line in lines()))
         status = rt.module_status("noisy")
         assert status["state"] == "running" and status["pid"] == pid and status["restarts"] == 0
         assert list(await rt.run_hooks("big")) == ["done"]  # and again: nothing is left blocked
