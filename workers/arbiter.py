@@ -210,9 +210,14 @@ class Arbiter:
             with contextlib.suppress(ProcessLookupError):
                 worker.process.kill()
             ready = False
+        except asyncio.CancelledError:  # the arbiter stops
+            worker.connections.close()
+            worker.ready.cancel()
+            raise
         finally:
             transport.close()
-        if ready and worker.process.returncode is None and not self._stopping.is_set():
+        admissible = worker.process.returncode is None and not self._stopping.is_set() and worker not in self._retiring
+        if ready and admissible:  # not a worker already told to stop (a roll overtook its slow start)
             log.info("arbiter: worker %d (pid %d) serves", worker.index, worker.pid)
             self.dealer.admit(worker, worker.connections, f"worker {worker.index} (pid {worker.pid})")
         else:

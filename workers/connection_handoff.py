@@ -11,22 +11,27 @@ So the arbiter accepts, and deals each connection over a ``SOCK_SEQPACKET`` sock
 worker (the connection's descriptor in ``SCM_RIGHTS``; the arbiter's copy is closed once sent):
 
 * to the worker with the fewest open connections, the least recently dealt one on a tie. Each
-  worker reports ``(open, received)`` after taking connections and every second; the arbiter
-  counts what it dealt since, so a burst spreads before any report arrives;
+  worker reports ``(open, received)`` after taking connections and every 0.1 s when they changed;
+  the arbiter counts what it dealt since, so a burst spreads before any report arrives;
 * only to workers that serve (ready byte received) and are not stopping: the arbiter withdraws a
   worker *before* signalling it. Connections dealt just before are still in the worker's end of
-  the pair; a stopping worker takes and serves them (``HandedConnectionsSite.stop``), so a rolling
-  restart resets none. With no worker serving, the arbiter does not accept: connections wait in
-  the kernel's queue (``LISTEN_BACKLOG``) for the next one;
-* a worker whose queue is full (stuck) or gone (crashed) is skipped, the latter withdrawn.
+  the pair; a stopping worker shuts its end for reading (a later send fails: the arbiter deals
+  elsewhere) and takes them (``HandedConnectionsSite.stop``): they get the draining web server's
+  answer — a request served, or 503 for a Telegram update, which Telegram redelivers — and none is
+  reset. With no worker serving, the arbiter does not accept: connections wait in the kernel's
+  queue (``LISTEN_BACKLOG``) for the next one;
+* a worker whose queue is full (stuck) is skipped; one gone (crashed: the pair is broken) is
+  withdrawn; any other error skips it for this connection only.
 
 Both ends are ours: the reports are trusted, only their size is checked.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
+import errno
 import itertools
 import logging
 import socket
@@ -41,14 +46,14 @@ HANDOFF = b"c"  # one connection's descriptor rides with this byte
 REPORT = struct.Struct("!QQ")  # worker -> arbiter: (connections open, connections received in all)
 REPORT_EVERY = 0.1  # seconds: connections close on their own; the arbiter's counts follow (sent when changed)
 RETRY_DEAL = 0.05  # seconds: every worker's queue full — the connection waits, then is dealt again
+GONE = frozenset({errno.EPIPE, errno.ECONNRESET, errno.ECONNREFUSED, errno.ENOTCONN})  # the worker's end is closed
 
 
 def channel_pair() -> tuple[socket.socket, socket.socket]:
     """(arbiter's end, worker's end): the worker's end is inheritable, to be passed to the worker process."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     ours.setblocking(False)
-    theirs.set_inheritable(True)
-    return ours, theirs
+    return ours, theirs  # (``pass_fds`` makes the worker's end inheritable in the worker process only)
 
 
 @dataclass(eq=False)
@@ -77,6 +82,7 @@ class ConnectionDealer:
         self._outlets: dict[object, _Outlet] = {}
         self._someone_serves = asyncio.Event()
         self._order = itertools.count(1)
+        self._last_accept_errno: int | None = None
 
     def admit(self, key: object, channel: socket.socket, name: str) -> None:
         """Deal to this worker from now on (it serves); ``key`` withdraws it later."""
@@ -105,10 +111,15 @@ class ConnectionDealer:
             await self._someone_serves.wait()  # none serving: connections wait in the kernel's queue
             try:
                 connection, _ = await loop.sock_accept(self.listener)
+            except ConnectionAbortedError:
+                continue  # the client gave up while it waited in the queue
             except OSError as exc:  # EMFILE, ENOBUFS...: the queue keeps the connection; try again shortly
-                log.error("arbiter: accepting a connection failed: %s", exc)
+                if exc.errno != self._last_accept_errno:  # once per kind of trouble, not 20 lines a second
+                    log.error("arbiter: accepting a connection failed: %s", exc)
+                self._last_accept_errno = exc.errno
                 await asyncio.sleep(RETRY_DEAL)
                 continue
+            self._last_accept_errno = None
             with connection:  # our copy: the worker has its own once dealt
                 await self._deal(connection)
 
@@ -121,8 +132,11 @@ class ConnectionDealer:
                 except BlockingIOError:
                     continue  # its queue is full: it is not taking connections now
                 except OSError as exc:
-                    log.warning("arbiter: %s no longer takes connections (%s)", outlet.name, exc)
-                    self.withdraw(key)
+                    if exc.errno in GONE:
+                        log.warning("arbiter: %s no longer takes connections (%s)", outlet.name, exc)
+                        self.withdraw(key)
+                    else:  # ETOOMANYREFS, ENOBUFS...: a passing shortage, not the worker's end
+                        log.warning("arbiter: handing a connection to %s failed: %s", outlet.name, exc)
                     continue
                 outlet.dealt += 1
                 outlet.last_dealt = next(self._order)
@@ -169,12 +183,16 @@ class HandedConnectionsSite(web.BaseSite):
         self._reporter = loop.create_task(self._report_periodically())
 
     async def stop(self) -> None:
-        """Stop taking connections; the ones already handed over (in the channel) are taken and served."""
+        """Stop taking connections; the ones already handed over (in the channel) are taken, not reset."""
         loop = asyncio.get_running_loop()
         if self._reporter is not None:
             loop.remove_reader(self._channel.fileno())
             self._reporter.cancel()
             self._reporter = None
+            # Closed for reading first: a connection the arbiter sends from now on fails there (it deals
+            # it elsewhere) instead of landing here after the last read and being reset with the pair.
+            with contextlib.suppress(OSError):
+                self._channel.shutdown(socket.SHUT_RD)
             self._take(report=False)
             self._channel.close()
         await asyncio.gather(*self._connecting, return_exceptions=True)
@@ -184,19 +202,21 @@ class HandedConnectionsSite(web.BaseSite):
         taken = False
         while True:
             try:
-                message, fds, _flags, _address = socket.recv_fds(self._channel, len(HANDOFF), 1)
+                message, fds, truncated = _receive_connection(self._channel)
             except BlockingIOError:
                 break
             except OSError:
-                message, fds = b"", []
+                message, fds, truncated = b"", [], False
             if not message and not fds:  # the arbiter closed its end (it withdrew us, or it is gone)
                 with contextlib.suppress(ValueError, OSError):
                     asyncio.get_running_loop().remove_reader(self._channel.fileno())
                 break
+            if truncated:  # the kernel dropped the descriptor: this process is at its open-files limit
+                log.error("a connection handed over by the arbiter was lost: too many open files in this worker")
             for fd in fds:
                 self._serve(socket.socket(fileno=fd))
-                self._received += 1
-                taken = True
+            self._received += 1  # counted when lost too: the arbiter's estimate of our load stays right
+            taken = True
         if taken and report:
             self._report()
 
@@ -214,6 +234,9 @@ class HandedConnectionsSite(web.BaseSite):
         except OSError as exc:  # the peer left before we started serving it
             log.debug("a handed-over connection closed before it was served: %s", exc)
             connection.close()
+        except BaseException:
+            connection.close()
+            raise
 
     def _report(self) -> None:
         server = self._runner.server
@@ -233,3 +256,17 @@ class HandedConnectionsSite(web.BaseSite):
         while True:
             await asyncio.sleep(REPORT_EVERY)
             self._report()
+
+
+def _receive_connection(channel: socket.socket) -> tuple[bytes, list[int], bool]:
+    """One hand-over: (its byte, the descriptors it carried, whether the kernel had to drop one).
+
+    ``socket.recv_fds`` cannot ask for close-on-exec; ``MSG_CMSG_CLOEXEC`` makes the descriptors
+    close-on-exec from the start, so no process this worker starts can inherit a connection.
+    """
+    fds = array.array("i")
+    message, ancillary, flags, _address = channel.recvmsg(len(HANDOFF), socket.CMSG_SPACE(fds.itemsize), socket.MSG_CMSG_CLOEXEC)
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    return message, list(fds), bool(flags & socket.MSG_CTRUNC)
