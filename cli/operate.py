@@ -76,6 +76,8 @@ def _logs(bot: ControlClient, module: str | None, lines: int, follow: bool) -> i
     reply = bot.call("logs", module=module, lines=lines, follow=follow or None)
     for line in reply["lines"]:
         print(line)
+    for worker in reply.get("unreachable") or ():  # several workers: whose lines are missing, and why
+        print(f"(not shown: the lines of worker {worker})", file=sys.stderr)
     if not reply["lines"] and not follow:
         print(f"({module} has logged nothing since the bot started; --follow waits for new lines)", file=sys.stderr)
     if not follow:

@@ -20,6 +20,8 @@ in the bot's. Protocol: one JSON object per line each way.
     → {"cmd": "logs", "module": "x", "lines": 100}   ← {"ok": true, "module": "x", "lines": [...]}
     → {"cmd": "logs", "module": "x", "follow": true} ← {"ok": true, ..., "follow": true}, then {"line": "..."} per new
                                                        line until the client disconnects
+                                                       (several workers: every worker's lines, tagged with its
+                                                       slot, and "unreachable": ["slot: why", ...] — ``worker_logs``)
     → {"cmd": "ping"}                                ← {"ok": true, "pid": ..., "modules_dir": ...}
     → {"cmd": "catalog", "action": ...}              ← see ``host.control_catalog`` (a bot with CATALOG_URL only)
 
@@ -59,6 +61,7 @@ from runtime import ModuleRuntime, Operation, OperationResult, UnknownModuleErro
 from runtime.supervision.task_owner import TaskOwner
 
 from .log_buffer import ModuleLogBuffer
+from .worker_logs import WorkerLogs, tagged
 
 if TYPE_CHECKING:
     from .control_catalog import CatalogCommands
@@ -90,10 +93,13 @@ class ControlServer:
         path: Address | os.PathLike[str],
         catalog: CatalogCommands | None = None,
         workers_status: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None,
+        worker_logs: WorkerLogs | None = None,
     ) -> None:
-        """``workers_status``: every worker's state of each module (several workers), added to ``status``."""
+        """``workers_status``: every worker's state of each module (several workers), added to ``status``.
+        ``worker_logs``: the other workers' lines, added to ``logs`` (the server of the shared address)."""
         self.runtime = runtime
         self.workers_status = workers_status
+        self.worker_logs = worker_logs
         self.catalog = catalog  # None: the bot has no CATALOG_URL / CATALOG_PUBLIC_KEY
         self.logs = logs
         self.path: Address = path if is_abstract(path) else Path(path).absolute()
@@ -318,11 +324,24 @@ class ControlServer:
         if type(count) is not int or count < 0:
             await _send(writer, _error(f'"lines" must be a whole number ≥ 0, e.g. {DEFAULT_LOG_LINES}'))
             return
+        workers = self.worker_logs
         if not request.get("follow"):
-            await _send(writer, {"ok": True, "module": module, "lines": self.logs.tail(module, count)})
+            lines = self.logs.tail(module, count)
+            if workers is None:
+                await _send(writer, {"ok": True, "module": module, "lines": lines})
+                return
+            lines, unreachable = await workers.tail(module, count, lines)
+            await _send(writer, {"ok": True, "module": module, "lines": lines, "unreachable": unreachable})
             return
-        async with self.logs.follow(module, count) as (backlog, queue):
-            await _send(writer, {"ok": True, "module": module, "lines": backlog, "follow": True})
+        async with contextlib.AsyncExitStack() as stack:
+            backlog, own = await stack.enter_async_context(self.logs.follow(module, count))
+            reply: dict[str, Any] = {"ok": True, "module": module, "lines": backlog, "follow": True}
+            queues: list[tuple[asyncio.Queue[str], str | None]] = [(own, None)]  # (queue, the slot to tag its lines with)
+            if workers is not None:
+                backlog, reply["unreachable"], others = await stack.enter_async_context(workers.follow(module, count, backlog))
+                reply["lines"] = backlog
+                queues = [(own, workers.own_slot), (others, None)]  # the others' lines come tagged
+            await _send(writer, reply)
             async with anyio.create_task_group() as group:
 
                 async def until_client_leaves() -> None:
@@ -330,12 +349,17 @@ class ControlServer:
                         await _until_eof(reader)
                     group.cancel_scope.cancel()  # the client disconnected: stop following
 
+                async def forward(queue: asyncio.Queue[str], slot: str | None) -> None:
+                    try:
+                        while True:
+                            line = await queue.get()
+                            await _send(writer, {"line": line if slot is None else tagged(line, slot)})
+                    except ConnectionError:  # (errors in a task group would come out wrapped in a group)
+                        group.cancel_scope.cancel()
+
                 group.start_soon(until_client_leaves)
-                try:
-                    while True:
-                        await _send(writer, {"line": await queue.get()})
-                except ConnectionError:  # (errors in a task group would come out wrapped in a group)
-                    group.cancel_scope.cancel()
+                for queue, slot in queues:
+                    group.start_soon(forward, queue, slot)
 
     # ---------------------------------------------------------------- errors
 

@@ -49,6 +49,26 @@ async def test_two_workers_share_one_bot(cluster: Cluster) -> None:
             break
     assert len(served) == 2, f"every update went to {served}"
 
+    # `solobot modules logs probe` (answered by one worker) shows both workers' lines, each tagged with
+    # its worker's slot; `--follow` streams both workers' new lines.
+    probes = {modules["probe"][1]: instance.split("/")[0] for instance, modules in (await cluster.workers()).items()}
+    shown = await asyncio.to_thread(cluster.cli, "modules", "logs", "probe", "-n", "1000")
+    for pid, slot in probes.items():
+        assert f"[{slot}] [module probe] stdout: served who {pid}" in shown, (slot, pid, shown[-2000:])
+    reply = await asyncio.to_thread(cluster.operate, "logs", "probe", lines=1000)
+    assert reply["unreachable"] == []
+
+    def both_followed(lines: list[str]) -> bool:
+        expected = [f"[{slot}] [module probe] stdout: served who {pid}" for pid, slot in probes.items()]
+        return all(any(text in line for line in lines) for text in expected)
+
+    following = asyncio.create_task(cluster.follow_logs("probe", both_followed))
+    for _ in range(10):  # rounds of users (spread over both workers) while we follow
+        await asyncio.gather(*(answer(u, "/who", "who") for u in [cluster.user() for _ in range(8)]))
+        if following.done():
+            break
+    await following
+
     # The notification cycle runs on one worker (the leader), not on both.
     def cycles() -> list[int]:
         return [int(m.text.split()[1]) for m in admin.chat if m.from_bot and m.text and m.text.startswith("cycle")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import socket
 import subprocess
@@ -54,6 +55,7 @@ class Form(StatesGroup):
 
 @router.message(Command("who"))
 async def who(message: Message):
+    print(f"served who {os.getpid()}")  # a line in this worker's log of the module (`solobot modules logs probe`)
     await message.answer(f"who {os.getpid()}")
 
 
@@ -144,9 +146,24 @@ class Cluster:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    def operate(self, command: str, module: str | None) -> dict[str, Any]:
+    def operate(self, command: str, module: str | None, **fields: Any) -> dict[str, Any]:
         with ControlClient(self.control) as client:
-            return client.call(command, module=module)
+            return client.call(command, module=module, **fields)
+
+    async def follow_logs(self, module: str, until: Callable[[list[str]], bool], timeout: float = 30) -> list[str]:
+        """``solobot modules logs MODULE --follow``'s lines (backlog, then new ones) until ``until`` holds for them."""
+        reader, writer = await asyncio.open_unix_connection(self.control, limit=16 * 1024 * 1024)
+        try:
+            writer.write(json.dumps({"cmd": "logs", "module": module, "lines": 0, "follow": True}).encode() + b"\n")
+            reply = json.loads(await reader.readline())
+            assert reply.get("ok") and reply.get("unreachable") == [], reply
+            lines: list[str] = list(reply["lines"])
+            async with asyncio.timeout(timeout):
+                while not until(lines):
+                    lines.append(json.loads(await reader.readline())["line"])
+            return lines
+        finally:
+            writer.close()
 
 
 async def poll(probe: Callable[[], Awaitable[Any]], timeout: float, interval: float = 0.1) -> Any:
