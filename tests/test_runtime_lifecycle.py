@@ -191,6 +191,21 @@ async def test_unreadable_state_file_is_reported_and_kept(modules: ModuleFolder,
     assert len(kept) == 1 and kept[0].read_text() == "{not json"
 
 
+async def test_a_module_process_that_died_reads_crashed_before_the_supervisor_reacts(modules: ModuleFolder, make_runtime) -> None:
+    # Between a process's death and its supervisor's watch task running, status must not say
+    # "running" with no pid (operators and the admin panel read it; tests had to work around it).
+    modules.add_button_module("victim")
+    async with make_runtime(modules) as rt:
+        process = rt._supervisors["victim"].process
+        assert process is not None
+        os.kill(process.pid, signal.SIGKILL)
+        await process.exited  # woken with the watch task's shield, before the watch task itself
+        status = rt.module_status("victim")
+        assert (status["state"], status["pid"]) == ("crashed", None), status
+        assert "SIGKILL" in (status["last_error"] or ""), status
+        await wait_until(lambda: rt.module_status("victim")["state"] == "running" and rt.module_status("victim")["pid"])
+
+
 async def test_missed_heartbeat_is_a_crash(modules: ModuleFolder, make_runtime) -> None:
     modules.add(
         "blocker",

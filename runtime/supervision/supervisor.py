@@ -267,14 +267,15 @@ class ModuleSupervisor:
         """
         process = self._serving_process()
         manifest = process.manifest if process else None
+        state, last_error = self._shown_state()
         return {
             "name": self.name,
             "version": self.version,
-            "state": self.state.value,
+            "state": state,
             "enabled": self.enabled,
             "pid": process.pid if process else None,
             "restarts": self.restarts,
-            "last_error": self.last_error,
+            "last_error": last_error,
             "rss": None,
             "uss": None,
             "cpu_percent": None,
@@ -292,6 +293,16 @@ class ModuleSupervisor:
             "hook_p50": self.latency.percentile(0.5),
             "hook_p99": self.latency.percentile(0.99),
         }
+
+    def _shown_state(self) -> tuple[str, str | None]:
+        """The state and last error to show. A process that died unasked reads as crashed at once: the
+        watch task reacts a loop turn later, and until then the state would say running with no pid."""
+        process = self.process
+        if self.state is ModuleState.RUNNING and process is not None and process.exited.done():
+            info = process.exited.result()
+            if not info.expected:
+                return ModuleState.CRASHED.value, info.reason
+        return self.state.value, self.last_error
 
     def usage(self, pid: int | None) -> dict[str, Any]:
         """``rss``, ``uss`` and ``cpu_percent`` of process ``pid`` (since the last call).
