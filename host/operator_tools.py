@@ -56,7 +56,10 @@ async def attach_operator_tools(host: SolobotHost, stack: AsyncExitStack, *, rel
         # its module log lines (``worker_logs``).
         identity = coordination.identity
         own_address = worker_address(address, identity.pid)
-        await stack.enter_async_context(ControlServer(runtime, logs, own_address, catalog, workers_status=workers))
+        try:
+            await stack.enter_async_context(ControlServer(runtime, logs, own_address, catalog, workers_status=workers))
+        except ControlSocketBusy as exc:  # (pid namespaces differ, the socket folder or network namespace is shared)
+            log.warning("this worker's own control address is taken (%s): `modules logs` will not show its lines", exc)
         others = WorkerLogs(identity.slot, partial(_other_workers_here, coordination, address))
         server = ControlServer(runtime, logs, address, catalog, workers_status=workers, worker_logs=others)
         turns = TaskOwner("control-socket")

@@ -29,6 +29,7 @@ ASK_TIMEOUT = 3.0  # seconds a worker has to answer with its lines
 STAMP = len("2026-01-01 00:00:00.000")  # lines start with their time (log_buffer.format_record)
 STAMPED = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}")
 MAX_REPLY = 16 * 1024 * 1024  # a worker's reply: up to its whole buffer of lines
+FOLLOW_QUEUE = 1000  # the other workers' lines a follower may lag behind before it loses some
 
 
 def worker_address(shared: Address, pid: int) -> Address:
@@ -51,9 +52,12 @@ def tagged(line: str, slot: str) -> str:
     return f"{date} {time} {level} [{slot}] {rest}"
 
 
-def merged(lines_per_worker: dict[str, list[str]], count: int) -> list[str]:
-    """Every worker's lines, tagged, in time order (each worker's own order kept); the last ``count``."""
-    lines = [tagged(line, slot) for slot, lines in lines_per_worker.items() for line in lines]
+def merged(lines_per_worker: list[tuple[str, list[str]]], count: int) -> list[str]:
+    """Every worker's lines (``(slot, lines)`` each), tagged, in time order (each worker's own order kept); the last ``count``.
+
+    A list, not a dict by slot: during a rolling restart a slot's old and new process both answer.
+    """
+    lines = [tagged(line, slot) for slot, lines in lines_per_worker for line in lines]
     lines.sort(key=lambda line: line[:STAMP])  # stable: a worker's lines of one millisecond stay in order
     return lines[-count:] if count else []
 
@@ -68,7 +72,11 @@ class OtherWorker:
 
 
 class WorkerLogs:
-    """The other workers' lines of a module, for the control server of the worker answering the shared address."""
+    """The other workers' lines of a module, for the control server of the worker answering the shared address.
+
+    The other workers are this bot's own processes, but their answers are still read defensively:
+    a worker that answers nonsense, too much or too late is reported, never lets this one fail.
+    """
 
     def __init__(self, own_slot: str, others: Callable[[], Awaitable[list[OtherWorker]]]) -> None:
         self.own_slot = own_slot
@@ -76,17 +84,14 @@ class WorkerLogs:
 
     async def tail(self, module: str, count: int, own: list[str]) -> tuple[list[str], list[str]]:
         """(every worker's last ``count`` lines merged, what could not be asked: ``"slot: why"``)."""
-        others = await self._others_or_none()
-        if others is None:
-            return merged({self.own_slot: own}, count), ["the other workers: their list is unavailable (database)"]
+        others, unreachable = await self._others()
         answers = await asyncio.gather(*(self._ask_tail(worker, module, count) for worker in others))
-        lines = {self.own_slot: own}
-        unreachable = []
+        lines = [(self.own_slot, own)]
         for worker, answer in zip(others, answers, strict=True):
             if isinstance(answer, str):
                 unreachable.append(f"{worker.slot}: {answer}")
             else:
-                lines[worker.slot] = answer
+                lines.append((worker.slot, answer))
         return merged(lines, count), unreachable
 
     @asynccontextmanager
@@ -95,19 +100,18 @@ class WorkerLogs:
 
         The caller feeds its own new lines to its client itself; this owns one stream per other worker.
         """
-        others = await self._others_or_none() or []
-        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
+        others, unreachable = await self._others()
+        queue: Lines = asyncio.Queue(maxsize=FOLLOW_QUEUE)
         streams: list[asyncio.Task[None]] = []
-        backlogs: dict[str, list[str]] = {self.own_slot: own}
-        unreachable: list[str] = []
+        backlogs = [(self.own_slot, own)]
+        opened = await asyncio.gather(*(self._open_follow(worker, module, count) for worker in others))
         try:
-            opened = await asyncio.gather(*(self._open_follow(worker, module, count) for worker in others))
             for worker, result in zip(others, opened, strict=True):
                 if isinstance(result, str):
                     unreachable.append(f"{worker.slot}: {result}")
                     continue
                 backlog, reader, writer = result
-                backlogs[worker.slot] = backlog
+                backlogs.append((worker.slot, backlog))
                 streams.append(asyncio.get_running_loop().create_task(_stream(worker.slot, reader, writer, queue)))
             yield merged(backlogs, count), unreachable, queue
         finally:
@@ -115,43 +119,50 @@ class WorkerLogs:
                 stream.cancel()
             await asyncio.gather(*streams, return_exceptions=True)
 
-    async def _others_or_none(self) -> list[OtherWorker] | None:
+    async def _others(self) -> tuple[list[OtherWorker], list[str]]:
+        """(the other live workers here, and a note when they cannot be listed)."""
         try:
-            return await self.others()
-        except Exception:  # the database is away: this worker's own lines still help
-            return None
+            async with asyncio.timeout(ASK_TIMEOUT):
+                return await self.others(), []
+        except Exception as exc:  # the database is away: this worker's own lines still help
+            return [], [f"the other workers: their list is unavailable ({_why(exc)})"]
 
     async def _ask_tail(self, worker: OtherWorker, module: str, count: int) -> list[str] | str:
         try:
             async with asyncio.timeout(ASK_TIMEOUT):
                 reader, writer = await _connect(worker.address)
                 try:
-                    reply = await _request(reader, writer, {"cmd": "logs", "module": module, "lines": count})
+                    return _lines_of(await _request(reader, writer, {"cmd": "logs", "module": module, "lines": count}))
                 finally:
                     writer.close()
-        except (OSError, TimeoutError, ValueError) as exc:
+        except Exception as exc:
             return _why(exc)
-        if reply.get("ok") is not True:
-            return str(reply.get("error") or "refused")
-        return [str(line) for line in reply.get("lines") or []]
 
     async def _open_follow(
         self, worker: OtherWorker, module: str, count: int
     ) -> tuple[list[str], asyncio.StreamReader, asyncio.StreamWriter] | str:
+        """A follow stream open on ``worker`` with its backlog, or why not (nothing left open then)."""
+        writer = None
         try:
             async with asyncio.timeout(ASK_TIMEOUT):
                 reader, writer = await _connect(worker.address)
-                try:
-                    reply = await _request(reader, writer, {"cmd": "logs", "module": module, "lines": count, "follow": True})
-                except BaseException:
-                    writer.close()
-                    raise
-        except (OSError, TimeoutError, ValueError) as exc:
+                request = {"cmd": "logs", "module": module, "lines": count, "follow": True}
+                return _lines_of(await _request(reader, writer, request)), reader, writer
+        except BaseException as exc:
+            if writer is not None:
+                writer.close()
+            if not isinstance(exc, Exception):
+                raise  # cancelled: the connection is closed all the same
             return _why(exc)
-        if reply.get("ok") is not True:
-            writer.close()
-            return str(reply.get("error") or "refused")
-        return [str(line) for line in reply.get("lines") or []], reader, writer
+
+
+def _lines_of(reply: dict[str, Any]) -> list[str]:
+    if reply.get("ok") is not True:
+        raise ValueError(str(reply.get("error") or "refused"))
+    lines = reply.get("lines")
+    if not isinstance(lines, list):
+        raise ValueError("answered without a list of lines")
+    return [str(line) for line in lines]
 
 
 async def _connect(address: Address) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -170,19 +181,34 @@ async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, r
     return reply
 
 
-async def _stream(slot: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, queue: asyncio.Queue[str]) -> None:
-    """One other worker's new lines into ``queue`` (tagged) until it stops or the follower leaves."""
+async def _stream(slot: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, queue: Lines) -> None:
+    """One other worker's new lines into ``queue`` (tagged) until it stops or the follower leaves.
+
+    A follower too slow for them loses lines and is told how many; the end of the stream is told too.
+    """
+    dropped = 0
+    ended = "it stopped"
     try:
         while raw := await reader.readline():
-            with contextlib.suppress(ValueError):
+            try:
                 message = json.loads(raw)
-                if isinstance(message, dict) and "line" in message:
-                    with contextlib.suppress(asyncio.QueueFull):  # a slow follower loses lines, not the bot's memory
-                        queue.put_nowait(tagged(str(message["line"]), slot))
-    except (OSError, ValueError):
-        pass  # that worker went away: the others' lines keep coming
+            except ValueError:
+                continue
+            if not (isinstance(message, dict) and "line" in message):
+                continue
+            try:
+                if dropped:
+                    queue.put_nowait(f"[{slot}] … {dropped} line(s) dropped: the reader was too slow")
+                    dropped = 0
+                queue.put_nowait(tagged(str(message["line"]), slot))
+            except asyncio.QueueFull:
+                dropped += 1
+    except (OSError, ValueError) as exc:  # gone, or a line over MAX_REPLY
+        ended = _why(exc)
     finally:
         writer.close()
+    with contextlib.suppress(asyncio.QueueFull):
+        queue.put_nowait(f"[{slot}] (no more lines from this worker: {ended})")
 
 
 def _why(exc: BaseException) -> str:
