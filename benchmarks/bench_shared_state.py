@@ -14,8 +14,10 @@ socket / over TCP on this machine; a Redis on another machine adds the network's
 * update         ``Dispatcher.feed_update`` of a private message through the core's throttling
                  middleware, the maintenance switch and aiogram's FSM middleware (which reads the
                  user's state) to a handler that does nothing: what the shared state costs every
-                 update (throttling: one ``SET NX PX``; maintenance: one ``GET``; FSM: one ``GET``);
-                 each update from another user (never throttled).
+                 update (throttling: one ``SET NX PX``; maintenance: one ``GET`` a second at most;
+                 FSM: one ``GET``); each update from another user (never throttled). The backend
+                 ``redis-unix-flag-each-update`` reads the maintenance switch on every update, as
+                 before ``RedisFlag.fresh_for``: the update case's difference is what that saves.
 
 Cases are interleaved per round (the order rotates); 20 rounds x 200 calls per case.
 """
@@ -44,7 +46,7 @@ from middlewares.maintenance import MaintenanceMiddleware
 from middlewares.throttling import ThrottlingMiddleware
 from runtime.aiogram_bridge.bot_gateway import BotGateway
 from sandbox.bot_api_policy import BotApiPolicy
-from shared_state.flag import LocalFlag
+from shared_state.flag import LocalFlag, RedisFlag
 from tests.redis_fixtures import RedisServer
 
 ROUNDS, CALLS, WARM_UP = 20, 200, 300
@@ -95,7 +97,10 @@ async def main() -> None:
                 "memory": make_shared_state(None, bot.id),
                 "redis-unix": make_shared_state(server.url(1), bot.id),
                 "redis-tcp": make_shared_state(server.tcp_url(2), bot.id),
+                "redis-unix-flag-each-update": make_shared_state(server.url(3), bot.id),
             }
+            uncached = backends["redis-unix-flag-each-update"]
+            uncached.maintenance = RedisFlag(uncached.redis, f"solobot:{bot.id}:maintenance", "maintenance mode", fresh_for=0)
             cases: dict[str, Callable[[], Awaitable[Any]]] = {}
             for name, shared in backends.items():
                 policy = BotApiPolicy(rates={"m": RATE}, buckets=shared.bot_api_buckets)
@@ -131,7 +136,7 @@ async def main() -> None:
     added = {}
     for case in ("rate check", "bot api call", "update"):
         base = results[f"{case}, memory"]["p50"]
-        for backend in ("redis-unix", "redis-tcp"):
+        for backend in ("redis-unix", "redis-tcp", "redis-unix-flag-each-update"):
             median = results[f"{case}, {backend}"]["p50"]
             added[f"{case}, {backend}"] = {"added_ms": median - base, "ratio": median / base}
     print_table(["median vs memory", "added ms", "ratio"], [[k, v["added_ms"], v["ratio"]] for k, v in added.items()])

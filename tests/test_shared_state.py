@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -322,6 +322,14 @@ async def test_module_fsm_calls_fail_while_redis_is_away_and_work_again_after(tm
 # --- maintenance mode ---------------------------------------------------------------------------
 
 
+async def wait_for(read: Callable[[], Awaitable[bool]], expected: bool, timeout: float) -> None:
+    """Until ``await read()`` gives ``expected`` (a flag read by another worker follows within its freshness)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await read() is not expected:
+        assert asyncio.get_running_loop().time() < deadline, f"still not {expected} after {timeout} s"
+        await asyncio.sleep(0.05)
+
+
 async def test_maintenance_switched_on_one_worker_holds_on_the_other(
     two_workers: tuple[SharedState, SharedState], telegram: LocalBotAPI
 ) -> None:
@@ -344,11 +352,13 @@ async def test_maintenance_switched_on_one_worker_holds_on_the_other(
 
         assert await through_b(1)
         assert await a.maintenance.toggle() is True  # the admin's switch, pressed on worker A
+        assert await a.maintenance.is_on()  # at once on A; on B within a second (its last read is fresh that long)
+        await wait_for(b.maintenance.is_on, True, timeout=3)
         assert not await through_b(2)
         assert (await user.wait_for_reply()).text == texts.MAINTENANCE
         assert await through_b(3, admin=True)  # admins still get in
         assert await b.maintenance.toggle() is False  # switched off on B: off on A too
-        assert not await a.maintenance.is_on()
+        await wait_for(a.maintenance.is_on, False, timeout=3)
         assert await through_b(4)
     finally:
         await bot.session.close()
@@ -368,8 +378,8 @@ async def test_maintenance_stays_as_last_read_while_redis_is_away(tmp_path: Path
             assert await flag.is_on()  # as last read: the bot stays in maintenance
             with pytest.raises(RedisConnectionError):
                 await flag.toggle()  # the admin sees the switch did not move
-            server.start()  # an empty Redis: off
-            assert not await flag.is_on()
+            server.start()  # an empty Redis: off (once the value last read is a second old)
+            await wait_for(flag.is_on, False, timeout=3)
         finally:
             await close(worker)
 
