@@ -50,10 +50,11 @@ GONE = frozenset({errno.EPIPE, errno.ECONNRESET, errno.ECONNREFUSED, errno.ENOTC
 
 
 def channel_pair() -> tuple[socket.socket, socket.socket]:
-    """(arbiter's end, worker's end): the worker's end is inheritable, to be passed to the worker process."""
+    """(arbiter's end, worker's end): the worker's end goes to the worker process with ``pass_fds``,
+    which makes it inheritable there only (never to another child of the arbiter)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     ours.setblocking(False)
-    return ours, theirs  # (``pass_fds`` makes the worker's end inheritable in the worker process only)
+    return ours, theirs
 
 
 @dataclass(eq=False)
