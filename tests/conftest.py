@@ -171,6 +171,15 @@ def pids(rt: ModuleRuntime) -> dict[str, int | None]:
     return {s["name"]: s["pid"] for s in rt.status()}
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (a zombie counts: use it for children something reaps)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def callback_rows(builder: Any) -> list[list[str]]:
     return [[b.callback_data or b.url for b in row] for row in builder.export()]
 

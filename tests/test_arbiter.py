@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import wait_until
+from tests.conftest import process_alive, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -84,14 +84,6 @@ async def serving(arbiter: RunningArbiter, session: aiohttp.ClientSession) -> di
     raise AssertionError(f"not both workers answered: {seen}")
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 async def test_connections_spread_and_a_killed_worker_is_replaced(
     arbiter: RunningArbiter, session: aiohttp.ClientSession
 ) -> None:
@@ -100,7 +92,7 @@ async def test_connections_spread_and_a_killed_worker_is_replaced(
     # The other worker keeps answering meanwhile; the arbiter starts a new worker 0.
     answers = await asyncio.gather(*(arbiter.ask(session) for _ in range(10)))
     assert all(pid != first[0] for pid, _ in answers)
-    await wait_until(lambda: not alive(first[0]))
+    await wait_until(lambda: not process_alive(first[0]))
     replaced = await serving(arbiter, session)
     assert replaced[0] != first[0] and replaced[1] == first[1]
 
@@ -139,7 +131,7 @@ async def test_a_rolling_restart_loses_no_request_and_sigterm_stops_everyone(
             group.create_task(stream())
         await asyncio.sleep(0.5)
         arbiter.process.send_signal(signal.SIGHUP)
-        await wait_until(lambda: not any(alive(pid) for pid in before.values()), timeout=60)
+        await wait_until(lambda: not any(process_alive(pid) for pid in before.values()), timeout=60)
         after = await serving(arbiter, session)
         rolling = False
     assert failures == []
@@ -148,4 +140,4 @@ async def test_a_rolling_restart_loses_no_request_and_sigterm_stops_everyone(
 
     arbiter.process.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(arbiter.process.wait, 60) == 0
-    assert not any(alive(pid) for pid in after.values())
+    assert not any(process_alive(pid) for pid in after.values())

@@ -28,7 +28,7 @@ from sqlalchemy.pool import NullPool
 from cli.client import ControlClient
 from cli.control_address import abstract_socket_name
 from local_bot_api import LocalBotAPI, SimulatedUser
-from tests.conftest import ModuleFolder
+from tests.conftest import ModuleFolder, process_alive
 from tests.solobot_harness import traversable_dir
 from workers.heartbeat import workers_status
 
@@ -198,14 +198,6 @@ def free_port() -> int:
 
 def pid_of(instance: str) -> int:
     return int(instance.rsplit("/", 1)[1])
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @asynccontextmanager
