@@ -3,10 +3,10 @@
 ``python -m tests.arbiter_programs arbiter N`` runs ``workers.arbiter.Arbiter`` with N workers of
 ``python -m tests.arbiter_programs worker`` on a free port (printed as ``port N``). The stand-in
 keeps the worker contract (``workers.worker``: connections handed over by the arbiter, the ready
-byte, SIGTERM = drain) and answers every request with its pid after ``?delay=`` seconds, so a test can watch the
-arbiter spread, restart and roll workers without starting whole bots. Given ``SOLOBOT_LISTEN_FD``
-instead, it accepts on that shared socket itself (the baseline ``benchmarks/bench_arbiter.py``
-compares with).
+byte, SIGTERM = drain) and answers every request with its pid after ``?delay=`` seconds, so a
+test can watch the arbiter deal, restart and roll workers without starting whole bots. Given
+``SOLOBOT_LISTEN_FD`` instead, it accepts on that shared socket itself (the baseline
+``benchmarks/bench_arbiter.py`` compares with).
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ class ConnectionDealer:
             self._someone_serves.clear()
 
     def loads(self) -> dict[str, int]:
-        """Open connections per admitted worker (what ``load`` estimates), for logs and tests."""
+        """Open connections per admitted worker, as the dealer estimates them (what tests check)."""
         return {outlet.name: outlet.load for outlet in self._outlets.values()}
 
     async def run(self) -> None:
@@ -247,10 +247,8 @@ class HandedConnectionsSite(web.BaseSite):
             return
         try:
             self._channel.send(report)
-        except BlockingIOError:
-            return  # the arbiter is busy: the next report says it
-        except OSError:
-            return  # the arbiter closed its end: it no longer deals to us
+        except OSError:  # the arbiter is busy (the next report says it) or closed its end (no more dealing)
+            return
         self._last_report = report
 
     async def _report_periodically(self) -> None:

@@ -1,11 +1,11 @@
 """One worker process, as the arbiter starts it: ``python -m workers.worker`` (not run by hand).
 
-The arbiter passes, in the environment: ``SOLOBOT_WORKER_INDEX`` (the slot), ``SOLOBOT_CONNECTIONS_FD``
-(this worker's end of the socket pair the arbiter hands the web server's connections over,
-``connection_handoff``), ``SOLOBOT_READY_FD`` (a pipe: one byte once this
-worker serves) and ``DATABASE_URL`` (the shared database; the arbiter's embedded one without it).
-SIGTERM or SIGINT: drain (the web server stops taking connections and finishes the requests in flight),
-stop the modules, exit 0.
+The arbiter passes, in the environment: ``SOLOBOT_WORKER_INDEX`` (the slot),
+``SOLOBOT_CONNECTIONS_FD`` (this worker's end of the socket pair the arbiter hands the web
+server's connections over, ``connection_handoff``), ``SOLOBOT_READY_FD`` (a pipe: one byte once
+this worker serves) and ``DATABASE_URL`` (the shared database; the arbiter's embedded one without
+it). SIGTERM or SIGINT: drain (the web server stops taking connections and finishes the requests
+in flight), stop the modules, exit 0.
 """
 
 from __future__ import annotations
